@@ -1,0 +1,4 @@
+//! One test binary for the sandbox (faster to link than one per file).
+mod common;
+mod test_api;
+mod test_authz;
