@@ -343,6 +343,8 @@ mod tests {
 
     #[test]
     fn parses_token68() {
+        // `x=` alone is a token68 by the grammar, not an empty parameter.
+        assert_eq!(parse("Bearer error=").expect("valid")[0].token68.as_deref(), Some("error="));
         let got = parse("Basic dXNlcjpwYXNz==, Bearer").expect("valid");
         assert_eq!(got[0].token68.as_deref(), Some("dXNlcjpwYXNz=="));
         assert!(got[1].is("BEARER"));
@@ -354,7 +356,7 @@ mod tests {
             r#"Bearer error="unterminated"#,
             r#"Bearer error="a" scope="b""#,
             r#"Bearer error="a", error="b""#,
-            r#"Bearer error="#,
+            r#"Bearer error=, scope="x""#,
             r#"Bearer error="a\"#,
             "=Bearer",
         ] {

@@ -30,5 +30,5 @@ pub async fn cmd_balance(ui: &Ui, ctx: &Ctx, _args: BalanceArgs) -> Result<(), C
     }
     let amount = balance.get("balance").and_then(|v| v.as_str()).unwrap_or("?");
     let currency = balance.get("currency").and_then(|v| v.as_str()).unwrap_or("");
-    ui.data(&format!("Balance: {} {currency}", group_thousands(amount)).trim_end().to_owned())
+    ui.data(format!("Balance: {} {currency}", group_thousands(amount)).trim_end())
 }

@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(
             rows,
             [
-                "DATE              COUNTERPARTY  AMOUNT         MEMO   ID",
+                "DATE              COUNTERPARTY         AMOUNT  MEMO   ID",
                 "2026-11-28 10:05  from bob      +1,250.00 USD         tr_2",
                 "2026-11-28 10:00  to bob           -25.00 USD  lunch  tr_1",
             ]
