@@ -1,1 +1,3 @@
-//! (filled by its owner)
+//! Integration tests of the authorization server over real HTTP on ephemeral ports.
+mod discovery;
+mod flow;
