@@ -1,3 +1,4 @@
 //! Integration tests of the authorization server over real HTTP on ephemeral ports.
 mod discovery;
 mod flow;
+mod mfa;
