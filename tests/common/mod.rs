@@ -10,7 +10,7 @@
 
 #![allow(dead_code)]
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,11 +29,10 @@ pub struct TestEnv {
     /// Pass the Secret Service's bus address (false = "no keyring on this machine").
     pub keyring: bool,
     extra: Vec<(String, String)>,
-    browser_expected: Cell<bool>,
+    browser_expected: AtomicBool,
 }
 
 /// The outcome of one `bank` run.
-#[must_use]
 #[derive(Debug)]
 pub struct Run {
     pub code: i32,
@@ -106,7 +105,7 @@ impl TestEnv {
             dir: tempfile::tempdir().expect("temp dir"),
             keyring: true,
             extra: Vec::new(),
-            browser_expected: Cell::new(false),
+            browser_expected: AtomicBool::new(false),
         }
     }
 
@@ -175,6 +174,7 @@ impl TestEnv {
         cmd
     }
 
+    #[must_use = "check the exit code and output"]
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.command(args).output().expect("bank runs");
         Run {
@@ -185,8 +185,9 @@ impl TestEnv {
     }
 
     /// A run that is expected to start the browser.
+    #[must_use = "check the exit code and output"]
     pub fn run_with_browser(&self, args: &[&str]) -> Run {
-        self.browser_expected.set(true);
+        self.browser_expected.store(true, Ordering::SeqCst);
         self.run(args)
     }
 
@@ -226,7 +227,7 @@ fn replace_ports(text: &str) -> String {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        if self.browser_expected.get() && !std::thread::panicking() {
+        if self.browser_expected.load(Ordering::SeqCst) && !std::thread::panicking() {
             let log = self.browser_log();
             assert!(log.contains("started"), "the scripted browser was expected to run but never did");
             assert!(!log.contains("error:"), "the scripted browser failed:\n{log}");
