@@ -106,7 +106,11 @@ impl ApiClient {
     }
 
     /// `GET /v1/transfers` → the account's transfers, newest first.
-    pub async fn transfers(&self, token: &AccessToken, limit: Option<u32>) -> Result<Value, ClientError> {
+    pub async fn transfers(
+        &self,
+        token: &AccessToken,
+        limit: Option<u32>,
+    ) -> Result<Value, ClientError> {
         let path = match limit {
             Some(n) => format!("/v1/transfers?limit={n}"),
             None => "/v1/transfers".to_owned(),
@@ -135,10 +139,13 @@ impl ApiClient {
                 request = request.header(name, value);
             }
         }
-        let response = request.send().await.map_err(|source| ClientError::Network {
-            url: self.base.clone(),
-            source: source.without_url(),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClientError::Network {
+                url: self.base.clone(),
+                source: source.without_url(),
+            })?;
         interpret(response, &self.base).await
     }
 }
@@ -152,10 +159,13 @@ async fn interpret(response: reqwest::Response, base: &str) -> Result<Value, Cli
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
-    let bytes = response.bytes().await.map_err(|source| ClientError::Network {
-        url: base.to_owned(),
-        source: source.without_url(),
-    })?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|source| ClientError::Network {
+            url: base.to_owned(),
+            source: source.without_url(),
+        })?;
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|_| ClientError::UnexpectedResponse {
             status,
@@ -184,7 +194,15 @@ async fn interpret(response: reqwest::Response, base: &str) -> Result<Value, Cli
                 .or(problem.detail),
         }),
         (StatusCode::FORBIDDEN, _) => Err(ClientError::Forbidden { problem }),
-        (s, _) if s.is_client_error() => Err(ClientError::BadRequest { problem }),
+        // RFC 9457 bodies for bad input: the request itself was wrong (exit 2).
+        (StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY, _) => {
+            Err(ClientError::BadRequest { problem })
+        }
+        // 404, 405, …: the CLI and the API disagree (wrong `api_url`?), not the person's input.
+        (s, _) if s.is_client_error() => Err(ClientError::UnexpectedResponse {
+            status: s,
+            what: problem.to_string(),
+        }),
         (s, _) if s.is_server_error() => Err(ClientError::Server { problem }),
         (s, _) => Err(ClientError::UnexpectedResponse {
             status: s,
@@ -247,7 +265,10 @@ mod tests {
             kind: None,
             status: 422,
         };
-        assert_eq!(p.to_string(), "Insufficient funds (422): balance is 10.00 USD");
+        assert_eq!(
+            p.to_string(),
+            "Insufficient funds (422): balance is 10.00 USD"
+        );
         let p = Problem {
             status: 503,
             ..Problem::default()

@@ -156,7 +156,8 @@ pub fn parse(header: &str) -> Result<Vec<Challenge>, ChallengeError> {
             let value = if p.peek() == Some(b'"') {
                 p.quoted()?
             } else {
-                p.token().ok_or(p.err("expected a token or quoted-string value"))?
+                p.token()
+                    .ok_or(p.err("expected a token or quoted-string value"))?
             };
             let name = name.to_ascii_lowercase();
             // RFC 9110 §11.2: each parameter name MUST occur only once per challenge;
@@ -280,7 +281,10 @@ mod tests {
     fn c(scheme: &str, params: &[(&str, &str)]) -> Challenge {
         Challenge {
             scheme: scheme.into(),
-            params: params.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            params: params
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             token68: None,
         }
     }
@@ -295,19 +299,28 @@ mod tests {
             ),
             (
                 r#"Bearer error="insufficient_scope", scope="transfer:funds""#,
-                vec![c("Bearer", &[("error", "insufficient_scope"), ("scope", "transfer:funds")])],
+                vec![c(
+                    "Bearer",
+                    &[("error", "insufficient_scope"), ("scope", "transfer:funds")],
+                )],
             ),
             // any order, token values, odd spacing, case-insensitive names
             (
                 r#"bearer   SCOPE = "transfer:funds" ,ERROR=insufficient_scope"#,
-                vec![c("bearer", &[("scope", "transfer:funds"), ("error", "insufficient_scope")])],
+                vec![c(
+                    "bearer",
+                    &[("scope", "transfer:funds"), ("error", "insufficient_scope")],
+                )],
             ),
             // escapes inside quoted strings; commas and `scope=` inside a description
             (
                 r#"Bearer error="invalid_token", error_description="bad \"kid\", scope=\\x, sorry""#,
                 vec![c(
                     "Bearer",
-                    &[("error", "invalid_token"), ("error_description", r#"bad "kid", scope=\x, sorry"#)],
+                    &[
+                        ("error", "invalid_token"),
+                        ("error_description", r#"bad "kid", scope=\x, sorry"#),
+                    ],
                 )],
             ),
             // several challenges in one field
@@ -344,7 +357,10 @@ mod tests {
     #[test]
     fn parses_token68() {
         // `x=` alone is a token68 by the grammar, not an empty parameter.
-        assert_eq!(parse("Bearer error=").expect("valid")[0].token68.as_deref(), Some("error="));
+        assert_eq!(
+            parse("Bearer error=").expect("valid")[0].token68.as_deref(),
+            Some("error=")
+        );
         let got = parse("Basic dXNlcjpwYXNz==, Bearer").expect("valid");
         assert_eq!(got[0].token68.as_deref(), Some("dXNlcjpwYXNz=="));
         assert!(got[1].is("BEARER"));
@@ -383,14 +399,19 @@ mod tests {
                 BearerChallenge {
                     realm: Some("bank".into()),
                     error: Some("insufficient_user_authentication".into()),
-                    acr_values: vec!["http://schemas.openid.net/pape/policies/2007/06/multi-factor".into()],
+                    acr_values: vec![
+                        "http://schemas.openid.net/pape/policies/2007/06/multi-factor".into(),
+                    ],
                     max_age: Some(60),
                     ..BearerChallenge::default()
                 },
             ),
         ];
         for (headers, want) in cases {
-            assert_eq!(BearerChallenge::from_headers(headers.iter().copied()), Some(want));
+            assert_eq!(
+                BearerChallenge::from_headers(headers.iter().copied()),
+                Some(want)
+            );
         }
         assert_eq!(BearerChallenge::from_headers([r#"Basic realm="x""#]), None);
     }

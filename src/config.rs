@@ -68,7 +68,9 @@ pub enum ConfigError {
     UnknownKey(String),
     #[error("invalid value for `{key}`: {reason}")]
     InvalidValue { key: String, reason: String },
-    #[error("profile `{0}` does not exist; create it with `bank --profile {0} config set issuer URL`")]
+    #[error(
+        "profile `{0}` does not exist; create it with `bank --profile {0} config set issuer URL`"
+    )]
     UnknownProfile(String),
 }
 
@@ -270,19 +272,40 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         None => return Err(ConfigError::UnknownProfile(name)),
     };
     let mut sources = BTreeMap::new();
-    let mut pick = |key: &'static str, default: String, file: Option<String>, env: Option<String>| {
-        let (value, source) = match (env, file) {
-            (Some(v), _) => (v, Source::Env),
-            (None, Some(v)) => (v, Source::File),
-            (None, None) => (default, Source::Default),
+    let mut pick =
+        |key: &'static str, default: String, file: Option<String>, env: Option<String>| {
+            let (value, source) = match (env, file) {
+                (Some(v), _) => (v, Source::Env),
+                (None, Some(v)) => (v, Source::File),
+                (None, None) => (default, Source::Default),
+            };
+            sources.insert(key, source);
+            value
         };
-        sources.insert(key, source);
-        value
-    };
-    let issuer = pick("issuer", DEFAULT_ISSUER.into(), from_file.issuer, env.issuer.clone());
-    let client_id = pick("client_id", DEFAULT_CLIENT_ID.into(), from_file.client_id, env.client_id.clone());
-    let audience = pick("audience", DEFAULT_AUDIENCE.into(), from_file.audience, env.audience.clone());
-    let api_url = pick("api_url", DEFAULT_API_URL.into(), from_file.api_url, env.api_url.clone());
+    let issuer = pick(
+        "issuer",
+        DEFAULT_ISSUER.into(),
+        from_file.issuer,
+        env.issuer.clone(),
+    );
+    let client_id = pick(
+        "client_id",
+        DEFAULT_CLIENT_ID.into(),
+        from_file.client_id,
+        env.client_id.clone(),
+    );
+    let audience = pick(
+        "audience",
+        DEFAULT_AUDIENCE.into(),
+        from_file.audience,
+        env.audience.clone(),
+    );
+    let api_url = pick(
+        "api_url",
+        DEFAULT_API_URL.into(),
+        from_file.api_url,
+        env.api_url.clone(),
+    );
     validate("issuer", &issuer)?;
     validate("api_url", &api_url)?;
 
@@ -342,7 +365,12 @@ fn validate(key: &str, value: &str) -> Result<(), ConfigError> {
 }
 
 /// Sets `key` to `value` in the file's profile `name` (`bank config set`), validating it.
-pub fn set_value(file: &mut ConfigFile, name: &str, key: &str, value: &str) -> Result<(), ConfigError> {
+pub fn set_value(
+    file: &mut ConfigFile,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
     let profile = file.profiles.entry(name.to_owned()).or_default();
     let invalid = |reason: &str| ConfigError::InvalidValue {
         key: key.to_owned(),
@@ -357,14 +385,20 @@ pub fn set_value(file: &mut ConfigFile, name: &str, key: &str, value: &str) -> R
             validate(key, value)?;
             profile.api_url = Some(value.to_owned());
         }
-        "client_id" | "audience" if value.trim().is_empty() => return Err(invalid("must not be empty")),
+        "client_id" | "audience" if value.trim().is_empty() => {
+            return Err(invalid("must not be empty"));
+        }
         "client_id" => profile.client_id = Some(value.to_owned()),
         "audience" => profile.audience = Some(value.to_owned()),
         "audience_param" => {
             profile.audience_param = Some(match value {
                 "resource" => AudienceParam::Resource,
                 "audience" => AudienceParam::Audience,
-                _ => return Err(invalid("expected `resource` (RFC 8707) or `audience` (Auth0)")),
+                _ => {
+                    return Err(invalid(
+                        "expected `resource` (RFC 8707) or `audience` (Auth0)",
+                    ));
+                }
             })
         }
         "scopes" => {
@@ -398,12 +432,20 @@ mod tests {
 
     #[test]
     fn defaults_point_at_the_sandbox() {
-        let p = resolve(&ConfigFile::default(), &Env::default(), &Overrides::default()).expect("resolves");
+        let p = resolve(
+            &ConfigFile::default(),
+            &Env::default(),
+            &Overrides::default(),
+        )
+        .expect("resolves");
         assert_eq!(p.name, "default");
         assert_eq!(p.issuer, "http://127.0.0.1:8400");
         assert_eq!(p.api_url, "http://127.0.0.1:8401");
         assert_eq!(p.client_id, "bank-cli");
-        assert_eq!(p.scopes, ["openid", "profile", "offline_access", "view:balance"]);
+        assert_eq!(
+            p.scopes,
+            ["openid", "profile", "offline_access", "view:balance"]
+        );
         assert_eq!(p.source("issuer"), Source::Default);
     }
 
@@ -441,7 +483,10 @@ mod tests {
             profile: Some("work".into()),
             ..Overrides::default()
         };
-        assert_eq!(resolve(&f, &env, &flags).expect("resolves").issuer, "https://work.example");
+        assert_eq!(
+            resolve(&f, &env, &flags).expect("resolves").issuer,
+            "https://work.example"
+        );
         let err = resolve(&f, &env, &Overrides::default()).expect_err("unknown profile");
         assert!(matches!(err, ConfigError::UnknownProfile(name) if name == "nope"));
     }
@@ -450,7 +495,10 @@ mod tests {
     fn set_validates_values() {
         let mut f = ConfigFile::default();
         set_value(&mut f, "default", "issuer", "https://tenant.auth0.com/").expect("valid");
-        assert_eq!(f.profiles["default"].issuer.as_deref(), Some("https://tenant.auth0.com/"));
+        assert_eq!(
+            f.profiles["default"].issuer.as_deref(),
+            Some("https://tenant.auth0.com/")
+        );
         assert!(matches!(
             set_value(&mut f, "default", "issuer", "file:///etc/passwd"),
             Err(ConfigError::InvalidValue { .. })
@@ -475,7 +523,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("config.toml");
         std::fs::write(&path, "[profiles.default]\nissuer = 3\n").expect("write");
-        assert!(matches!(ConfigFile::load(&path), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            ConfigFile::load(&path),
+            Err(ConfigError::Parse { .. })
+        ));
         assert!(ConfigFile::load(&dir.path().join("missing.toml")).is_ok());
     }
 }

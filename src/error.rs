@@ -212,7 +212,9 @@ impl From<OAuthError> for CliError {
 impl From<StoreError> for CliError {
     fn from(err: StoreError) -> Self {
         let out = CliError::wrap(ErrorKind::General, err);
-        out.hint("`--insecure-storage` stores tokens in a 0600 file in the config directory instead")
+        out.hint(
+            "`--insecure-storage` stores tokens in a 0600 file in the config directory instead",
+        )
     }
 }
 
@@ -226,7 +228,9 @@ impl From<ClientError> for CliError {
             E::Server { .. } | E::UnexpectedResponse { .. } => (ErrorKind::Network, None),
             E::Network { url, .. } => (
                 ErrorKind::Network,
-                Some(format!("is the bank API running at {url}? (`bank config get api_url`)")),
+                Some(format!(
+                    "is the bank API running at {url}? (`bank config get api_url`)"
+                )),
             ),
         };
         let out = CliError::wrap(kind, err);

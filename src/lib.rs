@@ -37,9 +37,17 @@ pub fn run() -> ExitCode {
     };
     let ui = Ui::new(cli.global.json, cli.global.no_input, cli.global.verbose);
     init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return report(&ui, CliError::new(ErrorKind::General, "cannot start the async runtime").with_source(e)),
+        Err(e) => {
+            return report(
+                &ui,
+                CliError::new(ErrorKind::General, "cannot start the async runtime").with_source(e),
+            );
+        }
     };
     match runtime.block_on(commands::run(&ui, cli)) {
         Ok(()) => ExitCode::SUCCESS,

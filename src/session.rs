@@ -29,7 +29,10 @@ pub const EXPIRY_SKEW_SECS: i64 = 30;
 pub enum Credential {
     /// `BANK_TOKEN`.
     Env(AccessToken),
-    Stored { bundle: TokenBundle, storage: Storage },
+    Stored {
+        bundle: TokenBundle,
+        storage: Storage,
+    },
 }
 
 impl Credential {
@@ -154,7 +157,8 @@ impl Ctx {
         if current.access_token.secret() != stale.access_token.secret()
             && !current.is_expired(Self::now(), EXPIRY_SKEW_SECS)
         {
-            self.ui.debug("another bank process refreshed the token; using its result");
+            self.ui
+                .debug("another bank process refreshed the token; using its result");
             return Ok(Credential::Stored {
                 bundle: current,
                 storage,
@@ -165,7 +169,14 @@ impl Ctx {
         };
         self.ui.debug("access token expired; refreshing");
         let metadata = self.metadata().await?;
-        let tokens = match oauth::refresh(&self.http, &self.profile, &metadata, &refresh_token, &current.scopes).await
+        let tokens = match oauth::refresh(
+            &self.http,
+            &self.profile,
+            &metadata,
+            &refresh_token,
+            &current.scopes,
+        )
+        .await
         {
             Ok(t) => t,
             Err(e @ OAuthError::RefreshRejected { .. }) => {

@@ -55,7 +55,8 @@ pub struct TokenBundle {
 impl TokenBundle {
     /// Expired, or expiring within `skew` (so a request does not race the expiry).
     pub fn is_expired(&self, now: i64, skew: i64) -> bool {
-        self.expires_at.is_some_and(|at| now >= at.saturating_sub(skew))
+        self.expires_at
+            .is_some_and(|at| now >= at.saturating_sub(skew))
     }
 }
 
@@ -80,7 +81,13 @@ impl Key {
         let profile: String = self
             .profile
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!("{profile}-{hex}")
     }
@@ -170,7 +177,9 @@ fn classify(err: keyring_core::Error) -> StoreError {
 
 /// Runs `f` on a helper thread and gives up after [`KEYRING_TIMEOUT`]. A hung call leaves its
 /// thread behind; the process exits soon anyway, which is what `gh` accepts too.
-fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StoreError> {
+fn with_deadline<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("keyring".into())
@@ -178,7 +187,8 @@ fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> R
             let _ = tx.send(f());
         })
         .map_err(|e| StoreError::Keyring(KeyringFailure(e.to_string())))?;
-    rx.recv_timeout(KEYRING_TIMEOUT).map_err(|_| StoreError::Timeout)
+    rx.recv_timeout(KEYRING_TIMEOUT)
+        .map_err(|_| StoreError::Timeout)
 }
 
 /// The platform's keyring store, chosen explicitly.
@@ -224,7 +234,8 @@ impl Keyring {
 
     fn get_raw(&self, account: String) -> Result<String, StoreError> {
         let store = self.store.clone();
-        with_deadline(move || Entry::new_in_store(&store, SERVICE, &account)?.get_password())?.map_err(classify)
+        with_deadline(move || Entry::new_in_store(&store, SERVICE, &account)?.get_password())?
+            .map_err(classify)
     }
 
     fn set_raw(&self, account: String, value: String) -> Result<(), StoreError> {
@@ -235,8 +246,10 @@ impl Keyring {
 
     fn delete_raw(&self, account: String) -> Result<(), StoreError> {
         let store = self.store.clone();
-        match with_deadline(move || Entry::new_in_store(&store, SERVICE, &account)?.delete_credential())?
-            .map_err(classify)
+        match with_deadline(move || {
+            Entry::new_in_store(&store, SERVICE, &account)?.delete_credential()
+        })?
+        .map_err(classify)
         {
             Err(StoreError::NotFound) | Ok(()) => Ok(()),
             Err(e) => Err(e),
@@ -280,7 +293,10 @@ impl Keyring {
             for (i, part) in parts.iter().enumerate() {
                 self.set_raw(chunk_account(account, i + 1), (*part).to_owned())?;
             }
-            self.set_raw(account.to_owned(), format!("{CHUNK_MANIFEST}{}", parts.len()))?;
+            self.set_raw(
+                account.to_owned(),
+                format!("{CHUNK_MANIFEST}{}", parts.len()),
+            )?;
             parts.len()
         };
         for i in used + 1..=previous {
@@ -375,7 +391,9 @@ impl TokenStore {
     }
 
     pub fn file_path(&self, key: &Key) -> PathBuf {
-        self.dir.join("tokens").join(format!("{}.json", key.file_stem()))
+        self.dir
+            .join("tokens")
+            .join(format!("{}.json", key.file_stem()))
     }
 
     /// Keyring first (unless `--insecure-storage`), then the file.
@@ -399,7 +417,12 @@ impl TokenStore {
     /// Saves to the keyring, or to the file when asked to (`--insecure-storage`, or
     /// `to_file` because the bundle already lives there) or when no keyring is reachable (the
     /// returned `fallback_reason` is for the caller's warning).
-    pub fn save(&self, key: &Key, bundle: &TokenBundle, to_file: bool) -> Result<Saved, StoreError> {
+    pub fn save(
+        &self,
+        key: &Key,
+        bundle: &TokenBundle,
+        to_file: bool,
+    ) -> Result<Saved, StoreError> {
         let text = serde_json::to_string(bundle).map_err(|_| StoreError::Corrupt)?;
         let path = self.file_path(key);
         if self.insecure || to_file {
@@ -457,7 +480,10 @@ impl TokenStore {
 
     /// An exclusive, cross-process lock for refreshing `key`'s tokens (released on drop).
     pub fn lock(&self, key: &Key) -> Result<RefreshLock, StoreError> {
-        let path = self.dir.join("locks").join(format!("{}.lock", key.file_stem()));
+        let path = self
+            .dir
+            .join("locks")
+            .join(format!("{}.lock", key.file_stem()));
         let io = |source| StoreError::File {
             path: path.clone(),
             source,
@@ -478,7 +504,9 @@ impl TokenStore {
                 Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::LockTimeout { path }),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::LockTimeout { path });
+                }
                 Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
         }
@@ -534,7 +562,8 @@ fn write_private(path: &Path, text: &str) -> Result<(), StoreError> {
     {
         // `mode` only applies on creation; an existing temp file keeps its old mode.
         use std::os::unix::fs::PermissionsExt as _;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
     }
     file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;
@@ -573,7 +602,11 @@ mod tests {
         assert_eq!(split_chunks("aé€b", 2), ["a", "é", "€", "b"]);
         assert_eq!(split_chunks("€", 1), ["€"]);
         let long = "x".repeat(2500);
-        assert!(split_chunks(&long, CHUNK_LIMIT).iter().all(|c| c.len() <= CHUNK_LIMIT));
+        assert!(
+            split_chunks(&long, CHUNK_LIMIT)
+                .iter()
+                .all(|c| c.len() <= CHUNK_LIMIT)
+        );
         assert_eq!(split_chunks(&long, CHUNK_LIMIT).concat(), long);
     }
 
@@ -587,7 +620,10 @@ mod tests {
     #[test]
     fn bundle_debug_is_redacted() {
         let text = format!("{:?}", bundle("http://i"));
-        assert!(!text.contains("at-at") && !text.contains("rt-secret"), "{text}");
+        assert!(
+            !text.contains("at-at") && !text.contains("rt-secret"),
+            "{text}"
+        );
     }
 
     #[cfg(unix)]
@@ -604,13 +640,20 @@ mod tests {
         };
         let mode = std::fs::metadata(path).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dir_mode = std::fs::metadata(path.parent().expect("dir")).expect("stat").permissions().mode() & 0o777;
+        let dir_mode = std::fs::metadata(path.parent().expect("dir"))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dir_mode, 0o700);
         let (back, storage) = store.load(&k).expect("load");
         assert_eq!(storage, saved.storage);
         assert_eq!(back.refresh_token.expect("rt").secret(), "rt-secret");
         // Another profile or issuer does not see it.
-        assert!(matches!(store.load(&key("http://127.0.0.1:1", "work")), Err(StoreError::NotFound)));
+        assert!(matches!(
+            store.load(&key("http://127.0.0.1:1", "work")),
+            Err(StoreError::NotFound)
+        ));
         assert_eq!(store.delete(&k).expect("delete"), vec![saved.storage]);
         assert!(matches!(store.load(&k), Err(StoreError::NotFound)));
     }
@@ -634,9 +677,15 @@ mod tests {
         let store = TokenStore::new(dir.path(), true);
         let k = key("http://127.0.0.1:1", "default");
         let guard = store.lock(&k).expect("first lock");
-        let path = dir.path().join("locks").join(format!("{}.lock", k.file_stem()));
+        let path = dir
+            .path()
+            .join("locks")
+            .join(format!("{}.lock", k.file_stem()));
         let other = File::open(&path).expect("open lock file");
-        assert!(matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        assert!(matches!(
+            other.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
         drop(guard);
         other.try_lock().expect("free after drop");
     }
@@ -649,20 +698,28 @@ mod tests {
             .expect("a Secret Service is required: run the tests under scripts/with-keyring")
             .with_chunk_limit(100);
         let account = format!("unit-test-{}-{}", std::process::id(), rand::random::<u32>());
-        let big: String = (0..450).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let big: String = (0..450)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
         keyring.set(&account, &big).expect("set big");
         assert_eq!(keyring.get(&account).expect("get big"), big);
         assert_eq!(keyring.chunk_count(&account).expect("manifest"), 5);
         keyring.set(&account, "small").expect("set small");
         assert_eq!(keyring.get(&account).expect("get small"), "small");
         for i in 1..=5 {
-            assert!(matches!(keyring.get_raw(chunk_account(&account, i)), Err(StoreError::NotFound)));
+            assert!(matches!(
+                keyring.get_raw(chunk_account(&account, i)),
+                Err(StoreError::NotFound)
+            ));
         }
         keyring.set(&account, &big).expect("set big again");
         assert!(keyring.delete(&account).expect("delete"));
         assert!(matches!(keyring.get(&account), Err(StoreError::NotFound)));
         for i in 1..=5 {
-            assert!(matches!(keyring.get_raw(chunk_account(&account, i)), Err(StoreError::NotFound)));
+            assert!(matches!(
+                keyring.get_raw(chunk_account(&account, i)),
+                Err(StoreError::NotFound)
+            ));
         }
         assert!(!keyring.delete(&account).expect("delete again"));
     }

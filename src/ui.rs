@@ -62,8 +62,9 @@ impl Ui {
 
     /// A value as pretty JSON on stdout (`--json`).
     pub fn data_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), CliError> {
-        let text = serde_json::to_string_pretty(value)
-            .map_err(|e| CliError::new(crate::error::ErrorKind::General, "cannot encode JSON").with_source(e))?;
+        let text = serde_json::to_string_pretty(value).map_err(|e| {
+            CliError::new(crate::error::ErrorKind::General, "cannot encode JSON").with_source(e)
+        })?;
         self.data(&text)
     }
 

@@ -2,7 +2,9 @@
 //! here, and `every_test_file_is_listed` fails when one is not.
 
 #[cfg(not(feature = "test-fakes"))]
-compile_error!("the end-to-end tests need the scripted browser: run `scripts/with-keyring cargo test -p bank --all-features`");
+compile_error!(
+    "the end-to-end tests need the scripted browser: run `scripts/with-keyring cargo test -p bank --all-features`"
+);
 
 mod common;
 mod test_cli;
@@ -16,9 +18,15 @@ fn every_test_file_is_listed() {
     for entry in std::fs::read_dir(&dir).expect("tests dir") {
         let path = entry.expect("dir entry").path();
         if path.extension().is_some_and(|e| e == "rs") {
-            let stem = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 name");
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("utf-8 name");
             if stem != "runner" {
-                assert!(runner.contains(&format!("mod {stem};")), "tests/{stem}.rs is not listed in tests/runner.rs");
+                assert!(
+                    runner.contains(&format!("mod {stem};")),
+                    "tests/{stem}.rs is not listed in tests/runner.rs"
+                );
             }
         }
     }

@@ -3,24 +3,54 @@
 use crate::common::TestEnv;
 
 fn offline() -> TestEnv {
-    // Nothing listens on port 9 (discard) on loopback in the test environment.
-    TestEnv::without_sandbox("http://127.0.0.1:9", "http://127.0.0.1:9")
+    // Nothing listens on the discard and echo ports on loopback in the test environment.
+    TestEnv::without_sandbox("http://127.0.0.1:9", "http://127.0.0.1:7")
 }
 
 #[test]
 fn help_lists_commands_and_examples() {
     let env = offline();
     let run = env.run(&["--help"]).success();
-    for word in ["login", "logout", "status", "balance", "history", "token", "config", "completions", "Exit codes:", "BANK_TOKEN"] {
-        assert!(run.stdout.contains(word), "--help lacks {word}:\n{}", run.stdout);
+    for word in [
+        "login",
+        "logout",
+        "status",
+        "balance",
+        "history",
+        "token",
+        "config",
+        "completions",
+        "Exit codes:",
+        "BANK_TOKEN",
+    ] {
+        assert!(
+            run.stdout.contains(word),
+            "--help lacks {word}:\n{}",
+            run.stdout
+        );
     }
-    for cmd in ["login", "logout", "status", "balance", "history", "token", "completions"] {
+    for cmd in [
+        "login",
+        "logout",
+        "status",
+        "balance",
+        "history",
+        "token",
+        "completions",
+    ] {
         let run = env.run(&[cmd, "--help"]).success();
-        assert!(run.stdout.contains("Examples:"), "`bank {cmd} --help` has no examples:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains("Examples:"),
+            "`bank {cmd} --help` has no examples:\n{}",
+            run.stdout
+        );
     }
     for cmd in ["get", "set", "list", "path"] {
         let run = env.run(&["config", cmd, "--help"]).success();
-        assert!(run.stdout.contains("Examples:"), "`bank config {cmd} --help` has no examples");
+        assert!(
+            run.stdout.contains("Examples:"),
+            "`bank config {cmd} --help` has no examples"
+        );
     }
     let run = env.run(&["--version"]).success();
     assert!(run.stdout.starts_with("bank "), "{}", run.stdout);
@@ -39,8 +69,14 @@ fn usage_errors_exit_2() {
         run.stderr,
         "error: unknown configuration key `colour`\n  hint: run `bank config list` to see the keys\n"
     );
-    let run = env.run(&["config", "set", "issuer", "file:///etc/passwd"]).code(2);
-    assert!(run.stderr.contains("must be an http or https URL"), "{}", run.stderr);
+    let run = env
+        .run(&["config", "set", "issuer", "file:///etc/passwd"])
+        .code(2);
+    assert!(
+        run.stderr.contains("must be an http or https URL"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -58,7 +94,9 @@ fn completions_are_current() {
         let run = env.run(&["completions", shell]).success();
         let on_disk = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
         if on_disk.trim_end() != run.stdout.trim_end() {
-            stale.push(format!("cargo run -q -- completions {shell} > completions/{file}"));
+            stale.push(format!(
+                "cargo run -q -- completions {shell} > completions/{file}"
+            ));
         }
     }
     assert!(
@@ -73,22 +111,41 @@ fn config_set_get_list_path() {
     let env = offline();
     let run = env.run(&["config", "path"]).success();
     assert_eq!(run.stdout, "[TMP]/config/config.toml\n");
-    env.run(&["config", "set", "issuer", "https://tenant.auth0.com/"]).success();
-    env.run(&["config", "set", "audience_param", "audience"]).success();
-    env.run(&["--profile", "work", "config", "set", "callback_port", "8765"]).success();
-    let text = std::fs::read_to_string(env.config_dir().join("config.toml")).expect("config written");
-    assert!(text.contains("[profiles.default]") && text.contains("[profiles.work]"), "{text}");
+    env.run(&["config", "set", "issuer", "https://tenant.auth0.com/"])
+        .success();
+    env.run(&["config", "set", "audience_param", "audience"])
+        .success();
+    env.run(&[
+        "--profile",
+        "work",
+        "config",
+        "set",
+        "callback_port",
+        "8765",
+    ])
+    .success();
+    let text =
+        std::fs::read_to_string(env.config_dir().join("config.toml")).expect("config written");
+    assert!(
+        text.contains("[profiles.default]") && text.contains("[profiles.work]"),
+        "{text}"
+    );
 
     let mut cmd = env.command(&["config", "get", "issuer"]);
     cmd.env_remove("BANK_ISSUER");
     let out = cmd.output().expect("runs");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "https://tenant.auth0.com/\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "https://tenant.auth0.com/\n"
+    );
 
     // The environment beats the file.
     let run = env.run(&["config", "get", "issuer"]).success();
-    assert_eq!(run.stdout, "http://127.0.0.1:[PORT]\n");
+    assert_eq!(run.stdout, "[ISSUER]\n");
 
-    let run = env.run(&["--profile", "work", "--json", "config", "list"]).success();
+    let run = env
+        .run(&["--profile", "work", "--json", "config", "list"])
+        .success();
     let json = run.json();
     assert_eq!(json["profile"], "work");
     assert_eq!(json["callback_port"]["value"], "8765");
@@ -98,7 +155,11 @@ fn config_set_get_list_path() {
     assert_eq!(json["client_id"]["source"], "default");
 
     let run = env.run(&["--profile", "nope", "status"]).code(2);
-    assert!(run.stderr.contains("profile `nope` does not exist"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("profile `nope` does not exist"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -107,7 +168,13 @@ fn malformed_config_is_a_clear_error() {
     std::fs::create_dir_all(env.config_dir()).expect("mkdir");
     std::fs::write(env.config_dir().join("config.toml"), "[profiles.default\n").expect("write");
     let run = env.run(&["status"]).code(1);
-    assert!(run.stderr.starts_with("error: [TMP]/config/config.toml is not valid configuration\n  caused by: "), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "error: [TMP]/config/config.toml is not valid configuration\n  caused by: "
+        ),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     // `config path` still works, to find the file to fix.
     env.run(&["config", "path"]).success();
@@ -119,7 +186,7 @@ fn not_logged_in_exits_3() {
     let run = env.run(&["status"]).code(3);
     assert_eq!(
         run.stderr,
-        "error: not logged in to http://127.0.0.1:[PORT] (profile `default`)\n  hint: run `bank login`\n"
+        "error: not logged in to [ISSUER] (profile `default`)\n  hint: run `bank login`\n"
     );
     assert_eq!(run.stdout, "");
     let run = env.run(&["--json", "status"]).code(3);
@@ -133,9 +200,22 @@ fn bank_token_with_the_api_down_exits_5() {
     let mut env = offline();
     env.set_env("BANK_TOKEN", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln");
     let run = env.run(&["balance"]).code(5);
-    assert!(run.stderr.starts_with("error: cannot reach the bank API at http://127.0.0.1:[PORT]\n"), "{}", run.stderr);
-    assert!(run.stderr.contains("hint: is the bank API running"), "{}", run.stderr);
-    assert!(!run.stderr.contains("c2ln"), "the token leaked:\n{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot reach the bank API at [API]\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: is the bank API running"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("c2ln"),
+        "the token leaked:\n{}",
+        run.stderr
+    );
     // `bank token` prints BANK_TOKEN as is, and status names it as the source.
     let run = env.run(&["token"]).success();
     assert_eq!(run.stdout, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln\n");
@@ -148,7 +228,9 @@ fn login_against_an_unreachable_issuer_exits_5() {
     let env = offline();
     let run = env.run(&["login", "--no-browser"]).code(5);
     assert!(
-        run.stderr.starts_with("error: cannot discover the authorization server at http://127.0.0.1:[PORT]: cannot reach the issuer\n"),
+        run.stderr.starts_with(
+            "error: cannot discover the authorization server at [ISSUER]: cannot reach the issuer\n"
+        ),
         "{}",
         run.stderr
     );

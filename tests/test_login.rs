@@ -12,12 +12,22 @@ fn login_stores_tokens_in_the_keyring() {
     let run = env.run_with_browser(&["login"]).success();
     assert_eq!(run.stdout, "");
     assert!(
-        run.stderr.contains("Open this URL in your browser to continue"),
+        run.stderr
+            .contains("Open this URL in your browser to continue"),
         "the URL must always be printed:\n{}",
         run.stderr
     );
-    assert!(run.stderr.contains("http://127.0.0.1:[PORT]/authorize?"), "{}", run.stderr);
-    assert!(run.stderr.ends_with("✓ Logged in to [ISSUER] as alice\n"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("\n  [ISSUER]/authorize?response_type=code&client_id=bank-cli&"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.ends_with("✓ Logged in to [ISSUER] as alice\n"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
 
     // What the browser did, and what the server saw.
@@ -26,22 +36,49 @@ fn login_stores_tokens_in_the_keyring() {
     assert!(log.contains("callback 200"), "{log}");
     let events = env.sandbox().authz().events();
     let requested = events.iter().find_map(|e| match e {
-        AuthzEvent::AuthorizationRequested { client_id, scope, .. } => Some((client_id.clone(), scope.clone())),
+        AuthzEvent::AuthorizationRequested {
+            client_id, scope, ..
+        } => Some((client_id.clone(), scope.clone())),
         _ => None,
     });
     assert_eq!(
         requested,
-        Some(("bank-cli".to_owned(), "openid profile offline_access view:balance".to_owned()))
+        Some((
+            "bank-cli".to_owned(),
+            "openid profile offline_access view:balance".to_owned()
+        ))
     );
-    assert!(events.iter().any(|e| matches!(e, AuthzEvent::LoginSucceeded { username } if username == "alice")));
-    assert!(events.iter().any(|e| matches!(e, AuthzEvent::TokenIssued { grant, .. } if grant == "authorization_code")));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AuthzEvent::LoginSucceeded { username } if username == "alice"))
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, AuthzEvent::TokenIssued { grant, .. } if grant == "authorization_code")
+    ));
 
     // Stored in the keyring, nothing in the config dir but the lock-free tree.
     let run = env.run(&["status"]).success();
-    assert!(run.stdout.contains("Storage:  system keyring (Secret Service)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Storage:  system keyring (Secret Service)"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("User:     alice"), "{}", run.stdout);
-    assert!(run.stdout.contains("Scopes:   openid profile offline_access view:balance"), "{}", run.stdout);
-    assert!(!env.config_dir().join("tokens").exists() || std::fs::read_dir(env.config_dir().join("tokens")).expect("dir").next().is_none());
+    assert!(
+        run.stdout
+            .contains("Scopes:   openid profile offline_access view:balance"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !env.config_dir().join("tokens").exists()
+            || std::fs::read_dir(env.config_dir().join("tokens"))
+                .expect("dir")
+                .next()
+                .is_none()
+    );
     let json = env.run(&["--json", "status"]).success().json();
     assert_eq!(json["logged_in"], true);
     assert_eq!(json["user"], "alice");
@@ -55,13 +92,25 @@ fn wrong_state_fails_the_login() {
     env.set_env("BANK_TEST_BROWSER_MODE", "tamper-state");
     let run = env.run_with_browser(&["login"]).code(4);
     assert!(
-        run.stderr.contains("error: the login response did not match the request (state mismatch); it was ignored\n"),
+        run.stderr.contains(
+            "error: the login response did not match the request (state mismatch); it was ignored\n"
+        ),
         "{}",
         run.stderr
     );
-    assert!(env.browser_log().contains("callback 400"), "{}", env.browser_log());
+    assert!(
+        env.browser_log().contains("callback 400"),
+        "{}",
+        env.browser_log()
+    );
     // No code was exchanged.
-    let issued = env.sandbox().authz().events().into_iter().filter(|e| matches!(e, AuthzEvent::TokenIssued { .. })).count();
+    let issued = env
+        .sandbox()
+        .authz()
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, AuthzEvent::TokenIssued { .. }))
+        .count();
     assert_eq!(issued, 0);
     env.run(&["status"]).code(3);
 }
@@ -78,9 +127,17 @@ fn denied_mfa_is_access_denied() {
             .expect("the login asks for MFA");
         authz.deny_mfa(&pending.id).expect("deny");
         let run = login.join().expect("no panic").code(4);
-        assert!(run.stderr.contains("error: access denied"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("error: access denied"),
+            "{}",
+            run.stderr
+        );
     });
-    assert!(env.browser_log().contains("mfa: denied"), "{}", env.browser_log());
+    assert!(
+        env.browser_log().contains("mfa: denied"),
+        "{}",
+        env.browser_log()
+    );
     env.run(&["status"]).code(3);
 }
 
@@ -96,9 +153,20 @@ fn approved_mfa_logs_in_with_the_extra_scope() {
         authz.approve_pending("alice").expect("approve");
         login.join().expect("no panic").success();
     });
-    assert!(env.browser_log().contains("mfa: approved"), "{}", env.browser_log());
+    assert!(
+        env.browser_log().contains("mfa: approved"),
+        "{}",
+        env.browser_log()
+    );
     let json = env.run(&["--json", "status"]).success().json();
-    assert!(json["scopes"].as_array().expect("scopes").iter().any(|s| s == "transfer:funds"), "{json}");
+    assert!(
+        json["scopes"]
+            .as_array()
+            .expect("scopes")
+            .iter()
+            .any(|s| s == "transfer:funds"),
+        "{json}"
+    );
 }
 
 #[test]
@@ -107,7 +175,9 @@ fn login_times_out() {
     env.set_env("BANK_TEST_BROWSER_MODE", "idle");
     let run = env.run_with_browser(&["login", "--timeout", "1s"]).code(1);
     assert!(
-        run.stderr.contains("error: timed out after 1s waiting for the login to finish in the browser\n  hint: "),
+        run.stderr.contains(
+            "error: timed out after 1s waiting for the login to finish in the browser\n  hint: "
+        ),
         "{}",
         run.stderr
     );
@@ -120,11 +190,17 @@ fn busy_callback_port_is_a_clear_error() {
     let port = taken.local_addr().expect("addr").port().to_string();
     let run = env.run(&["login", "--callback-port", &port]).code(1);
     assert!(
-        run.stderr.starts_with("error: the login callback port [PORT] is already in use") || run.stderr.contains("is already in use"),
+        run.stderr
+            .starts_with("error: the login callback port [PORT] is already in use")
+            || run.stderr.contains("is already in use"),
         "{}",
         run.stderr
     );
-    assert_eq!(env.browser_log(), "", "the browser must not be opened without a listener");
+    assert_eq!(
+        env.browser_log(),
+        "",
+        "the browser must not be opened without a listener"
+    );
 }
 
 #[test]
@@ -132,17 +208,37 @@ fn without_a_keyring_tokens_fall_back_to_a_private_file_loudly() {
     let mut env = TestEnv::start();
     env.keyring = false;
     let run = env.run_with_browser(&["login"]).success();
-    assert!(run.stderr.contains("warning: the system keyring is not available"), "{}", run.stderr);
-    assert!(run.stderr.contains("Tokens were stored in plain-text file [TMP]/config/tokens/"), "{}", run.stderr);
-    let files: Vec<_> = std::fs::read_dir(env.config_dir().join("tokens")).expect("tokens dir").collect();
+    assert!(
+        run.stderr
+            .contains("warning: the system keyring is not available"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Tokens were stored in plain-text file [TMP]/config/tokens/"),
+        "{}",
+        run.stderr
+    );
+    let files: Vec<_> = std::fs::read_dir(env.config_dir().join("tokens"))
+        .expect("tokens dir")
+        .collect();
     assert_eq!(files.len(), 1);
     let path = files[0].as_ref().expect("entry").path();
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(&env.config_dir().join("tokens")), 0o700);
 
     let run = env.run(&["status"]).success();
-    assert!(run.stdout.contains("Storage:  plain-text file [TMP]/config/tokens/"), "{}", run.stdout);
-    assert_eq!(env.run(&["--json", "status"]).success().json()["storage"], "file");
+    assert!(
+        run.stdout
+            .contains("Storage:  plain-text file [TMP]/config/tokens/"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        env.run(&["--json", "status"]).success().json()["storage"],
+        "file"
+    );
     env.run(&["logout"]).success();
     assert!(!path.exists());
 }
@@ -150,20 +246,44 @@ fn without_a_keyring_tokens_fall_back_to_a_private_file_loudly() {
 #[test]
 fn insecure_storage_is_chosen_explicitly() {
     let env = TestEnv::start();
-    let run = env.run_with_browser(&["login", "--insecure-storage"]).success();
-    assert!(run.stderr.contains("warning: tokens stored in plain-text file"), "{}", run.stderr);
-    assert_eq!(env.run(&["--json", "status"]).success().json()["storage"], "file");
+    let run = env
+        .run_with_browser(&["login", "--insecure-storage"])
+        .success();
+    assert!(
+        run.stderr
+            .contains("warning: tokens stored in plain-text file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        env.run(&["--json", "status"]).success().json()["storage"],
+        "file"
+    );
     // Logging in again normally moves the tokens into the keyring and removes the file.
     env.run_with_browser(&["login"]).success();
-    assert_eq!(env.run(&["--json", "status"]).success().json()["storage"], "keyring");
-    assert_eq!(std::fs::read_dir(env.config_dir().join("tokens")).expect("dir").count(), 0);
+    assert_eq!(
+        env.run(&["--json", "status"]).success().json()["storage"],
+        "keyring"
+    );
+    assert_eq!(
+        std::fs::read_dir(env.config_dir().join("tokens"))
+            .expect("dir")
+            .count(),
+        0
+    );
 }
 
 #[test]
 fn no_browser_only_prints_the_url() {
     let env = TestEnv::start();
-    let run = env.run(&["login", "--no-browser", "--timeout", "1s"]).code(1);
+    let run = env
+        .run(&["login", "--no-browser", "--timeout", "1s"])
+        .code(1);
     assert!(run.stderr.contains("/authorize?"), "{}", run.stderr);
-    assert!(run.stderr.contains("code_challenge_method=S256"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("code_challenge_method=S256"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(env.browser_log(), "");
 }

@@ -48,7 +48,10 @@ fn expired_tokens_are_refreshed_and_rotated() {
     let second = env.run(&["token"]).success().stdout;
     assert_ne!(first, second, "each run refreshes");
     assert_eq!(refreshes(&env), 2);
-    assert!(!reuse_detected(&env), "the rotated refresh token must be stored and used");
+    assert!(
+        !reuse_detected(&env),
+        "the rotated refresh token must be stored and used"
+    );
     let status = env.run(&["status"]).success().stdout;
     assert!(status.contains("Storage:  system keyring"), "{status}");
 }
@@ -63,7 +66,10 @@ fn concurrent_refreshes_do_not_lose_the_rotated_token() {
             r.join().expect("no panic").success();
         }
     });
-    assert!(!reuse_detected(&env), "two processes spent the same refresh token");
+    assert!(
+        !reuse_detected(&env),
+        "two processes spent the same refresh token"
+    );
     assert_eq!(refreshes(&env), 4);
     // And the chain still works afterwards.
     env.run(&["token"]).success();
@@ -73,13 +79,23 @@ fn concurrent_refreshes_do_not_lose_the_rotated_token() {
 #[test]
 fn a_rejected_refresh_token_means_login_again() {
     let env = TestEnv::start_with(|c| c.authz.access_token_lifetime_secs = 1);
-    env.run_with_browser(&["login", "--insecure-storage"]).success();
+    env.run_with_browser(&["login", "--insecure-storage"])
+        .success();
     // Revoke the refresh token behind the CLI's back (another device, an administrator),
     // through the provider's real RFC 7009 endpoint.
     let tokens_dir = env.config_dir().join("tokens");
-    let file = std::fs::read_dir(&tokens_dir).expect("tokens dir").next().expect("one file").expect("entry").path();
-    let bundle: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("json");
-    let refresh_token = bundle["refresh_token"].as_str().expect("a refresh token").to_owned();
+    let file = std::fs::read_dir(&tokens_dir)
+        .expect("tokens dir")
+        .next()
+        .expect("one file")
+        .expect("entry")
+        .path();
+    let bundle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("json");
+    let refresh_token = bundle["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
     env.rt.block_on(async {
         let http = reqwest::Client::new();
         let meta: serde_json::Value = http
@@ -90,10 +106,16 @@ fn a_rejected_refresh_token_means_login_again() {
             .json()
             .await
             .expect("json");
-        let revoke = meta["revocation_endpoint"].as_str().expect("revocation endpoint");
+        let revoke = meta["revocation_endpoint"]
+            .as_str()
+            .expect("revocation endpoint");
         let status = http
             .post(revoke)
-            .form(&[("token", refresh_token.as_str()), ("client_id", "bank-cli"), ("token_type_hint", "refresh_token")])
+            .form(&[
+                ("token", refresh_token.as_str()),
+                ("client_id", "bank-cli"),
+                ("token_type_hint", "refresh_token"),
+            ])
             .send()
             .await
             .expect("revoke")
@@ -101,8 +123,16 @@ fn a_rejected_refresh_token_means_login_again() {
         assert_eq!(status, 200);
     });
     let run = env.run(&["token"]).code(3);
-    assert!(run.stderr.starts_with("error: the session has expired\n"), "{}", run.stderr);
-    assert!(run.stderr.contains("hint: run `bank login`"), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("error: the session has expired\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: run `bank login`"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains(&refresh_token));
 }
 
@@ -111,9 +141,16 @@ fn logout_revokes_and_forgets() {
     let env = TestEnv::start();
     env.login();
     let run = env.run(&["logout"]).success();
-    assert_eq!(run.stderr, "✓ Logged out of [ISSUER] as alice (refresh token revoked)\n");
+    assert_eq!(
+        run.stderr,
+        "✓ Logged out of [ISSUER] as alice (refresh token revoked)\n"
+    );
     assert!(
-        env.sandbox().authz().events().iter().any(|e| matches!(e, AuthzEvent::TokenRevoked { .. })),
+        env.sandbox()
+            .authz()
+            .events()
+            .iter()
+            .any(|e| matches!(e, AuthzEvent::TokenRevoked { .. })),
         "the refresh token was not revoked at the provider"
     );
     env.run(&["status"]).code(3);
@@ -128,8 +165,16 @@ fn bank_token_overrides_the_keyring() {
     let run = env.run(&["token"]).success();
     assert_eq!(run.stdout, "not-a-valid-token\n");
     let status = env.run(&["status"]).success().stdout;
-    assert!(status.contains("from the BANK_TOKEN environment variable"), "{status}");
+    assert!(
+        status.contains("from the BANK_TOKEN environment variable"),
+        "{status}"
+    );
     let run = env.run(&["balance"]).code(3);
-    assert!(run.stderr.starts_with("error: the bank API rejected the token in BANK_TOKEN"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: the bank API rejected the token in BANK_TOKEN"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("not-a-valid-token"), "{}", run.stderr);
 }

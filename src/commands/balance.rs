@@ -20,15 +20,22 @@ pub struct BalanceArgs {}
 
 pub async fn cmd_balance(ui: &Ui, ctx: &Ctx, _args: BalanceArgs) -> Result<(), CliError> {
     let api = ctx.api();
-    let balance = ctx.call_api(|token| {
-        let api = api.clone();
-        async move { api.balance(&token).await }
-    })
-    .await?;
+    let balance = ctx
+        .call_api(|token| {
+            let api = api.clone();
+            async move { api.balance(&token).await }
+        })
+        .await?;
     if ui.json() {
         return ui.data_json(&balance);
     }
-    let amount = balance.get("balance").and_then(|v| v.as_str()).unwrap_or("?");
-    let currency = balance.get("currency").and_then(|v| v.as_str()).unwrap_or("");
+    let amount = balance
+        .get("balance")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?");
+    let currency = balance
+        .get("currency")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     ui.data(format!("Balance: {} {currency}", group_thousands(amount)).trim_end())
 }

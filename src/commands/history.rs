@@ -34,7 +34,11 @@ pub async fn cmd_history(ui: &Ui, ctx: &Ctx, args: HistoryArgs) -> Result<(), Cl
             async move { api.transfers(&token, Some(limit)).await }
         })
         .await?;
-    let account = body.get("account").and_then(Value::as_str).unwrap_or("").to_owned();
+    let account = body
+        .get("account")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let transfers = match body.get("transfers") {
         Some(Value::Array(items)) => items.clone(),
         _ => match body {
@@ -81,11 +85,18 @@ fn table(account: &str, transfers: &[Value]) -> Vec<String> {
             (format!("from {}", text(t, "from")), "+")
         };
         let date = text(t, "created_at");
-        let date = date.get(..16).map(|d| d.replace('T', " ")).unwrap_or_else(|| date.to_owned());
+        let date = date
+            .get(..16)
+            .map(|d| d.replace('T', " "))
+            .unwrap_or_else(|| date.to_owned());
         rows.push([
             date,
             party,
-            format!("{sign}{} {}", group_thousands(text(t, "amount")), text(t, "currency")),
+            format!(
+                "{sign}{} {}",
+                group_thousands(text(t, "amount")),
+                text(t, "currency")
+            ),
             text(t, "memo").to_owned(),
             text(t, "id").to_owned(),
         ]);

@@ -118,7 +118,10 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
         ui.warn(&format!("tokens stored in {} as requested", saved.storage));
     }
 
-    let user = bundle.username.clone().unwrap_or_else(|| "an unknown user".into());
+    let user = bundle
+        .username
+        .clone()
+        .unwrap_or_else(|| "an unknown user".into());
     if ui.json() {
         ui.data_json(&json!({
             "profile": profile.name,

@@ -31,7 +31,8 @@ pub async fn cmd_logout(ui: &Ui, ctx: &Ctx, _args: LogoutArgs) -> Result<(), Cli
         // Revocation is best effort: an unreachable provider must not keep the tokens on
         // this machine, which is what the person asked to end.
         match ctx.metadata().await {
-            Ok(metadata) => match oauth::revoke(&ctx.http, profile, &metadata, refresh_token).await {
+            Ok(metadata) => match oauth::revoke(&ctx.http, profile, &metadata, refresh_token).await
+            {
                 Ok(true) => revoked = true,
                 Ok(false) => ui.debug("the provider has no revocation endpoint"),
                 Err(e) => ui.warn(&format!("could not revoke the refresh token: {e}")),
@@ -52,10 +53,17 @@ pub async fn cmd_logout(ui: &Ui, ctx: &Ctx, _args: LogoutArgs) -> Result<(), Cli
     match stored {
         Some((bundle, _)) => {
             let user = bundle.username.unwrap_or_else(|| "an unknown user".into());
-            let note = if revoked { " (refresh token revoked)" } else { "" };
+            let note = if revoked {
+                " (refresh token revoked)"
+            } else {
+                ""
+            };
             ui.success(&format!("Logged out of {} as {user}{note}", profile.issuer));
         }
-        None => ui.status(&format!("Not logged in to {}; nothing to do", profile.issuer)),
+        None => ui.status(&format!(
+            "Not logged in to {}; nothing to do",
+            profile.issuer
+        )),
     }
     Ok(())
 }

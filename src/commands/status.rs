@@ -35,7 +35,11 @@ fn relative(seconds: i64) -> String {
         60..=3599 => format!("{}m", abs / 60),
         _ => format!("{}h{}m", abs / 3600, (abs % 3600) / 60),
     };
-    if seconds >= 0 { format!("in {text}") } else { format!("{text} ago") }
+    if seconds >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
 }
 
 pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), CliError> {
@@ -55,7 +59,9 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
         } else {
             ui.data(&format!("Profile:  {}", profile.name))?;
             ui.data(&format!("Issuer:   {}", profile.issuer))?;
-            ui.data("Token:    from the BANK_TOKEN environment variable (not stored, never refreshed)")?;
+            ui.data(
+                "Token:    from the BANK_TOKEN environment variable (not stored, never refreshed)",
+            )?;
         }
         return Ok(());
     }
@@ -102,16 +108,26 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
     };
     ui.data(&format!("Profile:  {}", profile.name))?;
     ui.data(&format!("Issuer:   {}", profile.issuer))?;
-    ui.data(&format!("User:     {}", bundle.username.as_deref().unwrap_or("unknown")))?;
+    ui.data(&format!(
+        "User:     {}",
+        bundle.username.as_deref().unwrap_or("unknown")
+    ))?;
     ui.data(&format!("Scopes:   {}", bundle.scopes.join(" ")))?;
     ui.data(&format!("Expires:  {expiry}"))?;
     ui.data(&format!(
         "Refresh:  {}",
-        if bundle.refresh_token.is_some() { "yes" } else { "no" }
+        if bundle.refresh_token.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
     ))?;
     ui.data(&format!("Storage:  {storage}"))?;
     if expired && bundle.refresh_token.is_none() {
-        return Err(CliError::new(ErrorKind::LoginRequired, "the session has expired").hint("run `bank login`"));
+        return Err(
+            CliError::new(ErrorKind::LoginRequired, "the session has expired")
+                .hint("run `bank login`"),
+        );
     }
     Ok(())
 }

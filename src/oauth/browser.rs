@@ -105,15 +105,30 @@ mod tests {
 
     #[test]
     fn refuses_non_http_urls() {
-        for url in ["file:///etc/passwd", "javascript:alert(1)", "x-bank://login", "not a url"] {
-            assert!(matches!(Browser::None.open(url), Err(BrowserError::UnsafeUrl)), "{url}");
+        for url in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "x-bank://login",
+            "not a url",
+        ] {
+            assert!(
+                matches!(Browser::None.open(url), Err(BrowserError::UnsafeUrl)),
+                "{url}"
+            );
         }
-        assert!(Browser::None.open("https://example.com/authorize?x=1").is_ok());
+        assert!(
+            Browser::None
+                .open("https://example.com/authorize?x=1")
+                .is_ok()
+        );
     }
 
     #[test]
     fn missing_command_is_an_error_not_a_panic() {
         let b = Browser::Command("/nonexistent/browser --flag".into());
-        assert!(matches!(b.open("https://example.com"), Err(BrowserError::Spawn { .. })));
+        assert!(matches!(
+            b.open("https://example.com"),
+            Err(BrowserError::Spawn { .. })
+        ));
     }
 }

@@ -66,11 +66,14 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, 
                 source: None,
             });
         }
-        let metadata: Metadata = response.json().await.map_err(|source| OAuthError::Discovery {
-            issuer: issuer.to_owned(),
-            reason: format!("{url} is not a valid metadata document"),
-            source: Some(source),
-        })?;
+        let metadata: Metadata = response
+            .json()
+            .await
+            .map_err(|source| OAuthError::Discovery {
+                issuer: issuer.to_owned(),
+                reason: format!("{url} is not a valid metadata document"),
+                source: Some(source),
+            })?;
         validate(issuer, &metadata)?;
         return Ok(metadata);
     }
@@ -91,9 +94,13 @@ fn validate(issuer: &str, m: &Metadata) -> Result<(), OAuthError> {
             found: m.issuer.clone(),
         });
     }
-    for endpoint in [Some(&m.authorization_endpoint), Some(&m.token_endpoint), m.revocation_endpoint.as_ref()]
-        .into_iter()
-        .flatten()
+    for endpoint in [
+        Some(&m.authorization_endpoint),
+        Some(&m.token_endpoint),
+        m.revocation_endpoint.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
     {
         check_endpoint(endpoint)?;
     }
@@ -172,12 +179,18 @@ mod tests {
             revocation_endpoint: None,
             code_challenge_methods_supported: Some(vec!["S256".into()]),
         };
-        assert!(matches!(validate("http://127.0.0.1:8400", &m), Err(OAuthError::IssuerMismatch { .. })));
+        assert!(matches!(
+            validate("http://127.0.0.1:8400", &m),
+            Err(OAuthError::IssuerMismatch { .. })
+        ));
         assert!(validate("http://127.0.0.1:8400/", &m).is_ok());
         let plain_only = Metadata {
             code_challenge_methods_supported: Some(vec!["plain".into()]),
             ..m
         };
-        assert!(matches!(validate("http://127.0.0.1:8400/", &plain_only), Err(OAuthError::NoS256)));
+        assert!(matches!(
+            validate("http://127.0.0.1:8400/", &plain_only),
+            Err(OAuthError::NoS256)
+        ));
     }
 }

@@ -55,16 +55,17 @@ impl Listener {
     /// Binds `127.0.0.1:port` (0 = ephemeral).
     pub fn bind(port: Option<u16>) -> Result<Listener, LoopbackError> {
         let requested = port.unwrap_or(0);
-        let tcp = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, requested))).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                LoopbackError::PortBusy {
-                    port: requested,
-                    source: e,
+        let tcp =
+            TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, requested))).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    LoopbackError::PortBusy {
+                        port: requested,
+                        source: e,
+                    }
+                } else {
+                    LoopbackError::Bind(e)
                 }
-            } else {
-                LoopbackError::Bind(e)
-            }
-        })?;
+            })?;
         let port = tcp.local_addr().map_err(LoopbackError::Bind)?.port();
         let server = Server::from_listener(tcp, None).map_err(LoopbackError::Server)?;
         Ok(Listener { server, port })
@@ -110,7 +111,11 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
         }
     };
     if url.path() != "/callback" || *request.method() != tiny_http::Method::Get {
-        let _ = request.respond(page(404, "Not found", "This address only receives the login redirect for bank."));
+        let _ = request.respond(page(
+            404,
+            "Not found",
+            "This address only receives the login redirect for bank.",
+        ));
         return None;
     }
     let mut got_state = None;
@@ -157,7 +162,11 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
             Some(Callback::Code(AuthorizationCode::new(code)))
         }
         None => {
-            let _ = request.respond(page(400, "Login failed", "The redirect carried no authorization code."));
+            let _ = request.respond(page(
+                400,
+                "Login failed",
+                "The redirect carried no authorization code.",
+            ));
             Some(Callback::Error {
                 error: "invalid_request".into(),
                 description: Some("the redirect carried neither a code nor an error".into()),
@@ -189,7 +198,10 @@ fn page(status: u16, title: &str, body: &str) -> Response<std::io::Cursor<Vec<u8
 mod tests {
     use super::*;
 
-    fn wait_in_background(listener: Listener, state: CsrfToken) -> std::thread::JoinHandle<Callback> {
+    fn wait_in_background(
+        listener: Listener,
+        state: CsrfToken,
+    ) -> std::thread::JoinHandle<Callback> {
         let cancel = Arc::new(AtomicBool::new(false));
         std::thread::spawn(move || listener.wait(&state, Duration::from_secs(30), &cancel))
     }
@@ -199,7 +211,13 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(async { reqwest::get(url).await.expect("loopback answers").status().as_u16() })
+        rt.block_on(async {
+            reqwest::get(url)
+                .await
+                .expect("loopback answers")
+                .status()
+                .as_u16()
+        })
     }
 
     #[test]
@@ -221,7 +239,10 @@ mod tests {
         let uri = listener.redirect_uri();
         let waiter = wait_in_background(listener, CsrfToken::new("good".into()));
         assert_eq!(get(&format!("{uri}?error=access_denied&state=evil")), 400);
-        assert!(matches!(waiter.join().expect("no panic"), Callback::StateMismatch));
+        assert!(matches!(
+            waiter.join().expect("no panic"),
+            Callback::StateMismatch
+        ));
     }
 
     #[test]
@@ -229,7 +250,12 @@ mod tests {
         let listener = Listener::bind(None).expect("bind");
         let uri = listener.redirect_uri();
         let waiter = wait_in_background(listener, CsrfToken::new("s".into()));
-        assert_eq!(get(&format!("{uri}?error=access_denied&error_description=no%20way&state=s")), 200);
+        assert_eq!(
+            get(&format!(
+                "{uri}?error=access_denied&error_description=no%20way&state=s"
+            )),
+            200
+        );
         match waiter.join().expect("no panic") {
             Callback::Error { error, description } => {
                 assert_eq!(error, "access_denied");
@@ -242,7 +268,9 @@ mod tests {
     #[test]
     fn busy_port_is_a_clear_error() {
         let first = Listener::bind(None).expect("bind");
-        let err = Listener::bind(Some(first.port)).err().expect("second bind fails");
+        let err = Listener::bind(Some(first.port))
+            .err()
+            .expect("second bind fails");
         assert!(matches!(err, LoopbackError::PortBusy { port, .. } if port == first.port));
     }
 
@@ -251,8 +279,14 @@ mod tests {
         let listener = Listener::bind(None).expect("bind");
         let cancel = Arc::new(AtomicBool::new(false));
         let state = CsrfToken::new("s".into());
-        assert!(matches!(listener.wait(&state, Duration::from_millis(10), &cancel), Callback::TimedOut));
+        assert!(matches!(
+            listener.wait(&state, Duration::from_millis(10), &cancel),
+            Callback::TimedOut
+        ));
         cancel.store(true, Ordering::SeqCst);
-        assert!(matches!(listener.wait(&state, Duration::from_secs(30), &cancel), Callback::Cancelled));
+        assert!(matches!(
+            listener.wait(&state, Duration::from_secs(30), &cancel),
+            Callback::Cancelled
+        ));
     }
 }

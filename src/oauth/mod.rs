@@ -20,11 +20,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::{
-    AccessToken, AuthUrl, ClientId, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    PkceCodeChallenge, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse as _, TokenUrl,
+    AccessToken, AuthUrl, ClientId, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, PkceCodeChallenge, RedirectUrl, RefreshToken, RequestTokenError,
+    RevocationUrl, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse as _,
+    TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -175,10 +179,17 @@ fn client(profile: &Profile, metadata: &Metadata) -> Result<Client, OAuthError> 
         .map(|u| RevocationUrl::new(u.clone()))
         .transpose()
         .map_err(OAuthError::BadUrl)?;
-    Ok(oauth2::Client::new(ClientId::new(profile.client_id.clone()))
-        .set_auth_uri(AuthUrl::new(metadata.authorization_endpoint.clone()).map_err(OAuthError::BadUrl)?)
-        .set_token_uri(TokenUrl::new(metadata.token_endpoint.clone()).map_err(OAuthError::BadUrl)?)
-        .set_revocation_url_option(revocation))
+    Ok(
+        oauth2::Client::new(ClientId::new(profile.client_id.clone()))
+            .set_auth_uri(
+                AuthUrl::new(metadata.authorization_endpoint.clone())
+                    .map_err(OAuthError::BadUrl)?,
+            )
+            .set_token_uri(
+                TokenUrl::new(metadata.token_endpoint.clone()).map_err(OAuthError::BadUrl)?,
+            )
+            .set_revocation_url_option(revocation),
+    )
 }
 
 /// Runs one interactive authorization: loopback listener, browser, wait, code exchange.
@@ -260,7 +271,9 @@ pub async fn authorize(
         Callback::Error { error, description } if error == "access_denied" => {
             return Err(OAuthError::Denied { description });
         }
-        Callback::Error { error, description } => return Err(OAuthError::Authorization { error, description }),
+        Callback::Error { error, description } => {
+            return Err(OAuthError::Authorization { error, description });
+        }
     };
 
     let mut exchange = client.exchange_code(code).set_pkce_verifier(verifier);
@@ -268,7 +281,10 @@ pub async fn authorize(
         // RFC 8707 §2.2: repeat the resource on the token request.
         exchange = exchange.add_extra_param("resource", profile.audience.clone());
     }
-    let response = exchange.request_async(http).await.map_err(|e| token_error(e, false))?;
+    let response = exchange
+        .request_async(http)
+        .await
+        .map_err(|e| token_error(e, false))?;
     Ok(token_set(response, &params.scopes, None))
 }
 
@@ -286,36 +302,58 @@ pub async fn refresh(
     if profile.audience_param == AudienceParam::Resource {
         request = request.add_extra_param("resource", profile.audience.clone());
     }
-    let response = request.request_async(http).await.map_err(|e| token_error(e, true))?;
+    let response = request
+        .request_async(http)
+        .await
+        .map_err(|e| token_error(e, true))?;
     Ok(token_set(response, scopes, Some(refresh_token)))
 }
 
 /// RFC 7009: revokes a refresh token. `Ok(false)` when the provider has no revocation endpoint.
+///
+/// A plain form POST rather than the `oauth2` crate's request: the crate refuses non-https
+/// revocation URLs outright, while our endpoint check (`discovery::check_endpoint`) already
+/// allows http only for a loopback sandbox, as for every other endpoint.
 pub async fn revoke(
     http: &reqwest::Client,
     profile: &Profile,
     metadata: &Metadata,
     token: &RefreshToken,
 ) -> Result<bool, OAuthError> {
-    let client = client(profile, metadata)?;
-    let Ok(request) = client.revoke_token(StandardRevocableToken::RefreshToken(token.clone())) else {
+    let Some(endpoint) = &metadata.revocation_endpoint else {
         return Ok(false);
     };
-    request.request_async(http).await.map_err(|e| match e {
-        RequestTokenError::ServerResponse(r) => OAuthError::TokenEndpoint {
-            error: r.error().to_string(),
-            description: r.error_description().cloned(),
-        },
-        RequestTokenError::Request(source) => OAuthError::Http {
+    discovery::check_endpoint(endpoint)?;
+    // §2.1: token + token_type_hint; a public client identifies itself with client_id.
+    let response = http
+        .post(endpoint)
+        .form(&[
+            ("token", token.secret().as_str()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", profile.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|source| OAuthError::Http {
             what: "revocation request failed".into(),
-            source: Some(Box::new(source)),
-        },
-        RequestTokenError::Parse(..) | RequestTokenError::Other(_) => OAuthError::Http {
-            what: "unexpected answer from the revocation endpoint".into(),
-            source: None,
-        },
-    })?;
-    Ok(true)
+            source: Some(Box::new(source.without_url())),
+        })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(true);
+    }
+    // §2.2.1: an error body uses the RFC 6749 §5.2 shape.
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    Err(OAuthError::TokenEndpoint {
+        error: body
+            .get("error")
+            .and_then(|e| e.as_str())
+            .map_or_else(|| status.to_string(), str::to_owned),
+        description: body
+            .get("error_description")
+            .and_then(|d| d.as_str())
+            .map(str::to_owned),
+    })
 }
 
 fn token_error<RE>(err: RequestTokenError<RE, BasicErrorResponse>, refreshing: bool) -> OAuthError
@@ -326,7 +364,12 @@ where
         RequestTokenError::ServerResponse(r) => {
             let error = r.error().to_string();
             // RFC 6749 §5.2: invalid_grant = the refresh token is expired, revoked or unknown.
-            if refreshing && matches!(error.as_str(), "invalid_grant" | "unauthorized_client" | "invalid_client") {
+            if refreshing
+                && matches!(
+                    error.as_str(),
+                    "invalid_grant" | "unauthorized_client" | "invalid_client"
+                )
+            {
                 OAuthError::RefreshRejected { error }
             } else {
                 OAuthError::TokenEndpoint {
@@ -348,7 +391,11 @@ where
     }
 }
 
-fn token_set(response: TokenEndpointResponse, requested: &[String], old_refresh: Option<&RefreshToken>) -> TokenSet {
+fn token_set(
+    response: TokenEndpointResponse,
+    requested: &[String],
+    old_refresh: Option<&RefreshToken>,
+) -> TokenSet {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expires_at = response
         .expires_in()
@@ -366,7 +413,10 @@ fn token_set(response: TokenEndpointResponse, requested: &[String], old_refresh:
         .or_else(|| display_name(response.access_token().secret()));
     TokenSet {
         access_token: response.access_token().clone(),
-        refresh_token: response.refresh_token().cloned().or_else(|| old_refresh.cloned()),
+        refresh_token: response
+            .refresh_token()
+            .cloned()
+            .or_else(|| old_refresh.cloned()),
         expires_at,
         scopes,
         username,
@@ -377,7 +427,9 @@ fn token_set(response: TokenEndpointResponse, requested: &[String], old_refresh:
 /// ("Logged in as alice"); nothing is ever authorized on it — the API verifies its tokens.
 pub fn display_name(jwt: &str) -> Option<String> {
     let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     ["preferred_username", "nickname", "name", "email", "sub"]
         .iter()
@@ -390,8 +442,13 @@ mod tests {
 
     #[test]
     fn display_name_prefers_preferred_username() {
-        let enc = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let jwt = format!("x.{}.sig", enc(serde_json::json!({"sub": "usr_1", "preferred_username": "alice"})));
+        let enc = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let jwt = format!(
+            "x.{}.sig",
+            enc(serde_json::json!({"sub": "usr_1", "preferred_username": "alice"}))
+        );
         assert_eq!(display_name(&jwt).as_deref(), Some("alice"));
         let jwt = format!("x.{}.sig", enc(serde_json::json!({"sub": "usr_1"})));
         assert_eq!(display_name(&jwt).as_deref(), Some("usr_1"));
@@ -412,6 +469,9 @@ mod tests {
             username: None,
         };
         let text = format!("{set:?}");
-        assert!(!text.contains("at-secret") && !text.contains("rt-secret"), "{text}");
+        assert!(
+            !text.contains("at-secret") && !text.contains("rt-secret"),
+            "{text}"
+        );
     }
 }

@@ -10,8 +10,8 @@
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -44,7 +44,11 @@ impl Run {
     /// Asserts the exit code, printing the output when it is not what was expected.
     #[track_caller]
     pub fn code(self, expected: i32) -> Run {
-        assert_eq!(self.code, expected, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, expected,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -54,7 +58,8 @@ impl Run {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 
@@ -194,7 +199,11 @@ impl TestEnv {
     /// Logs in as alice and checks it worked.
     pub fn login(&self) {
         let run = self.run_with_browser(&["login"]).success();
-        assert!(run.stderr.contains("Logged in to [ISSUER] as alice"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("Logged in to [ISSUER] as alice"),
+            "{}",
+            run.stderr
+        );
     }
 
     /// Replaces run-specific values so output can be compared literally.
@@ -229,8 +238,14 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         if self.browser_expected.load(Ordering::SeqCst) && !std::thread::panicking() {
             let log = self.browser_log();
-            assert!(log.contains("started"), "the scripted browser was expected to run but never did");
-            assert!(!log.contains("error:"), "the scripted browser failed:\n{log}");
+            assert!(
+                log.contains("started"),
+                "the scripted browser was expected to run but never did"
+            );
+            assert!(
+                !log.contains("error:"),
+                "the scripted browser failed:\n{log}"
+            );
         }
     }
 }

@@ -25,7 +25,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     log.line("started");
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             log.line(&format!("error: runtime: {e}"));
@@ -50,7 +53,10 @@ struct Log(Option<String>);
 impl Log {
     fn line(&self, text: &str) {
         if let Some(path) = &self.0
-            && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+            && let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
         {
             let _ = writeln!(f, "{text}");
         }
@@ -115,7 +121,8 @@ async fn browse(log: &Log, start: &str) -> Result<(), Error> {
             .find(|a| a.contains_key("data-mfa-status-url"))
         {
             let status_url = page_url.join(&main["data-mfa-status-url"])?;
-            let continue_url = page_url.join(main.get("data-mfa-continue-url").ok_or("no continue URL")?)?;
+            let continue_url =
+                page_url.join(main.get("data-mfa-continue-url").ok_or("no continue URL")?)?;
             log.line("mfa: waiting");
             let outcome = poll_mfa(&http, &status_url).await?;
             log.line(&format!("mfa: {outcome}"));
@@ -135,7 +142,11 @@ async fn browse(log: &Log, start: &str) -> Result<(), Error> {
             pending_post = Some(fields);
             continue;
         }
-        return Err(format!("stuck on {} ({status}): no form, no MFA page, no redirect", page_url.path()).into());
+        return Err(format!(
+            "stuck on {} ({status}): no form, no MFA page, no redirect",
+            page_url.path()
+        )
+        .into());
     }
     Err("too many steps".into())
 }
@@ -144,7 +155,11 @@ async fn poll_mfa(http: &reqwest::Client, status_url: &Url) -> Result<String, Er
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let body: serde_json::Value = http.get(status_url.clone()).send().await?.json().await?;
-        let status = body.get("status").and_then(|s| s.as_str()).unwrap_or("").to_owned();
+        let status = body
+            .get("status")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_owned();
         if status != "pending" {
             return Ok(status);
         }
@@ -159,7 +174,11 @@ fn tamper_state(url: &Url) -> Url {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "state" { format!("{v}-tampered") } else { v.into_owned() };
+            let v = if k == "state" {
+                format!("{v}-tampered")
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
@@ -177,20 +196,36 @@ struct LoginForm {
 fn login_form(html: &str) -> Option<LoginForm> {
     let lower = html.to_ascii_lowercase();
     let start = lower.find("<form")?;
-    let end = lower[start..].find("</form>").map_or(html.len(), |e| start + e);
+    let end = lower[start..]
+        .find("</form>")
+        .map_or(html.len(), |e| start + e);
     let form_html = &html[start..end];
     let form = find_tags(form_html, "form").into_iter().next()?;
-    if !form.get("method").is_some_and(|m| m.eq_ignore_ascii_case("post")) {
+    if !form
+        .get("method")
+        .is_some_and(|m| m.eq_ignore_ascii_case("post"))
+    {
         return None;
     }
     let inputs = find_tags(form_html, "input");
-    if !inputs.iter().any(|i| i.get("name").map(String::as_str) == Some("password")) {
+    if !inputs
+        .iter()
+        .any(|i| i.get("name").map(String::as_str) == Some("password"))
+    {
         return None;
     }
     let hidden = inputs
         .iter()
-        .filter(|i| i.get("type").is_some_and(|t| t.eq_ignore_ascii_case("hidden")))
-        .filter_map(|i| Some((i.get("name")?.clone(), i.get("value").cloned().unwrap_or_default())))
+        .filter(|i| {
+            i.get("type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("hidden"))
+        })
+        .filter_map(|i| {
+            Some((
+                i.get("name")?.clone(),
+                i.get("value").cloned().unwrap_or_default(),
+            ))
+        })
         .collect();
     Some(LoginForm {
         action: form.get("action").cloned().unwrap_or_default(),
@@ -210,7 +245,9 @@ fn find_tags(html: &str, name: &str) -> Vec<HashMap<String, String>> {
         if !lower[at..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/') {
             continue;
         }
-        let Some(close) = find_tag_end(&html[at..]) else { break };
+        let Some(close) = find_tag_end(&html[at..]) else {
+            break;
+        };
         out.push(attributes(&html[at..at + close]));
         from = at + close;
     }
@@ -246,7 +283,10 @@ fn attributes(s: &str) -> HashMap<String, String> {
             i += 1;
             continue;
         }
-        let name: String = chars[start..i].iter().collect::<String>().to_ascii_lowercase();
+        let name: String = chars[start..i]
+            .iter()
+            .collect::<String>()
+            .to_ascii_lowercase();
         let mut value = String::new();
         if i < chars.len() && chars[i] == '=' {
             i += 1;

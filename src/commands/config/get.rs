@@ -9,7 +9,9 @@ use crate::ui::Ui;
 
 /// Print the effective value of a setting (after environment overrides)
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  bank config get issuer\n  bank --profile work config get api_url")]
+#[command(
+    after_help = "Examples:\n  bank config get issuer\n  bank --profile work config get api_url"
+)]
 pub struct GetArgs {
     /// The setting (see `bank config --help` for the keys)
     pub key: String,
@@ -28,6 +30,9 @@ pub fn cmd_get(ui: &Ui, overrides: &Overrides, args: GetArgs) -> Result<(), CliE
     }
     match value {
         Some(v) => ui.data(&v),
-        None => Err(CliError::new(ErrorKind::General, format!("`{}` is not set", args.key))),
+        None => Err(CliError::new(
+            ErrorKind::General,
+            format!("`{}` is not set", args.key),
+        )),
     }
 }

@@ -8,7 +8,9 @@ use crate::ui::Ui;
 
 /// List the effective settings of the profile and their sources
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  bank config list\n  bank config list --json | jq -r .issuer.value")]
+#[command(
+    after_help = "Examples:\n  bank config list\n  bank config list --json | jq -r .issuer.value"
+)]
 pub struct ListArgs {}
 
 pub fn cmd_list(ui: &Ui, overrides: &Overrides, _args: ListArgs) -> Result<(), CliError> {
