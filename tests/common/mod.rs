@@ -153,10 +153,10 @@ impl TestEnv {
     }
 
     /// `bank` with a cleared environment plus exactly what it needs.
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub fn std_command(&self, args: &[&str]) -> std::process::Command {
         let home = self.home();
         std::fs::create_dir_all(&home).expect("home dir");
-        let mut cmd = Command::new(BANK);
+        let mut cmd = std::process::Command::new(BANK);
         cmd.env_clear()
             .env("HOME", &home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -168,7 +168,6 @@ impl TestEnv {
             .env("BANK_TEST_BROWSER_LOG", self.browser_log_path())
             .env("BANK_TEST_USERNAME", "alice")
             .env("BANK_TEST_PASSWORD", "wonderland")
-            .timeout(Duration::from_secs(120))
             .args(args);
         if self.keyring {
             cmd.env("DBUS_SESSION_BUS_ADDRESS", keyring_bus());
@@ -176,6 +175,13 @@ impl TestEnv {
         for (k, v) in &self.extra {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// [`TestEnv::std_command`] with a generous timeout, so a hang fails instead of blocking.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::from_std(self.std_command(args));
+        cmd.timeout(Duration::from_secs(120));
         cmd
     }
 
