@@ -79,6 +79,29 @@ fn login_stores_tokens_in_the_keyring() {
                 .next()
                 .is_none()
     );
+    // Nothing secret on disk: no file under the config dir or HOME holds the token.
+    let token = env.run(&["token"]).success().stdout.trim_end().to_owned();
+    for root in [env.config_dir(), env.home()] {
+        for file in files_under(&root) {
+            let text = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&text).contains(&token),
+                "{} holds the access token",
+                file.display()
+            );
+        }
+    }
+    // The real keyring holds the bundle under (service, profile:client@issuer); `secret-tool`
+    // sees it. (Bundles over the item size are chunked: see token_store's keyring test.)
+    let account = format!("default:bank-cli@{}", env.issuer);
+    let stored = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "bank-cli", "username", &account])
+        .output()
+        .expect("secret-tool runs");
+    let bundle: serde_json::Value = serde_json::from_slice(&stored.stdout).expect("a JSON bundle in the keyring");
+    assert_eq!(bundle["access_token"], token.as_str());
+    assert_eq!(bundle["issuer"], env.issuer.as_str());
+    assert!(bundle["refresh_token"].is_string());
     let json = env.run(&["--json", "status"]).success().json();
     assert_eq!(json["logged_in"], true);
     assert_eq!(json["user"], "alice");
@@ -313,4 +336,19 @@ fn ctrl_c_ends_the_wait_with_130() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.ends_with("Interrupted.\n"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
