@@ -98,7 +98,8 @@ fn login_stores_tokens_in_the_keyring() {
         .args(["lookup", "service", "bank-cli", "username", &account])
         .output()
         .expect("secret-tool runs");
-    let bundle: serde_json::Value = serde_json::from_slice(&stored.stdout).expect("a JSON bundle in the keyring");
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&stored.stdout).expect("a JSON bundle in the keyring");
     assert_eq!(bundle["access_token"], token.as_str());
     assert_eq!(bundle["issuer"], env.issuer.as_str());
     assert!(bundle["refresh_token"].is_string());
@@ -315,7 +316,8 @@ fn no_browser_only_prints_the_url() {
 fn ctrl_c_ends_the_wait_with_130() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TEST_BROWSER_MODE", "idle");
-    let mut child = env.std_command(&["login"])
+    let mut child = env
+        .std_command(&["login"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -323,7 +325,10 @@ fn ctrl_c_ends_the_wait_with_130() {
     // Wait (bounded) until the browser was launched: bank is then waiting for the callback.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !env.browser_log().contains("idle") {
-        assert!(std::time::Instant::now() < deadline, "the browser never ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser never ran"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let killed = std::process::Command::new("kill")

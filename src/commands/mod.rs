@@ -29,7 +29,7 @@ Examples:
   bank balance --json | jq -r .balance
   bank history --limit 5
   bank status
-  BANK_TOKEN=$(bank token) curl -H \"Authorization: Bearer $BANK_TOKEN\" …
+  curl -H \"Authorization: Bearer $(bank token)\" http://127.0.0.1:8401/v1/balance
 
 Environment:
   BANK_PROFILE      profile to use (like --profile)
