@@ -316,7 +316,7 @@ fn no_browser_only_prints_the_url() {
 fn ctrl_c_ends_the_wait_with_130() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TEST_BROWSER_MODE", "idle");
-    let mut child = env
+    let child = env
         .std_command(&["login"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
