@@ -169,12 +169,4 @@ fn bank_token_overrides_the_keyring() {
         status.contains("from the BANK_TOKEN environment variable"),
         "{status}"
     );
-    let run = env.run(&["balance"]).code(3);
-    assert!(
-        run.stderr
-            .starts_with("error: the bank API rejected the token in BANK_TOKEN"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("not-a-valid-token"), "{}", run.stderr);
 }
