@@ -1,4 +1,5 @@
 //! Integration tests of the authorization server over real HTTP on ephemeral ports.
+mod admin;
 mod discovery;
 mod errors;
 mod flow;
