@@ -3,5 +3,6 @@ mod admin;
 mod discovery;
 mod errors;
 mod flow;
+mod logs;
 mod mfa;
 mod tokens;
