@@ -250,6 +250,7 @@ impl AuthzState {
         txn: TxnRecord,
         headers: &HeaderMap,
     ) -> Result<Response, OAuthError> {
+        self.maybe_purge();
         self.store().insert_txn(&txn)?;
         self.record(AuthzEvent::AuthorizationRequested {
             client_id: txn.client_id.clone(),
