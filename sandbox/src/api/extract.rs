@@ -38,7 +38,7 @@ where
                 ApiError::BadRequest("The request body could not be read.".into())
             }
         })?;
-        serde_json::from_slice(&body).map(AppJson).map_err(|err| {
+        let value = serde_json::from_slice(&body).map_err(|err| {
             use serde_json::error::Category;
             match err.classify() {
                 Category::Data => {
@@ -48,7 +48,15 @@ where
                     ApiError::BadRequest(format!("The body is not valid JSON: {err}."))
                 }
             }
-        })
+        })?;
+        // serde's derived structs also accept JSON arrays (`["bob", "1.00"]`); our bodies
+        // are objects, and anything else is a client bug worth reporting.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::InvalidBody(
+                "The JSON body must be an object.".into(),
+            ));
+        }
+        Ok(AppJson(value))
     }
 }
 

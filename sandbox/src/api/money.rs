@@ -67,7 +67,7 @@ pub fn format_minor(minor: i64) -> String {
 mod tests {
     use super::*;
 
-    const MAX: i64 = 1_000_000_00;
+    const MAX: i64 = 100_000_000;
 
     #[test]
     fn accepts_plain_decimals() {

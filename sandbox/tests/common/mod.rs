@@ -1,1 +1,2 @@
 //! (filled by its owner)
+pub mod issuer;
