@@ -38,8 +38,8 @@ pub use self::auth::{Claims, RequireScope, RequireStepUp, StepUpPolicy, Validate
 use self::jwks::KeyCache;
 use crate::error::ApiError;
 use crate::store::StoreError;
-pub use crate::store::bank::LedgerSummary;
 use crate::store::bank::{BankStore, SeedError};
+pub use crate::store::bank::{LedgerSummary, MIGRATIONS};
 
 /// How many request records the in-memory audit trail keeps.
 const AUDIT_CAPACITY: usize = 1024;
@@ -83,7 +83,21 @@ impl Default for ApiConfig {
         ApiConfig {
             issuer: String::new(),
             audience: "https://bank.example/api".into(),
-            accounts: Vec::new(),
+            // The demo users of DESIGN.md. Their `sub`s live in the authorization server's
+            // store, so the sandbox fills them in at start; against an external issuer
+            // they are skipped and accounts open on first use instead.
+            accounts: vec![
+                AccountSeed {
+                    handle: "alice".into(),
+                    sub: None,
+                    balance_minor: 100_000,
+                },
+                AccountSeed {
+                    handle: "bob".into(),
+                    sub: None,
+                    balance_minor: 50_000,
+                },
+            ],
             require_mfa_for_transfers: true,
             max_auth_age_secs: Some(300),
             leeway_secs: 60,
@@ -422,6 +436,18 @@ async fn audit_and_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_from_toml_keeps_defaults_and_refuses_typos() {
+        let config: ApiConfig =
+            toml::from_str("audience = \"https://other.example/api\"\nmax_auth_age_secs = 120")
+                .expect("valid config");
+        assert_eq!(config.audience, "https://other.example/api");
+        assert_eq!(config.max_auth_age_secs, Some(120));
+        assert!(config.require_mfa_for_transfers);
+        assert_eq!(config.accounts.len(), 2);
+        assert!(toml::from_str::<ApiConfig>("require_mfa = false").is_err());
+    }
 
     #[test]
     fn handles_are_normalized_or_refused() {
