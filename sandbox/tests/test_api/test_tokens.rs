@@ -218,6 +218,11 @@ async fn forged_malformed_and_misdirected_tokens_are_invalid_token() {
             "wrong issuer",
         ),
         (
+            "issuer as an array",
+            issuer.sign(&TestIssuer::edit(&claims, json!({"iss": [issuer.issuer]}))),
+            "wrong issuer",
+        ),
+        (
             "wrong audience",
             issuer.sign(&TestIssuer::edit(
                 &claims,
