@@ -437,6 +437,59 @@ async fn audit_and_headers(
 mod tests {
     use super::*;
 
+    fn state() -> ApiState {
+        let conn = crate::store::open(None, MIGRATIONS).expect("in-memory db");
+        // Port 9 (discard) is never contacted: these requests carry no token.
+        let config = ApiConfig {
+            issuer: "http://127.0.0.1:9".into(),
+            ..ApiConfig::default()
+        };
+        ApiState::new(config, conn).expect("state")
+    }
+
+    #[tokio::test]
+    async fn router_answers_without_a_network() {
+        use axum::body::Body;
+        use tower::ServiceExt as _;
+
+        let app = router(state());
+        let request = Request::get("/v1/balance")
+            .body(Body::empty())
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("response");
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+
+        let request = Request::get("/healthz")
+            .body(Body::empty())
+            .expect("request");
+        let response = app.oneshot(request).await.expect("response");
+        assert_eq!(response.status(), 200);
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let conn = || crate::store::open(None, MIGRATIONS).expect("in-memory db");
+        for bad in [
+            ApiConfig::default(),
+            ApiConfig {
+                issuer: "ftp://x".into(),
+                ..ApiConfig::default()
+            },
+            ApiConfig {
+                issuer: "http://127.0.0.1:9".into(),
+                leeway_secs: 61,
+                ..ApiConfig::default()
+            },
+        ] {
+            assert!(matches!(
+                ApiState::new(bad, conn()),
+                Err(ApiInitError::Config(_))
+            ));
+        }
+    }
+
     #[test]
     fn config_from_toml_keeps_defaults_and_refuses_typos() {
         let config: ApiConfig =
