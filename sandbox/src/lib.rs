@@ -2,8 +2,257 @@
 //! API (a resource server), served on two loopback listeners with separate state so the
 //! trust boundary between them is real. The bank API learns the issuer's keys over HTTP,
 //! exactly as it would from Auth0, Okta or Keycloak.
+//!
+//! [`Sandbox::start`] is the one way to run both, in-process, for tests, `bank demo` and
+//! the `bank-sandbox` binary alike.
 
 pub mod api;
 pub mod authz;
+pub mod config;
 pub mod error;
 pub mod store;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{ConfigError, SandboxConfig};
+
+/// File names inside the data dir.
+pub const AUTHZ_DB: &str = "authz.sqlite3";
+pub const BANK_DB: &str = "bank.sqlite3";
+/// JSON `{"issuer": "...", "token": "..."}`, mode 0600: what `bank-sandbox mfa` uses.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("refusing to listen on non-loopback address {addr} without --allow-non-loopback")]
+    NonLoopback { addr: SocketAddr },
+    #[error("could not listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not prepare data dir {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("authorization server setup failed")]
+    Authz(#[from] authz::AuthzInitError),
+    #[error("bank API setup failed")]
+    Api(#[from] api::ApiInitError),
+    #[error("setup task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A running sandbox: both servers accept connections until [`Sandbox::shutdown`] or drop.
+pub struct Sandbox {
+    issuer: String,
+    api_url: String,
+    authz: authz::AuthzState,
+    bank: api::ApiState,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Binds both listeners, opens the stores, seeds the demo users and their accounts,
+    /// and spawns both servers. Returns once both listeners are bound, i.e. accepting
+    /// connections (the kernel queues them until the server task polls).
+    pub async fn start(mut config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        for addr in [config.authz_addr, config.api_addr] {
+            if !addr.ip().is_loopback() {
+                if !config.allow_non_loopback {
+                    return Err(SandboxError::NonLoopback { addr });
+                }
+                tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use the sandbox's demo accounts");
+            }
+        }
+        if let Some(dir) = &config.data_dir {
+            prepare_data_dir(dir)?;
+        }
+        let authz_listener = bind(config.authz_addr).await?;
+        let api_listener = bind(config.api_addr).await?;
+        let issuer = url_of(&authz_listener, config.authz_addr)?;
+        let api_url = url_of(&api_listener, config.api_addr)?;
+
+        let data_dir = config.data_dir.clone();
+        let admin_token_hash = match &data_dir {
+            Some(dir) => Some(write_admin_token(dir, &issuer)?),
+            None => None,
+        };
+        let authz_config = std::mem::take(&mut config.authz);
+        let authz_issuer = issuer.clone();
+        let authz_path = data_dir.as_ref().map(|d| d.join(AUTHZ_DB));
+        // argon2 hashing while seeding users is CPU-bound: off the async workers.
+        let authz = tokio::task::spawn_blocking(move || -> Result<_, SandboxError> {
+            let conn = store::open(authz_path.as_deref(), store::authz::MIGRATIONS)?;
+            restrict_file(authz_path.as_deref());
+            Ok(authz::AuthzState::new(
+                authz_config,
+                authz_issuer,
+                conn,
+                admin_token_hash,
+            )?)
+        })
+        .await??;
+
+        let mut api_config = std::mem::take(&mut config.api);
+        api_config.issuer = issuer.clone();
+        for account in &mut api_config.accounts {
+            if account.sub.is_none() {
+                account.sub = authz.user_sub(&account.handle)?;
+            }
+        }
+        let bank_path = data_dir.as_ref().map(|d| d.join(BANK_DB));
+        let bank_conn = store::open(bank_path.as_deref(), api::MIGRATIONS)?;
+        restrict_file(bank_path.as_deref());
+        let bank = api::ApiState::new(api_config, bank_conn)?;
+
+        let (stop, _) = watch::channel(false);
+        let tasks = vec![
+            spawn_server(
+                authz_listener,
+                authz::router(authz.clone()),
+                stop.subscribe(),
+                "authz",
+            ),
+            spawn_server(
+                api_listener,
+                api::router(bank.clone()),
+                stop.subscribe(),
+                "api",
+            ),
+        ];
+        tracing::info!(%issuer, %api_url, "sandbox started");
+        Ok(Sandbox {
+            issuer,
+            api_url,
+            authz,
+            bank,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The issuer, exactly as tokens carry it: `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+    pub fn authz(&self) -> &authz::AuthzState {
+        &self.authz
+    }
+    pub fn bank(&self) -> &api::ApiState {
+        &self.bank
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for both servers.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Dropping without `shutdown` still stops both servers (they watch this channel).
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, SandboxError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| SandboxError::Bind { addr, source })
+}
+
+fn url_of(listener: &TcpListener, addr: SocketAddr) -> Result<String, SandboxError> {
+    let local = listener
+        .local_addr()
+        .map_err(|source| SandboxError::Bind { addr, source })?;
+    // `SocketAddr`'s Display brackets IPv6 hosts, as URLs need.
+    Ok(format!("http://{local}"))
+}
+
+fn spawn_server(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+    name: &'static str,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let shutdown = async move {
+            // Either an explicit stop or the Sandbox being dropped.
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        if let Err(err) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(server = name, error = %err, "server stopped");
+        }
+    })
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), SandboxError> {
+    let err = |source| SandboxError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The authz database holds the signing keys: owner only.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn restrict_file(path: Option<&Path>) {
+    #[cfg(unix)]
+    if let Some(path) = path {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(err) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %err, "could not restrict database permissions");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Writes a fresh admin token (mode 0600, replacing any previous one) and returns its hash.
+fn write_admin_token(dir: &Path, issuer: &str) -> Result<[u8; 32], SandboxError> {
+    let token = authz::secrets::Secret::generate();
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    let err = |source| SandboxError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    let _ = std::fs::remove_file(&path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path).map_err(err)?;
+    let body = serde_json::json!({ "issuer": issuer, "token": token.expose() });
+    file.write_all(body.to_string().as_bytes()).map_err(err)?;
+    Ok(token.hash())
+}

@@ -31,7 +31,7 @@ use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use self::auth::TokenVerifier;
 pub use self::auth::{Claims, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
@@ -46,7 +46,7 @@ const AUDIT_CAPACITY: usize = 1024;
 
 /// The bank API's configuration. Every field has a default (`#[serde(default)]`), so a
 /// TOML section only names what it changes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     /// The issuer whose tokens are accepted, compared as an exact string with `iss`
@@ -111,7 +111,7 @@ impl Default for ApiConfig {
 }
 
 /// An account to create at start.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountSeed {
     pub handle: String,

@@ -1,2 +1,312 @@
-//! (filled by its owner)
+//! Shared test helpers: start the sandbox in-process on ephemeral loopback ports, a tiny
+//! scripted browser (no redirects followed, one session cookie), PKCE, and an independent
+//! JWT check (p256 ECDSA over the JWS signing input, not the jsonwebtoken crate that signs).
+
+#![allow(dead_code)]
+
 pub mod issuer;
+
+use std::time::Duration;
+
+use bank_sandbox::{Sandbox, SandboxConfig};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const CLIENT_ID: &str = "bank-cli";
+pub const AUDIENCE: &str = "https://bank.example/api";
+pub const ACR_MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+
+/// A sandbox with the default (contract) configuration, in memory, on ephemeral ports.
+pub async fn start() -> Sandbox {
+    start_with(SandboxConfig::ephemeral()).await
+}
+
+pub async fn start_with(config: SandboxConfig) -> Sandbox {
+    tokio::time::timeout(Duration::from_secs(60), Sandbox::start(config))
+        .await
+        .expect("sandbox starts in time")
+        .expect("sandbox starts")
+}
+
+/// A plain HTTP client that never follows redirects (tests look at each hop).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client builds")
+}
+
+/// What a browser saw for one request.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .expect("a Location header")
+            .to_str()
+            .expect("ascii Location")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The value of `<input ... name="NAME" value="...">` in the page.
+    pub fn input(&self, name: &str) -> String {
+        let needle = format!(r#"name="{name}" value=""#);
+        let start = self
+            .body
+            .find(&needle)
+            .unwrap_or_else(|| panic!("input {name} in page:\n{}", self.body))
+            + needle.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+/// A scripted browser: keeps the `bank_session` cookie, follows nothing by itself.
+pub struct Browser {
+    pub base: String,
+    client: reqwest::Client,
+    pub cookie: Option<String>,
+}
+
+impl Browser {
+    pub fn new(sandbox: &Sandbox) -> Self {
+        Self {
+            base: sandbox.issuer().to_owned(),
+            client: http(),
+            cookie: None,
+        }
+    }
+
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            format!("{}{url}", self.base)
+        }
+    }
+
+    async fn finish(&mut self, response: reqwest::Response) -> Page {
+        let status = response.status();
+        let headers = response.headers().clone();
+        for value in headers.get_all(SET_COOKIE) {
+            let value = value.to_str().expect("ascii cookie");
+            let pair = value.split(';').next().expect("cookie pair");
+            if let Some(v) = pair.strip_prefix("bank_session=") {
+                self.cookie = (!v.is_empty()).then(|| v.to_owned());
+            }
+        }
+        let body = response.text().await.expect("body");
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Page {
+        let mut request = self.client.get(self.absolute(url));
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", format!("bank_session={c}"));
+        }
+        let response = request.send().await.expect("GET");
+        self.finish(response).await
+    }
+
+    pub async fn post_form(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let mut request = self.client.post(self.absolute(url)).form(form);
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", format!("bank_session={c}"));
+        }
+        let response = request.send().await.expect("POST");
+        self.finish(response).await
+    }
+
+    /// Submits the login form on `login` (a page from GET /login).
+    pub async fn submit_login(&mut self, login: &Page, username: &str, password: &str) -> Page {
+        let txn = login.input("txn");
+        let csrf = login.input("csrf_token");
+        self.post_form(
+            "/login",
+            &[
+                ("txn", &txn),
+                ("csrf_token", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+}
+
+/// A PKCE pair (RFC 7636), computed here independently of the server's code.
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn new() -> Self {
+        let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+/// Builds an `/authorize` URL for bank-cli with PKCE S256; `extra` adds or overrides.
+pub fn authorize_url(issuer: &str, pkce: &Pkce, scope: &str, extra: &[(&str, &str)]) -> String {
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", CLIENT_ID),
+        ("redirect_uri", "http://127.0.0.1:43210/callback"),
+        ("scope", scope),
+        ("state", "st-123"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+        ("audience", AUDIENCE),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(key, _)| key != k);
+        if !v.is_empty() {
+            pairs.push((k, v));
+        }
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{issuer}/authorize?{query}")
+}
+
+/// The query parameters of a redirect `Location`.
+pub fn query_of(location: &str) -> Vec<(String, String)> {
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+pub fn query_param(location: &str, name: &str) -> Option<String> {
+    query_of(location)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// Runs /authorize → login (if asked) → redirect, returning the final redirect to the
+/// client (a `Page` whose Location is the callback) or whatever page stopped the flow.
+pub async fn authorize_and_login(
+    browser: &mut Browser,
+    url: &str,
+    username: &str,
+    password: &str,
+) -> Page {
+    let first = browser.get(url).await;
+    if first.status != StatusCode::FOUND || !first.location().starts_with("/login?") {
+        return first;
+    }
+    let login = browser.get(first.location()).await;
+    assert_eq!(login.status, StatusCode::OK, "login page: {}", login.body);
+    browser.submit_login(&login, username, password).await
+}
+
+/// The full no-MFA flow up to the code.
+pub async fn get_code(
+    sandbox: &Sandbox,
+    pkce: &Pkce,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut browser = Browser::new(sandbox);
+    let url = authorize_url(sandbox.issuer(), pkce, scope, extra);
+    let done = authorize_and_login(&mut browser, &url, "alice", "wonderland").await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    query_param(done.location(), "code").unwrap_or_else(|| panic!("code in {}", done.location()))
+}
+
+/// POSTs a form to the token endpoint; returns status, headers and JSON body.
+pub async fn token_request(
+    sandbox: &Sandbox,
+    form: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Value) {
+    let response = http()
+        .post(format!("{}/oauth/token", sandbox.issuer()))
+        .form(form)
+        .send()
+        .await
+        .expect("token request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body: Value = response.json().await.expect("JSON token response");
+    (status, headers, body)
+}
+
+pub async fn exchange(
+    sandbox: &Sandbox,
+    code: &str,
+    verifier: &str,
+) -> (StatusCode, HeaderMap, Value) {
+    token_request(
+        sandbox,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT_ID),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:43210/callback"),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+pub async fn get_json(url: &str) -> Value {
+    let response = http().get(url).send().await.expect("GET JSON");
+    assert_eq!(response.status(), StatusCode::OK, "{url}");
+    response.json().await.expect("JSON")
+}
+
+/// Verifies a compact JWS against a JWKS with p256 directly (independent of jsonwebtoken):
+/// ES256 only, signature over `header.payload`. Returns (header, claims).
+pub fn verify_jwt(jwks: &Value, token: &str) -> (Value, Value) {
+    use p256::ecdsa::signature::Verifier;
+    use p256::ecdsa::{Signature, VerifyingKey};
+
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "compact JWS");
+    let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).expect("base64url");
+    let header: Value = serde_json::from_slice(&decode(parts[0])).expect("header JSON");
+    let claims: Value = serde_json::from_slice(&decode(parts[1])).expect("claims JSON");
+    assert_eq!(header["alg"], "ES256", "algorithm allow-list");
+    let kid = header["kid"].as_str().expect("kid");
+    let jwk = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .unwrap_or_else(|| panic!("kid {kid} published in {jwks}"));
+    assert_eq!(jwk["kty"], "EC");
+    assert_eq!(jwk["crv"], "P-256");
+    let x = decode(jwk["x"].as_str().expect("x"));
+    let y = decode(jwk["y"].as_str().expect("y"));
+    // SEC1 uncompressed point: 0x04 || x || y.
+    let sec1 = [&[4u8][..], &x, &y].concat();
+    let key = VerifyingKey::from_sec1_bytes(&sec1).expect("valid public key");
+    let signature = Signature::from_slice(&decode(parts[2])).expect("64-byte signature");
+    let signing_input = format!("{}.{}", parts[0], parts[1]);
+    key.verify(signing_input.as_bytes(), &signature)
+        .expect("signature verifies");
+    (header, claims)
+}

@@ -1,0 +1,233 @@
+//! What the authorization server is configured with: the API it issues tokens for, its
+//! clients and their MFA rules, the seeded users, token lifetimes and login throttling.
+//!
+//! The defaults reproduce the protocol contract in DESIGN.md, including the seed article's
+//! rule (client `bank-cli` requesting `transfer:funds` must pass MFA, never remembered), so
+//! the sandbox needs no configuration file at all. Everything here deserializes from the
+//! `[authz]` table of the sandbox's TOML file.
+
+use serde::{Deserialize, Serialize};
+
+/// The `acr` value for a multi-factor authentication (OpenID PAPE policy URI, the value
+/// Auth0 uses and `acr_values` names to ask for MFA).
+pub const ACR_MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+/// The `acr` value for password-only authentication. There is no registered URI for
+/// "password only", so the sandbox uses its own URN; clients should only ever compare
+/// against [`ACR_MFA`].
+pub const ACR_PWD: &str = "urn:bank:acr:pwd";
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthzConfig {
+    /// The API identifier: the `aud` of access tokens, named by `audience` or `resource`.
+    pub api_identifier: String,
+    /// Scopes the server knows, with the words the MFA and authenticator pages use.
+    pub scopes: Vec<ScopeConfig>,
+    /// Scopes whose tokens are short-lived and never come with a refresh token.
+    pub step_up_scopes: Vec<String>,
+    pub clients: Vec<ClientConfig>,
+    /// Users created at start when their username does not exist yet.
+    pub users: Vec<UserSeed>,
+    pub access_token_lifetime_secs: u64,
+    /// Lifetime of access tokens carrying a `step_up_scopes` scope.
+    pub step_up_token_lifetime_secs: u64,
+    pub id_token_lifetime_secs: u64,
+    pub refresh_token_lifetime_secs: u64,
+    /// Authorization codes are single-use and short-lived (RFC 6749 §4.1.2 recommends ≤ 10 min).
+    pub code_lifetime_secs: u64,
+    /// How long a push MFA request waits for an answer before it expires.
+    pub mfa_timeout_secs: u64,
+    /// How long a login page / authorization transaction stays usable.
+    pub transaction_lifetime_secs: u64,
+    pub session_lifetime_secs: u64,
+    pub login_throttle: ThrottleConfig,
+    pub password_hashing: PasswordHashing,
+    /// Library and benchmark use only: approve every MFA request the moment it is
+    /// created (still recorded in the events). Never enable this for a demo of step-up.
+    pub mfa_auto_approve: bool,
+}
+
+impl Default for AuthzConfig {
+    fn default() -> Self {
+        let scope = |name: &str, description: &str| ScopeConfig {
+            name: name.into(),
+            description: description.into(),
+        };
+        Self {
+            api_identifier: "https://bank.example/api".into(),
+            scopes: vec![
+                scope("openid", "sign you in"),
+                scope("profile", "see your name and username"),
+                scope("offline_access", "stay signed in"),
+                scope("view:balance", "view your balance and transfers"),
+                scope("transfer:funds", "transfer funds from your account"),
+            ],
+            step_up_scopes: vec!["transfer:funds".into()],
+            clients: vec![ClientConfig::default()],
+            users: vec![
+                UserSeed {
+                    username: "alice".into(),
+                    password: Password::new("wonderland"),
+                    display_name: "Alice Liddell".into(),
+                },
+                UserSeed {
+                    username: "bob".into(),
+                    password: Password::new("builder"),
+                    display_name: "Bob Builder".into(),
+                },
+            ],
+            access_token_lifetime_secs: 3600,
+            step_up_token_lifetime_secs: 300,
+            id_token_lifetime_secs: 3600,
+            refresh_token_lifetime_secs: 30 * 24 * 3600,
+            code_lifetime_secs: 60,
+            mfa_timeout_secs: 120,
+            transaction_lifetime_secs: 15 * 60,
+            session_lifetime_secs: 8 * 3600,
+            login_throttle: ThrottleConfig::default(),
+            password_hashing: PasswordHashing::default(),
+            mfa_auto_approve: false,
+        }
+    }
+}
+
+impl AuthzConfig {
+    pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
+        self.clients.iter().find(|c| c.client_id == client_id)
+    }
+    pub fn scope_description<'a>(&'a self, scope: &'a str) -> &'a str {
+        self.scopes
+            .iter()
+            .find(|s| s.name == scope)
+            .map_or(scope, |s| s.description.as_str())
+    }
+}
+
+impl std::fmt::Debug for AuthzConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthzConfig")
+            .field("api_identifier", &self.api_identifier)
+            .field("clients", &self.clients)
+            .field("users", &self.users)
+            .field("mfa_auto_approve", &self.mfa_auto_approve)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    pub name: String,
+    pub description: String,
+}
+
+/// A registered client. Only public clients (no secret, PKCE S256) are supported, which is
+/// what a CLI is (RFC 8252 §8.4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    /// Shown to the user: "bank CLI wants to transfer funds".
+    pub name: String,
+    /// Exact redirect URIs. Loopback ones (`http://127.0.0.1/…`, `http://[::1]/…`) match
+    /// any port (RFC 8252 §7.3); everything else must match byte for byte.
+    pub redirect_uris: Vec<String>,
+    /// The rule: requesting any of these scopes requires MFA, every time (Auth0's
+    /// `allowRememberBrowser: false`).
+    pub mfa_scopes: Vec<String>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "bank-cli".into(),
+            name: "bank CLI".into(),
+            redirect_uris: vec![
+                "http://127.0.0.1/callback".into(),
+                "http://[::1]/callback".into(),
+            ],
+            mfa_scopes: vec!["transfer:funds".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSeed {
+    pub username: String,
+    pub password: Password,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+/// Failed-login throttling per submitted username.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Consecutive failures allowed before the username is locked.
+    pub max_failures: u32,
+    /// First lockout; doubles with every further failure (capped at one hour).
+    pub lockout_secs: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            lockout_secs: 30,
+        }
+    }
+}
+
+/// argon2id cost parameters. The defaults are OWASP's recommendation (19 MiB, 2 passes,
+/// 1 lane), which is also `argon2::Params::default()`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashing {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        Self {
+            memory_kib: argon2::Params::DEFAULT_M_COST,
+            iterations: argon2::Params::DEFAULT_T_COST,
+            parallelism: argon2::Params::DEFAULT_P_COST,
+        }
+    }
+}
+
+impl PasswordHashing {
+    /// Cheap parameters for the in-memory test sandbox only: its passwords are the public
+    /// demo ones and its database vanishes with the process, so the cost protects nothing,
+    /// while dozens of logins per test run on a shared 2-core machine add up.
+    pub fn fast_for_tests() -> Self {
+        Self {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+}
+
+/// A password: never printed, compared only through argon2.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(p: impl Into<String>) -> Self {
+        Self(p.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}

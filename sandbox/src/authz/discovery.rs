@@ -1,0 +1,76 @@
+//! Metadata documents: OpenID Connect Discovery 1.0 §3, RFC 8414 §2 (the same metadata,
+//! both paths, because Auth0 serves the first and generic OAuth clients look for the
+//! second), and the JWKS (RFC 7517 §5) the bank API verifies tokens with.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{ACR_MFA, ACR_PWD, AuthzState};
+use crate::error::OAuthError;
+
+impl AuthzState {
+    /// The metadata document. `issuer` is the exact string tokens carry (RFC 8414 §3.3).
+    pub fn metadata(&self) -> Value {
+        let iss = self.issuer();
+        let scopes: Vec<&str> = self
+            .config()
+            .scopes
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        json!({
+            "issuer": iss,
+            "authorization_endpoint": format!("{iss}/authorize"),
+            "token_endpoint": format!("{iss}/oauth/token"),
+            "revocation_endpoint": format!("{iss}/oauth/revoke"),
+            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+            "scopes_supported": scopes,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "acr_values_supported": [ACR_MFA, ACR_PWD],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "preferred_username", "name"],
+            "prompt_values_supported": ["none", "login"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+        })
+    }
+}
+
+fn cacheable_json(value: Value) -> Response {
+    let mut response = Json(value).into_response();
+    // Short caching: after a key rotation, resource servers should see the new key soon.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    response
+}
+
+pub async fn openid_configuration(State(state): State<AuthzState>) -> Response {
+    cacheable_json(state.metadata())
+}
+
+pub async fn oauth_authorization_server(State(state): State<AuthzState>) -> Response {
+    cacheable_json(state.metadata())
+}
+
+pub async fn jwks(State(state): State<AuthzState>) -> Result<Response, OAuthError> {
+    let keys = super::keys::jwks(state.store(), state.now(), state.max_signed_lifetime()).map_err(
+        |err| {
+            tracing::error!(error = %err, "jwks");
+            OAuthError::server_error()
+        },
+    )?;
+    Ok(cacheable_json(json!({ "keys": keys })))
+}

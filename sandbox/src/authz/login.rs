@@ -1,0 +1,318 @@
+//! The login page (`GET/POST /login`) and the credential check it shares with the
+//! authenticator's sign-in: argon2id verification off the async runtime, per-username
+//! throttling of repeated failures, CSRF bound to the browser session, and session id
+//! rotation on success.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::pages::{error_page, esc, page};
+use super::secrets::{self, Secret};
+use super::session::{self, Session};
+use super::{AuthzEvent, AuthzState};
+use crate::error::OAuthError;
+use crate::store::StoreError;
+use crate::store::authz::{TxnRecord, UserRecord};
+
+/// The outcome of checking a username and password.
+pub(crate) enum Credentials {
+    Valid(UserRecord),
+    Invalid,
+    /// Too many recent failures; the password was not even checked.
+    Throttled {
+        retry_after: i64,
+    },
+}
+
+impl AuthzState {
+    /// Checks credentials with throttling. Unknown usernames are throttled and cost an
+    /// argon2 verification too, so neither timing nor lockouts reveal who has an account.
+    pub(crate) async fn check_credentials(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Credentials, StoreError> {
+        let now = self.now();
+        let locked_until = self.store().locked_until(username)?;
+        if locked_until > now {
+            self.record(AuthzEvent::LoginThrottled {
+                username: username.to_owned(),
+            });
+            return Ok(Credentials::Throttled {
+                retry_after: locked_until - now,
+            });
+        }
+        let user = self.store().user_by_username(username)?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let dummy = self.inner.dummy_password_hash.clone();
+        let password = password.to_owned();
+        // argon2 is deliberately slow: keep it off the async worker threads.
+        let ok = tokio::task::spawn_blocking(move || {
+            secrets::verify_password(&password, stored.as_deref(), &dummy)
+        })
+        .await
+        .unwrap_or(false);
+        let throttle = &self.config().login_throttle;
+        match user {
+            Some(user) if ok => {
+                self.store().clear_login_failures(username)?;
+                self.record(AuthzEvent::LoginSucceeded {
+                    username: user.username.clone(),
+                });
+                Ok(Credentials::Valid(user))
+            }
+            _ => {
+                self.store().record_login_failure(
+                    username,
+                    self.now(),
+                    throttle.max_failures,
+                    i64::try_from(throttle.lockout_secs).unwrap_or(30),
+                )?;
+                self.record(AuthzEvent::LoginFailed {
+                    username: username.to_owned(),
+                });
+                Ok(Credentials::Invalid)
+            }
+        }
+    }
+
+    fn client_name(&self, client_id: &str) -> String {
+        self.config()
+            .client(client_id)
+            .map_or_else(|| client_id.to_owned(), |c| c.name.clone())
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TxnQuery {
+    txn: String,
+}
+
+/// The login form. Exactly one `<form method="post" action="/login">` with hidden `txn`
+/// and `csrf_token`, and `username` / `password` inputs: the CLI's scripted test browser
+/// and the screenshot test rely on this shape.
+pub(crate) fn login_form(
+    state: &AuthzState,
+    txn: &TxnRecord,
+    csrf: &Secret,
+    error: Option<&str>,
+    username: &str,
+    status: StatusCode,
+) -> Response {
+    let client = state.client_name(&txn.client_id);
+    let error = error
+        .map(|e| {
+            format!(
+                r#"<div class="error" role="alert" id="login-error">{}</div>"#,
+                esc(e)
+            )
+        })
+        .unwrap_or_default();
+    let described_by = if error.is_empty() {
+        ""
+    } else {
+        r#" aria-describedby="login-error""#
+    };
+    let body = format!(
+        r#"<main><section class="card" aria-labelledby="h">
+<h1 id="h">Sign in to Bank</h1>
+<p>to continue to <strong>{client}</strong></p>
+{error}
+<form method="post" action="/login"{described_by}>
+<input type="hidden" name="txn" value="{txn}">
+<input type="hidden" name="csrf_token" value="{csrf}">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" value="{username}" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+<p class="muted">Demo users: alice / wonderland, bob / builder.</p>
+</section></main>"#,
+        client = esc(&client),
+        txn = esc(&txn.id),
+        csrf = esc(csrf.expose()),
+        username = esc(username),
+    );
+    page(status, "Sign in", &body, None)
+}
+
+fn expired_txn_page() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-in link has expired",
+        "The sign-in request is unknown, finished or expired.",
+    )
+}
+
+fn internal(err: &StoreError) -> Response {
+    tracing::error!(error = %err, "login store failure");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Please try again.",
+    )
+}
+
+pub async fn login_page(
+    State(state): State<AuthzState>,
+    Query(q): Query<TxnQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| {
+        let Some(txn) = state.live_txn(&q.txn)? else {
+            return Ok(expired_txn_page());
+        };
+        let (session, new_cookie) = state.session_for_form(&headers)?;
+        let csrf = state.new_csrf(&session)?;
+        let mut response = login_form(&state, &txn, &csrf, None, "", StatusCode::OK);
+        if let Some(id) = new_cookie {
+            session::set_cookie(&mut response, &id, state.session_cookie_max_age());
+        }
+        Ok(response)
+    })();
+    result.unwrap_or_else(|e: StoreError| internal(&e))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    txn: String,
+    csrf_token: String,
+    username: String,
+    password: Password,
+}
+
+/// The submitted password: never printed.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+pub async fn login_submit(
+    State(state): State<AuthzState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    match submit(&state, &headers, form).await {
+        Ok(response) => response,
+        Err(LoginError::Store(e)) => internal(&e),
+        Err(LoginError::OAuth(e)) => {
+            tracing::warn!(error = %e, "login failed to finish");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again.",
+            )
+        }
+    }
+}
+
+enum LoginError {
+    Store(StoreError),
+    OAuth(OAuthError),
+}
+
+impl From<StoreError> for LoginError {
+    fn from(e: StoreError) -> Self {
+        LoginError::Store(e)
+    }
+}
+
+async fn submit(
+    state: &AuthzState,
+    headers: &HeaderMap,
+    form: LoginForm,
+) -> Result<Response, LoginError> {
+    let Some(txn) = state.live_txn(&form.txn)? else {
+        return Ok(expired_txn_page());
+    };
+    let current: Option<Session> = state.current_session(headers)?;
+    // Without the session the form was rendered for, or with a token not matching it, the
+    // post did not come from our page (login CSRF): show a fresh form instead.
+    let Some(current) = current.filter(|s| state.csrf_ok(s, &form.csrf_token)) else {
+        let (session, new_cookie) = state.session_for_form(headers)?;
+        let csrf = state.new_csrf(&session)?;
+        let mut response = login_form(
+            state,
+            &txn,
+            &csrf,
+            Some("Your sign-in form expired. Please try again."),
+            &form.username,
+            StatusCode::FORBIDDEN,
+        );
+        if let Some(id) = new_cookie {
+            session::set_cookie(&mut response, &id, state.session_cookie_max_age());
+        }
+        return Ok(response);
+    };
+    match state
+        .check_credentials(&form.username, &form.password.0)
+        .await?
+    {
+        Credentials::Valid(user) => {
+            let (id, id_hash, auth_time) = state.sign_in_session(Some(&current), user.id)?;
+            state
+                .store()
+                .bind_txn_user(&txn.id, user.id, auth_time, &id_hash)?;
+            let txn = state.store().txn(&txn.id)?.ok_or(StoreError::NotFound)?;
+            let mut response = match state.after_authentication(&txn, &user) {
+                Ok(r) => r,
+                Err(err) => {
+                    let target = super::authorize::ErrorTarget {
+                        redirect_uri: &txn.redirect_uri,
+                        state: txn.state.as_deref(),
+                    };
+                    if err.kind == crate::error::OAuthErrorKind::ServerError {
+                        return Err(LoginError::OAuth(err));
+                    }
+                    state.error_redirect(&target, &err)
+                }
+            };
+            session::set_cookie(&mut response, &id, state.session_cookie_max_age());
+            Ok(response)
+        }
+        Credentials::Invalid => {
+            let csrf = state.new_csrf(&current)?;
+            Ok(login_form(
+                state,
+                &txn,
+                &csrf,
+                Some("That username and password did not match. Please try again."),
+                &form.username,
+                StatusCode::UNAUTHORIZED,
+            ))
+        }
+        Credentials::Throttled { retry_after } => {
+            let csrf = state.new_csrf(&current)?;
+            let mut response = login_form(
+                state,
+                &txn,
+                &csrf,
+                Some(&format!(
+                    "Too many failed attempts. Try again in {retry_after} seconds."
+                )),
+                &form.username,
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            Ok(response)
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! `POST /oauth/token` (RFC 6749 §3.2): the `authorization_code` grant with PKCE
+//! verification (RFC 7636 §4.6) and the `refresh_token` grant with rotation and reuse
+//! detection (RFC 9700 §4.14.2), issuing RFC 9068 access tokens and OIDC ID tokens.
+//!
+//! Token lifetimes follow the step-up design: a token carrying a step-up scope
+//! (`transfer:funds`) lives minutes and never comes with a refresh token.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::authorize::{param, parse_params};
+use super::secrets::{self, Secret};
+use super::{AuthzEvent, AuthzState};
+use crate::error::{OAuthError, OAuthErrorKind};
+use crate::store::StoreError;
+use crate::store::authz::{CodeUse, GrantRecord, RefreshUse};
+
+/// RFC 9068 §2.2 access token claims.
+#[derive(Debug, Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: &'a str,
+    auth_time: i64,
+    acr: &'a str,
+    amr: Vec<&'a str>,
+    preferred_username: &'a str,
+}
+
+/// OIDC Core §2 ID token claims.
+#[derive(Debug, Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    acr: &'a str,
+    amr: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+/// The RFC 6749 §5.1 success body. Holds secrets: no `Debug`.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let mut response = Json(self).into_response();
+        let headers = response.headers_mut();
+        // RFC 6749 §5.1: responses carrying tokens must not be cached.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+impl AuthzState {
+    /// Dispatches on `grant_type` after authenticating the (public) client.
+    pub(crate) async fn token_request(
+        &self,
+        params: &[(String, String)],
+    ) -> Result<TokenResponse, OAuthError> {
+        let p = |name| param(params, name);
+        let client_id =
+            p("client_id").ok_or_else(|| OAuthError::invalid_client("client_id is required"))?;
+        if self.config().client(client_id).is_none() {
+            return Err(OAuthError::invalid_client("unknown client"));
+        }
+        match p("grant_type") {
+            Some("authorization_code") => self.code_grant(client_id, params),
+            Some("refresh_token") => self.refresh_grant(client_id, params),
+            Some(other) => Err(OAuthError::new(
+                OAuthErrorKind::UnsupportedGrantType,
+                format!("grant_type {other} is not supported"),
+            )),
+            None => Err(OAuthError::invalid_request("grant_type is required")),
+        }
+    }
+
+    /// RFC 6749 §4.1.3 + RFC 7636 §4.6.
+    fn code_grant(
+        &self,
+        client_id: &str,
+        params: &[(String, String)],
+    ) -> Result<TokenResponse, OAuthError> {
+        let p = |name| param(params, name);
+        let code = Secret::from_wire(
+            p("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?,
+        );
+        let redirect_uri = p("redirect_uri")
+            .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
+        let verifier = p("code_verifier")
+            .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+        let now = self.now();
+        // The code is spent by this call whatever happens next: a code that failed a check
+        // must not be retried by whoever holds it.
+        let (code_record, grant) = match self.store().consume_code(&code.hash(), now)? {
+            CodeUse::Unknown => {
+                return Err(OAuthError::invalid_grant("unknown authorization code"));
+            }
+            CodeUse::Replayed { grant_id } => {
+                self.record(AuthzEvent::CodeReplayed { grant_id });
+                return Err(OAuthError::invalid_grant(
+                    "authorization code already used; tokens issued from it are revoked",
+                ));
+            }
+            CodeUse::Fresh(code, grant) => (*code, *grant),
+        };
+        if code_record.expires_at <= now {
+            return Err(OAuthError::invalid_grant("authorization code expired"));
+        }
+        if grant.client_id != client_id {
+            return Err(OAuthError::invalid_grant(
+                "code was issued to another client",
+            ));
+        }
+        if code_record.redirect_uri != redirect_uri {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        if !secrets::pkce_matches(verifier, &code_record.code_challenge) {
+            return Err(OAuthError::invalid_grant("PKCE verification failed"));
+        }
+        let scope = grant.scope.clone();
+        self.issue(
+            &grant,
+            &scope,
+            code_record.nonce.as_deref(),
+            "authorization_code",
+        )
+    }
+
+    /// RFC 6749 §6 with rotation: every use spends the token and returns a new one.
+    fn refresh_grant(
+        &self,
+        client_id: &str,
+        params: &[(String, String)],
+    ) -> Result<TokenResponse, OAuthError> {
+        let p = |name| param(params, name);
+        let token = Secret::from_wire(
+            p("refresh_token")
+                .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?,
+        );
+        let hash = token.hash();
+        let now = self.now();
+        // Check the client before spending the token, so another client cannot burn it.
+        let Some(grant_id) = self.store().refresh_token_grant(&hash)? else {
+            return Err(OAuthError::invalid_grant("unknown refresh token"));
+        };
+        if self.store().grant(&grant_id)?.client_id != client_id {
+            return Err(OAuthError::invalid_grant(
+                "refresh token was issued to another client",
+            ));
+        }
+        let grant = match self.store().use_refresh_token(&hash, now)? {
+            RefreshUse::Fresh(grant) => *grant,
+            RefreshUse::Reused { grant_id } => {
+                self.record(AuthzEvent::RefreshTokenReused { grant_id });
+                return Err(OAuthError::invalid_grant(
+                    "refresh token already used; the session has been revoked",
+                ));
+            }
+            RefreshUse::Invalid => {
+                return Err(OAuthError::invalid_grant(
+                    "refresh token expired or revoked",
+                ));
+            }
+        };
+        // RFC 6749 §6: a narrower scope may be requested, never a wider one.
+        let scope = match p("scope") {
+            None => grant.scope.clone(),
+            Some(requested) => {
+                let granted: Vec<&str> = grant.scope.split(' ').collect();
+                if let Some(extra) = requested
+                    .split(' ')
+                    .find(|s| !s.is_empty() && !granted.contains(s))
+                {
+                    return Err(OAuthError::invalid_scope(format!(
+                        "scope {extra} was not granted"
+                    )));
+                }
+                requested
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
+        self.issue(&grant, &scope, None, "refresh_token")
+    }
+
+    fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, OAuthError> {
+        super::keys::sign(self.store(), typ, claims).map_err(|err| {
+            tracing::error!(error = %err, "token signing");
+            OAuthError::server_error()
+        })
+    }
+
+    /// Signs the tokens for `grant` with `scope` (the grant's, or narrower on refresh).
+    fn issue(
+        &self,
+        grant: &GrantRecord,
+        scope: &str,
+        nonce: Option<&str>,
+        grant_type: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let config = self.config();
+        let user = self
+            .store()
+            .user_by_id(grant.user_id)?
+            .ok_or(StoreError::NotFound)?;
+        let scopes: Vec<&str> = scope.split(' ').collect();
+        let step_up = scopes
+            .iter()
+            .any(|s| config.step_up_scopes.iter().any(|u| u == s));
+        let lifetime = if step_up {
+            config.step_up_token_lifetime_secs
+        } else {
+            config.access_token_lifetime_secs
+        };
+        let lifetime = i64::try_from(lifetime).unwrap_or(300);
+        let now = self.now();
+        let jti = secrets::random_b64(16);
+        let amr: Vec<&str> = grant.amr.split(' ').collect();
+        let claims = AccessClaims {
+            iss: self.issuer(),
+            aud: &grant.audience,
+            sub: &user.sub,
+            client_id: &grant.client_id,
+            scope,
+            iat: now,
+            exp: now + lifetime,
+            jti: &jti,
+            auth_time: grant.auth_time,
+            acr: &grant.acr,
+            amr: amr.clone(),
+            preferred_username: &user.username,
+        };
+        let access_token = self.sign("at+jwt", &claims)?;
+        self.store()
+            .record_access_token(&jti, &grant.id, now + lifetime)?;
+        let id_token = if scopes.contains(&"openid") {
+            let profile = scopes.contains(&"profile");
+            let id_claims = IdClaims {
+                iss: self.issuer(),
+                sub: &user.sub,
+                aud: &grant.client_id,
+                iat: now,
+                exp: now + i64::try_from(config.id_token_lifetime_secs).unwrap_or(3600),
+                auth_time: grant.auth_time,
+                nonce,
+                acr: &grant.acr,
+                amr,
+                preferred_username: profile.then_some(user.username.as_str()),
+                name: profile.then_some(user.display_name.as_str()),
+            };
+            Some(self.sign("JWT", &id_claims)?)
+        } else {
+            None
+        };
+        // Refresh tokens only for offline_access, never for a step-up grant (the step-up
+        // token must stay short-lived and single-purpose). On refresh, always rotate.
+        let grant_allows_refresh = grant.scope.split(' ').any(|s| s == "offline_access")
+            && !grant
+                .scope
+                .split(' ')
+                .any(|s| config.step_up_scopes.iter().any(|u| u == s));
+        let refresh_token = if grant_allows_refresh {
+            let rt = Secret::generate();
+            let ttl = i64::try_from(config.refresh_token_lifetime_secs).unwrap_or(86400);
+            self.store()
+                .insert_refresh_token(&rt.hash(), &grant.id, now, now + ttl)?;
+            Some(rt.expose().to_owned())
+        } else {
+            None
+        };
+        self.record(AuthzEvent::TokenIssued {
+            sub: user.sub.clone(),
+            scope: scope.to_owned(),
+            jti,
+            amr: grant.amr.split(' ').map(str::to_owned).collect(),
+            grant: grant_type.to_owned(),
+        });
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: lifetime,
+            scope: scope.to_owned(),
+            refresh_token,
+            id_token,
+        })
+    }
+}
+
+/// Parses a form body after checking its content type (RFC 6749 §3.2 requires
+/// `application/x-www-form-urlencoded`).
+pub(crate) fn form_params(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, OAuthError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    if headers.contains_key(header::AUTHORIZATION) {
+        // Only public clients exist here; a client presenting credentials is misconfigured.
+        return Err(OAuthError::invalid_client(
+            "client authentication is not supported; this is a public client",
+        ));
+    }
+    parse_params(body).map_err(OAuthError::invalid_request)
+}
+
+pub async fn token(State(state): State<AuthzState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let params = form_params(&headers, &body)?;
+        state.token_request(&params).await
+    };
+    match result.await {
+        Ok(tokens) => tokens.into_response(),
+        Err(err) => err.into_response(),
+    }
+}

@@ -1,0 +1,108 @@
+//! The sandbox's configuration: listen addresses, data dir, and the two halves' settings.
+//!
+//! Precedence, lowest first: built-in defaults (the DESIGN.md contract; no file needed) →
+//! the optional TOML file (`--config`) → command-line flags (`--data-dir`, `--authz-addr`,
+//! `--api-addr`, `--allow-non-loopback`), applied by the binary. A missing field keeps its
+//! default; an unknown field is an error, so typos do not silently do nothing.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{api, authz};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Default 127.0.0.1:8400; port 0 picks a free port.
+    pub authz_addr: SocketAddr,
+    /// Default 127.0.0.1:8401; port 0 picks a free port.
+    pub api_addr: SocketAddr,
+    /// Where `authz.sqlite3`, `bank.sqlite3` and `admin-token` live; `None` = in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Listening on a non-loopback address needs this, and logs a warning.
+    pub allow_non_loopback: bool,
+    pub authz: authz::AuthzConfig,
+    pub api: api::ApiConfig,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            authz_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8400)),
+            api_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8401)),
+            data_dir: None,
+            allow_non_loopback: false,
+            authz: authz::AuthzConfig::default(),
+            api: api::ApiConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read config file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}")]
+    Parse {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
+impl SandboxConfig {
+    /// In-memory stores, ephemeral loopback ports, cheap password hashing: for tests and
+    /// `bank demo`. The cheap argon2 parameters are safe only because the database and
+    /// its (public demo) passwords vanish with the process.
+    pub fn ephemeral() -> Self {
+        let mut config = Self {
+            authz_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            api_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ..Self::default()
+        };
+        config.authz.password_hashing = authz::PasswordHashing::fast_for_tests();
+        config
+    }
+
+    /// Reads a TOML file; fields it does not set keep their defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_defaults_and_unknown_fields_are_errors() {
+        let config = SandboxConfig::from_toml("").expect("empty is fine");
+        assert_eq!(config.authz_addr.port(), 8400);
+        assert_eq!(config.authz.clients[0].client_id, "bank-cli");
+        let config = SandboxConfig::from_toml(
+            "api_addr = \"127.0.0.1:9001\"\n[authz]\naccess_token_lifetime_secs = 60\n",
+        )
+        .expect("partial config");
+        assert_eq!(config.api_addr.port(), 9001);
+        assert_eq!(config.authz.access_token_lifetime_secs, 60);
+        assert_eq!(config.authz.step_up_token_lifetime_secs, 300);
+        assert!(SandboxConfig::from_toml("authz_adr = \"x\"").is_err());
+    }
+}
