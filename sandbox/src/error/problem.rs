@@ -1,1 +1,353 @@
+//! The bank API's error answers: one [`ApiError`] enum, one `IntoResponse`.
+//!
+//! Every failure becomes an RFC 9457 `application/problem+json` document that a person can
+//! read, and, when the token was not good enough, the `WWW-Authenticate: Bearer` challenge
+//! a client needs to recover: RFC 6750 §3 (`invalid_token`, `insufficient_scope`,
+//! `invalid_request`, and no `error` at all when no token was sent) and RFC 9470 §3
+//! (`insufficient_user_authentication` with `acr_values` / `max_age`). Keeping the mapping
+//! in one place is what keeps the status, the challenge and the body consistent.
+//! 5xx answers carry no internal detail; the cause is logged instead.
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Base of our problem `type` URIs (RFC 9457 §3.1.1): stable identifiers, not fetched.
+pub const PROBLEM_BASE: &str = "https://bank.example/problems/";
+
+/// Media type of problem documents (RFC 9457 §3).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Everything the bank API can answer with instead of a success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No bearer credentials at all: RFC 6750 §3.1 says the challenge then carries no
+    /// `error` attribute.
+    #[error("authentication required")]
+    MissingToken,
+    /// The token is malformed, forged, expired, for someone else, or unverifiable.
+    /// The description is a fixed, secret-free phrase.
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+    /// A step-up token that was already used for a transfer (single use).
+    #[error("token already used")]
+    TokenAlreadyUsed,
+    /// The request carried credentials in a way RFC 6750 §3.1 calls `invalid_request`
+    /// (e.g. two `Authorization` headers).
+    #[error("invalid authorization request: {0}")]
+    InvalidAuthRequest(&'static str),
+    /// A valid token without the scope this endpoint needs (RFC 6750 §3.1).
+    #[error("insufficient scope, {scope} required")]
+    InsufficientScope { scope: &'static str },
+    /// A valid token whose authentication was too weak or too old (RFC 9470 §3).
+    #[error("insufficient user authentication: {detail}")]
+    InsufficientUserAuthentication {
+        detail: &'static str,
+        acr_values: Option<String>,
+        max_age: Option<u64>,
+    },
+    /// The issuer's keys could not be obtained, so no token can be checked right now.
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
+    /// A request the server cannot parse (syntax, headers, query).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A JSON body that parses but does not have the right shape or values.
+    #[error("invalid request body: {0}")]
+    InvalidBody(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("Idempotency-Key header required")]
+    MissingIdempotencyKey,
+    #[error("Idempotency-Key reused with a different request")]
+    IdempotencyKeyReused,
+    #[error("insufficient funds")]
+    InsufficientFunds,
+    #[error("unknown recipient")]
+    UnknownRecipient,
+    #[error("cannot transfer to the same account")]
+    SameAccount,
+    #[error("currency not supported")]
+    CurrencyMismatch,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Anything unexpected. The source is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(err))
+    }
+
+    /// The HTTP status of this answer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingToken
+            | ApiError::InvalidToken(_)
+            | ApiError::TokenAlreadyUsed
+            | ApiError::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            ApiError::InvalidAuthRequest(_)
+            | ApiError::BadRequest(_)
+            | ApiError::MissingIdempotencyKey => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidBody(_)
+            | ApiError::IdempotencyKeyReused
+            | ApiError::InsufficientFunds
+            | ApiError::UnknownRecipient
+            | ApiError::SameAccount
+            | ApiError::CurrencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge, when the answer is about the token.
+    pub fn challenge(&self) -> Option<String> {
+        Some(match self {
+            ApiError::MissingToken => "Bearer".to_owned(),
+            ApiError::InvalidToken(description) => bearer_error("invalid_token", description),
+            ApiError::TokenAlreadyUsed => bearer_error("invalid_token", "token already used"),
+            ApiError::InvalidAuthRequest(description) => {
+                bearer_error("invalid_request", description)
+            }
+            ApiError::InsufficientScope { scope } => {
+                format!(
+                    r#"Bearer error="insufficient_scope", scope="{}""#,
+                    quoted(scope)
+                )
+            }
+            ApiError::InsufficientUserAuthentication {
+                acr_values,
+                max_age,
+                ..
+            } => {
+                let mut challenge = r#"Bearer error="insufficient_user_authentication""#.to_owned();
+                if let Some(acr_values) = acr_values {
+                    challenge.push_str(&format!(r#", acr_values="{}""#, quoted(acr_values)));
+                }
+                if let Some(max_age) = max_age {
+                    challenge.push_str(&format!(", max_age={max_age}"));
+                }
+                challenge
+            }
+            _ => return None,
+        })
+    }
+
+    /// `(type slug, title, detail)` of the problem document; slug `None` = `about:blank`.
+    fn problem(&self) -> (Option<&'static str>, &'static str, String) {
+        match self {
+            ApiError::MissingToken => (
+                Some("unauthenticated"),
+                "Authentication required",
+                "This endpoint needs a bearer access token for the bank API.".into(),
+            ),
+            ApiError::InvalidToken(description) => (
+                Some("invalid-token"),
+                "Invalid access token",
+                format!("The access token was rejected: {description}."),
+            ),
+            ApiError::TokenAlreadyUsed => (
+                Some("token-already-used"),
+                "Access token already used",
+                "This token already authorized a transfer; each step-up token is single-use. \
+                 Authorize again to get a fresh one."
+                    .into(),
+            ),
+            ApiError::InvalidAuthRequest(description) => (
+                Some("invalid-request"),
+                "Invalid authorization",
+                format!("The request's credentials are malformed: {description}."),
+            ),
+            ApiError::InsufficientScope { scope } => (
+                Some("insufficient-scope"),
+                "Insufficient scope",
+                format!("This operation needs a token with the \"{scope}\" scope."),
+            ),
+            ApiError::InsufficientUserAuthentication { detail, .. } => (
+                Some("insufficient-user-authentication"),
+                "Stronger or more recent authentication required",
+                format!("{detail}; sign in again with multi-factor authentication."),
+            ),
+            ApiError::KeysUnavailable => (
+                Some("keys-unavailable"),
+                "Token keys unavailable",
+                "The API cannot reach its authorization server's keys right now; try again later."
+                    .into(),
+            ),
+            ApiError::BadRequest(detail) => (Some("bad-request"), "Bad request", detail.clone()),
+            ApiError::InvalidBody(detail) => {
+                (Some("invalid-body"), "Invalid request body", detail.clone())
+            }
+            ApiError::UnsupportedMediaType => (
+                Some("unsupported-media-type"),
+                "Unsupported media type",
+                "Send the request body as Content-Type: application/json.".into(),
+            ),
+            ApiError::PayloadTooLarge => (
+                Some("payload-too-large"),
+                "Request body too large",
+                "The request body exceeds 16 KiB.".into(),
+            ),
+            ApiError::MissingIdempotencyKey => (
+                Some("idempotency-key-required"),
+                "Idempotency-Key required",
+                "Transfers need an Idempotency-Key header (1 to 255 visible ASCII characters) \
+                 so that a retry cannot move money twice."
+                    .into(),
+            ),
+            ApiError::IdempotencyKeyReused => (
+                Some("idempotency-key-reused"),
+                "Idempotency-Key reused",
+                "This Idempotency-Key was already used for a different transfer; use a new key \
+                 for a new transfer."
+                    .into(),
+            ),
+            ApiError::InsufficientFunds => (
+                Some("insufficient-funds"),
+                "Insufficient funds",
+                "The account balance does not cover this transfer.".into(),
+            ),
+            ApiError::UnknownRecipient => (
+                Some("unknown-recipient"),
+                "Unknown recipient",
+                "No account has that handle.".into(),
+            ),
+            ApiError::SameAccount => (
+                Some("same-account"),
+                "Same account",
+                "The recipient must be a different account.".into(),
+            ),
+            ApiError::CurrencyMismatch => (
+                Some("currency-mismatch"),
+                "Currency not supported",
+                "Transfers must be in the account's currency.".into(),
+            ),
+            ApiError::NotFound => (None, "Not Found", "No such resource.".into()),
+            ApiError::MethodNotAllowed => (
+                None,
+                "Method Not Allowed",
+                "This resource does not support that method.".into(),
+            ),
+            ApiError::Internal(_) => (
+                None,
+                "Internal Server Error",
+                "Something went wrong on our side.".into(),
+            ),
+        }
+    }
+}
+
+/// RFC 9457 §3.1 members.
+#[derive(Serialize)]
+struct ProblemDocument {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(source) = &self {
+            // The only place the cause goes: the log, never the client.
+            tracing::error!(error = %source, "bank API internal error");
+        }
+        let (slug, title, detail) = self.problem();
+        let body = ProblemDocument {
+            kind: slug.map_or_else(
+                || "about:blank".to_owned(),
+                |s| format!("{PROBLEM_BASE}{s}"),
+            ),
+            title,
+            status: status.as_u16(),
+            detail,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(challenge) = self.challenge()
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if matches!(self, ApiError::MethodNotAllowed) {
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        }
+        response
+    }
+}
+
+fn bearer_error(code: &str, description: &str) -> String {
+    format!(
+        r#"Bearer error="{code}", error_description="{}""#,
+        quoted(description)
+    )
+}
+
+/// RFC 6750 §3: `error_description` and `scope` values are limited to %x20-21 / %x23-5B /
+/// %x5D-7E, so a stray quote or backslash can never break the header's syntax.
+fn quoted(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| matches!(*c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_follow_rfc_6750_and_9470() {
+        assert_eq!(
+            ApiError::MissingToken.challenge().as_deref(),
+            Some("Bearer")
+        );
+        assert_eq!(
+            ApiError::InvalidToken("token expired")
+                .challenge()
+                .as_deref(),
+            Some(r#"Bearer error="invalid_token", error_description="token expired""#)
+        );
+        assert_eq!(
+            ApiError::InsufficientScope {
+                scope: "transfer:funds"
+            }
+            .challenge()
+            .as_deref(),
+            Some(r#"Bearer error="insufficient_scope", scope="transfer:funds""#)
+        );
+        assert_eq!(
+            ApiError::InsufficientUserAuthentication {
+                detail: "x",
+                acr_values: Some("urn:a".into()),
+                max_age: Some(300),
+            }
+            .challenge()
+            .as_deref(),
+            Some(
+                r#"Bearer error="insufficient_user_authentication", acr_values="urn:a", max_age=300"#
+            )
+        );
+        assert_eq!(ApiError::InsufficientFunds.challenge(), None);
+    }
+
+    #[test]
+    fn quoted_strips_characters_that_would_break_the_header() {
+        assert_eq!(quoted("a\"b\\c\nd"), "abcd");
+    }
+}

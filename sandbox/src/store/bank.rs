@@ -1,1 +1,578 @@
+//! The bank's ledger: accounts, transfers, spent step-up tokens and idempotency keys.
+//!
+//! It offers operations, not SQL, so that the API layer cannot get the money rules wrong by
+//! forgetting a statement: [`BankStore::consume_jti_and_transfer`] is the one place where a
+//! transfer happens, and it records the spent token, the debit, the credit, the ledger entry
+//! and the idempotency record in a single `BEGIN IMMEDIATE` transaction, so either all of
+//! them happen or none does. One connection behind a `std::sync::Mutex` is enough for a
+//! sandbox (callers run these on the blocking pool and never hold the lock across `.await`);
+//! `BEGIN IMMEDIATE` keeps the invariants even if a second process opens the same file.
 
+use std::sync::{Mutex, MutexGuard};
+
+use rand::RngCore;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Migration, StoreError};
+
+/// The bank database's migrations, applied in order by [`super::open`].
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    name: "001_init",
+    sql: include_str!("../../migrations/bank/001_init.sql"),
+}];
+
+/// An account as the API sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub sub: String,
+    pub handle: String,
+    pub currency: String,
+    pub balance_minor: i64,
+}
+
+/// One ledger entry, with the handles resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRecord {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub memo: Option<String>,
+    /// The sender's balance right after this transfer.
+    pub from_balance_after: i64,
+    pub created_at: String,
+}
+
+/// Totals for invariant checks: the sum of balances must always equal the sum of openings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerSummary {
+    pub accounts: i64,
+    pub transfers: i64,
+    pub total_balance_minor: i64,
+    pub total_opening_minor: i64,
+}
+
+/// Everything a transfer needs, already validated by the API layer.
+#[derive(Debug, Clone)]
+pub struct TransferCommand<'a> {
+    /// `iss` of the token, so two issuers' `jti`s can never collide.
+    pub issuer: &'a str,
+    /// The token's single-use identifier (its `jti`, or a digest when it has none).
+    pub token_id: &'a str,
+    /// Unix time after which the token can no longer validate (exp + leeway): until then
+    /// the spent-token record must be kept.
+    pub token_expires_at: i64,
+    pub from_account: i64,
+    pub to_handle: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub memo: Option<&'a str>,
+    pub idempotency_key: &'a str,
+    /// Digest of the canonical request: same key + same digest = the same transfer.
+    pub request_hash: [u8; 32],
+}
+
+/// A transfer that happened now, or the one this idempotency key created earlier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferOutcome {
+    Created(TransferRecord),
+    Replayed(TransferRecord),
+}
+
+/// Why a transfer did not happen. Apart from `TokenAlreadyUsed` and `Store`, the token
+/// *was* consumed: it authorized one attempt, and that attempt was made.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("token already used")]
+    TokenAlreadyUsed,
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    #[error("unknown recipient")]
+    UnknownRecipient,
+    #[error("same account")]
+    SameAccount,
+    #[error("currency mismatch")]
+    CurrencyMismatch,
+    #[error("insufficient funds")]
+    InsufficientFunds,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for TransferError {
+    fn from(err: rusqlite::Error) -> Self {
+        TransferError::Store(err.into())
+    }
+}
+
+/// Why an account could not be seeded.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("handle {handle:?} already belongs to another account")]
+    HandleTaken { handle: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for SeedError {
+    fn from(err: rusqlite::Error) -> Self {
+        SeedError::Store(err.into())
+    }
+}
+
+/// The bank database handle.
+pub struct BankStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for BankStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BankStore").finish_non_exhaustive()
+    }
+}
+
+impl BankStore {
+    /// Wraps a connection opened with [`super::open`] and [`MIGRATIONS`].
+    pub fn new(conn: Connection) -> Self {
+        BankStore {
+            conn: Mutex::new(conn),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done transaction behind
+        // (rusqlite rolls back on drop), so a poisoned lock is still safe to use.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates the account for `sub` unless it exists (balances are never reset by a
+    /// restart). Fails if `handle` belongs to a different `sub`.
+    pub fn seed_account(
+        &self,
+        sub: &str,
+        handle: &str,
+        currency: &str,
+        opening_minor: i64,
+    ) -> Result<(), SeedError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let by_sub: Option<String> = tx
+            .query_row("SELECT handle FROM accounts WHERE sub = ?1", [sub], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        if by_sub.is_none() {
+            let owner: Option<String> = tx
+                .query_row(
+                    "SELECT sub FROM accounts WHERE handle = ?1",
+                    [handle],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if owner.is_some() {
+                return Err(SeedError::HandleTaken {
+                    handle: handle.to_owned(),
+                });
+            }
+            insert_account(&tx, sub, handle, currency, opening_minor)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The account of `sub`, opening it (with `opening_minor`) on first sight. The handle
+    /// is the first free one among `handle_candidates`, else one derived from `fallback`.
+    pub fn account_for_sub(
+        &self,
+        sub: &str,
+        handle_candidates: &[String],
+        fallback_handle: &str,
+        currency: &str,
+        opening_minor: i64,
+    ) -> Result<Account, StoreError> {
+        let mut conn = self.lock();
+        if let Some(account) = account_by_sub(&conn, sub)? {
+            return Ok(account);
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(account) = account_by_sub(&tx, sub)? {
+            return Ok(account);
+        }
+        let mut chosen = None;
+        for candidate in handle_candidates
+            .iter()
+            .map(String::as_str)
+            .chain([fallback_handle])
+        {
+            let taken: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM accounts WHERE handle = ?1)",
+                [candidate],
+                |row| row.get(0),
+            )?;
+            if !taken {
+                chosen = Some(candidate.to_owned());
+                break;
+            }
+        }
+        // The fallback is derived from a digest of `sub`, so it is only taken if this very
+        // sub already has an account, which was checked above; still, never guess.
+        let handle = chosen.ok_or(StoreError::NotFound)?;
+        insert_account(&tx, sub, &handle, currency, opening_minor)?;
+        let account = account_by_sub(&tx, sub)?.ok_or(StoreError::NotFound)?;
+        tx.commit()?;
+        Ok(account)
+    }
+
+    /// The balance of the account named `handle`, in minor units.
+    pub fn balance_of(&self, handle: &str) -> Result<Option<i64>, StoreError> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT balance_minor FROM accounts WHERE handle = ?1",
+                [handle],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The account's transfers (sent and received), newest first.
+    pub fn list_transfers(
+        &self,
+        account_id: i64,
+        limit: u32,
+    ) -> Result<Vec<TransferRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{TRANSFER_SELECT} WHERE t.from_account = ?1 OR t.to_account = ?1
+             ORDER BY t.seq DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![account_id, limit], transfer_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn ledger_summary(&self) -> Result<LedgerSummary, StoreError> {
+        let conn = self.lock();
+        Ok(conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM accounts),
+                    (SELECT COUNT(*) FROM transfers),
+                    (SELECT COALESCE(SUM(balance_minor), 0) FROM accounts),
+                    (SELECT COALESCE(SUM(opening_balance_minor), 0) FROM accounts)",
+            [],
+            |row| {
+                Ok(LedgerSummary {
+                    accounts: row.get(0)?,
+                    transfers: row.get(1)?,
+                    total_balance_minor: row.get(2)?,
+                    total_opening_minor: row.get(3)?,
+                })
+            },
+        )?)
+    }
+
+    /// Spends the step-up token and performs the transfer, atomically.
+    ///
+    /// Order matters: the token is consumed first, so a replayed token never even learns
+    /// whether its idempotency key exists; then an earlier result for the same key and
+    /// request is returned unchanged (no money moves), a different request under the same
+    /// key is refused; only then are recipient and funds checked and the money moved.
+    /// Business refusals commit the spent token (the attempt used it) but nothing else.
+    pub fn consume_jti_and_transfer(
+        &self,
+        cmd: &TransferCommand<'_>,
+        now_unix: i64,
+    ) -> Result<TransferOutcome, TransferError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+
+        // Pruning here keeps the table bounded without a background task; the index on
+        // expires_at makes it cheap.
+        tx.execute("DELETE FROM used_tokens WHERE expires_at < ?1", [now_unix])?;
+        let inserted = tx.execute(
+            "INSERT INTO used_tokens (issuer, token_id, expires_at, used_at)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            params![
+                cmd.issuer,
+                cmd.token_id,
+                cmd.token_expires_at,
+                now_rfc3339()
+            ],
+        )?;
+        if inserted == 0 {
+            // Dropping `tx` rolls back the prune as well; nothing changes.
+            return Err(TransferError::TokenAlreadyUsed);
+        }
+
+        let previous: Option<(Vec<u8>, String)> = tx
+            .query_row(
+                "SELECT request_hash, transfer_id FROM idempotency_keys
+                 WHERE account_id = ?1 AND key = ?2",
+                params![cmd.from_account, cmd.idempotency_key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        if let Some((hash, transfer_id)) = previous {
+            if hash.as_slice() != cmd.request_hash.as_slice() {
+                tx.commit()?;
+                return Err(TransferError::IdempotencyKeyReused);
+            }
+            let record = tx.query_row(
+                &format!("{TRANSFER_SELECT} WHERE t.id = ?1"),
+                [&transfer_id],
+                transfer_from_row,
+            )?;
+            tx.commit()?;
+            return Ok(TransferOutcome::Replayed(record));
+        }
+
+        let Some(sender) = account_by_id(&tx, cmd.from_account)? else {
+            return Err(TransferError::Store(StoreError::NotFound));
+        };
+        let Some(recipient) = account_by_handle(&tx, cmd.to_handle)? else {
+            return refuse(tx, TransferError::UnknownRecipient);
+        };
+        if recipient.id == sender.id {
+            return refuse(tx, TransferError::SameAccount);
+        }
+        if cmd.currency != sender.currency || cmd.currency != recipient.currency {
+            return refuse(tx, TransferError::CurrencyMismatch);
+        }
+        if sender.balance_minor < cmd.amount_minor {
+            return refuse(tx, TransferError::InsufficientFunds);
+        }
+        let from_after = sender.balance_minor - cmd.amount_minor;
+        let Some(to_after) = recipient.balance_minor.checked_add(cmd.amount_minor) else {
+            // Unreachable with sane limits; refusing beats wrapping.
+            return refuse(tx, TransferError::CurrencyMismatch);
+        };
+
+        tx.execute(
+            "UPDATE accounts SET balance_minor = ?2 WHERE id = ?1",
+            params![sender.id, from_after],
+        )?;
+        tx.execute(
+            "UPDATE accounts SET balance_minor = ?2 WHERE id = ?1",
+            params![recipient.id, to_after],
+        )?;
+        let record = TransferRecord {
+            id: new_transfer_id(),
+            from: sender.handle,
+            to: recipient.handle,
+            amount_minor: cmd.amount_minor,
+            currency: cmd.currency.to_owned(),
+            memo: cmd.memo.map(str::to_owned),
+            from_balance_after: from_after,
+            created_at: now_rfc3339(),
+        };
+        tx.execute(
+            "INSERT INTO transfers (id, from_account, to_account, amount_minor, currency, memo,
+                                    from_balance_after, to_balance_after, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                record.id,
+                sender.id,
+                recipient.id,
+                record.amount_minor,
+                record.currency,
+                record.memo,
+                from_after,
+                to_after,
+                record.created_at
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO idempotency_keys (account_id, key, request_hash, transfer_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                sender.id,
+                cmd.idempotency_key,
+                cmd.request_hash.as_slice(),
+                record.id,
+                record.created_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(TransferOutcome::Created(record))
+    }
+}
+
+/// Commits what the transaction did so far (the spent token) and reports the refusal.
+fn refuse(
+    tx: rusqlite::Transaction<'_>,
+    err: TransferError,
+) -> Result<TransferOutcome, TransferError> {
+    tx.commit()?;
+    Err(err)
+}
+
+const TRANSFER_SELECT: &str = "SELECT t.id, f.handle, r.handle, t.amount_minor, t.currency,
+        t.memo, t.from_balance_after, t.created_at
+    FROM transfers t
+    JOIN accounts f ON f.id = t.from_account
+    JOIN accounts r ON r.id = t.to_account";
+
+fn transfer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TransferRecord> {
+    Ok(TransferRecord {
+        id: row.get(0)?,
+        from: row.get(1)?,
+        to: row.get(2)?,
+        amount_minor: row.get(3)?,
+        currency: row.get(4)?,
+        memo: row.get(5)?,
+        from_balance_after: row.get(6)?,
+        created_at: row.get(7)?,
+    })
+}
+
+const ACCOUNT_SELECT: &str = "SELECT id, sub, handle, currency, balance_minor FROM accounts";
+
+fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: row.get(0)?,
+        sub: row.get(1)?,
+        handle: row.get(2)?,
+        currency: row.get(3)?,
+        balance_minor: row.get(4)?,
+    })
+}
+
+fn account_by_sub(conn: &Connection, sub: &str) -> rusqlite::Result<Option<Account>> {
+    conn.query_row(
+        &format!("{ACCOUNT_SELECT} WHERE sub = ?1"),
+        [sub],
+        account_from_row,
+    )
+    .optional()
+}
+
+fn account_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Account>> {
+    conn.query_row(
+        &format!("{ACCOUNT_SELECT} WHERE id = ?1"),
+        [id],
+        account_from_row,
+    )
+    .optional()
+}
+
+fn account_by_handle(conn: &Connection, handle: &str) -> rusqlite::Result<Option<Account>> {
+    conn.query_row(
+        &format!("{ACCOUNT_SELECT} WHERE handle = ?1"),
+        [handle],
+        account_from_row,
+    )
+    .optional()
+}
+
+fn insert_account(
+    conn: &Connection,
+    sub: &str,
+    handle: &str,
+    currency: &str,
+    opening_minor: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO accounts (sub, handle, currency, balance_minor, opening_balance_minor,
+                               created_at)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+        params![sub, handle, currency, opening_minor, now_rfc3339()],
+    )?;
+    Ok(())
+}
+
+/// `tr_` + 24 hex characters of OS randomness: unguessable, so ids leak nothing.
+fn new_transfer_id() -> String {
+    let mut bytes = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("tr_{}", hex::encode(bytes))
+}
+
+/// RFC 3339 UTC with whole seconds, e.g. `2025-01-31T12:00:00Z`.
+fn now_rfc3339() -> String {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> BankStore {
+        let conn = super::super::open(None, MIGRATIONS).expect("in-memory bank db");
+        let store = BankStore::new(conn);
+        store
+            .seed_account("s-a", "alice", "USD", 1_000)
+            .expect("seed alice");
+        store
+            .seed_account("s-b", "bob", "USD", 0)
+            .expect("seed bob");
+        store
+    }
+
+    fn cmd<'a>(
+        token_id: &'a str,
+        key: &'a str,
+        amount: i64,
+        expires_at: i64,
+    ) -> TransferCommand<'a> {
+        TransferCommand {
+            issuer: "http://127.0.0.1:1",
+            token_id,
+            token_expires_at: expires_at,
+            from_account: 1,
+            to_handle: "bob",
+            amount_minor: amount,
+            currency: "USD",
+            memo: None,
+            idempotency_key: key,
+            request_hash: [amount as u8; 32],
+        }
+    }
+
+    #[test]
+    fn spent_tokens_are_refused_until_pruned_after_expiry() {
+        let store = store();
+        let now = 1_000_000;
+        let first = store.consume_jti_and_transfer(&cmd("t1", "k1", 10, now + 60), now);
+        assert!(matches!(first, Ok(TransferOutcome::Created(_))));
+        let replay = store.consume_jti_and_transfer(&cmd("t1", "k2", 10, now + 60), now);
+        assert!(matches!(replay, Err(TransferError::TokenAlreadyUsed)));
+        // Once the token could no longer validate anyway, its record is pruned.
+        let later = now + 61;
+        let after = store.consume_jti_and_transfer(&cmd("t1", "k3", 10, later + 60), later);
+        assert!(matches!(after, Ok(TransferOutcome::Created(_))));
+        assert_eq!(store.balance_of("alice").expect("query"), Some(980));
+    }
+
+    #[test]
+    fn a_refusal_spends_the_token_but_moves_nothing() {
+        let store = store();
+        let now = 1_000_000;
+        let broke = store.consume_jti_and_transfer(&cmd("t1", "k1", 5_000, now + 60), now);
+        assert!(matches!(broke, Err(TransferError::InsufficientFunds)));
+        let again = store.consume_jti_and_transfer(&cmd("t1", "k1", 10, now + 60), now);
+        assert!(matches!(again, Err(TransferError::TokenAlreadyUsed)));
+        let summary = store.ledger_summary().expect("summary");
+        assert_eq!((summary.transfers, summary.total_balance_minor), (0, 1_000));
+    }
+
+    #[test]
+    fn seeding_is_idempotent_and_handles_are_unique() {
+        let store = store();
+        store
+            .seed_account("s-a", "alice", "USD", 5)
+            .expect("re-seed is a no-op");
+        assert_eq!(store.balance_of("alice").expect("query"), Some(1_000));
+        assert!(matches!(
+            store.seed_account("s-other", "alice", "USD", 5),
+            Err(SeedError::HandleTaken { .. })
+        ));
+    }
+}

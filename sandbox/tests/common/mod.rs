@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod issuer;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;

@@ -1,0 +1,560 @@
+//! Who is calling, and is their token good enough: token validation and the step-up policy.
+//!
+//! [`TokenVerifier::verify`] is the one function every request's token goes through (a
+//! bounded verified-token cache can later sit in front of it without touching callers).
+//! It applies RFC 9068 §4 and RFC 8725: a size cap before parsing, `typ` of `at+jwt` (or
+//! `JWT`, which Auth0 and Keycloak use), no key named by the token itself (`jku`, `x5u`,
+//! `jwk`, `x5c`), an allow-list of asymmetric algorithms where the key's algorithm must be
+//! the header's, then signature, `iss` (exact string), `aud` (contains our identifier),
+//! `exp`/`nbf`/`iat` with bounded leeway. The extractors put that in handler signatures:
+//! [`ValidatedClaims`], [`RequireScope`], and [`RequireStepUp`] (scope + RFC 9470 policy).
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, header, request::Parts};
+use base64::Engine as _;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::jwks::{ALLOWED_ALGORITHMS, KeyCache, KeyLookupError};
+use super::{ApiState, AuditSlot};
+use crate::error::ApiError;
+
+/// Tokens larger than this are refused before any parsing (DoS guard; real access tokens
+/// are a few hundred bytes to 2 KB).
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The `acr` value meaning "authenticated with more than one factor" (OpenID PAPE), the
+/// one Auth0 uses and the one our challenge asks for.
+pub const MFA_ACR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+
+/// Scope needed to read the balance and history.
+pub const SCOPE_VIEW_BALANCE: &str = "view:balance";
+/// Scope needed to move money.
+pub const SCOPE_TRANSFER_FUNDS: &str = "transfer:funds";
+
+/// JWS header parameters that point at or embed a key: honouring any of them would let the
+/// token choose the key that verifies it (RFC 8725 §3.10), so their presence is refused.
+const KEY_BEARING_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
+
+/// What a verified access token says about its caller.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub issuer: String,
+    pub sub: String,
+    pub scopes: Vec<String>,
+    /// The single-use identifier: `jti`, or `sha256:<digest of the token>` when the issuer
+    /// emits no `jti` (the token itself is then what is spent).
+    pub token_id: String,
+    pub jti: Option<String>,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: Option<i64>,
+    pub acr: Option<String>,
+    pub amr: Vec<String>,
+    pub client_id: Option<String>,
+    pub preferred_username: Option<String>,
+    pub nickname: Option<String>,
+    pub email: Option<String>,
+}
+
+impl std::fmt::Debug for Claims {
+    // The token itself is never kept; its identifiers are not secrets, but there is no
+    // reason for them to spread through logs either.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claims")
+            .field("sub", &self.sub)
+            .field("scopes", &self.scopes)
+            .field("acr", &self.acr)
+            .field("amr", &self.amr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Claims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// The RFC 9470 policy for operations that move money.
+#[derive(Debug, Clone)]
+pub struct StepUpPolicy {
+    /// Demand MFA evidence (`amr` contains `mfa`, or `acr` is [`MFA_ACR`]).
+    pub require_mfa: bool,
+    /// Demand that the user authenticated at most this many seconds ago (`auth_time`).
+    pub max_auth_age_secs: Option<u64>,
+    pub leeway_secs: u64,
+}
+
+impl StepUpPolicy {
+    /// Checks the claims of a token that already has the right scope.
+    pub fn check(&self, claims: &Claims, now: i64) -> Result<(), ApiError> {
+        let refuse = |detail| ApiError::InsufficientUserAuthentication {
+            detail,
+            acr_values: self.require_mfa.then(|| MFA_ACR.to_owned()),
+            max_age: self.max_auth_age_secs,
+        };
+        if self.require_mfa {
+            let mfa =
+                claims.amr.iter().any(|m| m == "mfa") || claims.acr.as_deref() == Some(MFA_ACR);
+            if !mfa {
+                return Err(refuse("This operation needs multi-factor authentication"));
+            }
+        }
+        if let Some(max_age) = self.max_auth_age_secs {
+            let Some(auth_time) = claims.auth_time else {
+                return Err(refuse("The token does not say when you authenticated"));
+            };
+            if auth_time > now + self.leeway_secs as i64 {
+                return Err(ApiError::InvalidToken("auth_time is in the future"));
+            }
+            if now - auth_time > max_age as i64 {
+                return Err(refuse("Your authentication is too old for this operation"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Verifies access tokens for one issuer and one audience.
+#[derive(Debug)]
+pub struct TokenVerifier {
+    issuer: String,
+    audience: String,
+    leeway_secs: u64,
+    keys: KeyCache,
+}
+
+impl TokenVerifier {
+    pub fn new(issuer: String, audience: String, leeway_secs: u64, keys: KeyCache) -> Self {
+        TokenVerifier {
+            issuer,
+            audience,
+            leeway_secs,
+            keys,
+        }
+    }
+
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway_secs
+    }
+
+    pub fn keys(&self) -> &KeyCache {
+        &self.keys
+    }
+
+    /// Verifies `token` completely, or says why not (without echoing any of it).
+    pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ApiError::InvalidToken("token too large"));
+        }
+        // A JWS compact serialization is three base64url parts (RFC 7515 §7.1).
+        let compact = token.split('.').count() == 3
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !compact {
+            return Err(ApiError::InvalidToken("malformed token"));
+        }
+        let header = parse_header(token)?;
+        let verifying = self
+            .keys
+            .key_for(&header.kid)
+            .await
+            .map_err(|err| match err {
+                KeyLookupError::UnknownKid => ApiError::InvalidToken("unknown signing key"),
+                KeyLookupError::Unavailable => ApiError::KeysUnavailable,
+            })?;
+        if verifying.alg != header.alg {
+            return Err(ApiError::InvalidToken("algorithm does not match the key"));
+        }
+
+        // Configured explicitly, never from `Validation::default()` (which means HS256).
+        let mut validation = Validation::new(verifying.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = self.leeway_secs;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+
+        let data = jsonwebtoken::decode::<RawClaims>(token, &verifying.key, &validation)
+            .map_err(|err| ApiError::InvalidToken(describe(err.kind())))?;
+        let raw = data.claims;
+        // jsonwebtoken accepts an issuer array containing ours; we want exactly one string.
+        if raw.iss.as_ref().and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
+            return Err(ApiError::InvalidToken("wrong issuer"));
+        }
+        let now = now_unix();
+        let exp = numeric_date(raw.exp.as_ref()).ok_or(ApiError::InvalidToken("invalid exp"))?;
+        // RFC 9068 §2.2: iat is required in JWT access tokens.
+        let iat = numeric_date(raw.iat.as_ref()).ok_or(ApiError::InvalidToken("missing iat"))?;
+        if iat > now + self.leeway_secs as i64 {
+            return Err(ApiError::InvalidToken("token issued in the future"));
+        }
+        let auth_time = match raw.auth_time.as_ref() {
+            None => None,
+            Some(v) => {
+                Some(numeric_date(Some(v)).ok_or(ApiError::InvalidToken("invalid auth_time"))?)
+            }
+        };
+        let sub = raw
+            .sub
+            .filter(|s| !s.is_empty())
+            .ok_or(ApiError::InvalidToken("missing sub"))?;
+
+        let mut scopes: Vec<String> = Vec::new();
+        let mut add = |s: &str| {
+            if !s.is_empty() && !scopes.iter().any(|have| have == s) {
+                scopes.push(s.to_owned());
+            }
+        };
+        raw.scope
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .for_each(&mut add);
+        match &raw.scp {
+            Some(StringOrList::One(s)) => s.split(' ').for_each(&mut add),
+            Some(StringOrList::Many(list)) => list.iter().for_each(|s| add(s)),
+            None => {}
+        }
+        raw.permissions.iter().flatten().for_each(|s| add(s));
+
+        let token_id = match &raw.jti {
+            Some(jti) if !jti.is_empty() => jti.clone(),
+            _ => format!("sha256:{}", hex::encode(Sha256::digest(token.as_bytes()))),
+        };
+        Ok(Claims {
+            issuer: self.issuer.clone(),
+            sub,
+            scopes,
+            token_id,
+            jti: raw.jti,
+            exp,
+            iat,
+            auth_time,
+            acr: raw.acr,
+            amr: raw.amr.unwrap_or_default(),
+            client_id: raw.client_id.or(raw.azp),
+            preferred_username: raw.preferred_username,
+            nickname: raw.nickname,
+            email: raw.email,
+        })
+    }
+}
+
+struct CheckedHeader {
+    alg: Algorithm,
+    kid: String,
+}
+
+/// Reads the JOSE header ourselves first, so that refusals say precisely why.
+fn parse_header(token: &str) -> Result<CheckedHeader, ApiError> {
+    let malformed = ApiError::InvalidToken("malformed token");
+    let encoded = token
+        .split('.')
+        .next()
+        .ok_or(ApiError::InvalidToken("malformed token"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| ApiError::InvalidToken("malformed token"))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|_| malformed)?;
+
+    if KEY_BEARING_HEADERS
+        .iter()
+        .any(|name| header.contains_key(*name))
+    {
+        return Err(ApiError::InvalidToken(
+            "token must not name or embed its own key",
+        ));
+    }
+    // RFC 7515 §4.1.11: we understand no extensions, so any `crit` means "refuse".
+    if header.contains_key("crit") {
+        return Err(ApiError::InvalidToken("unsupported critical header"));
+    }
+    // RFC 9068 §4: refuse tokens of another type (ID tokens, logout tokens, ...).
+    let typ = header
+        .get("typ")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let typ_ok = ["at+jwt", "application/at+jwt", "jwt"]
+        .iter()
+        .any(|allowed| typ.eq_ignore_ascii_case(allowed));
+    if !typ_ok {
+        return Err(ApiError::InvalidToken("not an access token (typ)"));
+    }
+    let alg = header
+        .get("alg")
+        .and_then(|v| v.as_str())
+        .and_then(|name| {
+            ALLOWED_ALGORITHMS
+                .into_iter()
+                .find(|a| alg_name(*a) == name)
+        })
+        .ok_or(ApiError::InvalidToken("signature algorithm not allowed"))?;
+    let kid = header
+        .get("kid")
+        .and_then(|v| v.as_str())
+        .filter(|kid| !kid.is_empty())
+        .ok_or(ApiError::InvalidToken("token has no key id (kid)"))?
+        .to_owned();
+    Ok(CheckedHeader { alg, kid })
+}
+
+fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::RS256 => "RS256",
+        Algorithm::ES256 => "ES256",
+        Algorithm::EdDSA => "EdDSA",
+        _ => "",
+    }
+}
+
+/// A fixed, client-safe phrase for each validation failure.
+fn describe(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSignature => "invalid signature",
+        ErrorKind::ExpiredSignature => "token expired",
+        ErrorKind::ImmatureSignature => "token not yet valid",
+        ErrorKind::InvalidIssuer => "wrong issuer",
+        ErrorKind::InvalidAudience => "wrong audience",
+        ErrorKind::InvalidAlgorithm => "signature algorithm not allowed",
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "exp" => "missing exp",
+            "iss" => "missing iss",
+            "aud" => "missing aud",
+            "sub" => "missing sub",
+            _ => "missing required claim",
+        },
+        ErrorKind::InvalidClaimFormat(_) => "invalid claim format",
+        _ => "malformed token",
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The claims we read. Times are kept as JSON values because NumericDate may be
+/// fractional (RFC 7519 §2).
+#[derive(Deserialize)]
+struct RawClaims {
+    iss: Option<serde_json::Value>,
+    sub: Option<String>,
+    exp: Option<serde_json::Value>,
+    iat: Option<serde_json::Value>,
+    auth_time: Option<serde_json::Value>,
+    jti: Option<String>,
+    scope: Option<String>,
+    scp: Option<StringOrList>,
+    permissions: Option<Vec<String>>,
+    acr: Option<String>,
+    amr: Option<Vec<String>>,
+    client_id: Option<String>,
+    azp: Option<String>,
+    preferred_username: Option<String>,
+    nickname: Option<String>,
+    email: Option<String>,
+}
+
+fn numeric_date(value: Option<&serde_json::Value>) -> Option<i64> {
+    let value = value?;
+    if let Some(i) = value.as_i64() {
+        return Some(i);
+    }
+    let f = value.as_f64()?;
+    (f.is_finite() && f.abs() < 1e15).then(|| f.floor() as i64)
+}
+
+pub(crate) fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The bearer token of a request, per RFC 6750 §2.1 (header only: query and form tokens
+/// leak into logs and are not accepted).
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(ApiError::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::InvalidAuthRequest(
+            "more than one Authorization header",
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidToken("malformed token"))?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    // The auth scheme is case-insensitive (RFC 9110 §11.1). Another scheme means no bearer
+    // credentials were sent at all.
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::MissingToken);
+    }
+    let token = token.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(ApiError::InvalidToken("malformed token"));
+    }
+    Ok(token)
+}
+
+/// A request whose bearer token verified. Rejects with RFC 6750 answers.
+#[derive(Debug, Clone)]
+pub struct ValidatedClaims(pub Claims);
+
+impl FromRequestParts<ApiState> for ValidatedClaims {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers)?;
+        let claims = state.verifier().verify(token).await?;
+        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+            slot.set_jti(claims.jti.clone());
+        }
+        Ok(ValidatedClaims(claims))
+    }
+}
+
+/// Names a scope at the type level, so the requirement shows in a handler's signature.
+pub trait ScopeName: Send + Sync + 'static {
+    const SCOPE: &'static str;
+}
+
+/// The `view:balance` scope.
+pub struct ViewBalance;
+impl ScopeName for ViewBalance {
+    const SCOPE: &'static str = SCOPE_VIEW_BALANCE;
+}
+
+/// The `transfer:funds` scope.
+pub struct TransferFunds;
+impl ScopeName for TransferFunds {
+    const SCOPE: &'static str = SCOPE_TRANSFER_FUNDS;
+}
+
+/// A verified token that carries scope `S`; otherwise `403 insufficient_scope`.
+pub struct RequireScope<S: ScopeName>(pub Claims, pub PhantomData<S>);
+
+impl<S: ScopeName> FromRequestParts<ApiState> for RequireScope<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let ValidatedClaims(claims) = ValidatedClaims::from_request_parts(parts, state).await?;
+        if !claims.has_scope(S::SCOPE) {
+            return Err(ApiError::InsufficientScope { scope: S::SCOPE });
+        }
+        Ok(RequireScope(claims, PhantomData))
+    }
+}
+
+/// A verified `transfer:funds` token that also satisfies the step-up policy (MFA, recent
+/// authentication); otherwise `401 insufficient_user_authentication` (RFC 9470 §3).
+pub struct RequireStepUp(pub Claims);
+
+impl FromRequestParts<ApiState> for RequireStepUp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let RequireScope(claims, _) =
+            RequireScope::<TransferFunds>::from_request_parts(parts, state).await?;
+        state.step_up_policy().check(&claims, now_unix())?;
+        Ok(RequireStepUp(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(amr: &[&str], acr: Option<&str>, auth_time: Option<i64>) -> Claims {
+        Claims {
+            issuer: "http://127.0.0.1:1".into(),
+            sub: "usr_1".into(),
+            scopes: vec![SCOPE_TRANSFER_FUNDS.into()],
+            token_id: "j".into(),
+            jti: Some("j".into()),
+            exp: 0,
+            iat: 0,
+            auth_time,
+            acr: acr.map(str::to_owned),
+            amr: amr.iter().map(|s| s.to_string()).collect(),
+            client_id: None,
+            preferred_username: None,
+            nickname: None,
+            email: None,
+        }
+    }
+
+    #[test]
+    fn step_up_policy_needs_mfa_and_recent_auth() {
+        let policy = StepUpPolicy {
+            require_mfa: true,
+            max_auth_age_secs: Some(300),
+            leeway_secs: 60,
+        };
+        let now = 1_000_000;
+        assert!(
+            policy
+                .check(&claims(&["pwd", "mfa"], None, Some(now - 10)), now)
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check(&claims(&["pwd"], Some(MFA_ACR), Some(now)), now)
+                .is_ok()
+        );
+        for bad in [
+            claims(&["pwd"], None, Some(now)),
+            claims(&["pwd", "mfa"], None, None),
+            claims(&["pwd", "mfa"], None, Some(now - 301)),
+        ] {
+            let err = policy.check(&bad, now).expect_err("must be refused");
+            assert!(matches!(
+                err,
+                ApiError::InsufficientUserAuthentication { .. }
+            ));
+        }
+        let off = StepUpPolicy {
+            require_mfa: false,
+            max_auth_age_secs: None,
+            leeway_secs: 60,
+        };
+        assert!(off.check(&claims(&["pwd"], None, None), now).is_ok());
+    }
+
+    #[test]
+    fn bearer_token_parsing_follows_rfc_6750() {
+        let mut headers = HeaderMap::new();
+        assert!(matches!(
+            bearer_token(&headers),
+            Err(ApiError::MissingToken)
+        ));
+        headers.insert(header::AUTHORIZATION, "Basic YTpi".parse().expect("header"));
+        assert!(matches!(
+            bearer_token(&headers),
+            Err(ApiError::MissingToken)
+        ));
+        headers.insert(header::AUTHORIZATION, "bearer abc".parse().expect("header"));
+        assert_eq!(bearer_token(&headers).ok(), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "Bearer ".parse().expect("header"));
+        assert!(matches!(
+            bearer_token(&headers),
+            Err(ApiError::InvalidToken(_))
+        ));
+        headers.append(header::AUTHORIZATION, "Bearer x".parse().expect("header"));
+        assert!(matches!(
+            bearer_token(&headers),
+            Err(ApiError::InvalidAuthRequest(_))
+        ));
+    }
+}

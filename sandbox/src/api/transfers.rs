@@ -1,0 +1,207 @@
+//! `GET /v1/transfers` (history, `view:balance`) and `POST /v1/transfers` (move money:
+//! `transfer:funds`, MFA, single-use token, `Idempotency-Key`).
+//!
+//! The handlers only parse and shape: the request is validated into a
+//! [`TransferCommand`], and `store::bank` decides and persists atomically.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ApiState;
+use super::auth::{RequireScope, RequireStepUp, ViewBalance, now_unix};
+use super::extract::{AppJson, IdempotencyKey};
+use super::money::{format_minor, parse_amount};
+use crate::error::ApiError;
+use crate::store::bank::{TransferCommand, TransferError, TransferOutcome, TransferRecord};
+
+/// Default and largest page size of the history.
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+/// Longest memo, in characters.
+const MAX_MEMO_CHARS: usize = 140;
+
+/// The body of `POST /v1/transfers`. Unknown fields are refused, so a typo such as
+/// `"amout"` cannot silently become a different request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    pub to: String,
+    pub amount: String,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub memo: Option<String>,
+}
+
+/// A transfer as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct TransferView {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub amount: String,
+    pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    pub created_at: String,
+}
+
+/// The answer to a transfer: the transfer and the sender's balance right after it.
+#[derive(Debug, Serialize)]
+pub struct TransferReceipt {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub amount: String,
+    pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    pub balance_after: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransferList {
+    pub account: String,
+    pub transfers: Vec<TransferView>,
+}
+
+pub async fn list_transfers(
+    State(state): State<ApiState>,
+    RequireScope(claims, _): RequireScope<ViewBalance>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<TransferList>, ApiError> {
+    let limit = parse_limit(query.as_deref())?;
+    let account = state.account_for(&claims).await?;
+    let id = account.id;
+    let records = state
+        .with_store(move |store| store.list_transfers(id, limit))
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok(Json(TransferList {
+        account: account.handle,
+        transfers: records
+            .into_iter()
+            .map(|r| TransferView {
+                id: r.id,
+                from: r.from,
+                to: r.to,
+                amount: format_minor(r.amount_minor),
+                currency: r.currency,
+                memo: r.memo,
+                created_at: r.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// `limit` is 1..=100 (default 20); anything else is a 400, not a silent clamp.
+fn parse_limit(query: Option<&str>) -> Result<u32, ApiError> {
+    let mut limit = DEFAULT_LIMIT;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name == "limit" {
+            limit = value
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("limit must be an integer from 1 to {MAX_LIMIT}."))
+                })?;
+        }
+    }
+    Ok(limit)
+}
+
+pub async fn create_transfer(
+    State(state): State<ApiState>,
+    RequireStepUp(claims): RequireStepUp,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
+    AppJson(request): AppJson<TransferRequest>,
+) -> Result<Response, ApiError> {
+    let config = state.config();
+    let amount_minor = parse_amount(&request.amount, config.max_transfer_minor)
+        .map_err(|err| ApiError::InvalidBody(format!("{err}.")))?;
+    let currency = match request.currency {
+        None => config.currency.clone(),
+        Some(c) if c == config.currency => c,
+        Some(_) => return Err(ApiError::CurrencyMismatch),
+    };
+    if let Some(memo) = &request.memo
+        && (memo.chars().count() > MAX_MEMO_CHARS || memo.chars().any(char::is_control))
+    {
+        return Err(ApiError::InvalidBody(format!(
+            "memo must be at most {MAX_MEMO_CHARS} characters without control characters."
+        )));
+    }
+    let to = request.to.trim().to_ascii_lowercase();
+
+    // Same key + same canonical request = the same transfer. Hashing the parsed request
+    // (not the raw bytes) makes "25" and "25.00" the same amount.
+    let request_hash: [u8; 32] = Sha256::digest(
+        serde_json::to_vec(&(&to, amount_minor, &currency, &request.memo))
+            .map_err(ApiError::internal)?,
+    )
+    .into();
+
+    let account = state.account_for(&claims).await?;
+    let leeway = state.verifier().leeway_secs() as i64;
+    let outcome = state
+        .with_store(move |store| {
+            let cmd = TransferCommand {
+                issuer: &claims.issuer,
+                token_id: &claims.token_id,
+                token_expires_at: claims.exp.saturating_add(leeway),
+                from_account: account.id,
+                to_handle: &to,
+                amount_minor,
+                currency: &currency,
+                memo: request.memo.as_deref(),
+                idempotency_key: &idempotency_key,
+                request_hash,
+            };
+            store.consume_jti_and_transfer(&cmd, now_unix())
+        })
+        .await?;
+
+    match outcome {
+        Ok(TransferOutcome::Created(record)) => Ok(receipt(StatusCode::CREATED, record, false)),
+        Ok(TransferOutcome::Replayed(record)) => Ok(receipt(StatusCode::CREATED, record, true)),
+        Err(TransferError::TokenAlreadyUsed) => Err(ApiError::TokenAlreadyUsed),
+        Err(TransferError::IdempotencyKeyReused) => Err(ApiError::IdempotencyKeyReused),
+        Err(TransferError::UnknownRecipient) => Err(ApiError::UnknownRecipient),
+        Err(TransferError::SameAccount) => Err(ApiError::SameAccount),
+        Err(TransferError::CurrencyMismatch) => Err(ApiError::CurrencyMismatch),
+        Err(TransferError::InsufficientFunds) => Err(ApiError::InsufficientFunds),
+        Err(TransferError::Store(err)) => Err(ApiError::internal(err)),
+    }
+}
+
+/// The original answer, also for an idempotent replay (then marked `Idempotent-Replayed`).
+fn receipt(status: StatusCode, record: TransferRecord, replayed: bool) -> Response {
+    let body = TransferReceipt {
+        id: record.id,
+        from: record.from,
+        to: record.to,
+        amount: format_minor(record.amount_minor),
+        currency: record.currency,
+        memo: record.memo,
+        balance_after: format_minor(record.from_balance_after),
+        created_at: record.created_at,
+    };
+    let mut response = (status, Json(body)).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
