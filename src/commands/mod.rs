@@ -9,9 +9,11 @@
 pub mod balance;
 pub mod completions;
 pub mod config;
+pub mod demo;
 pub mod history;
 pub mod login;
 pub mod logout;
+pub mod sandbox;
 pub mod status;
 pub mod token;
 
@@ -29,6 +31,8 @@ Examples:
   bank balance --json | jq -r .balance
   bank history --limit 5
   bank status
+  bank demo --yes                 # the whole step-up story against a throwaway sandbox
+  bank sandbox                    # run the local sandbox bank for manual use
   curl -H \"Authorization: Bearer $(bank token)\" http://127.0.0.1:8401/v1/balance
 
 Environment:
@@ -90,6 +94,8 @@ pub enum Command {
     #[command(subcommand)]
     Config(config::ConfigCommand),
     Completions(completions::CompletionsArgs),
+    Demo(demo::DemoArgs),
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Dispatches one parsed command line.
@@ -101,6 +107,9 @@ pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Completions(args) => completions::cmd_completions(ui, args),
         Command::Config(cmd) => config::cmd_config(ui, &overrides, cmd),
+        // Neither uses a profile: the demo builds its own, the sandbox is a server.
+        Command::Demo(args) => demo::cmd_demo(ui, args).await,
+        Command::Sandbox(args) => sandbox::cmd_sandbox(ui, args).await,
         Command::Login(args) => {
             overrides.callback_port = args.callback_port;
             let ctx = Ctx::load(ui, &overrides)?;
