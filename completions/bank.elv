@@ -35,6 +35,8 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand token 'Print the current access token on stdout'
             cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
             cand completions 'Print a shell completion script'
+            cand demo 'Watch OAuth step-up authentication happen, start to finish'
+            cand sandbox 'Run the local sandbox bank in the foreground'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bank;login'= {
@@ -199,6 +201,35 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bank;demo'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand -y 'Approve everything and run unattended: no browser, no prompt'
+            cand --yes 'Approve everything and run unattended: no browser, no prompt'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;sandbox'= {
+            cand --data-dir 'Directory for authz.sqlite3, bank.sqlite3 and the admin token'
+            cand --config 'Optional sandbox configuration file (TOML: clients, users, rules, lifetimes)'
+            cand --authz-addr 'Authorization server listen address (port 0 picks a free port)'
+            cand --api-addr 'Bank API listen address (port 0 picks a free port)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --in-memory 'Keep everything in memory: nothing is written, everything is gone on exit'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bank;help'= {
             cand login 'Sign in through your browser'
             cand logout 'Sign out: revoke the refresh token and delete the stored tokens'
@@ -208,6 +239,8 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand token 'Print the current access token on stdout'
             cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
             cand completions 'Print a shell completion script'
+            cand demo 'Watch OAuth step-up authentication happen, start to finish'
+            cand sandbox 'Run the local sandbox bank in the foreground'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bank;help;login'= {
@@ -237,6 +270,10 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;help;config;path'= {
         }
         &'bank;help;completions'= {
+        }
+        &'bank;help;demo'= {
+        }
+        &'bank;help;sandbox'= {
         }
         &'bank;help;help'= {
         }

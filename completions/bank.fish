@@ -38,6 +38,8 @@ complete -c bank -n "__fish_bank_needs_command" -f -a "history" -d 'Show recent 
 complete -c bank -n "__fish_bank_needs_command" -f -a "token" -d 'Print the current access token on stdout'
 complete -c bank -n "__fish_bank_needs_command" -f -a "config" -d 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
 complete -c bank -n "__fish_bank_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c bank -n "__fish_bank_needs_command" -f -a "demo" -d 'Watch OAuth step-up authentication happen, start to finish'
+complete -c bank -n "__fish_bank_needs_command" -f -a "sandbox" -d 'Run the local sandbox bank in the foreground'
 complete -c bank -n "__fish_bank_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bank -n "__fish_bank_using_subcommand login" -l callback-port -d 'Listen for the redirect on this port instead of a random one' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l timeout -d 'How long to wait for the browser (e.g. 300, 90s, 5m)' -r
@@ -128,15 +130,35 @@ complete -c bank -n "__fish_bank_using_subcommand completions" -l no-input -d 'N
 complete -c bank -n "__fish_bank_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c bank -n "__fish_bank_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c bank -n "__fish_bank_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "login" -d 'Sign in through your browser'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "logout" -d 'Sign out: revoke the refresh token and delete the stored tokens'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "status" -d 'Show the login state of the current profile'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "balance" -d 'Show the account balance'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "history" -d 'Show recent transfers, newest first'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "token" -d 'Print the current access token on stdout'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "config" -d 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bank -n "__fish_bank_using_subcommand demo" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand demo" -s y -l yes -d 'Approve everything and run unattended: no browser, no prompt'
+complete -c bank -n "__fish_bank_using_subcommand demo" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand demo" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand demo" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand demo" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l data-dir -d 'Directory for authz.sqlite3, bank.sqlite3 and the admin token' -r -F
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l config -d 'Optional sandbox configuration file (TOML: clients, users, rules, lifetimes)' -r -F
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l authz-addr -d 'Authorization server listen address (port 0 picks a free port)' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l api-addr -d 'Bank API listen address (port 0 picks a free port)' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l in-memory -d 'Keep everything in memory: nothing is written, everything is gone on exit'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "login" -d 'Sign in through your browser'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "logout" -d 'Sign out: revoke the refresh token and delete the stored tokens'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "status" -d 'Show the login state of the current profile'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "balance" -d 'Show the account balance'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "history" -d 'Show recent transfers, newest first'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "token" -d 'Print the current access token on stdout'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "config" -d 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "completions" -d 'Print a shell completion script'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "demo" -d 'Watch OAuth step-up authentication happen, start to finish'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "sandbox" -d 'Run the local sandbox bank in the foreground'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions demo sandbox help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "get" -d 'Print the effective value of a setting (after environment overrides)'
 complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Change a setting in the configuration file (creates the profile if needed)'
 complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "list" -d 'List the effective settings of the profile and their sources'

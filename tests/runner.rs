@@ -8,6 +8,7 @@ compile_error!(
 
 mod common;
 mod test_cli;
+mod test_demo;
 mod test_login;
 mod test_tokens;
 
