@@ -95,8 +95,8 @@ impl Sandbox {
         let authz_path = data_dir.as_ref().map(|d| d.join(AUTHZ_DB));
         // argon2 hashing while seeding users is CPU-bound: off the async workers.
         let authz = tokio::task::spawn_blocking(move || -> Result<_, SandboxError> {
+            create_private_file(authz_path.as_deref())?;
             let conn = store::open(authz_path.as_deref(), store::authz::MIGRATIONS)?;
-            restrict_file(authz_path.as_deref());
             Ok(authz::AuthzState::new(
                 authz_config,
                 authz_issuer,
@@ -114,8 +114,8 @@ impl Sandbox {
             }
         }
         let bank_path = data_dir.as_ref().map(|d| d.join(BANK_DB));
+        create_private_file(bank_path.as_deref())?;
         let bank_conn = store::open(bank_path.as_deref(), api::MIGRATIONS)?;
-        restrict_file(bank_path.as_deref());
         let bank = api::ApiState::new(api_config, bank_conn)?;
 
         let (stop, _) = watch::channel(false);
@@ -223,16 +223,27 @@ fn prepare_data_dir(dir: &Path) -> Result<(), SandboxError> {
     Ok(())
 }
 
-fn restrict_file(path: Option<&Path>) {
+/// Creates the database file owner-only (0600) if it does not exist yet, before SQLite
+/// opens it: SQLite gives the `-wal` and `-shm` files the database file's permissions, so
+/// the signing keys never sit in a world-readable file, whatever the umask.
+fn create_private_file(path: Option<&Path>) -> Result<(), SandboxError> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
     #[cfg(unix)]
-    if let Some(path) = path {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(err) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(path = %path.display(), error = %err, "could not restrict database permissions");
-        }
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    #[cfg(not(unix))]
-    let _ = path;
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|source| SandboxError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Writes a fresh admin token (mode 0600, replacing any previous one) and returns its hash.

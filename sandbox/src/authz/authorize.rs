@@ -250,6 +250,7 @@ impl AuthzState {
         txn: TxnRecord,
         headers: &HeaderMap,
     ) -> Result<Response, OAuthError> {
+        self.maybe_purge();
         self.store().insert_txn(&txn)?;
         self.record(AuthzEvent::AuthorizationRequested {
             client_id: txn.client_id.clone(),
@@ -265,7 +266,11 @@ impl AuthzState {
             .and_then(|s| Some((s, s.record.user_id?, s.record.auth_time?)));
         let now = self.now();
         let reusable = signed_in.filter(|(_, _, auth_time)| {
-            !prompts.contains(&"login") && txn.max_age.is_none_or(|max| now - auth_time <= max)
+            // OIDC Core §3.1.2.1: max_age=0 means "authenticate now", like prompt=login.
+            !prompts.contains(&"login")
+                && txn
+                    .max_age
+                    .is_none_or(|max| max > 0 && now - auth_time <= max)
         });
         match reusable {
             Some((session, user_id, auth_time)) => {

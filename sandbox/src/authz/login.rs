@@ -34,6 +34,11 @@ impl AuthzState {
         username: &str,
         password: &str,
     ) -> Result<Credentials, StoreError> {
+        // Longer names cannot exist (see `add_user`); refusing them early also keeps the
+        // throttle table from growing by attacker-chosen megabytes.
+        if username.is_empty() || username.len() > 64 {
+            return Ok(Credentials::Invalid);
+        }
         let now = self.now();
         let locked_until = self.store().locked_until(username)?;
         if locked_until > now {

@@ -285,7 +285,11 @@ const POLL_JS: &str = r#"
 })();
 "#;
 
-pub async fn wait_page(State(state): State<AuthzState>, Query(q): Query<TxnQuery>) -> Response {
+pub async fn wait_page(
+    State(state): State<AuthzState>,
+    Query(q): Query<TxnQuery>,
+    headers: HeaderMap,
+) -> Response {
     let (txn, record) = match (state.store().txn(&q.txn), state.store().mfa_by_txn(&q.txn)) {
         (Ok(Some(txn)), Ok(Some(record))) => (txn, record),
         (Ok(_), Ok(_)) => {
@@ -297,6 +301,18 @@ pub async fn wait_page(State(state): State<AuthzState>, Query(q): Query<TxnQuery
         }
         (Err(e), _) | (_, Err(e)) => return internal(&e),
     };
+    // The page names the user and what is being approved: only for the signed-in browser.
+    match state.current_session(&headers) {
+        Ok(session) if state.txn_belongs_to(&txn, session.as_ref()) => {}
+        Ok(_) => {
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "Wrong browser",
+                "Continue in the browser where you signed in.",
+            );
+        }
+        Err(e) => return internal(&e),
+    }
     let status = view(&record, state.now());
     let client = state
         .config()

@@ -89,6 +89,8 @@ struct Inner {
     store: AuthzStore,
     clock: Clock,
     events: Mutex<VecDeque<AuthzEvent>>,
+    /// When expired rows were last purged (Unix seconds).
+    last_purge: AtomicI64,
     /// Bumped whenever an MFA request is created or decided; waiters watch it.
     mfa_changes: watch::Sender<u64>,
     /// A hash of a password nobody has, verified against when the username is unknown so
@@ -141,6 +143,7 @@ impl AuthzState {
                 store,
                 clock,
                 events: Mutex::new(VecDeque::new()),
+                last_purge: AtomicI64::new(0),
                 mfa_changes,
                 dummy_password_hash,
                 admin_token_hash,
@@ -220,6 +223,25 @@ impl AuthzState {
     /// reuse, RFC 7009 revocation). Unknown `jti`s count as revoked.
     pub fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         self.store().access_token_revoked(jti)
+    }
+
+    /// Purges expired rows at most once a minute; called as new transactions arrive, so
+    /// an idle server does no work and a busy one stays small.
+    pub(crate) fn maybe_purge(&self) {
+        let now = self.now();
+        let last = self.inner.last_purge.load(Ordering::Relaxed);
+        if now - last < 60
+            || self
+                .inner
+                .last_purge
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(err) = self.store().purge_expired(now) {
+            tracing::warn!(error = %err, "purging expired rows failed");
+        }
     }
 
     /// The longest lifetime of anything this server signs: how long a retired key stays

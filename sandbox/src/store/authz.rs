@@ -740,6 +740,25 @@ impl AuthzStore {
         Ok(RefreshUse::Fresh(Box::new(grant)))
     }
 
+    /// Deletes what can no longer be used: expired sessions, transactions (and their MFA
+    /// requests), refresh tokens and access-token records. Codes are kept a day past
+    /// expiry so a late replay is still recognised as one. Grants stay (they are small and
+    /// record revocations).
+    pub fn purge_expired(&self, now: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+        tx.execute("DELETE FROM transactions WHERE expires_at <= ?1", [now])?;
+        tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
+        tx.execute("DELETE FROM access_tokens WHERE expires_at <= ?1", [now])?;
+        tx.execute(
+            "DELETE FROM auth_codes WHERE expires_at <= ?1",
+            [now - 24 * 3600],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The grant a refresh token belongs to, if the token is known.
     pub fn refresh_token_grant(
         &self,
@@ -838,4 +857,55 @@ fn revoke_grant_tx(conn: &Connection, grant_id: &str, now: i64) -> Result<(), St
         params![grant_id, now],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> AuthzStore {
+        AuthzStore::new(super::super::open(None, MIGRATIONS).expect("in-memory store"))
+    }
+
+    #[test]
+    fn purge_drops_expired_sessions_only() {
+        let store = store();
+        store
+            .create_session(&[1; 32], None, &[9; 32], 0, 100)
+            .expect("session");
+        store
+            .create_session(&[2; 32], None, &[9; 32], 0, 1000)
+            .expect("session");
+        store.purge_expired(500).expect("purge");
+        assert!(store.session(&[1; 32], 0).expect("query").is_none());
+        assert!(store.session(&[2; 32], 0).expect("query").is_some());
+    }
+
+    #[test]
+    fn throttle_locks_after_max_failures_and_doubles() {
+        let store = store();
+        for _ in 0..4 {
+            assert_eq!(
+                store
+                    .record_login_failure("bob", 1000, 5, 30)
+                    .expect("fail"),
+                0
+            );
+        }
+        assert_eq!(
+            store
+                .record_login_failure("bob", 1000, 5, 30)
+                .expect("fail"),
+            1030
+        );
+        assert_eq!(
+            store
+                .record_login_failure("bob", 1000, 5, 30)
+                .expect("fail"),
+            1060
+        );
+        assert_eq!(store.locked_until("bob").expect("q"), 1060);
+        store.clear_login_failures("bob").expect("clear");
+        assert_eq!(store.locked_until("bob").expect("q"), 0);
+    }
 }

@@ -6,6 +6,8 @@
 
 pub mod issuer;
 
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bank_sandbox::{Sandbox, SandboxConfig};
@@ -20,12 +22,60 @@ pub const CLIENT_ID: &str = "bank-cli";
 pub const AUDIENCE: &str = "https://bank.example/api";
 pub const ACR_MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
+/// Everything the sandboxes of this test binary log, captured by one global subscriber
+/// (installed on first start) so tests can assert that no secret is ever logged. Other
+/// tests must not install their own global subscriber.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
+
+fn install_log_capture() -> &'static CapturedLogs {
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("bank_sandbox=trace")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in the sandbox tests");
+        logs
+    })
+}
+
+/// All log output so far, from every sandbox this test binary started.
+pub fn captured_logs() -> String {
+    let logs = install_log_capture();
+    let bytes = logs
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// A sandbox with the default (contract) configuration, in memory, on ephemeral ports.
 pub async fn start() -> Sandbox {
     start_with(SandboxConfig::ephemeral()).await
 }
 
 pub async fn start_with(config: SandboxConfig) -> Sandbox {
+    install_log_capture();
     tokio::time::timeout(Duration::from_secs(60), Sandbox::start(config))
         .await
         .expect("sandbox starts in time")

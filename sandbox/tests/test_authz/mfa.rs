@@ -85,8 +85,9 @@ async fn transfer_scope_requires_push_approval_then_yields_an_mfa_token() {
     let status = get_json(&format!("{}/mfa/status?txn={txn}", sandbox.issuer())).await;
     assert_eq!(status["status"], "approved");
 
-    // Another browser (no session) cannot collect the code.
+    // Another browser (no session) cannot see the waiting page or collect the code.
     let mut stranger = Browser::new(&sandbox);
+    assert_eq!(stranger.get(&wait_url).await.status, StatusCode::FORBIDDEN);
     let refused = stranger.get(&format!("/mfa/continue?txn={txn}")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
@@ -323,6 +324,21 @@ async fn acr_values_max_age_and_prompt_login_are_honoured() {
         acr.location().starts_with("/mfa/wait?"),
         "{}",
         acr.location()
+    );
+
+    // max_age=0 means "sign in now", even right after a sign-in.
+    let zero = browser
+        .get(&authorize_url(
+            &iss,
+            &Pkce::new(),
+            "view:balance",
+            &[("max_age", "0")],
+        ))
+        .await;
+    assert!(
+        zero.location().starts_with("/login?"),
+        "{}",
+        zero.location()
     );
 
     // max_age: a login older than max_age forces a fresh one.

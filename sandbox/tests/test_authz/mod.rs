@@ -1,6 +1,8 @@
 //! Integration tests of the authorization server over real HTTP on ephemeral ports.
+mod admin;
 mod discovery;
 mod errors;
 mod flow;
+mod logs;
 mod mfa;
 mod tokens;

@@ -1,0 +1,245 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[bank] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'bank'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'bank'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand login 'Sign in through your browser'
+            cand logout 'Sign out: revoke the refresh token and delete the stored tokens'
+            cand status 'Show the login state of the current profile'
+            cand balance 'Show the account balance'
+            cand history 'Show recent transfers, newest first'
+            cand token 'Print the current access token on stdout'
+            cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bank;login'= {
+            cand --callback-port 'Listen for the redirect on this port instead of a random one'
+            cand --timeout 'How long to wait for the browser (e.g. 300, 90s, 5m)'
+            cand --scope 'Request an extra scope on top of the profile''s (repeatable)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --no-browser 'Print the URL but do not open a browser'
+            cand --force 'Force a fresh sign-in even if the provider remembers you (prompt=login)'
+            cand --insecure-storage 'Store tokens in a plain-text file (0600) instead of the system keyring'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;logout'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;status'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;balance'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;history'= {
+            cand -n 'How many transfers to show (1-100)'
+            cand --limit 'How many transfers to show (1-100)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;token'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;config'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand get 'Print the effective value of a setting (after environment overrides)'
+            cand set 'Change a setting in the configuration file (creates the profile if needed)'
+            cand list 'List the effective settings of the profile and their sources'
+            cand path 'Print the path of the configuration file'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bank;config;get'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;config;set'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;config;list'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;config;path'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;config;help'= {
+            cand get 'Print the effective value of a setting (after environment overrides)'
+            cand set 'Change a setting in the configuration file (creates the profile if needed)'
+            cand list 'List the effective settings of the profile and their sources'
+            cand path 'Print the path of the configuration file'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bank;config;help;get'= {
+        }
+        &'bank;config;help;set'= {
+        }
+        &'bank;config;help;list'= {
+        }
+        &'bank;config;help;path'= {
+        }
+        &'bank;config;help;help'= {
+        }
+        &'bank;completions'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;help'= {
+            cand login 'Sign in through your browser'
+            cand logout 'Sign out: revoke the refresh token and delete the stored tokens'
+            cand status 'Show the login state of the current profile'
+            cand balance 'Show the account balance'
+            cand history 'Show recent transfers, newest first'
+            cand token 'Print the current access token on stdout'
+            cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bank;help;login'= {
+        }
+        &'bank;help;logout'= {
+        }
+        &'bank;help;status'= {
+        }
+        &'bank;help;balance'= {
+        }
+        &'bank;help;history'= {
+        }
+        &'bank;help;token'= {
+        }
+        &'bank;help;config'= {
+            cand get 'Print the effective value of a setting (after environment overrides)'
+            cand set 'Change a setting in the configuration file (creates the profile if needed)'
+            cand list 'List the effective settings of the profile and their sources'
+            cand path 'Print the path of the configuration file'
+        }
+        &'bank;help;config;get'= {
+        }
+        &'bank;help;config;set'= {
+        }
+        &'bank;help;config;list'= {
+        }
+        &'bank;help;config;path'= {
+        }
+        &'bank;help;completions'= {
+        }
+        &'bank;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

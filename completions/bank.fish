@@ -1,0 +1,143 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_bank_global_optspecs
+    string join \n profile= json no-input v/verbose h/help V/version
+end
+
+function __fish_bank_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_bank_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_bank_using_subcommand
+    set -l cmd (__fish_bank_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c bank -n "__fish_bank_needs_command" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_needs_command" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_needs_command" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_needs_command" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_needs_command" -f -a "login" -d 'Sign in through your browser'
+complete -c bank -n "__fish_bank_needs_command" -f -a "logout" -d 'Sign out: revoke the refresh token and delete the stored tokens'
+complete -c bank -n "__fish_bank_needs_command" -f -a "status" -d 'Show the login state of the current profile'
+complete -c bank -n "__fish_bank_needs_command" -f -a "balance" -d 'Show the account balance'
+complete -c bank -n "__fish_bank_needs_command" -f -a "history" -d 'Show recent transfers, newest first'
+complete -c bank -n "__fish_bank_needs_command" -f -a "token" -d 'Print the current access token on stdout'
+complete -c bank -n "__fish_bank_needs_command" -f -a "config" -d 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
+complete -c bank -n "__fish_bank_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c bank -n "__fish_bank_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bank -n "__fish_bank_using_subcommand login" -l callback-port -d 'Listen for the redirect on this port instead of a random one' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l timeout -d 'How long to wait for the browser (e.g. 300, 90s, 5m)' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l scope -d 'Request an extra scope on top of the profile\'s (repeatable)' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l no-browser -d 'Print the URL but do not open a browser'
+complete -c bank -n "__fish_bank_using_subcommand login" -l force -d 'Force a fresh sign-in even if the provider remembers you (prompt=login)'
+complete -c bank -n "__fish_bank_using_subcommand login" -l insecure-storage -d 'Store tokens in a plain-text file (0600) instead of the system keyring'
+complete -c bank -n "__fish_bank_using_subcommand login" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand login" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand login" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand login" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand logout" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand logout" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand logout" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand logout" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand logout" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand status" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand status" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand status" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand status" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand balance" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand balance" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand balance" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand balance" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand balance" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand balance" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand history" -s n -l limit -d 'How many transfers to show (1-100)' -r
+complete -c bank -n "__fish_bank_using_subcommand history" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand history" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand history" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand history" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand history" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand token" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand token" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand token" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand token" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand token" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand token" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -f -a "get" -d 'Print the effective value of a setting (after environment overrides)'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -f -a "set" -d 'Change a setting in the configuration file (creates the profile if needed)'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -f -a "list" -d 'List the effective settings of the profile and their sources'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -f -a "path" -d 'Print the path of the configuration file'
+complete -c bank -n "__fish_bank_using_subcommand config; and not __fish_seen_subcommand_from get set list path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from get" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from get" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from get" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from path" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from path" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from path" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from path" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from path" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "get" -d 'Print the effective value of a setting (after environment overrides)'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "set" -d 'Change a setting in the configuration file (creates the profile if needed)'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the effective settings of the profile and their sources'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the path of the configuration file'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bank -n "__fish_bank_using_subcommand completions" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand completions" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand completions" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c bank -n "__fish_bank_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "login" -d 'Sign in through your browser'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "logout" -d 'Sign out: revoke the refresh token and delete the stored tokens'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "status" -d 'Show the login state of the current profile'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "balance" -d 'Show the account balance'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "history" -d 'Show recent transfers, newest first'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "token" -d 'Print the current access token on stdout'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "config" -d 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "get" -d 'Print the effective value of a setting (after environment overrides)'
+complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Change a setting in the configuration file (creates the profile if needed)'
+complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "list" -d 'List the effective settings of the profile and their sources'
+complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "path" -d 'Print the path of the configuration file'

@@ -1,0 +1,142 @@
+//! The data dir: persistence across restarts, owner-only files, and the admin API that
+//! `bank-sandbox mfa` uses (token-protected, never open).
+
+use bank_sandbox::{ADMIN_TOKEN_FILE, SandboxConfig};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+fn config_in(dir: &std::path::Path) -> SandboxConfig {
+    let mut config = SandboxConfig::ephemeral();
+    config.data_dir = Some(dir.to_path_buf());
+    config
+}
+
+#[tokio::test]
+async fn data_dir_persists_keys_and_users_and_guards_the_admin_api() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = start_with(config_in(dir.path())).await;
+    let iss = sandbox.issuer().to_owned();
+    let alice_sub = sandbox.authz().user_sub("alice").expect("store");
+    let kid = get_json(&format!("{iss}/.well-known/jwks.json")).await["keys"][0]["kid"].clone();
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for name in [ADMIN_TOKEN_FILE, "authz.sqlite3", "bank.sqlite3"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .expect(name)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name} is owner-only");
+        }
+        let mode = std::fs::metadata(dir.path())
+            .expect("dir")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    let admin: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(ADMIN_TOKEN_FILE)).expect("admin token file"),
+    )
+    .expect("JSON");
+    assert_eq!(admin["issuer"], iss.as_str());
+    let token = admin["token"].as_str().expect("token").to_owned();
+
+    // Start a step-up so there is something to approve.
+    let mut browser = Browser::new(&sandbox);
+    let url = authorize_url(&iss, &Pkce::new(), "transfer:funds", &[]);
+    let waiting = authorize_and_login(&mut browser, &url, "alice", "wonderland").await;
+    assert!(waiting.location().starts_with("/mfa/wait?"));
+
+    let client = http();
+    let list = client
+        .get(format!("{iss}/admin/mfa"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(
+        list.status(),
+        StatusCode::UNAUTHORIZED,
+        "no token, no access"
+    );
+    let list = client
+        .get(format!("{iss}/admin/mfa"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(list.status(), StatusCode::UNAUTHORIZED);
+    let list: Value = client
+        .get(format!("{iss}/admin/mfa?user=alice"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let pending = list["pending"].as_array().expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["username"], "alice");
+    let decided = client
+        .post(format!("{iss}/admin/mfa/decide"))
+        .bearer_auth(&token)
+        .json(&json!({ "decision": "approve", "user": "alice" }))
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(decided.status(), StatusCode::OK);
+    let again = client
+        .post(format!("{iss}/admin/mfa/decide"))
+        .bearer_auth(&token)
+        .json(&json!({ "decision": "approve", "id": pending[0]["id"] }))
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(again.status(), StatusCode::CONFLICT, "decided once");
+    let txn = query_param(waiting.location(), "txn").expect("txn");
+    let status = get_json(&format!("{iss}/mfa/status?txn={txn}")).await;
+    assert_eq!(status["status"], "approved");
+    sandbox.shutdown().await;
+
+    // Restart on the same data dir: same users (same sub), same key, a new admin token.
+    let sandbox = start_with(config_in(dir.path())).await;
+    assert_eq!(sandbox.authz().user_sub("alice").expect("store"), alice_sub);
+    let jwks = get_json(&format!("{}/.well-known/jwks.json", sandbox.issuer())).await;
+    assert_eq!(jwks["keys"][0]["kid"], kid);
+    let old = client
+        .get(format!("{}/admin/mfa", sandbox.issuer()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(
+        old.status(),
+        StatusCode::UNAUTHORIZED,
+        "admin token is per run"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn in_memory_sandbox_has_no_admin_api_and_refuses_non_loopback() {
+    let sandbox = start().await;
+    let response = http()
+        .get(format!("{}/admin/mfa", sandbox.issuer()))
+        .bearer_auth("anything")
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    sandbox.shutdown().await;
+
+    let mut config = SandboxConfig::ephemeral();
+    config.authz_addr = "0.0.0.0:0".parse().expect("addr");
+    let refused = bank_sandbox::Sandbox::start(config).await;
+    assert!(matches!(
+        refused,
+        Err(bank_sandbox::SandboxError::NonLoopback { .. })
+    ));
+}

@@ -1,0 +1,152 @@
+//! `bank history`: recent transfers, newest first.
+
+use serde_json::Value;
+
+use crate::api::group_thousands;
+use crate::error::{CliError, ErrorKind};
+use crate::session::Ctx;
+use crate::ui::Ui;
+
+const AFTER_HELP: &str = "\
+Examples:
+  bank history
+  bank history --limit 5
+  bank history --json | jq -r '.[].id'";
+
+/// Show recent transfers, newest first
+///
+/// A table of date, counterparty, amount (negative = money sent), memo and id. `--json`
+/// prints the API's array of transfers unchanged.
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct HistoryArgs {
+    /// How many transfers to show (1-100)
+    #[arg(long, short = 'n', default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub limit: u32,
+}
+
+pub async fn cmd_history(ui: &Ui, ctx: &Ctx, args: HistoryArgs) -> Result<(), CliError> {
+    let api = ctx.api();
+    let limit = args.limit;
+    let body = ctx
+        .call_api(|token| {
+            let api = api.clone();
+            async move { api.transfers(&token, Some(limit)).await }
+        })
+        .await?;
+    let account = body
+        .get("account")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let transfers = match body.get("transfers") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => match body {
+            Value::Array(items) => items,
+            _ => {
+                return Err(CliError::new(
+                    ErrorKind::Network,
+                    "unexpected answer from the bank API: no list of transfers",
+                ));
+            }
+        },
+    };
+    if ui.json() {
+        return ui.data_json(&transfers);
+    }
+    if transfers.is_empty() {
+        ui.status("No transfers yet.");
+        return Ok(());
+    }
+    for line in table(&account, &transfers) {
+        ui.data(&line)?;
+    }
+    Ok(())
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Renders aligned columns; amounts are right-aligned and signed from `account`'s view.
+fn table(account: &str, transfers: &[Value]) -> Vec<String> {
+    let mut rows = vec![[
+        "DATE".to_owned(),
+        "COUNTERPARTY".to_owned(),
+        "AMOUNT".to_owned(),
+        "MEMO".to_owned(),
+        "ID".to_owned(),
+    ]];
+    for t in transfers {
+        let outgoing = text(t, "from") == account;
+        let (party, sign) = if outgoing {
+            (format!("to {}", text(t, "to")), "-")
+        } else {
+            (format!("from {}", text(t, "from")), "+")
+        };
+        let date = text(t, "created_at");
+        let date = date
+            .get(..16)
+            .map(|d| d.replace('T', " "))
+            .unwrap_or_else(|| date.to_owned());
+        rows.push([
+            date,
+            party,
+            format!(
+                "{sign}{} {}",
+                group_thousands(text(t, "amount")),
+                text(t, "currency")
+            ),
+            text(t, "memo").to_owned(),
+            text(t, "id").to_owned(),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|r| {
+            let line = format!(
+                "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+                w3 = widths[3]
+            );
+            line.trim_end().to_owned()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn table_signs_amounts_from_the_accounts_view() {
+        let rows = table(
+            "alice",
+            &[
+                json!({"id":"tr_2","from":"bob","to":"alice","amount":"1250.00","currency":"USD","created_at":"2026-11-28T10:05:00Z"}),
+                json!({"id":"tr_1","from":"alice","to":"bob","amount":"25.00","currency":"USD","memo":"lunch","created_at":"2026-11-28T10:00:00Z"}),
+            ],
+        );
+        assert_eq!(
+            rows,
+            [
+                "DATE              COUNTERPARTY         AMOUNT  MEMO   ID",
+                "2026-11-28 10:05  from bob      +1,250.00 USD         tr_2",
+                "2026-11-28 10:00  to bob           -25.00 USD  lunch  tr_1",
+            ]
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! `bank login`: sign in through the browser and cache the everyday token.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::error::CliError;
+use crate::oauth::{self, AuthParams, Browser, Interaction};
+use crate::session::{Ctx, warn_fallback};
+use crate::token_store::TokenStore;
+use crate::ui::Ui;
+
+const AFTER_HELP: &str = "\
+Examples:
+  bank login
+  bank login --no-browser                 # only print the URL (e.g. over SSH)
+  bank login --callback-port 8765         # providers that match the redirect port exactly
+  BANK_BROWSER=firefox bank login
+  bank --profile work login --timeout 2m";
+
+/// Sign in through your browser
+///
+/// Discovers the provider (OpenID Connect discovery, falling back to RFC 8414), starts a
+/// one-shot listener on 127.0.0.1, and opens the authorization URL (authorization code +
+/// PKCE S256). The URL is always printed on stderr so you can open it yourself. After you
+/// sign in, the everyday token (`view:balance`) and its refresh token are stored in the
+/// system keyring. If no keyring is available, bank warns and stores them in a file readable
+/// only by you in the config directory; `--insecure-storage` chooses that file on purpose.
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct LoginArgs {
+    /// Print the URL but do not open a browser
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// Listen for the redirect on this port instead of a random one
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub callback_port: Option<u16>,
+
+    /// How long to wait for the browser (e.g. 300, 90s, 5m)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Request an extra scope on top of the profile's (repeatable)
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+
+    /// Force a fresh sign-in even if the provider remembers you (prompt=login)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Store tokens in a plain-text file (0600) instead of the system keyring
+    #[arg(long)]
+    pub insecure_storage: bool,
+}
+
+/// Accepts `300`, `90s`, `5m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 90s or 5m)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("`{text}` is not a duration (try 90s or 5m)")),
+    };
+    if secs == 0 {
+        return Err("the timeout must be at least one second".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliError> {
+    let profile = &ctx.profile;
+    if ctx.env_token.is_some() {
+        ui.warn("BANK_TOKEN is set: commands will keep using it instead of the login stored now");
+    }
+    let metadata = ctx.metadata().await?;
+    let mut scopes = profile.scopes.clone();
+    for s in args.scopes.iter().flat_map(|s| s.split_whitespace()) {
+        if !scopes.iter().any(|have| have == s) {
+            scopes.push(s.to_owned());
+        }
+    }
+    let browser = Browser::from_env(args.no_browser);
+    let params = AuthParams {
+        scopes,
+        prompt_login: args.force,
+        ..AuthParams::default()
+    };
+    let tokens = oauth::authorize(
+        &ctx.http,
+        profile,
+        &metadata,
+        &params,
+        Interaction {
+            ui,
+            browser: &browser,
+            timeout: args.timeout,
+            callback_port: profile.callback_port,
+            waiting_message: "Waiting for you to sign in in the browser… (Ctrl-C to cancel)".into(),
+        },
+    )
+    .await?;
+
+    let bundle = ctx.bundle_from(tokens, None);
+    let store = TokenStore::new(&ctx.config_dir, args.insecure_storage);
+    let saved = store.save(&ctx.key(), &bundle, false)?;
+    if let Some(reason) = &saved.fallback_reason {
+        warn_fallback(ui, reason, &saved.storage);
+    } else if args.insecure_storage {
+        ui.warn(&format!("tokens stored in {} as requested", saved.storage));
+    }
+
+    let user = bundle
+        .username
+        .clone()
+        .unwrap_or_else(|| "an unknown user".into());
+    if ui.json() {
+        ui.data_json(&json!({
+            "profile": profile.name,
+            "issuer": profile.issuer,
+            "user": bundle.username,
+            "scopes": bundle.scopes,
+            "expires_at": bundle.expires_at.and_then(crate::commands::status::rfc3339),
+            "storage": saved.storage.kind(),
+        }))?;
+    }
+    ui.success(&format!("Logged in to {} as {user}", profile.issuer));
+    ui.debug(&format!("tokens stored in the {}", saved.storage));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! The command tree: global flags, `enum Command`, and the only dispatcher.
+//!
+//! Each leaf command lives in its own file with its `XxxArgs` (doc comments are the help
+//! text) and one `cmd_xxx` function; groups are folders (`config/`). `transfer`, `demo` and
+//! `sandbox` slot in here as further variants. Commands that need no provider or profile
+//! (`completions`, `config`) run before the context is built, so a broken configuration file
+//! can still be inspected and fixed with `bank config`.
+
+pub mod balance;
+pub mod completions;
+pub mod config;
+pub mod history;
+pub mod login;
+pub mod logout;
+pub mod status;
+pub mod token;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Overrides;
+use crate::error::CliError;
+use crate::session::Ctx;
+use crate::ui::Ui;
+
+const AFTER_HELP: &str = "\
+Examples:
+  bank login                      # sign in through the browser
+  bank balance                    # Balance: 1,000.00 USD
+  bank balance --json | jq -r .balance
+  bank history --limit 5
+  bank status
+  curl -H \"Authorization: Bearer $(bank token)\" http://127.0.0.1:8401/v1/balance
+
+Environment:
+  BANK_PROFILE      profile to use (like --profile)
+  BANK_ISSUER, BANK_CLIENT_ID, BANK_AUDIENCE, BANK_API_URL
+                    override the profile's values
+  BANK_CONFIG_DIR   configuration directory (default: the platform's config dir + /bank)
+  BANK_TOKEN        use this access token; skip the keyring (for CI)
+  BANK_BROWSER      command that opens the login URL (else BROWSER, else the system's)
+  NO_COLOR          disable colour
+
+Exit codes:
+  0 ok · 1 error · 2 usage or bad input · 3 login needed · 4 denied ·
+  5 network or server failure · 130 interrupted";
+
+/// A terminal banking client with OAuth step-up authentication.
+///
+/// `bank` signs you in through your browser (OAuth 2.0 authorization code + PKCE over a
+/// loopback redirect), keeps the everyday token in the system keyring, and talks to the bank
+/// API with it. It speaks only standard protocols, so it works with the local sandbox, Auth0,
+/// Okta or Keycloak.
+#[derive(Debug, Parser)]
+#[command(name = "bank", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Profile to use (default: BANK_PROFILE, else `default`)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Never prompt; fail instead of asking
+    #[arg(long, global = true)]
+    pub no_input: bool,
+
+    /// More detail on stderr (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Login(login::LoginArgs),
+    Logout(logout::LogoutArgs),
+    Status(status::StatusArgs),
+    Balance(balance::BalanceArgs),
+    History(history::HistoryArgs),
+    Token(token::TokenArgs),
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    Completions(completions::CompletionsArgs),
+}
+
+/// Dispatches one parsed command line.
+pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
+    let mut overrides = Overrides {
+        profile: cli.global.profile.clone(),
+        callback_port: None,
+    };
+    match cli.command {
+        Command::Completions(args) => completions::cmd_completions(ui, args),
+        Command::Config(cmd) => config::cmd_config(ui, &overrides, cmd),
+        Command::Login(args) => {
+            overrides.callback_port = args.callback_port;
+            let ctx = Ctx::load(ui, &overrides)?;
+            login::cmd_login(ui, &ctx, args).await
+        }
+        Command::Logout(args) => logout::cmd_logout(ui, &Ctx::load(ui, &overrides)?, args).await,
+        Command::Status(args) => status::cmd_status(ui, &Ctx::load(ui, &overrides)?, args).await,
+        Command::Balance(args) => balance::cmd_balance(ui, &Ctx::load(ui, &overrides)?, args).await,
+        Command::History(args) => history::cmd_history(ui, &Ctx::load(ui, &overrides)?, args).await,
+        Command::Token(args) => token::cmd_token(ui, &Ctx::load(ui, &overrides)?, args).await,
+    }
+}

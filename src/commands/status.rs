@@ -1,0 +1,146 @@
+//! `bank status`: who am I, where, with what, and where are the tokens kept.
+
+use serde_json::json;
+
+use crate::error::{CliError, ErrorKind};
+use crate::session::{Ctx, EXPIRY_SKEW_SECS};
+use crate::ui::Ui;
+
+const AFTER_HELP: &str = "\
+Examples:
+  bank status
+  bank status --json | jq -r .user
+  bank status || bank login       # exit 3 when not logged in";
+
+/// Show the login state of the current profile
+///
+/// Prints the profile, issuer, user, granted scopes, access token expiry and where the
+/// tokens are stored. Exits with 3 when not logged in. Nothing secret is printed.
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct StatusArgs {}
+
+/// RFC 3339 text for unix seconds.
+pub fn rfc3339(unix: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+fn relative(seconds: i64) -> String {
+    let abs = seconds.unsigned_abs();
+    let text = match abs {
+        0..=59 => format!("{abs}s"),
+        60..=3599 => format!("{}m", abs / 60),
+        _ => format!("{}h{}m", abs / 3600, (abs % 3600) / 60),
+    };
+    if seconds >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), CliError> {
+    let profile = &ctx.profile;
+    if ctx.env_token.is_some() {
+        if ui.json() {
+            ui.data_json(&json!({
+                "profile": profile.name,
+                "issuer": profile.issuer,
+                "api_url": profile.api_url,
+                "logged_in": true,
+                "user": null,
+                "scopes": null,
+                "expires_at": null,
+                "storage": "env",
+            }))?;
+        } else {
+            ui.data(&format!("Profile:  {}", profile.name))?;
+            ui.data(&format!("Issuer:   {}", profile.issuer))?;
+            ui.data(
+                "Token:    from the BANK_TOKEN environment variable (not stored, never refreshed)",
+            )?;
+        }
+        return Ok(());
+    }
+    let Some((bundle, storage)) = ctx.stored()? else {
+        if ui.json() {
+            ui.data_json(&json!({
+                "profile": profile.name,
+                "issuer": profile.issuer,
+                "api_url": profile.api_url,
+                "logged_in": false,
+            }))?;
+        }
+        return Err(ctx.not_logged_in());
+    };
+    let now = Ctx::now();
+    let expired = bundle.is_expired(now, EXPIRY_SKEW_SECS);
+    if ui.json() {
+        return ui.data_json(&json!({
+            "profile": profile.name,
+            "issuer": profile.issuer,
+            "api_url": profile.api_url,
+            "logged_in": true,
+            "user": bundle.username,
+            "scopes": bundle.scopes,
+            "expires_at": bundle.expires_at.and_then(rfc3339),
+            "expired": expired,
+            "refresh_token": bundle.refresh_token.is_some(),
+            "storage": storage.kind(),
+        }));
+    }
+    let expiry = match bundle.expires_at {
+        Some(at) => {
+            let when = rfc3339(at).unwrap_or_else(|| at.to_string());
+            let state = if expired && bundle.refresh_token.is_some() {
+                " — expired; refreshed automatically on next use"
+            } else if expired {
+                " — expired; run `bank login`"
+            } else {
+                ""
+            };
+            format!("{when} ({}){state}", relative(at - now))
+        }
+        None => "not given by the provider".into(),
+    };
+    ui.data(&format!("Profile:  {}", profile.name))?;
+    ui.data(&format!("Issuer:   {}", profile.issuer))?;
+    ui.data(&format!(
+        "User:     {}",
+        bundle.username.as_deref().unwrap_or("unknown")
+    ))?;
+    ui.data(&format!("Scopes:   {}", bundle.scopes.join(" ")))?;
+    ui.data(&format!("Expires:  {expiry}"))?;
+    ui.data(&format!(
+        "Refresh:  {}",
+        if bundle.refresh_token.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+    ))?;
+    ui.data(&format!("Storage:  {storage}"))?;
+    if expired && bundle.refresh_token.is_none() {
+        return Err(
+            CliError::new(ErrorKind::LoginRequired, "the session has expired")
+                .hint("run `bank login`"),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(42), "in 42s");
+        assert_eq!(relative(3599), "in 59m");
+        assert_eq!(relative(-7260), "2h1m ago");
+        assert_eq!(rfc3339(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+    }
+}

@@ -1,0 +1,532 @@
+//! Profiles: which provider and which bank API a `bank` command talks to.
+//!
+//! A profile names an issuer, a client id, the API's identifier (and how the provider wants it
+//! named on the authorization request), the bank API's base URL, the scopes of an everyday
+//! login and an optional fixed callback port. Values are layered, later wins:
+//!
+//! 1. built-in defaults — the sandbox's default addresses, so local use needs no setup;
+//! 2. the file `config.toml` in the config directory (`BANK_CONFIG_DIR`, else the platform's
+//!    config dir + `bank`), table `[profiles.<name>]`;
+//! 3. environment: `BANK_ISSUER`, `BANK_CLIENT_ID`, `BANK_AUDIENCE`, `BANK_API_URL`
+//!    (the profile itself comes from `--profile`, else `BANK_PROFILE`, else `default`);
+//! 4. command-line flags (`--callback-port`).
+//!
+//! `BANK_TOKEN` is not a profile value: it replaces the cached token entirely (see
+//! `session.rs`). Nothing secret is ever written here; tokens live in `token_store`.
+//! A missing file is fine; an unreadable or malformed one is a clear error.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the sandbox listens by default (DESIGN.md "Protocol contract").
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8400";
+pub const DEFAULT_API_URL: &str = "http://127.0.0.1:8401";
+pub const DEFAULT_CLIENT_ID: &str = "bank-cli";
+pub const DEFAULT_AUDIENCE: &str = "https://bank.example/api";
+pub const DEFAULT_SCOPES: &str = "openid profile offline_access view:balance";
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// The keys `bank config get|set|list` know, in display order.
+pub const KEYS: &[&str] = &[
+    "issuer",
+    "client_id",
+    "audience",
+    "audience_param",
+    "api_url",
+    "scopes",
+    "callback_port",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot find a configuration directory; set BANK_CONFIG_DIR")]
+    NoConfigDir,
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not valid configuration", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("cannot encode the configuration")]
+    Encode(#[source] toml::ser::Error),
+    #[error("unknown configuration key `{0}`")]
+    UnknownKey(String),
+    #[error("invalid value for `{key}`: {reason}")]
+    InvalidValue { key: String, reason: String },
+    #[error(
+        "profile `{0}` does not exist; create it with `bank --profile {0} config set issuer URL`"
+    )]
+    UnknownProfile(String),
+}
+
+/// How the API identifier is sent on the authorization request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AudienceParam {
+    /// RFC 8707 `resource` (Okta, Keycloak, the sandbox).
+    #[default]
+    Resource,
+    /// Auth0's `audience` (the sandbox accepts it too).
+    Audience,
+}
+
+impl fmt::Display for AudienceParam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AudienceParam::Resource => "resource",
+            AudienceParam::Audience => "audience",
+        })
+    }
+}
+
+/// One `[profiles.NAME]` table as written in the file: every key optional.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience_param: Option<AudienceParam>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_port: Option<u16>,
+}
+
+/// The whole `config.toml`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileFile>,
+}
+
+impl ConfigFile {
+    /// Reads the file; a missing file is an empty configuration.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Writes the file atomically (temp file + rename) so a crash never leaves half a file.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let text = toml::to_string_pretty(self).map_err(ConfigError::Encode)?;
+        let write_err = |source| ConfigError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(write_err)?;
+        }
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text).map_err(write_err)?;
+        std::fs::rename(&tmp, path).map_err(write_err)
+    }
+}
+
+/// Where a resolved value came from (shown by `bank config list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Default,
+    File,
+    Env,
+    Flag,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "default",
+            Source::File => "file",
+            Source::Env => "env",
+            Source::Flag => "flag",
+        })
+    }
+}
+
+/// A fully resolved profile: every value present, each with its origin.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub audience: String,
+    pub audience_param: AudienceParam,
+    pub api_url: String,
+    pub scopes: Vec<String>,
+    pub callback_port: Option<u16>,
+    pub sources: BTreeMap<&'static str, Source>,
+}
+
+impl Profile {
+    /// The value of `key` as text (`bank config get`); `None` for an unset optional value.
+    pub fn get(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        Ok(match key {
+            "issuer" => Some(self.issuer.clone()),
+            "client_id" => Some(self.client_id.clone()),
+            "audience" => Some(self.audience.clone()),
+            "audience_param" => Some(self.audience_param.to_string()),
+            "api_url" => Some(self.api_url.clone()),
+            "scopes" => Some(self.scopes.join(" ")),
+            "callback_port" => self.callback_port.map(|p| p.to_string()),
+            other => return Err(ConfigError::UnknownKey(other.to_owned())),
+        })
+    }
+
+    pub fn source(&self, key: &str) -> Source {
+        self.sources.get(key).copied().unwrap_or(Source::Default)
+    }
+}
+
+/// The environment variables that feed configuration, captured once so tests and code paths
+/// never read the process environment behind the resolver's back.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub profile: Option<String>,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub audience: Option<String>,
+    pub api_url: Option<String>,
+    pub config_dir: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Env {
+            profile: var("BANK_PROFILE"),
+            issuer: var("BANK_ISSUER"),
+            client_id: var("BANK_CLIENT_ID"),
+            audience: var("BANK_AUDIENCE"),
+            api_url: var("BANK_API_URL"),
+            config_dir: var("BANK_CONFIG_DIR").map(PathBuf::from),
+        }
+    }
+}
+
+/// The configuration directory: `BANK_CONFIG_DIR`, else `<platform config dir>/bank`.
+pub fn config_dir(env: &Env) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = &env.config_dir {
+        return Ok(dir.clone());
+    }
+    dirs::config_dir()
+        .map(|d| d.join("bank"))
+        .ok_or(ConfigError::NoConfigDir)
+}
+
+pub fn config_file_path(dir: &Path) -> PathBuf {
+    dir.join("config.toml")
+}
+
+/// Flags that override configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub profile: Option<String>,
+    pub callback_port: Option<u16>,
+}
+
+/// Applies the layers in the order written in the module docs.
+pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profile, ConfigError> {
+    let name = flags
+        .profile
+        .clone()
+        .or_else(|| env.profile.clone())
+        .unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
+    let from_file = match file.profiles.get(&name) {
+        Some(p) => p.clone(),
+        None if name == DEFAULT_PROFILE => ProfileFile::default(),
+        None => return Err(ConfigError::UnknownProfile(name)),
+    };
+    let mut sources = BTreeMap::new();
+    let mut pick =
+        |key: &'static str, default: String, file: Option<String>, env: Option<String>| {
+            let (value, source) = match (env, file) {
+                (Some(v), _) => (v, Source::Env),
+                (None, Some(v)) => (v, Source::File),
+                (None, None) => (default, Source::Default),
+            };
+            sources.insert(key, source);
+            value
+        };
+    let issuer = pick(
+        "issuer",
+        DEFAULT_ISSUER.into(),
+        from_file.issuer,
+        env.issuer.clone(),
+    );
+    let client_id = pick(
+        "client_id",
+        DEFAULT_CLIENT_ID.into(),
+        from_file.client_id,
+        env.client_id.clone(),
+    );
+    let audience = pick(
+        "audience",
+        DEFAULT_AUDIENCE.into(),
+        from_file.audience,
+        env.audience.clone(),
+    );
+    let api_url = pick(
+        "api_url",
+        DEFAULT_API_URL.into(),
+        from_file.api_url,
+        env.api_url.clone(),
+    );
+    validate("issuer", &issuer)?;
+    validate("api_url", &api_url)?;
+
+    let audience_param = match from_file.audience_param {
+        Some(p) => {
+            sources.insert("audience_param", Source::File);
+            p
+        }
+        None => AudienceParam::default(),
+    };
+    let scopes = match from_file.scopes {
+        Some(s) => {
+            sources.insert("scopes", Source::File);
+            s
+        }
+        None => split_scopes(DEFAULT_SCOPES),
+    };
+    let callback_port = match (flags.callback_port, from_file.callback_port) {
+        (Some(p), _) => {
+            sources.insert("callback_port", Source::Flag);
+            Some(p)
+        }
+        (None, Some(p)) => {
+            sources.insert("callback_port", Source::File);
+            Some(p)
+        }
+        (None, None) => None,
+    };
+    Ok(Profile {
+        name,
+        issuer,
+        client_id,
+        audience,
+        audience_param,
+        api_url,
+        scopes,
+        callback_port,
+        sources,
+    })
+}
+
+pub fn split_scopes(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Checks a URL-valued key: an absolute http(s) URL.
+fn validate(key: &str, value: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidValue {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = url::Url::parse(value).map_err(|e| invalid(&format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must be an http or https URL"));
+    }
+    Ok(())
+}
+
+/// Sets `key` to `value` in the file's profile `name` (`bank config set`), validating it.
+pub fn set_value(
+    file: &mut ConfigFile,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
+    let profile = file.profiles.entry(name.to_owned()).or_default();
+    let invalid = |reason: &str| ConfigError::InvalidValue {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match key {
+        "issuer" => {
+            validate(key, value)?;
+            profile.issuer = Some(value.to_owned());
+        }
+        "api_url" => {
+            validate(key, value)?;
+            profile.api_url = Some(value.to_owned());
+        }
+        "client_id" | "audience" if value.trim().is_empty() => {
+            return Err(invalid("must not be empty"));
+        }
+        "client_id" => profile.client_id = Some(value.to_owned()),
+        "audience" => profile.audience = Some(value.to_owned()),
+        "audience_param" => {
+            profile.audience_param = Some(match value {
+                "resource" => AudienceParam::Resource,
+                "audience" => AudienceParam::Audience,
+                _ => {
+                    return Err(invalid(
+                        "expected `resource` (RFC 8707) or `audience` (Auth0)",
+                    ));
+                }
+            })
+        }
+        "scopes" => {
+            let scopes = split_scopes(value);
+            if scopes.is_empty() {
+                return Err(invalid("must name at least one scope"));
+            }
+            profile.scopes = Some(scopes);
+        }
+        "callback_port" => {
+            let port: u16 = value
+                .parse()
+                .map_err(|_| invalid("expected a port number between 1 and 65535"))?;
+            if port == 0 {
+                return Err(invalid("expected a port number between 1 and 65535"));
+            }
+            profile.callback_port = Some(port);
+        }
+        other => return Err(ConfigError::UnknownKey(other.to_owned())),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> ConfigFile {
+        toml::from_str(text).expect("test config parses")
+    }
+
+    #[test]
+    fn defaults_point_at_the_sandbox() {
+        let p = resolve(
+            &ConfigFile::default(),
+            &Env::default(),
+            &Overrides::default(),
+        )
+        .expect("resolves");
+        assert_eq!(p.name, "default");
+        assert_eq!(p.issuer, "http://127.0.0.1:8400");
+        assert_eq!(p.api_url, "http://127.0.0.1:8401");
+        assert_eq!(p.client_id, "bank-cli");
+        assert_eq!(
+            p.scopes,
+            ["openid", "profile", "offline_access", "view:balance"]
+        );
+        assert_eq!(p.source("issuer"), Source::Default);
+    }
+
+    #[test]
+    fn precedence_is_default_file_env_flag() {
+        let f = file(
+            "[profiles.default]\nissuer = \"https://file.example\"\napi_url = \"https://api.file.example\"\ncallback_port = 7000\n",
+        );
+        let env = Env {
+            issuer: Some("https://env.example".into()),
+            ..Env::default()
+        };
+        let flags = Overrides {
+            callback_port: Some(7001),
+            ..Overrides::default()
+        };
+        let p = resolve(&f, &env, &flags).expect("resolves");
+        assert_eq!(p.issuer, "https://env.example");
+        assert_eq!(p.source("issuer"), Source::Env);
+        assert_eq!(p.api_url, "https://api.file.example");
+        assert_eq!(p.source("api_url"), Source::File);
+        assert_eq!(p.callback_port, Some(7001));
+        assert_eq!(p.source("callback_port"), Source::Flag);
+        assert_eq!(p.client_id, "bank-cli");
+    }
+
+    #[test]
+    fn profile_flag_beats_env_and_unknown_profiles_are_errors() {
+        let f = file("[profiles.work]\nissuer = \"https://work.example\"\n");
+        let env = Env {
+            profile: Some("nope".into()),
+            ..Env::default()
+        };
+        let flags = Overrides {
+            profile: Some("work".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            resolve(&f, &env, &flags).expect("resolves").issuer,
+            "https://work.example"
+        );
+        let err = resolve(&f, &env, &Overrides::default()).expect_err("unknown profile");
+        assert!(matches!(err, ConfigError::UnknownProfile(name) if name == "nope"));
+    }
+
+    #[test]
+    fn set_validates_values() {
+        let mut f = ConfigFile::default();
+        set_value(&mut f, "default", "issuer", "https://tenant.auth0.com/").expect("valid");
+        assert_eq!(
+            f.profiles["default"].issuer.as_deref(),
+            Some("https://tenant.auth0.com/")
+        );
+        assert!(matches!(
+            set_value(&mut f, "default", "issuer", "file:///etc/passwd"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            set_value(&mut f, "default", "callback_port", "0"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            set_value(&mut f, "default", "colour", "blue"),
+            Err(ConfigError::UnknownKey(_))
+        ));
+        set_value(&mut f, "default", "audience_param", "audience").expect("valid");
+        set_value(&mut f, "default", "scopes", "openid view:balance").expect("valid");
+        let text = toml::to_string_pretty(&f).expect("encodes");
+        let back: ConfigFile = toml::from_str(&text).expect("round-trips");
+        assert_eq!(back.profiles["default"], f.profiles["default"]);
+    }
+
+    #[test]
+    fn malformed_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[profiles.default]\nissuer = 3\n").expect("write");
+        assert!(matches!(
+            ConfigFile::load(&path),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(ConfigFile::load(&dir.path().join("missing.toml")).is_ok());
+    }
+}

@@ -1,0 +1,134 @@
+//! Opening the authorization URL for the person.
+//!
+//! `BANK_BROWSER` (else `BROWSER`) names a command run with the URL as its last argument —
+//! that is how the tests' scripted user and unusual setups drive the flow; otherwise the
+//! platform opener (`open` crate); `--no-browser` opens nothing. The URL is printed on stderr
+//! by the caller in every case. Only `http`/`https` URLs are ever handed to an opener: the
+//! authorization endpoint comes from a discovery document, and a `file:` or custom-scheme URL
+//! there must not become a local program launch.
+
+use std::process::{Child, Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    #[error("refusing to open a non-http(s) URL in the browser")]
+    UnsafeUrl,
+    #[error("cannot run the browser command `{command}`")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the system browser")]
+    System(#[source] std::io::Error),
+}
+
+/// How to show the authorization URL to the person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Browser {
+    /// A command line from `BANK_BROWSER`/`BROWSER`, split on whitespace.
+    Command(String),
+    /// The platform's default opener.
+    System,
+    /// Only print the URL.
+    None,
+}
+
+/// A started browser command; kept so it can be reaped after the login.
+pub struct Launched(Option<Child>);
+
+impl Launched {
+    /// Reaps a finished browser command without blocking on a long-lived one.
+    pub fn reap(mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.try_wait();
+        }
+    }
+}
+
+impl Browser {
+    /// `--no-browser` wins, then `BANK_BROWSER`, then `BROWSER`, then the system opener.
+    pub fn from_env(no_browser: bool) -> Browser {
+        if no_browser {
+            return Browser::None;
+        }
+        for var in ["BANK_BROWSER", "BROWSER"] {
+            if let Ok(v) = std::env::var(var)
+                && !v.trim().is_empty()
+            {
+                return Browser::Command(v);
+            }
+        }
+        Browser::System
+    }
+
+    pub fn open(&self, url: &str) -> Result<Launched, BrowserError> {
+        check_url(url)?;
+        match self {
+            Browser::None => Ok(Launched(None)),
+            Browser::System => open::that_detached(url)
+                .map(|()| Launched(None))
+                .map_err(BrowserError::System),
+            Browser::Command(command) => {
+                let mut words = command.split_whitespace();
+                let program = words.next().ok_or_else(|| BrowserError::Spawn {
+                    command: command.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+                })?;
+                // The browser's own output must not mix with our stdout (data only).
+                let child = Command::new(program)
+                    .args(words)
+                    .arg(url)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .map_err(|source| BrowserError::Spawn {
+                        command: command.clone(),
+                        source,
+                    })?;
+                Ok(Launched(Some(child)))
+            }
+        }
+    }
+}
+
+fn check_url(url: &str) -> Result<(), BrowserError> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err(BrowserError::UnsafeUrl),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_non_http_urls() {
+        for url in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "x-bank://login",
+            "not a url",
+        ] {
+            assert!(
+                matches!(Browser::None.open(url), Err(BrowserError::UnsafeUrl)),
+                "{url}"
+            );
+        }
+        assert!(
+            Browser::None
+                .open("https://example.com/authorize?x=1")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn missing_command_is_an_error_not_a_panic() {
+        let b = Browser::Command("/nonexistent/browser --flag".into());
+        assert!(matches!(
+            b.open("https://example.com"),
+            Err(BrowserError::Spawn { .. })
+        ));
+    }
+}

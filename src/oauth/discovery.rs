@@ -1,0 +1,196 @@
+//! Finding the provider's endpoints from its issuer string.
+//!
+//! OpenID Connect Discovery 1.0 first (`/.well-known/openid-configuration`, §4), then
+//! RFC 8414's `/.well-known/oauth-authorization-server` for plain OAuth servers. The issuer
+//! is compared as a string, exactly (OIDC Discovery §4.3, RFC 8414 §3.3) — never normalised
+//! through a URL parser, which would add or drop a trailing `/`. Endpoints must be https,
+//! except on loopback, where plain http is what a local sandbox speaks (RFC 8252 §8.3).
+
+use serde::Deserialize;
+
+use super::OAuthError;
+
+/// The parts of the provider metadata the CLI uses.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Metadata {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+}
+
+/// The two well-known locations to try, in order.
+pub fn well_known_urls(issuer: &str) -> Vec<String> {
+    let trimmed = issuer.trim_end_matches('/');
+    // OIDC: append to the issuer (path included).
+    let oidc = format!("{trimmed}/.well-known/openid-configuration");
+    // RFC 8414 §3.1: insert the well-known segment between the host and the issuer's path.
+    let rfc8414 = match trimmed.find("://").map(|i| i + 3) {
+        Some(after_scheme) => match trimmed[after_scheme..].find('/') {
+            Some(path_at) => {
+                let (origin, path) = trimmed.split_at(after_scheme + path_at);
+                format!("{origin}/.well-known/oauth-authorization-server{path}")
+            }
+            None => format!("{trimmed}/.well-known/oauth-authorization-server"),
+        },
+        None => format!("{trimmed}/.well-known/oauth-authorization-server"),
+    };
+    vec![oidc, rfc8414]
+}
+
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, OAuthError> {
+    let mut last_status = None;
+    for url in well_known_urls(issuer) {
+        let response = http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|source| OAuthError::Discovery {
+                issuer: issuer.to_owned(),
+                reason: "cannot reach the issuer".into(),
+                source: Some(source),
+            })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            last_status = Some(status);
+            continue;
+        }
+        if !status.is_success() {
+            return Err(OAuthError::Discovery {
+                issuer: issuer.to_owned(),
+                reason: format!("{url} answered {status}"),
+                source: None,
+            });
+        }
+        let metadata: Metadata = response
+            .json()
+            .await
+            .map_err(|source| OAuthError::Discovery {
+                issuer: issuer.to_owned(),
+                reason: format!("{url} is not a valid metadata document"),
+                source: Some(source),
+            })?;
+        validate(issuer, &metadata)?;
+        return Ok(metadata);
+    }
+    Err(OAuthError::Discovery {
+        issuer: issuer.to_owned(),
+        reason: format!(
+            "no discovery document ({}); is this the right issuer?",
+            last_status.map_or_else(|| "no answer".to_owned(), |s| s.to_string())
+        ),
+        source: None,
+    })
+}
+
+fn validate(issuer: &str, m: &Metadata) -> Result<(), OAuthError> {
+    if m.issuer != issuer {
+        return Err(OAuthError::IssuerMismatch {
+            expected: issuer.to_owned(),
+            found: m.issuer.clone(),
+        });
+    }
+    for endpoint in [
+        Some(&m.authorization_endpoint),
+        Some(&m.token_endpoint),
+        m.revocation_endpoint.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        check_endpoint(endpoint)?;
+    }
+    // RFC 7636 §4.2: we only ever send S256. A provider that lists methods without it would
+    // reject the request (or worse, ignore PKCE); one that lists none is given the benefit.
+    if let Some(methods) = &m.code_challenge_methods_supported
+        && !methods.iter().any(|x| x == "S256")
+    {
+        return Err(OAuthError::NoS256);
+    }
+    Ok(())
+}
+
+/// https anywhere; http only to a loopback host.
+pub fn check_endpoint(endpoint: &str) -> Result<(), OAuthError> {
+    let insecure = || OAuthError::InsecureEndpoint {
+        url: endpoint.to_owned(),
+    };
+    let url = url::Url::parse(endpoint).map_err(|_| insecure())?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Domain("localhost")) => Ok(()),
+            _ => Err(insecure()),
+        },
+        _ => Err(insecure()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_locations() {
+        assert_eq!(
+            well_known_urls("http://127.0.0.1:8400"),
+            [
+                "http://127.0.0.1:8400/.well-known/openid-configuration",
+                "http://127.0.0.1:8400/.well-known/oauth-authorization-server"
+            ]
+        );
+        assert_eq!(
+            well_known_urls("https://tenant.auth0.com/"),
+            [
+                "https://tenant.auth0.com/.well-known/openid-configuration",
+                "https://tenant.auth0.com/.well-known/oauth-authorization-server"
+            ]
+        );
+        assert_eq!(
+            well_known_urls("https://id.example/realms/bank"),
+            [
+                "https://id.example/realms/bank/.well-known/openid-configuration",
+                "https://id.example/.well-known/oauth-authorization-server/realms/bank"
+            ]
+        );
+    }
+
+    #[test]
+    fn endpoints_must_be_https_unless_loopback() {
+        assert!(check_endpoint("https://tenant.auth0.com/authorize").is_ok());
+        assert!(check_endpoint("http://127.0.0.1:8400/authorize").is_ok());
+        assert!(check_endpoint("http://[::1]:8400/authorize").is_ok());
+        assert!(check_endpoint("http://evil.example/authorize").is_err());
+        assert!(check_endpoint("file:///etc/passwd").is_err());
+    }
+
+    #[test]
+    fn issuer_is_compared_exactly() {
+        let m = Metadata {
+            issuer: "http://127.0.0.1:8400/".into(),
+            authorization_endpoint: "http://127.0.0.1:8400/authorize".into(),
+            token_endpoint: "http://127.0.0.1:8400/oauth/token".into(),
+            revocation_endpoint: None,
+            code_challenge_methods_supported: Some(vec!["S256".into()]),
+        };
+        assert!(matches!(
+            validate("http://127.0.0.1:8400", &m),
+            Err(OAuthError::IssuerMismatch { .. })
+        ));
+        assert!(validate("http://127.0.0.1:8400/", &m).is_ok());
+        let plain_only = Metadata {
+            code_challenge_methods_supported: Some(vec!["plain".into()]),
+            ..m
+        };
+        assert!(matches!(
+            validate("http://127.0.0.1:8400/", &plain_only),
+            Err(OAuthError::NoS256)
+        ));
+    }
+}

@@ -1,0 +1,292 @@
+//! The loopback redirect listener of RFC 8252 §7.3: where the browser delivers the code.
+//!
+//! It binds `127.0.0.1` only (never `0.0.0.0`: nothing off this machine may deliver a code),
+//! on an ephemeral port unless the profile needs a fixed one, and derives the `redirect_uri`
+//! from the port it actually got. It answers exactly one `GET /callback`: `state` is compared
+//! first and in constant time (RFC 6749 §10.12), then an RFC 6749 §4.1.2.1 error or the code
+//! is taken. Anything else (a favicon request, a probe) gets a 404 and the wait goes on. The
+//! browser tab always gets a small page saying what happened and that it can be closed.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use oauth2::{AuthorizationCode, CsrfToken};
+use subtle::ConstantTimeEq;
+use tiny_http::{Header, Request, Response, Server};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoopbackError {
+    #[error("port {port} on 127.0.0.1 is already in use")]
+    PortBusy {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on 127.0.0.1")]
+    Bind(#[source] std::io::Error),
+    #[error("the loopback listener failed")]
+    Server(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What arrived on `/callback`.
+#[derive(Debug)]
+pub enum Callback {
+    Code(AuthorizationCode),
+    /// RFC 6749 §4.1.2.1 error response (with a matching `state`).
+    Error {
+        error: String,
+        description: Option<String>,
+    },
+    /// The `state` was missing or did not match: not the login we started (possible CSRF).
+    StateMismatch,
+    TimedOut,
+    Cancelled,
+}
+
+/// A bound listener waiting for one redirect.
+pub struct Listener {
+    server: Server,
+    port: u16,
+}
+
+impl Listener {
+    /// Binds `127.0.0.1:port` (0 = ephemeral).
+    pub fn bind(port: Option<u16>) -> Result<Listener, LoopbackError> {
+        let requested = port.unwrap_or(0);
+        let tcp =
+            TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, requested))).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    LoopbackError::PortBusy {
+                        port: requested,
+                        source: e,
+                    }
+                } else {
+                    LoopbackError::Bind(e)
+                }
+            })?;
+        let port = tcp.local_addr().map_err(LoopbackError::Bind)?.port();
+        let server = Server::from_listener(tcp, None).map_err(LoopbackError::Server)?;
+        Ok(Listener { server, port })
+    }
+
+    /// `http://127.0.0.1:PORT/callback` — the IP literal, not `localhost` (RFC 8252 §8.3).
+    pub fn redirect_uri(&self) -> String {
+        format!("http://127.0.0.1:{}/callback", self.port)
+    }
+
+    /// Blocks until the callback arrives, `timeout` passes or `cancel` is set.
+    pub fn wait(&self, state: &CsrfToken, timeout: Duration, cancel: &Arc<AtomicBool>) -> Callback {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                return Callback::Cancelled;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Callback::TimedOut;
+            }
+            // A short poll so Ctrl-C and the deadline are noticed promptly.
+            let slice = (deadline - now).min(Duration::from_millis(200));
+            let request = match self.server.recv_timeout(slice) {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(_) => continue,
+            };
+            if let Some(outcome) = handle(request, state) {
+                return outcome;
+            }
+        }
+    }
+}
+
+/// Answers one request; `None` means "not the callback, keep waiting".
+fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
+    let url = match url::Url::parse(&format!("http://127.0.0.1{}", request.url())) {
+        Ok(u) => u,
+        Err(_) => {
+            let _ = request.respond(Response::empty(400));
+            return None;
+        }
+    };
+    if url.path() != "/callback" || *request.method() != tiny_http::Method::Get {
+        let _ = request.respond(page(
+            404,
+            "Not found",
+            "This address only receives the login redirect for bank.",
+        ));
+        return None;
+    }
+    let mut got_state = None;
+    let mut code = None;
+    let mut error = None;
+    let mut description = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "state" => got_state = Some(v.into_owned()),
+            "code" => code = Some(v.into_owned()),
+            "error" => error = Some(v.into_owned()),
+            "error_description" => description = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    // State first: an attacker's redirect (CSRF, RFC 6749 §10.12) must not even get its
+    // error message shown as ours.
+    let state_ok = got_state
+        .as_deref()
+        .is_some_and(|s| bool::from(s.as_bytes().ct_eq(state.secret().as_bytes())));
+    if !state_ok {
+        let _ = request.respond(page(
+            400,
+            "Login failed",
+            "This response does not belong to the login bank started (the state parameter does not match). Return to the terminal and try again.",
+        ));
+        return Some(Callback::StateMismatch);
+    }
+    if let Some(error) = error {
+        let _ = request.respond(page(
+            200,
+            "Login not completed",
+            "The authorization server did not grant access. You can close this tab and return to the terminal.",
+        ));
+        return Some(Callback::Error { error, description });
+    }
+    match code {
+        Some(code) => {
+            let _ = request.respond(page(
+                200,
+                "Logged in",
+                "You are logged in to bank. You can close this tab and return to the terminal.",
+            ));
+            Some(Callback::Code(AuthorizationCode::new(code)))
+        }
+        None => {
+            let _ = request.respond(page(
+                400,
+                "Login failed",
+                "The redirect carried no authorization code.",
+            ));
+            Some(Callback::Error {
+                error: "invalid_request".into(),
+                description: Some("the redirect carried neither a code nor an error".into()),
+            })
+        }
+    }
+}
+
+fn page(status: u16, title: &str, body: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · bank</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}\
+         h1{{font-size:1.4rem}}</style></head><body><h1>{title}</h1><p>{body}</p></body></html>"
+    );
+    let mut response = Response::from_string(html).with_status_code(status);
+    for (name, value) in [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+        ("Referrer-Policy", "no-referrer"),
+    ] {
+        if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            response.add_header(h);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_in_background(
+        listener: Listener,
+        state: CsrfToken,
+    ) -> std::thread::JoinHandle<Callback> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        std::thread::spawn(move || listener.wait(&state, Duration::from_secs(30), &cancel))
+    }
+
+    fn get(url: &str) -> u16 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            reqwest::get(url)
+                .await
+                .expect("loopback answers")
+                .status()
+                .as_u16()
+        })
+    }
+
+    #[test]
+    fn ignores_other_paths_then_accepts_the_callback() {
+        let listener = Listener::bind(None).expect("bind");
+        let base = listener.redirect_uri().replace("/callback", "");
+        let waiter = wait_in_background(listener, CsrfToken::new("s1".into()));
+        assert_eq!(get(&format!("{base}/favicon.ico")), 404);
+        assert_eq!(get(&format!("{base}/callback?code=abc&state=s1")), 200);
+        match waiter.join().expect("no panic") {
+            Callback::Code(code) => assert_eq!(code.secret(), "abc"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_state_fails_before_the_error_is_read() {
+        let listener = Listener::bind(None).expect("bind");
+        let uri = listener.redirect_uri();
+        let waiter = wait_in_background(listener, CsrfToken::new("good".into()));
+        assert_eq!(get(&format!("{uri}?error=access_denied&state=evil")), 400);
+        assert!(matches!(
+            waiter.join().expect("no panic"),
+            Callback::StateMismatch
+        ));
+    }
+
+    #[test]
+    fn error_responses_are_reported() {
+        let listener = Listener::bind(None).expect("bind");
+        let uri = listener.redirect_uri();
+        let waiter = wait_in_background(listener, CsrfToken::new("s".into()));
+        assert_eq!(
+            get(&format!(
+                "{uri}?error=access_denied&error_description=no%20way&state=s"
+            )),
+            200
+        );
+        match waiter.join().expect("no panic") {
+            Callback::Error { error, description } => {
+                assert_eq!(error, "access_denied");
+                assert_eq!(description.as_deref(), Some("no way"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn busy_port_is_a_clear_error() {
+        let first = Listener::bind(None).expect("bind");
+        let err = Listener::bind(Some(first.port))
+            .err()
+            .expect("second bind fails");
+        assert!(matches!(err, LoopbackError::PortBusy { port, .. } if port == first.port));
+    }
+
+    #[test]
+    fn times_out_and_cancels() {
+        let listener = Listener::bind(None).expect("bind");
+        let cancel = Arc::new(AtomicBool::new(false));
+        let state = CsrfToken::new("s".into());
+        assert!(matches!(
+            listener.wait(&state, Duration::from_millis(10), &cancel),
+            Callback::TimedOut
+        ));
+        cancel.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            listener.wait(&state, Duration::from_secs(30), &cancel),
+            Callback::Cancelled
+        ));
+    }
+}

@@ -1,0 +1,477 @@
+//! OAuth 2.0 / OpenID Connect client side: discovery, the authorization code flow with PKCE
+//! through a loopback redirect (RFC 6749 §4.1, RFC 7636, RFC 8252), refresh (RFC 6749 §6)
+//! and revocation (RFC 7009).
+//!
+//! The protocol mechanics are the `oauth2` crate's; this module adds what a native app must
+//! do around it: discovery and endpoint checks (`discovery`), the one-shot loopback listener
+//! (`loopback`), the browser hand-off (`browser`), a timeout and Ctrl-C while waiting, and
+//! error variants that say what happened. [`authorize`] is the one function that runs an
+//! interactive authorization; `bank login` and (next) the step-up retry of `bank transfer`
+//! both call it with different [`AuthParams`]. Only standard parameters are sent, so the same
+//! code works against the sandbox, Auth0, Okta or Keycloak.
+
+pub mod browser;
+pub mod discovery;
+pub mod loopback;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AccessToken, AuthUrl, ClientId, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, PkceCodeChallenge, RedirectUrl, RefreshToken, RequestTokenError,
+    RevocationUrl, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse as _,
+    TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AudienceParam, Profile};
+use crate::ui::Ui;
+pub use browser::{Browser, BrowserError};
+pub use discovery::Metadata;
+pub use loopback::LoopbackError;
+use loopback::{Callback, Listener};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("cannot discover the authorization server at {issuer}: {reason}")]
+    Discovery {
+        issuer: String,
+        reason: String,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    #[error("the discovery document names issuer `{found}`, expected `{expected}`")]
+    IssuerMismatch { expected: String, found: String },
+    #[error("refusing to use {url}: endpoints must use https (plain http only on loopback)")]
+    InsecureEndpoint { url: String },
+    #[error("the authorization server does not support PKCE with S256")]
+    NoS256,
+    #[error("invalid URL from the authorization server")]
+    BadUrl(#[source] url::ParseError),
+    #[error("the login callback port {port} is already in use")]
+    CallbackPortBusy {
+        port: u16,
+        #[source]
+        source: LoopbackError,
+    },
+    #[error("cannot receive the login redirect")]
+    Loopback(#[source] LoopbackError),
+    #[error("cannot open the browser")]
+    Browser(#[source] BrowserError),
+    #[error("timed out after {} waiting for the login to finish in the browser", humanize(*.0))]
+    Timeout(Duration),
+    #[error("login cancelled")]
+    Interrupted,
+    #[error("the login response did not match the request (state mismatch); it was ignored")]
+    StateMismatch,
+    #[error("access denied{}", describe(.description))]
+    Denied { description: Option<String> },
+    #[error("the authorization server refused: {error}{}", describe(.description))]
+    Authorization {
+        error: String,
+        description: Option<String>,
+    },
+    #[error("the authorization server rejected the refresh token ({error})")]
+    RefreshRejected { error: String },
+    #[error("the token endpoint refused: {error}{}", describe(.description))]
+    TokenEndpoint {
+        error: String,
+        description: Option<String>,
+    },
+    #[error("request to the authorization server failed: {what}")]
+    Http {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+fn describe(description: &Option<String>) -> String {
+    match description {
+        Some(d) if !d.is_empty() => format!(": {d}"),
+        _ => String::new(),
+    }
+}
+
+pub fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+/// An ID token: only ever decoded for display, never printed or logged.
+#[derive(Clone, Deserialize, Serialize, Default)]
+pub struct IdTokenFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+impl fmt::Debug for IdTokenFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdTokenFields([redacted])")
+    }
+}
+
+impl ExtraTokenFields for IdTokenFields {}
+
+type TokenEndpointResponse = StandardTokenResponse<IdTokenFields, BasicTokenType>;
+type Client = oauth2::Client<
+    BasicErrorResponse,
+    TokenEndpointResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointSet,
+>;
+
+/// What a token endpoint gave us.
+#[derive(Clone, Debug)]
+pub struct TokenSet {
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    pub scopes: Vec<String>,
+    /// Display name from the ID token (or, failing that, the access token's claims).
+    pub username: Option<String>,
+}
+
+/// What to ask the authorization server for.
+#[derive(Clone, Debug, Default)]
+pub struct AuthParams {
+    pub scopes: Vec<String>,
+    /// OIDC Core §3.1.2.1 / RFC 9470 §4.
+    pub acr_values: Vec<String>,
+    pub max_age: Option<u64>,
+    /// `prompt=login`: force a fresh authentication.
+    pub prompt_login: bool,
+}
+
+/// How the interactive part runs.
+pub struct Interaction<'a> {
+    pub ui: &'a Ui,
+    pub browser: &'a Browser,
+    pub timeout: Duration,
+    pub callback_port: Option<u16>,
+    /// Shown next to the spinner while waiting.
+    pub waiting_message: String,
+}
+
+fn client(profile: &Profile, metadata: &Metadata) -> Result<Client, OAuthError> {
+    let revocation = metadata
+        .revocation_endpoint
+        .as_ref()
+        .map(|u| RevocationUrl::new(u.clone()))
+        .transpose()
+        .map_err(OAuthError::BadUrl)?;
+    Ok(
+        oauth2::Client::new(ClientId::new(profile.client_id.clone()))
+            .set_auth_uri(
+                AuthUrl::new(metadata.authorization_endpoint.clone())
+                    .map_err(OAuthError::BadUrl)?,
+            )
+            .set_token_uri(
+                TokenUrl::new(metadata.token_endpoint.clone()).map_err(OAuthError::BadUrl)?,
+            )
+            .set_revocation_url_option(revocation),
+    )
+}
+
+/// Runs one interactive authorization: loopback listener, browser, wait, code exchange.
+pub async fn authorize(
+    http: &reqwest::Client,
+    profile: &Profile,
+    metadata: &Metadata,
+    params: &AuthParams,
+    interaction: Interaction<'_>,
+) -> Result<TokenSet, OAuthError> {
+    let listener = Listener::bind(interaction.callback_port).map_err(|e| match e {
+        LoopbackError::PortBusy { port, .. } => OAuthError::CallbackPortBusy { port, source: e },
+        other => OAuthError::Loopback(other),
+    })?;
+    let redirect = RedirectUrl::new(listener.redirect_uri()).map_err(OAuthError::BadUrl)?;
+    let client = client(profile, metadata)?.set_redirect_uri(redirect);
+
+    // RFC 7636 §4.1-4.2: a fresh high-entropy verifier per request, sent as S256 only.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .add_scopes(params.scopes.iter().cloned().map(Scope::new));
+    request = match profile.audience_param {
+        // RFC 8707 §2: names the API the token is for.
+        AudienceParam::Resource => request.add_extra_param("resource", profile.audience.clone()),
+        AudienceParam::Audience => request.add_extra_param("audience", profile.audience.clone()),
+    };
+    if !params.acr_values.is_empty() {
+        request = request.add_extra_param("acr_values", params.acr_values.join(" "));
+    }
+    if let Some(max_age) = params.max_age {
+        request = request.add_extra_param("max_age", max_age.to_string());
+    }
+    if params.prompt_login {
+        request = request.add_extra_param("prompt", "login");
+    }
+    let (url, state) = request.url();
+
+    let ui = interaction.ui;
+    ui.status(&format!(
+        "Open this URL in your browser to continue (it is opened for you when possible):\n\n  {url}\n"
+    ));
+    let launched = match interaction.browser.open(url.as_str()) {
+        Ok(l) => Some(l),
+        Err(e @ BrowserError::UnsafeUrl) => return Err(OAuthError::Browser(e)),
+        Err(e) => {
+            ui.warn(&format!("{e}; open the URL above yourself"));
+            None
+        }
+    };
+
+    let spinner = ui.spinner(&interaction.waiting_message);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let timeout = interaction.timeout;
+    let waiter = {
+        let cancel = cancel.clone();
+        tokio::task::spawn_blocking(move || listener.wait(&state, timeout, &cancel))
+    };
+    tokio::pin!(waiter);
+    let outcome = tokio::select! {
+        joined = &mut waiter => joined.unwrap_or(Callback::Cancelled),
+        _ = tokio::signal::ctrl_c() => {
+            cancel.store(true, Ordering::SeqCst);
+            let _ = (&mut waiter).await;
+            Callback::Cancelled
+        }
+    };
+    spinner.finish_and_clear();
+    if let Some(l) = launched {
+        l.reap();
+    }
+
+    let code = match outcome {
+        Callback::Code(code) => code,
+        Callback::TimedOut => return Err(OAuthError::Timeout(timeout)),
+        Callback::Cancelled => return Err(OAuthError::Interrupted),
+        Callback::StateMismatch => return Err(OAuthError::StateMismatch),
+        Callback::Error { error, description } if error == "access_denied" => {
+            return Err(OAuthError::Denied { description });
+        }
+        Callback::Error { error, description } => {
+            return Err(OAuthError::Authorization { error, description });
+        }
+    };
+
+    let mut exchange = client.exchange_code(code).set_pkce_verifier(verifier);
+    if profile.audience_param == AudienceParam::Resource {
+        // RFC 8707 §2.2: repeat the resource on the token request.
+        exchange = exchange.add_extra_param("resource", profile.audience.clone());
+    }
+    let response = exchange
+        .request_async(http)
+        .await
+        .map_err(|e| token_error(e, false))?;
+    Ok(token_set(response, &params.scopes, None))
+}
+
+/// RFC 6749 §6: a new access token from a refresh token. Providers that rotate refresh tokens
+/// return a new one; when they do not, the old one stays valid and is kept.
+pub async fn refresh(
+    http: &reqwest::Client,
+    profile: &Profile,
+    metadata: &Metadata,
+    refresh_token: &RefreshToken,
+    scopes: &[String],
+) -> Result<TokenSet, OAuthError> {
+    let client = client(profile, metadata)?;
+    let mut request = client.exchange_refresh_token(refresh_token);
+    if profile.audience_param == AudienceParam::Resource {
+        request = request.add_extra_param("resource", profile.audience.clone());
+    }
+    let response = request
+        .request_async(http)
+        .await
+        .map_err(|e| token_error(e, true))?;
+    Ok(token_set(response, scopes, Some(refresh_token)))
+}
+
+/// RFC 7009: revokes a refresh token. `Ok(false)` when the provider has no revocation endpoint.
+///
+/// A plain form POST rather than the `oauth2` crate's request: the crate refuses non-https
+/// revocation URLs outright, while our endpoint check (`discovery::check_endpoint`) already
+/// allows http only for a loopback sandbox, as for every other endpoint.
+pub async fn revoke(
+    http: &reqwest::Client,
+    profile: &Profile,
+    metadata: &Metadata,
+    token: &RefreshToken,
+) -> Result<bool, OAuthError> {
+    let Some(endpoint) = &metadata.revocation_endpoint else {
+        return Ok(false);
+    };
+    discovery::check_endpoint(endpoint)?;
+    // §2.1: token + token_type_hint; a public client identifies itself with client_id.
+    let response = http
+        .post(endpoint)
+        .form(&[
+            ("token", token.secret().as_str()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", profile.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|source| OAuthError::Http {
+            what: "revocation request failed".into(),
+            source: Some(Box::new(source.without_url())),
+        })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(true);
+    }
+    // §2.2.1: an error body uses the RFC 6749 §5.2 shape.
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    Err(OAuthError::TokenEndpoint {
+        error: body
+            .get("error")
+            .and_then(|e| e.as_str())
+            .map_or_else(|| status.to_string(), str::to_owned),
+        description: body
+            .get("error_description")
+            .and_then(|d| d.as_str())
+            .map(str::to_owned),
+    })
+}
+
+fn token_error<RE>(err: RequestTokenError<RE, BasicErrorResponse>, refreshing: bool) -> OAuthError
+where
+    RE: std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        RequestTokenError::ServerResponse(r) => {
+            let error = r.error().to_string();
+            // RFC 6749 §5.2: invalid_grant = the refresh token is expired, revoked or unknown.
+            if refreshing
+                && matches!(
+                    error.as_str(),
+                    "invalid_grant" | "unauthorized_client" | "invalid_client"
+                )
+            {
+                OAuthError::RefreshRejected { error }
+            } else {
+                OAuthError::TokenEndpoint {
+                    error,
+                    description: r.error_description().cloned(),
+                }
+            }
+        }
+        RequestTokenError::Request(source) => OAuthError::Http {
+            what: "token request failed".into(),
+            source: Some(Box::new(source)),
+        },
+        // The parse error's body may contain tokens: never carry it along.
+        RequestTokenError::Parse(..) => OAuthError::Http {
+            what: "the token endpoint's answer could not be parsed".into(),
+            source: None,
+        },
+        RequestTokenError::Other(what) => OAuthError::Http { what, source: None },
+    }
+}
+
+fn token_set(
+    response: TokenEndpointResponse,
+    requested: &[String],
+    old_refresh: Option<&RefreshToken>,
+) -> TokenSet {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expires_at = response
+        .expires_in()
+        .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+    // RFC 6749 §5.1: an omitted `scope` means exactly the requested scope was granted.
+    let scopes = match response.scopes() {
+        Some(s) => s.iter().map(|s| s.to_string()).collect(),
+        None => requested.to_vec(),
+    };
+    let username = response
+        .extra_fields()
+        .id_token
+        .as_deref()
+        .and_then(display_name)
+        .or_else(|| display_name(response.access_token().secret()));
+    TokenSet {
+        access_token: response.access_token().clone(),
+        refresh_token: response
+            .refresh_token()
+            .cloned()
+            .or_else(|| old_refresh.cloned()),
+        expires_at,
+        scopes,
+        username,
+    }
+}
+
+/// A human name from a JWT's claims, decoded WITHOUT verification. This is display-only
+/// ("Logged in as alice"); nothing is ever authorized on it — the API verifies its tokens.
+pub fn display_name(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    ["preferred_username", "nickname", "name", "email", "sub"]
+        .iter()
+        .find_map(|k| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_name_prefers_preferred_username() {
+        let enc = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let jwt = format!(
+            "x.{}.sig",
+            enc(serde_json::json!({"sub": "usr_1", "preferred_username": "alice"}))
+        );
+        assert_eq!(display_name(&jwt).as_deref(), Some("alice"));
+        let jwt = format!("x.{}.sig", enc(serde_json::json!({"sub": "usr_1"})));
+        assert_eq!(display_name(&jwt).as_deref(), Some("usr_1"));
+        assert_eq!(display_name("opaque-token"), None);
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let fields = IdTokenFields {
+            id_token: Some("eyJsecret".into()),
+        };
+        assert!(!format!("{fields:?}").contains("eyJsecret"));
+        let set = TokenSet {
+            access_token: AccessToken::new("at-secret".into()),
+            refresh_token: Some(RefreshToken::new("rt-secret".into())),
+            expires_at: None,
+            scopes: vec![],
+            username: None,
+        };
+        let text = format!("{set:?}");
+        assert!(
+            !text.contains("at-secret") && !text.contains("rt-secret"),
+            "{text}"
+        );
+    }
+}

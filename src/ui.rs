@@ -1,0 +1,141 @@
+//! Everything the CLI says, and where it goes.
+//!
+//! DESIGN.md's rule is that data goes to stdout and everything meant for a person (messages,
+//! warnings, progress, prompts) goes to stderr, so `bank balance --json | jq` always sees
+//! clean data. Colour is used only when the stream is a terminal and `NO_COLOR` is unset
+//! (<https://no-color.org>); spinners only when stderr is a terminal. Commands receive a `Ui`
+//! instead of printing directly so that these decisions live in one place.
+
+use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::error::CliError;
+
+/// Output settings resolved from the global flags and the environment.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    json: bool,
+    no_input: bool,
+    verbose: u8,
+    stderr_color: bool,
+    stderr_tty: bool,
+    stdin_tty: bool,
+}
+
+impl Ui {
+    pub fn new(json: bool, no_input: bool, verbose: u8) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stderr_tty = io::stderr().is_terminal();
+        Ui {
+            json,
+            no_input,
+            verbose,
+            stderr_color: stderr_tty && !no_color,
+            stderr_tty,
+            stdin_tty: io::stdin().is_terminal(),
+        }
+    }
+
+    /// `--json`: commands print machine-readable data instead of prose on stdout.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    pub fn verbose(&self) -> u8 {
+        self.verbose
+    }
+
+    /// Whether we may ask the person something: a terminal on both ends and no `--no-input`.
+    pub fn can_prompt(&self) -> bool {
+        !self.no_input && self.stdin_tty && self.stderr_tty
+    }
+
+    /// One line of data on stdout.
+    pub fn data(&self, line: &str) -> Result<(), CliError> {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{line}").map_err(stdout_error)?;
+        out.flush().map_err(stdout_error)
+    }
+
+    /// A value as pretty JSON on stdout (`--json`).
+    pub fn data_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), CliError> {
+        let text = serde_json::to_string_pretty(value).map_err(|e| {
+            CliError::new(crate::error::ErrorKind::General, "cannot encode JSON").with_source(e)
+        })?;
+        self.data(&text)
+    }
+
+    /// A message for the person on stderr.
+    pub fn status(&self, message: &str) {
+        let _ = writeln!(io::stderr().lock(), "{message}");
+    }
+
+    /// A success message (green tick on a colour terminal).
+    pub fn success(&self, message: &str) {
+        let mark = self.paint("✓", "32");
+        self.status(&format!("{mark} {message}"));
+    }
+
+    /// A loud warning on stderr (yellow on a colour terminal).
+    pub fn warn(&self, message: &str) {
+        let label = self.paint("warning:", "1;33");
+        self.status(&format!("{label} {message}"));
+    }
+
+    /// Extra detail with `-v`.
+    pub fn debug(&self, message: &str) {
+        if self.verbose > 0 {
+            self.status(&format!("debug: {message}"));
+        }
+    }
+
+    /// Prints an error the way every command reports one: `error: …`, `caused by: …`, hints.
+    pub fn error(&self, err: &CliError) {
+        let label = self.paint("error:", "1;31");
+        let mut text = format!("{label} {}\n", err.message);
+        for cause in err.causes() {
+            text.push_str(&format!("  caused by: {cause}\n"));
+        }
+        for hint in &err.hints {
+            let label = self.paint("hint:", "1;36");
+            text.push_str(&format!("  {label} {hint}\n"));
+        }
+        let _ = io::stderr().lock().write_all(text.as_bytes());
+    }
+
+    /// A spinner on stderr; invisible when stderr is not a terminal.
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        let bar = if self.stderr_tty {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+
+    /// Wraps `text` in an ANSI colour when colour is allowed on stderr.
+    pub fn paint(&self, text: &str, code: &str) -> String {
+        if self.stderr_color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+fn stdout_error(err: io::Error) -> CliError {
+    if err.kind() == io::ErrorKind::BrokenPipe {
+        // `bank history | head -1`: the reader left; that is not a failure worth a message.
+        CliError::new(crate::error::ErrorKind::General, "stdout closed").with_source(err)
+    } else {
+        CliError::new(crate::error::ErrorKind::General, "cannot write to stdout").with_source(err)
+    }
+}

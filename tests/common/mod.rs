@@ -1,0 +1,263 @@
+//! The end-to-end test environment: the real sandbox in-process, the built `bank` binary.
+//!
+//! [`TestEnv`] starts the sandbox (authorization server + bank API) on ephemeral loopback
+//! ports in its own tokio runtime, gives every test a private HOME and config dir, and runs
+//! `bank` with a cleared environment plus only what it needs: the sandbox's addresses, the
+//! scripted browser (`bank-test-browser`) as `BANK_BROWSER`, and the D-Bus session address
+//! of the real Secret Service that `scripts/with-keyring` provides. Each sandbox has its own
+//! port, so keyring entries (keyed by issuer) never collide between parallel tests. If a
+//! test expected the browser to run and it never did, the environment fails on drop.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use bank_sandbox::{Sandbox, SandboxConfig};
+
+pub const BROWSER: &str = env!("CARGO_BIN_EXE_bank-test-browser");
+pub const BANK: &str = env!("CARGO_BIN_EXE_bank");
+
+pub struct TestEnv {
+    pub rt: tokio::runtime::Runtime,
+    sandbox: Option<Sandbox>,
+    pub issuer: String,
+    pub api_url: String,
+    dir: tempfile::TempDir,
+    /// Pass the Secret Service's bus address (false = "no keyring on this machine").
+    pub keyring: bool,
+    extra: Vec<(String, String)>,
+    browser_expected: AtomicBool,
+}
+
+/// The outcome of one `bank` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code, printing the output when it is not what was expected.
+    #[track_caller]
+    pub fn code(self, expected: i32) -> Run {
+        assert_eq!(
+            self.code, expected,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Run {
+        self.code(0)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+fn keyring_bus() -> String {
+    std::env::var("DBUS_SESSION_BUS_ADDRESS")
+        .expect("the end-to-end tests need a real Secret Service: run them as `scripts/with-keyring cargo test -p bank --all-features`")
+}
+
+impl TestEnv {
+    /// The sandbox with its test defaults.
+    pub fn start() -> TestEnv {
+        TestEnv::start_with(|_| {})
+    }
+
+    /// The sandbox with a tweaked configuration.
+    pub fn start_with(tweak: impl FnOnce(&mut SandboxConfig)) -> TestEnv {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime for the sandbox");
+        let mut config = SandboxConfig::ephemeral();
+        tweak(&mut config);
+        let sandbox = rt.block_on(Sandbox::start(config)).expect("sandbox starts");
+        let issuer = sandbox.issuer().to_owned();
+        let api_url = sandbox.api_url().to_owned();
+        let mut env = TestEnv::bare(rt, &issuer, &api_url);
+        env.sandbox = Some(sandbox);
+        env
+    }
+
+    /// No sandbox: `bank` pointed at the given addresses.
+    pub fn without_sandbox(issuer: &str, api_url: &str) -> TestEnv {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        TestEnv::bare(rt, issuer, api_url)
+    }
+
+    fn bare(rt: tokio::runtime::Runtime, issuer: &str, api_url: &str) -> TestEnv {
+        keyring_bus();
+        TestEnv {
+            rt,
+            sandbox: None,
+            issuer: issuer.to_owned(),
+            api_url: api_url.to_owned(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            keyring: true,
+            extra: Vec::new(),
+            browser_expected: AtomicBool::new(false),
+        }
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("this TestEnv runs a sandbox")
+    }
+
+    /// Stops the sandbox (for "server down" tests); addresses stay configured.
+    pub fn stop_sandbox(&mut self) {
+        if let Some(s) = self.sandbox.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    pub fn browser_log_path(&self) -> PathBuf {
+        self.dir.path().join("browser.log")
+    }
+
+    /// What the scripted browser did (empty if it never ran).
+    pub fn browser_log(&self) -> String {
+        std::fs::read_to_string(self.browser_log_path()).unwrap_or_default()
+    }
+
+    /// Sets an extra environment variable for every later `bank` run.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra.retain(|(k, _)| k != key);
+        self.extra.push((key.to_owned(), value.to_owned()));
+    }
+
+    pub fn remove_env(&mut self, key: &str) {
+        self.extra.retain(|(k, _)| k != key);
+    }
+
+    /// `bank` with a cleared environment plus exactly what it needs.
+    pub fn std_command(&self, args: &[&str]) -> std::process::Command {
+        let home = self.home();
+        std::fs::create_dir_all(&home).expect("home dir");
+        let mut cmd = std::process::Command::new(BANK);
+        cmd.env_clear()
+            .env("HOME", &home)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("BANK_CONFIG_DIR", self.config_dir())
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("BANK_ISSUER", &self.issuer)
+            .env("BANK_API_URL", &self.api_url)
+            .env("BANK_BROWSER", BROWSER)
+            .env("BANK_TEST_BROWSER_LOG", self.browser_log_path())
+            .env("BANK_TEST_USERNAME", "alice")
+            .env("BANK_TEST_PASSWORD", "wonderland")
+            .args(args);
+        if self.keyring {
+            cmd.env("DBUS_SESSION_BUS_ADDRESS", keyring_bus());
+        }
+        for (k, v) in &self.extra {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// [`TestEnv::std_command`] with a generous timeout, so a hang fails instead of blocking.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::from_std(self.std_command(args));
+        cmd.timeout(Duration::from_secs(120));
+        cmd
+    }
+
+    #[must_use = "check the exit code and output"]
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("bank runs");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: self.normalize(&String::from_utf8_lossy(&output.stdout)),
+            stderr: self.normalize(&String::from_utf8_lossy(&output.stderr)),
+        }
+    }
+
+    /// A run that is expected to start the browser.
+    #[must_use = "check the exit code and output"]
+    pub fn run_with_browser(&self, args: &[&str]) -> Run {
+        self.browser_expected.store(true, Ordering::SeqCst);
+        self.run(args)
+    }
+
+    /// Logs in as alice and checks it worked.
+    pub fn login(&self) {
+        let run = self.run_with_browser(&["login"]).success();
+        assert!(
+            run.stderr.contains("Logged in to [ISSUER] as alice"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    /// Replaces run-specific values so output can be compared literally.
+    pub fn normalize(&self, text: &str) -> String {
+        let text = text
+            .replace(&self.issuer, "[ISSUER]")
+            .replace(&self.api_url, "[API]")
+            .replace(&self.dir.path().display().to_string(), "[TMP]");
+        replace_ports(&text)
+    }
+}
+
+/// `127.0.0.1:12345` → `127.0.0.1:[PORT]`.
+fn replace_ports(text: &str) -> String {
+    let needle = "127.0.0.1:";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(needle) {
+        out.push_str(&rest[..i + needle.len()]);
+        rest = &rest[i + needle.len()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("[PORT]");
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if self.browser_expected.load(Ordering::SeqCst) && !std::thread::panicking() {
+            let log = self.browser_log();
+            assert!(
+                log.contains("started"),
+                "the scripted browser was expected to run but never did"
+            );
+            assert!(
+                !log.contains("error:"),
+                "the scripted browser failed:\n{log}"
+            );
+        }
+    }
+}
+
+/// The file mode of `path` (unix permissions bits).
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+}

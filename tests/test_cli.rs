@@ -1,0 +1,238 @@
+//! The command line itself: help, usage errors, completions, config — no provider needed.
+
+use crate::common::TestEnv;
+
+fn offline() -> TestEnv {
+    // Nothing listens on the discard and echo ports on loopback in the test environment.
+    TestEnv::without_sandbox("http://127.0.0.1:9", "http://127.0.0.1:7")
+}
+
+#[test]
+fn help_lists_commands_and_examples() {
+    let env = offline();
+    let run = env.run(&["--help"]).success();
+    for word in [
+        "login",
+        "logout",
+        "status",
+        "balance",
+        "history",
+        "token",
+        "config",
+        "completions",
+        "Exit codes:",
+        "BANK_TOKEN",
+    ] {
+        assert!(
+            run.stdout.contains(word),
+            "--help lacks {word}:\n{}",
+            run.stdout
+        );
+    }
+    for cmd in [
+        "login",
+        "logout",
+        "status",
+        "balance",
+        "history",
+        "token",
+        "completions",
+    ] {
+        let run = env.run(&[cmd, "--help"]).success();
+        assert!(
+            run.stdout.contains("Examples:"),
+            "`bank {cmd} --help` has no examples:\n{}",
+            run.stdout
+        );
+    }
+    for cmd in ["get", "set", "list", "path"] {
+        let run = env.run(&["config", cmd, "--help"]).success();
+        assert!(
+            run.stdout.contains("Examples:"),
+            "`bank config {cmd} --help` has no examples"
+        );
+    }
+    let run = env.run(&["--version"]).success();
+    assert!(run.stdout.starts_with("bank "), "{}", run.stdout);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = offline();
+    let run = env.run(&["frobnicate"]).code(2);
+    assert!(run.stderr.contains("error:"), "{}", run.stderr);
+    env.run(&["history", "--limit", "0"]).code(2);
+    env.run(&["login", "--timeout", "soon"]).code(2);
+    env.run(&["login", "--callback-port", "0"]).code(2);
+    let run = env.run(&["config", "set", "colour", "blue"]).code(2);
+    assert_eq!(
+        run.stderr,
+        "error: unknown configuration key `colour`\n  hint: run `bank config list` to see the keys\n"
+    );
+    let run = env
+        .run(&["config", "set", "issuer", "file:///etc/passwd"])
+        .code(2);
+    assert!(
+        run.stderr.contains("must be an http or https URL"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn completions_are_current() {
+    let env = offline();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    let mut stale = Vec::new();
+    for (shell, file) in [
+        ("bash", "bank.bash"),
+        ("zsh", "_bank"),
+        ("fish", "bank.fish"),
+        ("powershell", "_bank.ps1"),
+        ("elvish", "bank.elv"),
+    ] {
+        let run = env.run(&["completions", shell]).success();
+        let on_disk = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        if on_disk.trim_end() != run.stdout.trim_end() {
+            stale.push(format!(
+                "cargo run -q -- completions {shell} > completions/{file}"
+            ));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "completions/ is stale; regenerate with:\n  {}",
+        stale.join("\n  ")
+    );
+}
+
+#[test]
+fn config_set_get_list_path() {
+    let env = offline();
+    let run = env.run(&["config", "path"]).success();
+    assert_eq!(run.stdout, "[TMP]/config/config.toml\n");
+    env.run(&["config", "set", "issuer", "https://tenant.auth0.com/"])
+        .success();
+    env.run(&["config", "set", "audience_param", "audience"])
+        .success();
+    env.run(&[
+        "--profile",
+        "work",
+        "config",
+        "set",
+        "callback_port",
+        "8765",
+    ])
+    .success();
+    let text =
+        std::fs::read_to_string(env.config_dir().join("config.toml")).expect("config written");
+    assert!(
+        text.contains("[profiles.default]") && text.contains("[profiles.work]"),
+        "{text}"
+    );
+
+    let mut cmd = env.command(&["config", "get", "issuer"]);
+    cmd.env_remove("BANK_ISSUER");
+    let out = cmd.output().expect("runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "https://tenant.auth0.com/\n"
+    );
+
+    // The environment beats the file.
+    let run = env.run(&["config", "get", "issuer"]).success();
+    assert_eq!(run.stdout, "[ISSUER]\n");
+
+    let run = env
+        .run(&["--profile", "work", "--json", "config", "list"])
+        .success();
+    let json = run.json();
+    assert_eq!(json["profile"], "work");
+    assert_eq!(json["callback_port"]["value"], "8765");
+    assert_eq!(json["callback_port"]["source"], "file");
+    assert_eq!(json["api_url"]["source"], "env");
+    assert_eq!(json["client_id"]["value"], "bank-cli");
+    assert_eq!(json["client_id"]["source"], "default");
+
+    let run = env.run(&["--profile", "nope", "status"]).code(2);
+    assert!(
+        run.stderr.contains("profile `nope` does not exist"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn malformed_config_is_a_clear_error() {
+    let env = offline();
+    std::fs::create_dir_all(env.config_dir()).expect("mkdir");
+    std::fs::write(env.config_dir().join("config.toml"), "[profiles.default\n").expect("write");
+    let run = env.run(&["status"]).code(1);
+    assert!(
+        run.stderr.starts_with(
+            "error: [TMP]/config/config.toml is not valid configuration\n  caused by: "
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // `config path` still works, to find the file to fix.
+    env.run(&["config", "path"]).success();
+}
+
+#[test]
+fn not_logged_in_exits_3() {
+    let env = offline();
+    let run = env.run(&["status"]).code(3);
+    assert_eq!(
+        run.stderr,
+        "error: not logged in to [ISSUER] (profile `default`)\n  hint: run `bank login`\n"
+    );
+    assert_eq!(run.stdout, "");
+    let run = env.run(&["--json", "status"]).code(3);
+    assert_eq!(run.json()["logged_in"], false);
+    env.run(&["balance"]).code(3);
+    env.run(&["token"]).code(3);
+}
+
+#[test]
+fn bank_token_with_the_api_down_exits_5() {
+    let mut env = offline();
+    env.set_env("BANK_TOKEN", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln");
+    let run = env.run(&["balance"]).code(5);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot reach the bank API at [API]\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: is the bank API running"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("c2ln"),
+        "the token leaked:\n{}",
+        run.stderr
+    );
+    // `bank token` prints BANK_TOKEN as is, and status names it as the source.
+    let run = env.run(&["token"]).success();
+    assert_eq!(run.stdout, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln\n");
+    let run = env.run(&["--json", "status"]).success();
+    assert_eq!(run.json()["storage"], "env");
+}
+
+#[test]
+fn login_against_an_unreachable_issuer_exits_5() {
+    let env = offline();
+    let run = env.run(&["login", "--no-browser"]).code(5);
+    assert!(
+        run.stderr.starts_with(
+            "error: cannot discover the authorization server at [ISSUER]: cannot reach the issuer\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.browser_log(), "");
+}

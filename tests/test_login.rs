@@ -1,0 +1,359 @@
+//! `bank login` end to end: the scripted browser walks the sandbox's real pages.
+
+use std::time::Duration;
+
+use bank_sandbox::authz::AuthzEvent;
+
+use crate::common::{TestEnv, mode};
+
+#[test]
+fn login_stores_tokens_in_the_keyring() {
+    let env = TestEnv::start();
+    let run = env.run_with_browser(&["login"]).success();
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("Open this URL in your browser to continue"),
+        "the URL must always be printed:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("\n  [ISSUER]/authorize?response_type=code&client_id=bank-cli&"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.ends_with("✓ Logged in to [ISSUER] as alice\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+
+    // What the browser did, and what the server saw.
+    let log = env.browser_log();
+    assert!(log.contains("login: submitting form"), "{log}");
+    assert!(log.contains("callback 200"), "{log}");
+    let events = env.sandbox().authz().events();
+    let requested = events.iter().find_map(|e| match e {
+        AuthzEvent::AuthorizationRequested {
+            client_id, scope, ..
+        } => Some((client_id.clone(), scope.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        requested,
+        Some((
+            "bank-cli".to_owned(),
+            "openid profile offline_access view:balance".to_owned()
+        ))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AuthzEvent::LoginSucceeded { username } if username == "alice"))
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, AuthzEvent::TokenIssued { grant, .. } if grant == "authorization_code")
+    ));
+
+    // Stored in the keyring, nothing in the config dir but the lock-free tree.
+    let run = env.run(&["status"]).success();
+    assert!(
+        run.stdout
+            .contains("Storage:  system keyring (Secret Service)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("User:     alice"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Scopes:   openid profile offline_access view:balance"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !env.config_dir().join("tokens").exists()
+            || std::fs::read_dir(env.config_dir().join("tokens"))
+                .expect("dir")
+                .next()
+                .is_none()
+    );
+    // Nothing secret on disk: no file under the config dir or HOME holds the token.
+    let token = env.run(&["token"]).success().stdout.trim_end().to_owned();
+    for root in [env.config_dir(), env.home()] {
+        for file in files_under(&root) {
+            let text = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&text).contains(&token),
+                "{} holds the access token",
+                file.display()
+            );
+        }
+    }
+    // The real keyring holds the bundle under (service, profile:client@issuer); `secret-tool`
+    // sees it. (Bundles over the item size are chunked: see token_store's keyring test.)
+    let account = format!("default:bank-cli@{}", env.issuer);
+    let stored = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "bank-cli", "username", &account])
+        .output()
+        .expect("secret-tool runs");
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&stored.stdout).expect("a JSON bundle in the keyring");
+    assert_eq!(bundle["access_token"], token.as_str());
+    assert_eq!(bundle["issuer"], env.issuer.as_str());
+    assert!(bundle["refresh_token"].is_string());
+    let json = env.run(&["--json", "status"]).success().json();
+    assert_eq!(json["logged_in"], true);
+    assert_eq!(json["user"], "alice");
+    assert_eq!(json["storage"], "keyring");
+    assert_eq!(json["refresh_token"], true);
+}
+
+#[test]
+fn wrong_state_fails_the_login() {
+    let mut env = TestEnv::start();
+    env.set_env("BANK_TEST_BROWSER_MODE", "tamper-state");
+    let run = env.run_with_browser(&["login"]).code(4);
+    assert!(
+        run.stderr.contains(
+            "error: the login response did not match the request (state mismatch); it was ignored\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        env.browser_log().contains("callback 400"),
+        "{}",
+        env.browser_log()
+    );
+    // No code was exchanged.
+    let issued = env
+        .sandbox()
+        .authz()
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, AuthzEvent::TokenIssued { .. }))
+        .count();
+    assert_eq!(issued, 0);
+    env.run(&["status"]).code(3);
+}
+
+#[test]
+fn denied_mfa_is_access_denied() {
+    let env = TestEnv::start();
+    std::thread::scope(|s| {
+        let login = s.spawn(|| env.run_with_browser(&["login", "--scope", "transfer:funds"]));
+        let authz = env.sandbox().authz().clone();
+        let pending = env
+            .rt
+            .block_on(authz.wait_for_pending_mfa("alice", Duration::from_secs(60)))
+            .expect("the login asks for MFA");
+        authz.deny_mfa(&pending.id).expect("deny");
+        let run = login.join().expect("no panic").code(4);
+        assert!(
+            run.stderr.contains("error: access denied"),
+            "{}",
+            run.stderr
+        );
+    });
+    assert!(
+        env.browser_log().contains("mfa: denied"),
+        "{}",
+        env.browser_log()
+    );
+    env.run(&["status"]).code(3);
+}
+
+#[test]
+fn approved_mfa_logs_in_with_the_extra_scope() {
+    let env = TestEnv::start();
+    std::thread::scope(|s| {
+        let login = s.spawn(|| env.run_with_browser(&["login", "--scope", "transfer:funds"]));
+        let authz = env.sandbox().authz().clone();
+        env.rt
+            .block_on(authz.wait_for_pending_mfa("alice", Duration::from_secs(60)))
+            .expect("the login asks for MFA");
+        authz.approve_pending("alice").expect("approve");
+        login.join().expect("no panic").success();
+    });
+    assert!(
+        env.browser_log().contains("mfa: approved"),
+        "{}",
+        env.browser_log()
+    );
+    let json = env.run(&["--json", "status"]).success().json();
+    assert!(
+        json["scopes"]
+            .as_array()
+            .expect("scopes")
+            .iter()
+            .any(|s| s == "transfer:funds"),
+        "{json}"
+    );
+}
+
+#[test]
+fn login_times_out() {
+    let mut env = TestEnv::start();
+    env.set_env("BANK_TEST_BROWSER_MODE", "idle");
+    let run = env.run_with_browser(&["login", "--timeout", "1s"]).code(1);
+    assert!(
+        run.stderr.contains(
+            "error: timed out after 1s waiting for the login to finish in the browser\n  hint: "
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn busy_callback_port_is_a_clear_error() {
+    let env = TestEnv::start();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let run = env.run(&["login", "--callback-port", &port]).code(1);
+    assert!(
+        run.stderr
+            .starts_with("error: the login callback port [PORT] is already in use")
+            || run.stderr.contains("is already in use"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        env.browser_log(),
+        "",
+        "the browser must not be opened without a listener"
+    );
+}
+
+#[test]
+fn without_a_keyring_tokens_fall_back_to_a_private_file_loudly() {
+    let mut env = TestEnv::start();
+    env.keyring = false;
+    let run = env.run_with_browser(&["login"]).success();
+    assert!(
+        run.stderr
+            .contains("warning: the system keyring is not available"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Tokens were stored in plain-text file [TMP]/config/tokens/"),
+        "{}",
+        run.stderr
+    );
+    let files: Vec<_> = std::fs::read_dir(env.config_dir().join("tokens"))
+        .expect("tokens dir")
+        .collect();
+    assert_eq!(files.len(), 1);
+    let path = files[0].as_ref().expect("entry").path();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&env.config_dir().join("tokens")), 0o700);
+
+    let run = env.run(&["status"]).success();
+    assert!(
+        run.stdout
+            .contains("Storage:  plain-text file [TMP]/config/tokens/"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        env.run(&["--json", "status"]).success().json()["storage"],
+        "file"
+    );
+    env.run(&["logout"]).success();
+    assert!(!path.exists());
+}
+
+#[test]
+fn insecure_storage_is_chosen_explicitly() {
+    let env = TestEnv::start();
+    let run = env
+        .run_with_browser(&["login", "--insecure-storage"])
+        .success();
+    assert!(
+        run.stderr
+            .contains("warning: tokens stored in plain-text file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        env.run(&["--json", "status"]).success().json()["storage"],
+        "file"
+    );
+    // Logging in again normally moves the tokens into the keyring and removes the file.
+    env.run_with_browser(&["login"]).success();
+    assert_eq!(
+        env.run(&["--json", "status"]).success().json()["storage"],
+        "keyring"
+    );
+    assert_eq!(
+        std::fs::read_dir(env.config_dir().join("tokens"))
+            .expect("dir")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn no_browser_only_prints_the_url() {
+    let env = TestEnv::start();
+    let run = env
+        .run(&["login", "--no-browser", "--timeout", "1s"])
+        .code(1);
+    assert!(run.stderr.contains("/authorize?"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("code_challenge_method=S256"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.browser_log(), "");
+}
+
+#[test]
+fn ctrl_c_ends_the_wait_with_130() {
+    let mut env = TestEnv::start();
+    env.set_env("BANK_TEST_BROWSER_MODE", "idle");
+    let child = env
+        .std_command(&["login"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bank starts");
+    // Wait (bounded) until the browser was launched: bank is then waiting for the callback.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !env.browser_log().contains("idle") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("bank exits");
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.ends_with("Interrupted.\n"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
