@@ -300,3 +300,22 @@ async fn forgeries_built_from_real_tokens_are_refused() {
         .assert_invalid_token("unknown signing key");
     assert_eq!(sandbox.bank().balance_of("bob"), Some(50_000));
 }
+
+#[tokio::test]
+async fn a_key_rotation_at_the_sandbox_is_picked_up_at_once() {
+    let sandbox = start().await;
+    let api = client(&sandbox);
+    let before = token_without_mfa(&sandbox, "alice", "wonderland", EVERYDAY).await;
+    assert_eq!(api.get("/v1/balance", Some(&before)).await.status, 200);
+
+    sandbox.authz().rotate_keys().expect("rotate");
+    let after = token_without_mfa(&sandbox, "alice", "wonderland", EVERYDAY).await;
+    let answer = api.get("/v1/balance", Some(&after)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The retired key stays published until its tokens expire: old tokens still work.
+    assert_eq!(api.get("/v1/balance", Some(&before)).await.status, 200);
+    assert!(
+        sandbox.bank().requests().iter().all(|r| r.status == 200),
+        "no request was refused"
+    );
+}
