@@ -183,7 +183,13 @@ impl KeyCache {
             return Ok(key.clone());
         }
 
-        let mut refresh = self.refresh.lock().await;
+        let mut refresh = match (&found, self.refresh.try_lock()) {
+            (_, Ok(guard)) => guard,
+            // A stale key while another request is already refreshing: use it rather than
+            // queue behind a possibly slow issuer.
+            (Some(key), Err(_)) => return Ok(key.clone()),
+            (None, Err(_)) => self.refresh.lock().await,
+        };
         // Another request may have refreshed while we waited for the lock.
         let (found, fresh, have_keys) = self.cached(kid);
         if let (Some(key), true) = (&found, fresh) {

@@ -82,6 +82,35 @@ async fn a_rotated_key_is_picked_up_by_refetching_on_unknown_kid() {
 }
 
 #[tokio::test]
+async fn an_issuer_outage_does_not_take_the_api_down() {
+    let issuer = TestIssuer::start().await;
+    // Keys are always "stale", so every request would like to refresh them.
+    let api = Api::start(bank_sandbox::api::ApiConfig {
+        jwks_max_age_secs: 0,
+        ..config(&issuer.issuer)
+    })
+    .await;
+    let token = issuer.token(ALICE, "alice", VIEW);
+    assert_eq!(api.get("/v1/balance", Some(&token)).await.status, 200);
+
+    issuer.set_jwks_down(true);
+    for _ in 0..10 {
+        let answer = api.get("/v1/balance", Some(&token)).await;
+        assert_eq!(
+            answer.status, 200,
+            "cached keys keep working: {}",
+            answer.body
+        );
+    }
+    // ...and the failing issuer was asked a bounded number of times (the bucket's burst).
+    assert!(
+        issuer.jwks_fetches() <= 3,
+        "{} fetches",
+        issuer.jwks_fetches()
+    );
+}
+
+#[tokio::test]
 async fn discovery_falls_back_to_rfc_8414() {
     let issuer = TestIssuer::start_with(Discovery::Rfc8414Only).await;
     let api = Api::for_issuer(&issuer).await;
