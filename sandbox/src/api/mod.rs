@@ -34,7 +34,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use self::auth::TokenVerifier;
-pub use self::auth::{Claims, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
+pub use self::auth::{Claims, Clock, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
 use self::jwks::KeyCache;
 use crate::error::ApiError;
 use crate::store::StoreError;
@@ -187,6 +187,7 @@ impl ApiState {
             config.audience.clone(),
             config.leeway_secs,
             keys,
+            Clock::default(),
         );
         let policy = StepUpPolicy {
             require_mfa: config.require_mfa_for_transfers,
@@ -213,6 +214,11 @@ impl ApiState {
 
     pub fn config(&self) -> &ApiConfig {
         &self.inner.config
+    }
+
+    /// The API's clock; tests advance it to age tokens without sleeping.
+    pub fn clock(&self) -> &Clock {
+        self.inner.verifier.clock()
     }
 
     /// The bounded audit trail of answered requests, oldest first.

@@ -319,3 +319,33 @@ async fn a_key_rotation_at_the_sandbox_is_picked_up_at_once() {
         "no request was refused"
     );
 }
+
+#[tokio::test]
+async fn real_tokens_age_out_stale_authentication_then_expiry() {
+    let sandbox = start().await;
+    let api = client(&sandbox);
+    let token = step_up_token(&sandbox, "alice", "wonderland").await;
+    let transfer = json!({"to": "bob", "amount": "1.00"});
+
+    // 330 s later: the 5-minute token is still inside its 60 s leeway, but the MFA is older
+    // than max_age=300, so the API asks for a fresh authentication (RFC 9470).
+    sandbox.bank().clock().advance(Duration::from_secs(330));
+    let stale = api.transfer(&token, "aged-1", &transfer).await;
+    stale.assert_problem(401, "insufficient-user-authentication");
+    assert_eq!(
+        stale.www_authenticate(),
+        Some(
+            format!(
+                r#"Bearer error="insufficient_user_authentication", acr_values="{ACR_MFA}", max_age=300"#
+            )
+            .as_str()
+        )
+    );
+
+    // 100 s more: past exp + leeway, the token is simply expired.
+    sandbox.bank().clock().advance(Duration::from_secs(100));
+    api.transfer(&token, "aged-2", &transfer)
+        .await
+        .assert_invalid_token("token expired");
+    assert_eq!(sandbox.bank().balance_of("alice"), Some(100_000));
+}
