@@ -415,13 +415,16 @@ struct RawClaims {
     email: Option<String>,
 }
 
+/// A NumericDate as whole seconds, bounded to ±10^15 so that adding leeway or
+/// subtracting times can never overflow.
 fn numeric_date(value: Option<&serde_json::Value>) -> Option<i64> {
+    const LIMIT: i64 = 1_000_000_000_000_000;
     let value = value?;
     if let Some(i) = value.as_i64() {
-        return Some(i);
+        return (-LIMIT..LIMIT).contains(&i).then_some(i);
     }
     let f = value.as_f64()?;
-    (f.is_finite() && f.abs() < 1e15).then(|| f.floor() as i64)
+    (f.is_finite() && f.abs() < LIMIT as f64).then(|| f.floor() as i64)
 }
 
 /// The bearer token of a request, per RFC 6750 §2.1 (header only: query and form tokens
