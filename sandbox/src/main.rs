@@ -253,6 +253,14 @@ fn print_banner(
     );
     let demo: Vec<String> = users.iter().map(|(u, p)| format!("{u} / {p}")).collect();
     let first_user = users.first().map_or("alice", |(u, _)| u.as_str());
+    // `bank`'s default profile already points at the default addresses; anything else is
+    // named through the CLI's environment overrides.
+    let api = sandbox.api_url();
+    let try_it = if iss == "http://127.0.0.1:8400" && api == "http://127.0.0.1:8401" {
+        "bank login".to_owned()
+    } else {
+        format!("BANK_ISSUER={iss} BANK_API_URL={api} bank login")
+    };
     println!(
         "\nbank-sandbox is running\n\n\
          \x20 Issuer (authorization server)  {iss}\n\
@@ -263,9 +271,8 @@ fn print_banner(
          \x20 Demo users                     {demo}\n\n\
          \x20 Approve MFA (transfers)        open {iss}/authenticator\n\
          \x20                                or run: bank-sandbox mfa approve --user {first_user}\n\n\
-         \x20 Try it                         BANK_ISSUER={iss} BANK_API_URL={api} bank login\n\n\
+         \x20 Try it                         {try_it}\n\n\
          Press Ctrl-C to stop.",
-        api = sandbox.api_url(),
         demo = demo.join("    "),
     );
 }

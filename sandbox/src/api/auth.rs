@@ -10,6 +10,9 @@
 //! [`ValidatedClaims`], [`RequireScope`], and [`RequireStepUp`] (scope + RFC 9470 policy).
 
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
@@ -120,6 +123,26 @@ impl StepUpPolicy {
     }
 }
 
+/// The API's notion of "now", in Unix seconds: the system clock plus an offset that only
+/// tests move (to expire tokens or age `auth_time` without sleeping), mirroring the
+/// authorization server's clock. Nothing moves it in normal operation.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(Ordering::Relaxed)
+    }
+
+    /// Moves this API's clock forward (tests only).
+    pub fn advance(&self, by: Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX / 4);
+        self.offset.fetch_add(secs, Ordering::Relaxed);
+    }
+}
+
 /// Verifies access tokens for one issuer and one audience.
 #[derive(Debug)]
 pub struct TokenVerifier {
@@ -127,16 +150,28 @@ pub struct TokenVerifier {
     audience: String,
     leeway_secs: u64,
     keys: KeyCache,
+    clock: Clock,
 }
 
 impl TokenVerifier {
-    pub fn new(issuer: String, audience: String, leeway_secs: u64, keys: KeyCache) -> Self {
+    pub fn new(
+        issuer: String,
+        audience: String,
+        leeway_secs: u64,
+        keys: KeyCache,
+        clock: Clock,
+    ) -> Self {
         TokenVerifier {
             issuer,
             audience,
             leeway_secs,
             keys,
+            clock,
         }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn leeway_secs(&self) -> u64 {
@@ -179,8 +214,10 @@ impl TokenVerifier {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = self.leeway_secs;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked below against our own clock (jsonwebtoken reads the
+        // system clock); their presence and format rules stay jsonwebtoken's.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = true;
 
         let data = jsonwebtoken::decode::<RawClaims>(token, &verifying.key, &validation)
@@ -190,8 +227,18 @@ impl TokenVerifier {
         if raw.iss.as_ref().and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
             return Err(ApiError::InvalidToken("wrong issuer"));
         }
-        let now = now_unix();
+        let now = self.clock.now();
+        let leeway = self.leeway_secs as i64;
         let exp = numeric_date(raw.exp.as_ref()).ok_or(ApiError::InvalidToken("invalid exp"))?;
+        if exp + leeway < now {
+            return Err(ApiError::InvalidToken("token expired"));
+        }
+        if let Some(nbf) = raw.nbf.as_ref() {
+            let nbf = numeric_date(Some(nbf)).ok_or(ApiError::InvalidToken("invalid nbf"))?;
+            if nbf > now + leeway {
+                return Err(ApiError::InvalidToken("token not yet valid"));
+            }
+        }
         // RFC 9068 §2.2: iat is required in JWT access tokens.
         let iat = numeric_date(raw.iat.as_ref()).ok_or(ApiError::InvalidToken("missing iat"))?;
         if iat > now + self.leeway_secs as i64 {
@@ -352,6 +399,7 @@ struct RawClaims {
     iss: Option<serde_json::Value>,
     sub: Option<String>,
     exp: Option<serde_json::Value>,
+    nbf: Option<serde_json::Value>,
     iat: Option<serde_json::Value>,
     auth_time: Option<serde_json::Value>,
     jti: Option<String>,
@@ -367,17 +415,16 @@ struct RawClaims {
     email: Option<String>,
 }
 
+/// A NumericDate as whole seconds, bounded to ±10^15 so that adding leeway or
+/// subtracting times can never overflow.
 fn numeric_date(value: Option<&serde_json::Value>) -> Option<i64> {
+    const LIMIT: i64 = 1_000_000_000_000_000;
     let value = value?;
     if let Some(i) = value.as_i64() {
-        return Some(i);
+        return (-LIMIT..LIMIT).contains(&i).then_some(i);
     }
     let f = value.as_f64()?;
-    (f.is_finite() && f.abs() < 1e15).then(|| f.floor() as i64)
-}
-
-pub(crate) fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    (f.is_finite() && f.abs() < LIMIT as f64).then(|| f.floor() as i64)
 }
 
 /// The bearer token of a request, per RFC 6750 §2.1 (header only: query and form tokens
@@ -467,7 +514,9 @@ impl FromRequestParts<ApiState> for RequireStepUp {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let RequireScope(claims, _) =
             RequireScope::<TransferFunds>::from_request_parts(parts, state).await?;
-        state.step_up_policy().check(&claims, now_unix())?;
+        state
+            .step_up_policy()
+            .check(&claims, state.verifier().clock().now())?;
         Ok(RequireStepUp(claims))
     }
 }

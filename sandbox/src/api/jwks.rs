@@ -5,9 +5,10 @@
 //! §3), checks that the document names the same issuer (OIDC Discovery §4.3, RFC 8414
 //! §3.3), and caches the keys. The first fetch is lazy (the API can start before its
 //! issuer); later fetches happen only when a token names an unknown `kid` (key rotation)
-//! or the cache is older than its maximum age, are single-flight, and at most one per
-//! `min_refresh_interval`, so a flood of tokens with made-up `kid`s cannot make us hammer
-//! the issuer. In the steady state no request makes a network call.
+//! or the cache is older than its maximum age. They are single-flight and rate limited by
+//! a small token bucket (a burst of `refresh_burst`, then one per `refresh_interval`), so
+//! a rotation is picked up at once while a flood of tokens with made-up `kid`s costs the
+//! issuer at most a few requests. In the steady state no request makes a network call.
 //!
 //! Only asymmetric signature keys survive the import: `oct` (HMAC) keys, encryption keys,
 //! curves and algorithms outside the allow-list are dropped, so a JWKS can never turn a
@@ -82,17 +83,54 @@ struct Keys {
     fetched_at: Option<Instant>,
 }
 
-#[derive(Default)]
 struct RefreshState {
     jwks_uri: Option<String>,
-    last_attempt: Option<Instant>,
+    limiter: FetchLimiter,
+}
+
+/// A token bucket: `burst` fetches at once, refilled at one per `interval`.
+struct FetchLimiter {
+    burst: f64,
+    interval: Duration,
+    allowance: f64,
+    last: Option<Instant>,
+}
+
+impl FetchLimiter {
+    fn new(burst: u32, interval: Duration) -> Self {
+        let burst = f64::from(burst.max(1));
+        FetchLimiter {
+            burst,
+            interval,
+            allowance: burst,
+            last: None,
+        }
+    }
+
+    /// Takes one fetch from the bucket, or says no.
+    fn try_acquire(&mut self) -> bool {
+        if self.interval.is_zero() {
+            return true;
+        }
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            let refill = now.duration_since(last).as_secs_f64() / self.interval.as_secs_f64();
+            self.allowance = (self.allowance + refill).min(self.burst);
+        }
+        self.last = Some(now);
+        if self.allowance >= 1.0 {
+            self.allowance -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Cache of one issuer's verification keys. Cheap to share behind an `Arc`.
 pub struct KeyCache {
     issuer: String,
     http: reqwest::Client,
-    min_refresh_interval: Duration,
     max_age: Duration,
     keys: RwLock<Keys>,
     /// Held while fetching: concurrent misses wait for one fetch instead of starting many.
@@ -108,9 +146,12 @@ impl std::fmt::Debug for KeyCache {
 }
 
 impl KeyCache {
+    /// `refresh_burst` fetches may happen at once, then one per `refresh_interval` (zero
+    /// disables the limit); keys older than `max_age` are refreshed on next use.
     pub fn new(
         issuer: String,
-        min_refresh_interval: Duration,
+        refresh_burst: u32,
+        refresh_interval: Duration,
         max_age: Duration,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
@@ -123,13 +164,15 @@ impl KeyCache {
         Ok(KeyCache {
             issuer,
             http,
-            min_refresh_interval,
             max_age,
             keys: RwLock::new(Keys {
                 by_kid: HashMap::new(),
                 fetched_at: None,
             }),
-            refresh: tokio::sync::Mutex::new(RefreshState::default()),
+            refresh: tokio::sync::Mutex::new(RefreshState {
+                jwks_uri: None,
+                limiter: FetchLimiter::new(refresh_burst, refresh_interval),
+            }),
         })
     }
 
@@ -140,7 +183,13 @@ impl KeyCache {
             return Ok(key.clone());
         }
 
-        let mut refresh = self.refresh.lock().await;
+        let mut refresh = match (&found, self.refresh.try_lock()) {
+            (_, Ok(guard)) => guard,
+            // A stale key while another request is already refreshing: use it rather than
+            // queue behind a possibly slow issuer.
+            (Some(key), Err(_)) => return Ok(key.clone()),
+            (None, Err(_)) => self.refresh.lock().await,
+        };
         // Another request may have refreshed while we waited for the lock.
         let (found, fresh, have_keys) = self.cached(kid);
         if let (Some(key), true) = (&found, fresh) {
@@ -153,12 +202,9 @@ impl KeyCache {
                 KeyLookupError::Unavailable
             }
         };
-        if let Some(last) = refresh.last_attempt
-            && last.elapsed() < self.min_refresh_interval
-        {
+        if !refresh.limiter.try_acquire() {
             return found.ok_or_else(miss);
         }
-        refresh.last_attempt = Some(Instant::now());
         match self.fetch(&mut refresh).await {
             Ok(by_kid) => {
                 let key = by_kid.get(kid).cloned();
@@ -392,6 +438,17 @@ fn import_key(jwk: &Jwk) -> Option<VerifyingKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fetch_limiter_allows_a_burst_then_waits() {
+        let mut limiter = FetchLimiter::new(3, Duration::from_secs(3600));
+        assert!(limiter.try_acquire());
+        assert!(limiter.try_acquire());
+        assert!(limiter.try_acquire());
+        assert!(!limiter.try_acquire());
+        let mut unlimited = FetchLimiter::new(1, Duration::ZERO);
+        assert!((0..10).all(|_| unlimited.try_acquire()));
+    }
 
     #[test]
     fn rfc8414_inserts_the_well_known_segment_before_the_path() {

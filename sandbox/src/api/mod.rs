@@ -34,7 +34,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use self::auth::TokenVerifier;
-pub use self::auth::{Claims, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
+pub use self::auth::{Claims, Clock, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
 use self::jwks::KeyCache;
 use crate::error::ApiError;
 use crate::store::StoreError;
@@ -72,7 +72,10 @@ pub struct ApiConfig {
     pub currency: String,
     /// Largest amount of a single transfer, in minor units.
     pub max_transfer_minor: i64,
-    /// Minimum time between two fetches of the issuer's keys (rate limit for unknown `kid`s).
+    /// Key fetches allowed at once (e.g. right after a key rotation)...
+    pub jwks_refresh_burst: u32,
+    /// ...then at most one per this many seconds, so made-up `kid`s cannot hammer the
+    /// issuer. Zero disables the limit.
     pub jwks_min_refresh_secs: u64,
     /// Cached keys older than this are refreshed on next use (kept if the issuer is down).
     pub jwks_max_age_secs: u64,
@@ -104,6 +107,7 @@ impl Default for ApiConfig {
             opening_balance_minor: 100_000,
             currency: "USD".into(),
             max_transfer_minor: 1_000_000,
+            jwks_refresh_burst: 3,
             jwks_min_refresh_secs: 10,
             jwks_max_age_secs: 3600,
         }
@@ -173,6 +177,7 @@ impl ApiState {
         validate_config(&config)?;
         let keys = KeyCache::new(
             config.issuer.clone(),
+            config.jwks_refresh_burst,
             Duration::from_secs(config.jwks_min_refresh_secs),
             Duration::from_secs(config.jwks_max_age_secs),
         )
@@ -182,6 +187,7 @@ impl ApiState {
             config.audience.clone(),
             config.leeway_secs,
             keys,
+            Clock::default(),
         );
         let policy = StepUpPolicy {
             require_mfa: config.require_mfa_for_transfers,
@@ -208,6 +214,11 @@ impl ApiState {
 
     pub fn config(&self) -> &ApiConfig {
         &self.inner.config
+    }
+
+    /// The API's clock; tests advance it to age tokens without sleeping.
+    pub fn clock(&self) -> &Clock {
+        self.inner.verifier.clock()
     }
 
     /// The bounded audit trail of answered requests, oldest first.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ApiState;
-use super::auth::{RequireScope, RequireStepUp, ViewBalance, now_unix};
+use super::auth::{RequireScope, RequireStepUp, ViewBalance};
 use super::extract::{AppJson, IdempotencyKey};
 use super::money::{format_minor, parse_amount};
 use crate::error::ApiError;
@@ -154,6 +154,7 @@ pub async fn create_transfer(
 
     let account = state.account_for(&claims).await?;
     let leeway = state.verifier().leeway_secs() as i64;
+    let now = state.verifier().clock().now();
     let outcome = state
         .with_store(move |store| {
             let cmd = TransferCommand {
@@ -168,7 +169,7 @@ pub async fn create_transfer(
                 idempotency_key: &idempotency_key,
                 request_hash,
             };
-            store.consume_jti_and_transfer(&cmd, now_unix())
+            store.consume_jti_and_transfer(&cmd, now)
         })
         .await?;
 

@@ -7,7 +7,7 @@
 //! discovery and JWKS fetches so tests can prove the API's caching and rate limiting.
 #![allow(dead_code)] // Each test module uses a different subset.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::Json;
@@ -167,6 +167,8 @@ struct Shared {
     issuer: String,
     discovery: Discovery,
     jwks: RwLock<Value>,
+    /// When set, the JWKS endpoint answers 503 (an issuer outage).
+    jwks_down: AtomicBool,
     discovery_fetches: AtomicUsize,
     jwks_fetches: AtomicUsize,
 }
@@ -206,6 +208,7 @@ impl TestIssuer {
             issuer: issuer.clone(),
             discovery,
             jwks: RwLock::new(json!({ "keys": [es256.jwk, rs256.jwk, eddsa.jwk] })),
+            jwks_down: AtomicBool::new(false),
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
         });
@@ -239,6 +242,11 @@ impl TestIssuer {
     /// Publishes raw JWK values (for malformed or hostile key sets).
     pub fn publish_raw(&self, keys: Value) {
         *self.shared.jwks.write().expect("jwks lock") = keys;
+    }
+
+    /// Simulates an outage of the JWKS endpoint (503) or ends it.
+    pub fn set_jwks_down(&self, down: bool) {
+        self.shared.jwks_down.store(down, Ordering::SeqCst);
     }
 
     pub fn jwks_fetches(&self) -> usize {
@@ -318,7 +326,10 @@ fn discovery_document(shared: &Shared) -> Value {
     })
 }
 
-async fn jwks(State(shared): State<Arc<Shared>>) -> Json<Value> {
+async fn jwks(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, StatusCode> {
     shared.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    Json(shared.jwks.read().expect("jwks lock").clone())
+    if shared.jwks_down.load(Ordering::SeqCst) {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    Ok(Json(shared.jwks.read().expect("jwks lock").clone()))
 }

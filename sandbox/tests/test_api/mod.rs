@@ -3,6 +3,7 @@
 //! (`common::issuer`) whose keys it fetches over HTTP.
 
 mod test_keys;
+mod test_sandbox;
 mod test_tokens;
 mod test_transfers;
 

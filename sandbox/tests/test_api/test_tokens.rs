@@ -251,6 +251,11 @@ async fn forged_malformed_and_misdirected_tokens_are_invalid_token() {
             "missing iat",
         ),
         (
+            "absurd exp",
+            issuer.sign(&TestIssuer::edit(&claims, json!({"exp": i64::MAX}))),
+            "invalid exp",
+        ),
+        (
             "oversized",
             issuer.sign(&TestIssuer::edit(&claims, json!({"pad": "x".repeat(9000)}))),
             "token too large",

@@ -1,0 +1,351 @@
+//! The bank API with tokens from the real sandbox authorization server: the seed's story
+//! end to end (everyday token → 403 → push-MFA step-up → single-use transfer → idempotent
+//! retry), and attacks built from real tokens and the real JWKS.
+
+use std::time::Duration;
+
+use bank_sandbox::api::ApiConfig;
+use bank_sandbox::{Sandbox, SandboxConfig};
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::{Answer, Api, ApiClient, join_all};
+use crate::common::issuer::{TestIssuer, TestKey, b64, hs256, unsigned};
+use crate::common::{
+    ACR_MFA, Browser, Pkce, authorize_and_login, authorize_url, exchange, get_json, query_param,
+    start, start_with,
+};
+
+const EVERYDAY: &str = "openid profile offline_access view:balance";
+const TRANSFER: &str = "openid transfer:funds";
+
+fn client(sandbox: &Sandbox) -> ApiClient {
+    ApiClient {
+        url: sandbox.api_url().to_owned(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client"),
+    }
+}
+
+/// Logs in through the sandbox's pages and exchanges the code: a token without MFA.
+async fn token_without_mfa(sandbox: &Sandbox, user: &str, password: &str, scope: &str) -> String {
+    let pkce = Pkce::new();
+    let mut browser = Browser::new(sandbox);
+    let url = authorize_url(sandbox.issuer(), &pkce, scope, &[]);
+    let done = authorize_and_login(&mut browser, &url, user, password).await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    let code = query_param(done.location(), "code")
+        .unwrap_or_else(|| panic!("code in {}", done.location()));
+    access_token(sandbox, &code, &pkce).await
+}
+
+/// The step-up the CLI performs after a challenge: authorize for `transfer:funds` with the
+/// challenge's `acr_values` / `max_age`, wait for the push, approve it on the "phone".
+async fn step_up_token(sandbox: &Sandbox, user: &str, password: &str) -> String {
+    let pkce = Pkce::new();
+    let mut browser = Browser::new(sandbox);
+    let url = authorize_url(
+        sandbox.issuer(),
+        &pkce,
+        TRANSFER,
+        &[("acr_values", ACR_MFA), ("max_age", "300")],
+    );
+    let waiting = authorize_and_login(&mut browser, &url, user, password).await;
+    assert_eq!(waiting.status, StatusCode::FOUND, "{}", waiting.body);
+    let txn = query_param(waiting.location(), "txn").expect("MFA transaction");
+    sandbox
+        .authz()
+        .wait_for_pending_mfa(user, Duration::from_secs(10))
+        .await
+        .expect("a pending push");
+    sandbox.authz().approve_pending(user).expect("approve");
+    let done = browser.get(&format!("/mfa/continue?txn={txn}")).await;
+    let code = query_param(done.location(), "code").expect("code after approval");
+    access_token(sandbox, &code, &pkce).await
+}
+
+async fn access_token(sandbox: &Sandbox, code: &str, pkce: &Pkce) -> String {
+    let (status, _, body) = exchange(sandbox, code, &pkce.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_step_up_story_with_real_tokens() {
+    let sandbox = start().await;
+    let api = client(&sandbox);
+    let everyday = token_without_mfa(&sandbox, "alice", "wonderland", EVERYDAY).await;
+
+    let balance = api.get("/v1/balance", Some(&everyday)).await;
+    assert_eq!(balance.status, 200, "{}", balance.body);
+    assert_eq!(
+        balance.body,
+        json!({"account": "alice", "balance": "1000.00", "currency": "USD"})
+    );
+
+    // The everyday token cannot move money: 403 names the missing scope.
+    let transfer = json!({"to": "bob", "amount": "25.00"});
+    let refused = api.transfer(&everyday, "story-1", &transfer).await;
+    refused.assert_problem(403, "insufficient-scope");
+    assert_eq!(
+        refused.www_authenticate(),
+        Some(r#"Bearer error="insufficient_scope", scope="transfer:funds""#)
+    );
+
+    // Step up with push MFA, retry the same transfer with the same key.
+    let step_up = step_up_token(&sandbox, "alice", "wonderland").await;
+    let done = api.transfer(&step_up, "story-1", &transfer).await;
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert_eq!(done.body["balance_after"], "975.00");
+    assert_eq!(sandbox.bank().balance_of("alice"), Some(97_500));
+    assert_eq!(sandbox.bank().balance_of("bob"), Some(52_500));
+
+    // The step-up token is spent.
+    let replay = api.transfer(&step_up, "story-2", &transfer).await;
+    replay.assert_token_already_used();
+
+    // A lost response retried with a fresh step-up token: the original answer, once.
+    let fresh = step_up_token(&sandbox, "alice", "wonderland").await;
+    let retry = api.transfer(&fresh, "story-1", &transfer).await;
+    assert_eq!(retry.status, 201);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body, done.body);
+    assert_eq!(sandbox.bank().balance_of("alice"), Some(97_500));
+
+    let summary = sandbox.bank().ledger_summary();
+    assert_eq!(summary.transfers, 1);
+    assert_eq!(summary.total_balance_minor, 150_000);
+    // The audit trail saw the consumed token's jti, never a token.
+    let records = sandbox.bank().requests();
+    assert!(records.iter().any(|r| r.status == 201 && r.jti.is_some()));
+    assert!(!format!("{records:?}").contains(&step_up));
+}
+
+#[tokio::test]
+async fn fifty_racing_requests_with_one_real_step_up_token_move_money_once() {
+    let sandbox = start().await;
+    let api = client(&sandbox);
+    let token = step_up_token(&sandbox, "bob", "builder").await;
+    let requests = (0..50)
+        .map(|i| {
+            let api = api.clone();
+            let token = token.clone();
+            async move {
+                api.transfer(
+                    &token,
+                    &format!("race-{i}"),
+                    &json!({"to": "alice", "amount": "5.00"}),
+                )
+                .await
+            }
+        })
+        .collect();
+    let answers: Vec<Answer> = join_all(requests).await;
+    assert_eq!(answers.iter().filter(|a| a.status == 201).count(), 1);
+    for answer in answers.iter().filter(|a| a.status != 201) {
+        answer.assert_token_already_used();
+    }
+    assert_eq!(sandbox.bank().balance_of("bob"), Some(49_500));
+    assert_eq!(sandbox.bank().ledger_summary().transfers, 1);
+}
+
+#[tokio::test]
+async fn a_real_transfer_token_without_mfa_is_refused_with_rfc_9470() {
+    // A tenant whose rule forgot MFA: the API still insists.
+    let mut config = SandboxConfig::ephemeral();
+    for client in &mut config.authz.clients {
+        client.mfa_scopes.clear();
+    }
+    let sandbox = start_with(config).await;
+    let api = client(&sandbox);
+    let token = token_without_mfa(&sandbox, "alice", "wonderland", TRANSFER).await;
+    let answer = api
+        .transfer(&token, "no-mfa", &json!({"to": "bob", "amount": "1.00"}))
+        .await;
+    answer.assert_problem(401, "insufficient-user-authentication");
+    assert_eq!(
+        answer.www_authenticate(),
+        Some(
+            format!(
+                r#"Bearer error="insufficient_user_authentication", acr_values="{ACR_MFA}", max_age=300"#
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(sandbox.bank().balance_of("alice"), Some(100_000));
+}
+
+#[tokio::test]
+async fn forgeries_built_from_real_tokens_are_refused() {
+    let sandbox = start().await;
+    let api = client(&sandbox);
+    let real = token_without_mfa(&sandbox, "alice", "wonderland", EVERYDAY).await;
+    assert_eq!(api.get("/v1/balance", Some(&real)).await.status, 200);
+
+    let parts: Vec<&str> = real.split('.').collect();
+    let decode = |s: &str| -> Value {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("JSON")
+    };
+    let header = decode(parts[0]);
+    let claims = decode(parts[1]);
+    let kid = header["kid"].as_str().expect("kid").to_owned();
+    let bob_sub = sandbox
+        .authz()
+        .user_sub("bob")
+        .expect("store")
+        .expect("bob exists");
+
+    // The issuer's real public key, as the attacker sees it in the JWKS.
+    let jwks = get_json(&format!("{}/.well-known/jwks.json", sandbox.issuer())).await;
+    let jwk = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("published key");
+    // Only the key members: p256's JWK parser refuses `kid`, `alg` and `use`.
+    let bare = json!({"kty": "EC", "crv": "P-256", "x": jwk["x"], "y": jwk["y"]});
+    let public_pem = p256::PublicKey::from_jwk_str(&bare.to_string())
+        .expect("P-256 JWK")
+        .to_public_key_pem(LineEnding::LF)
+        .expect("PEM");
+
+    let attacker = TestKey::es256(&kid);
+    let as_bob = TestIssuer::edit(&claims, json!({"sub": bob_sub}));
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "tampered payload (sub swapped to bob)",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(as_bob.to_string().as_bytes()),
+                parts[2]
+            ),
+            "invalid signature",
+        ),
+        (
+            "re-signed by another key under the real kid",
+            attacker.sign(&header, &as_bob),
+            "invalid signature",
+        ),
+        (
+            "alg none",
+            unsigned(&TestIssuer::edit(&header, json!({"alg": "none"})), &as_bob),
+            "signature algorithm not allowed",
+        ),
+        (
+            "HS256 keyed with the issuer's public key",
+            hs256(
+                &TestIssuer::edit(&header, json!({"alg": "HS256"})),
+                &as_bob,
+                public_pem.as_bytes(),
+            ),
+            "signature algorithm not allowed",
+        ),
+        (
+            "jku pointing at the attacker's keys",
+            attacker.sign(
+                &TestIssuer::edit(&header, json!({"jku": "http://127.0.0.1:1/jwks"})),
+                &as_bob,
+            ),
+            "token must not name or embed its own key",
+        ),
+        (
+            "embedded attacker jwk",
+            attacker.sign(
+                &TestIssuer::edit(&header, json!({"jwk": attacker.jwk})),
+                &as_bob,
+            ),
+            "token must not name or embed its own key",
+        ),
+        (
+            "oversized",
+            format!("{real}{}", "A".repeat(8 * 1024)),
+            "token too large",
+        ),
+    ];
+    for (name, token, description) in cases {
+        let answer = api.get("/v1/balance", Some(&token)).await;
+        assert_eq!(answer.status, 401, "{name}: {}", answer.body);
+        answer.assert_invalid_token(description);
+    }
+
+    // The same real token at an API with another identifier: wrong audience.
+    let elsewhere = Api::start(ApiConfig {
+        issuer: sandbox.issuer().to_owned(),
+        audience: "https://other-bank.example/api".into(),
+        ..ApiConfig::default()
+    })
+    .await;
+    elsewhere
+        .get("/v1/balance", Some(&real))
+        .await
+        .assert_invalid_token("wrong audience");
+    // And at an API that trusts another issuer: the sandbox's keys are not its keys.
+    let other_issuer = TestIssuer::start().await;
+    let stranger = Api::for_issuer(&other_issuer).await;
+    stranger
+        .get("/v1/balance", Some(&real))
+        .await
+        .assert_invalid_token("unknown signing key");
+    assert_eq!(sandbox.bank().balance_of("bob"), Some(50_000));
+}
+
+#[tokio::test]
+async fn a_key_rotation_at_the_sandbox_is_picked_up_at_once() {
+    let sandbox = start().await;
+    let api = client(&sandbox);
+    let before = token_without_mfa(&sandbox, "alice", "wonderland", EVERYDAY).await;
+    assert_eq!(api.get("/v1/balance", Some(&before)).await.status, 200);
+
+    sandbox.authz().rotate_keys().expect("rotate");
+    let after = token_without_mfa(&sandbox, "alice", "wonderland", EVERYDAY).await;
+    let answer = api.get("/v1/balance", Some(&after)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The retired key stays published until its tokens expire: old tokens still work.
+    assert_eq!(api.get("/v1/balance", Some(&before)).await.status, 200);
+    assert!(
+        sandbox.bank().requests().iter().all(|r| r.status == 200),
+        "no request was refused"
+    );
+}
+
+#[tokio::test]
+async fn real_tokens_age_out_stale_authentication_then_expiry() {
+    let sandbox = start().await;
+    let api = client(&sandbox);
+    let token = step_up_token(&sandbox, "alice", "wonderland").await;
+    let transfer = json!({"to": "bob", "amount": "1.00"});
+
+    // 330 s later: the 5-minute token is still inside its 60 s leeway, but the MFA is older
+    // than max_age=300, so the API asks for a fresh authentication (RFC 9470).
+    sandbox.bank().clock().advance(Duration::from_secs(330));
+    let stale = api.transfer(&token, "aged-1", &transfer).await;
+    stale.assert_problem(401, "insufficient-user-authentication");
+    assert_eq!(
+        stale.www_authenticate(),
+        Some(
+            format!(
+                r#"Bearer error="insufficient_user_authentication", acr_values="{ACR_MFA}", max_age=300"#
+            )
+            .as_str()
+        )
+    );
+
+    // 100 s more: past exp + leeway, the token is simply expired.
+    sandbox.bank().clock().advance(Duration::from_secs(100));
+    api.transfer(&token, "aged-2", &transfer)
+        .await
+        .assert_invalid_token("token expired");
+    assert_eq!(sandbox.bank().balance_of("alice"), Some(100_000));
+}
