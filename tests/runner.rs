@@ -7,6 +7,7 @@ compile_error!(
 );
 
 mod common;
+mod test_browser;
 mod test_cli;
 mod test_demo;
 mod test_login;
