@@ -48,7 +48,9 @@ impl ClientError {
     pub fn may_have_reached_server(&self) -> bool {
         match self {
             ClientError::Network { source, .. } => !source.is_connect(),
-            ClientError::Server { .. } | ClientError::UnexpectedResponse { .. } => true,
+            ClientError::Server { .. } => true,
+            // A success we could not read may well be a transfer; a 404 or 405 is not.
+            ClientError::UnexpectedResponse { status, .. } => !status.is_client_error(),
             _ => false,
         }
     }

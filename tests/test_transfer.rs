@@ -428,6 +428,65 @@ fn sufficient_token_needs_no_step_up_and_cannot_be_replayed() {
     assert_money(&env, 99_000, 51_000, 1);
 }
 
+/// The step-up token still does not satisfy the bank (here: this tenant grants
+/// `transfer:funds` without MFA, so the API answers with the RFC 9470 challenge): the CLI
+/// gives up after its one retry, exit 4, naming what is missing.
+#[test]
+fn a_second_challenge_after_step_up_is_final() {
+    let env = TestEnv::start_with(|c| c.authz.clients[0].mfa_scopes.clear());
+    env.login();
+    let run = env
+        .run_with_browser(&["transfer", "--to", "bob", "--amount", "5", "--yes"])
+        .code(4);
+    assert!(
+        run.stderr.contains(
+            "error: Transfer not authorized: the bank still requires a stronger or more recent sign-in (acr_values `http://schemas.openid.net/pape/policies/2007/06/multi-factor`, max_age 300s) after step-up\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        transfer_posts(&env)
+            .iter()
+            .map(|p| p.status)
+            .collect::<Vec<_>>(),
+        [403, 401],
+        "exactly one retry"
+    );
+    assert_eq!(authorization_requests(&env).len(), 2, "login + one step-up");
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+/// The CLI's own wait for the step-up has a deadline (`--timeout`).
+#[test]
+fn step_up_wait_times_out() {
+    let mut env = TestEnv::start();
+    env.login();
+    env.set_env("BANK_TEST_BROWSER_MODE", "idle");
+    let run = env
+        .run_with_browser(&[
+            "transfer",
+            "--to",
+            "bob",
+            "--amount",
+            "5",
+            "--yes",
+            "--timeout",
+            "1s",
+        ])
+        .code(4);
+    assert!(
+        run.stderr.contains(
+            "error: Transfer not authorized: timed out waiting for the step-up approval\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--timeout"), "{}", run.stderr);
+    assert_eq!(transfer_posts(&env).len(), 1);
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
 #[test]
 fn insufficient_funds_exits_2_with_the_api_message() {
     let env = TestEnv::start();
@@ -570,7 +629,9 @@ fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
     assert_eq!(proxy.dropped(), 1);
     assert_eq!(run.stdout, "");
     assert!(
-        run.stderr.contains("the transfer may have been made"),
+        run.stderr.contains(
+            "error: the connection to the bank API broke after the transfer was sent: the transfer may have been made\n"
+        ),
         "{}",
         run.stderr
     );

@@ -229,10 +229,24 @@ fn failure(f: Failure, request: &TransferRequest, key: &IdempotencyKey) -> CliEr
             ClientError::BadRequest { ref problem } => {
                 CliError::usage(format!("transfer refused: {problem}"))
             }
-            e if e.may_have_reached_server() => CliError::from(e).hint(format!(
-                "the transfer may have been made. Retry with the same idempotency key — it cannot move money twice:\n         {}",
-                retry_command(request, key)
-            )),
+            e if e.may_have_reached_server() => {
+                let retry = format!(
+                    "retry with the same idempotency key; the bank will not move the money twice:\n         {}",
+                    retry_command(request, key)
+                );
+                match e {
+                    ClientError::Network { source, .. } => CliError::new(
+                        ErrorKind::Network,
+                        "the connection to the bank API broke after the transfer was sent: the transfer may have been made",
+                    )
+                    .with_source(source),
+                    other => CliError::new(
+                        ErrorKind::Network,
+                        format!("{other}: the transfer may have been made"),
+                    ),
+                }
+                .hint(retry)
+            }
             e => CliError::from(e),
         },
     }
