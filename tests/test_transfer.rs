@@ -713,3 +713,39 @@ fn transfer_help_has_examples() {
         assert!(run.stdout.contains(word), "{word}:\n{}", run.stdout);
     }
 }
+
+/// Ctrl-C while waiting for the step-up approval ends the command cleanly (exit 130) and
+/// nothing is retried.
+#[test]
+fn ctrl_c_during_step_up_exits_130() {
+    let mut env = TestEnv::start();
+    env.login();
+    env.set_env("BANK_TEST_BROWSER_MODE", "idle");
+    let child = env
+        .std_command(&["transfer", "--to", "bob", "--amount", "5", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bank starts");
+    // Wait (bounded) until the step-up's browser ran: bank is then waiting for the callback.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !env.browser_log().contains("idle") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("bank exits");
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(STEP_UP_MESSAGE), "{stderr}");
+    assert!(stderr.ends_with("Interrupted.\n"), "{stderr}");
+    assert_eq!(transfer_posts(&env).len(), 1);
+    assert_money(&env, 100_000, 50_000, 0);
+}
