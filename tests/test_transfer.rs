@@ -749,3 +749,37 @@ fn ctrl_c_during_step_up_exits_130() {
     assert_eq!(transfer_posts(&env).len(), 1);
     assert_money(&env, 100_000, 50_000, 0);
 }
+
+/// On a terminal, bank asks (on stderr, through dialoguer) before sending anything; "no"
+/// sends nothing. `script` (util-linux) provides the pseudo-terminal.
+#[test]
+fn confirmation_prompt_on_a_terminal() {
+    let env = TestEnv::start();
+    env.login();
+    let bank = env.std_command(&[]);
+    let mut cmd = std::process::Command::new("script");
+    cmd.env_clear();
+    for (k, v) in bank.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    // A terminal gets colour; this test reads the words.
+    cmd.env("NO_COLOR", "1");
+    let line = format!("{} transfer --to bob --amount 5", crate::common::BANK);
+    let output = assert_cmd::Command::from_std(cmd)
+        .args(["-qec", &line, "/dev/null"])
+        .write_stdin("n")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("Transfer 5.00 USD to bob?"), "{screen}");
+    assert!(
+        screen.contains("error: transfer cancelled; nothing was sent"),
+        "{screen}"
+    );
+    let requests = env.sandbox().bank().requests();
+    assert!(requests.is_empty(), "{requests:?}");
+}
