@@ -1,4 +1,10 @@
 //! `bank transfer`: move money, with step-up authentication when the bank asks for it.
+//!
+//! This file owns the person-facing side: local validation of what was typed (so a typo
+//! never reaches the bank), the confirmation, the per-transfer `Idempotency-Key`, and the
+//! words and exit codes of every outcome. The protocol work lives elsewhere — the request
+//! and its answers in `api`, the challenge-and-retry in `stepup` — so that `bank demo` can
+//! drive the same transfer without this command's prompts.
 
 use std::time::Duration;
 
@@ -225,7 +231,6 @@ fn failure(f: Failure, request: &TransferRequest, key: &IdempotencyKey) -> CliEr
             ClientError::InvalidToken { .. } if stepped_up => {
                 denied("the bank rejected the step-up token".into()).with_source(error)
             }
-            ClientError::Forbidden { .. } => CliError::from(error),
             ClientError::BadRequest { ref problem } => {
                 CliError::usage(format!("transfer refused: {problem}"))
             }
