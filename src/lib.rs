@@ -5,7 +5,8 @@
 //! stderr and picks the exit code (DESIGN.md "Conventions"). Nothing below it prints errors
 //! or exits. The modules: `config` (profiles), `oauth` (discovery, login, refresh,
 //! revocation), `token_store` (keyring with file fallback), `session` (which token a request
-//! uses), `api` (bank API client), `challenge` (`WWW-Authenticate`), `ui` (output).
+//! uses), `api` (bank API client), `challenge` (`WWW-Authenticate`), `stepup` (the step-up retry
+//! layer around API calls), `ui` (output).
 
 pub mod api;
 pub mod challenge;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod oauth;
 pub mod session;
+pub mod stepup;
 pub mod token_store;
 pub mod ui;
 

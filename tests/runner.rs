@@ -7,9 +7,11 @@ compile_error!(
 );
 
 mod common;
+mod test_balance;
 mod test_cli;
 mod test_login;
 mod test_tokens;
+mod test_transfer;
 
 #[test]
 fn every_test_file_is_listed() {
