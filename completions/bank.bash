@@ -49,6 +49,9 @@ _bank() {
             bank,token)
                 cmd="bank__subcmd__token"
                 ;;
+            bank,transfer)
+                cmd="bank__subcmd__transfer"
+                ;;
             bank__subcmd__config,get)
                 cmd="bank__subcmd__config__subcmd__get"
                 ;;
@@ -112,6 +115,9 @@ _bank() {
             bank__subcmd__help,token)
                 cmd="bank__subcmd__help__subcmd__token"
                 ;;
+            bank__subcmd__help,transfer)
+                cmd="bank__subcmd__help__subcmd__transfer"
+                ;;
             bank__subcmd__help__subcmd__config,get)
                 cmd="bank__subcmd__help__subcmd__config__subcmd__get"
                 ;;
@@ -131,7 +137,7 @@ _bank() {
 
     case "${cmd}" in
         bank)
-            opts="-v -h -V --profile --json --no-input --verbose --help --version login logout status balance history token config completions demo sandbox help"
+            opts="-v -h -V --profile --json --no-input --verbose --help --version login logout status balance history transfer token config completions demo sandbox help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,7 +383,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__help)
-            opts="login logout status balance history token config completions demo sandbox help"
+            opts="login logout status balance history transfer token config completions demo sandbox help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -600,6 +606,20 @@ _bank() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bank__subcmd__help__subcmd__transfer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bank__subcmd__history)
             opts="-n -v -h -V --limit --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -733,6 +753,48 @@ _bank() {
                 return 0
             fi
             case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bank__subcmd__transfer)
+            opts="-y -v -h -V --to --amount --currency --memo --yes --idempotency-key --no-browser --timeout --profile --json --no-input --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --amount)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --currency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

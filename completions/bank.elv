@@ -32,6 +32,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand status 'Show the login state of the current profile'
             cand balance 'Show the account balance'
             cand history 'Show recent transfers, newest first'
+            cand transfer 'Transfer money to another account'
             cand token 'Print the current access token on stdout'
             cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
             cand completions 'Print a shell completion script'
@@ -93,6 +94,26 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand -n 'How many transfers to show (1-100)'
             cand --limit 'How many transfers to show (1-100)'
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;transfer'= {
+            cand --to 'Recipient''s account handle (e.g. bob)'
+            cand --amount 'Amount, e.g. 25 or 25.00 (at most two decimals)'
+            cand --currency 'Currency (ISO 4217); the bank refuses one that is not the account''s'
+            cand --memo 'A note for the recipient (at most 140 characters)'
+            cand --idempotency-key 'Reuse the key of an earlier attempt, so a retry cannot move money twice'
+            cand --timeout 'For step-up: how long to wait for the approval (e.g. 90s, 5m)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand -y 'Do not ask for confirmation (required with --no-input or without a terminal)'
+            cand --yes 'Do not ask for confirmation (required with --no-input or without a terminal)'
+            cand --no-browser 'For step-up: print the URL but do not open a browser'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -236,6 +257,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand status 'Show the login state of the current profile'
             cand balance 'Show the account balance'
             cand history 'Show recent transfers, newest first'
+            cand transfer 'Transfer money to another account'
             cand token 'Print the current access token on stdout'
             cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
             cand completions 'Print a shell completion script'
@@ -252,6 +274,8 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;help;balance'= {
         }
         &'bank;help;history'= {
+        }
+        &'bank;help;transfer'= {
         }
         &'bank;help;token'= {
         }

@@ -57,6 +57,12 @@ impl Ui {
         self.verbose
     }
 
+    /// `--no-input`: never ask anything (the step-up layer also checks it before it would
+    /// wait for a browser that cannot be opened).
+    pub fn no_input(&self) -> bool {
+        self.no_input
+    }
+
     /// Whether we may ask the person something: a terminal on both ends and no `--no-input`.
     pub fn can_prompt(&self) -> bool {
         !self.no_input && self.stdin_tty && self.stderr_tty

@@ -203,6 +203,7 @@ fn login_and_step_up_in_headless_chromium() {
     let driver = ChromeDriver::start();
     let issuer = env.issuer.clone();
     let authz = env.sandbox().authz().clone();
+    let bank = env.sandbox().bank().clone();
 
     env.rt.block_on(async {
         let c = chromium(&driver, &scratch.path().join("chromium-profile")).await;
@@ -238,13 +239,13 @@ fn login_and_step_up_in_headless_chromium() {
             "the callback page"
         );
 
-        // 2. Step-up for transfer:funds: the waiting page, approved on the authenticator.
-        let step_up = spawn_bank(&env, &["login", "--scope", "transfer:funds"]);
-        let url = nth_url(&urls, 2).await;
-        assert!(
-            url.contains("scope=openid+profile+offline_access+view%3Abalance+transfer%3Afunds"),
-            "{url}"
+        // 2. A transfer: 403 insufficient_scope, then step-up with MFA in the same browser.
+        let transfer = spawn_bank(
+            &env,
+            &["transfer", "--to", "bob", "--amount", "25.00", "--yes"],
         );
+        let url = nth_url(&urls, 2).await;
+        assert!(url.contains("scope=openid+transfer%3Afunds"), "{url}");
         c.goto(&url).await.expect("open the step-up URL");
         let main = css(&c, "main[data-mfa-status-url][data-mfa-continue-url]").await;
         assert!(
@@ -293,10 +294,12 @@ fn login_and_step_up_in_headless_chromium() {
         c.switch_to_window(waiting_tab)
             .await
             .expect("back to the first tab");
-        let run = finished(step_up).await.success();
+        let run = finished(transfer).await.success();
         assert!(
-            run.stderr.contains("Logged in to [ISSUER] as alice"),
-            "{}",
+            run.stdout
+                .starts_with("Transferred 25.00 USD to bob. New balance: 975.00 USD."),
+            "{}\n{}",
+            run.stdout,
             run.stderr
         );
         assert!(
@@ -306,7 +309,8 @@ fn login_and_step_up_in_headless_chromium() {
         c.close().await.expect("end the WebDriver session");
     });
 
-    // What the server saw: a password login, MFA required and approved, then a token with MFA.
+    // What the server saw: a password login, MFA required and approved, a token with MFA,
+    // and exactly one debit.
     let events = authz.events();
     assert!(
         events
@@ -332,4 +336,6 @@ fn login_and_step_up_in_headless_chromium() {
         AuthzEvent::TokenIssued { scope, amr, .. }
             if scope.contains("transfer:funds") && amr.iter().any(|a| a == "mfa")
     )));
+    assert_eq!(bank.balance_of("alice"), Some(97_500));
+    assert_eq!(bank.balance_of("bob"), Some(52_500));
 }

@@ -35,7 +35,7 @@ const STORY: &[&str] = &[
     "browser   the waiting page sees: approved",
     "✓ Step-up token received.",
     "scope \"openid transfer:funds\", amr pwd+mfa, acr http://schemas.openid.net/pape/policies/2007/06/multi-factor, lives 5m",
-    "refresh token: none.",
+    "No refresh token comes with it.",
     "Step 5/7  Retry the transfer once: same Idempotency-Key, new token",
     "← POST /v1/transfers: 201 Created",
     "✓ Transferred 25.00 USD to bob. New balance: 975.00 USD.",

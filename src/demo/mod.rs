@@ -13,7 +13,6 @@
 
 pub mod walker;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,16 +20,16 @@ use bank_sandbox::api::ApiRequestRecord;
 use bank_sandbox::authz::MfaRequestInfo;
 use bank_sandbox::{Sandbox, SandboxConfig};
 use base64::Engine as _;
-use oauth2::AccessToken;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::api::{ClientError, group_thousands};
+use crate::api::{ClientError, IdempotencyKey, TransferRequest, group_thousands};
+use crate::challenge::StepUpReason;
 use crate::config::{ConfigFile, Env, Overrides, ProfileFile};
 use crate::error::{CliError, ErrorKind};
 use crate::oauth::browser::UrlHandler;
 use crate::oauth::{self, AuthParams, Browser, Interaction, OAuthError};
 use crate::session::Ctx;
+use crate::stepup::{self, StepUp};
 use crate::token_store::{Storage, TokenStore};
 use crate::ui::Ui;
 use walker::{Password, Step, Walker};
@@ -40,6 +39,7 @@ const USER: &str = "alice";
 const PASSWORD: &str = "wonderland";
 const RECIPIENT: &str = "bob";
 const AMOUNT: &str = "25.00";
+const TRANSFER_SCOPE: &str = "transfer:funds";
 const PROFILE: &str = "demo";
 const STEPS: usize = 7;
 
@@ -377,86 +377,75 @@ impl Story<'_> {
 
         // 3. The transfer attempt with the everyday token: 403 insufficient_scope.
         n.step(3, "Try to move money with the same token");
-        let key = idempotency_key();
-        let body = json!({ "to": RECIPIENT, "amount": AMOUNT });
+        let request = TransferRequest::new(RECIPIENT, AMOUNT, "USD", None)
+            .map_err(|e| CliError::new(ErrorKind::General, e.to_string()))?;
+        let key = IdempotencyKey::generate();
+        // What `create_transfer` sends, for the narration.
+        let body = format!(
+            "{{\"to\":\"{}\",\"amount\":\"{}\",\"currency\":\"{}\"}}",
+            request.to, request.amount, request.currency
+        );
         n.say(&format!(
-            "→ POST /v1/transfers  {body}  Idempotency-Key: {key}  Authorization: Bearer {}",
+            "→ POST /v1/transfers  {body}  Idempotency-Key: {}  Authorization: Bearer {}",
+            key.as_str(),
             redact(credential.access_token().secret())
         ));
         let seen = self.audit_len();
-        let challenge = match self
-            .post_transfer(credential.access_token(), &body, &key)
-            .await
-        {
-            Err(ClientError::StepUpRequired {
-                error,
-                scope,
-                acr_values,
-                max_age,
-                ..
-            }) => {
-                n.exchanges(&self.audit_since(seen));
+        let attempt = api
+            .create_transfer(credential.access_token(), &request, &key)
+            .await;
+        n.exchanges(&self.audit_since(seen));
+        let challenge = match attempt {
+            Err(ClientError::StepUpRequired(challenge))
+                if challenge.reason == StepUpReason::InsufficientScope =>
+            {
                 n.say(&format!(
-                    "The API refuses ({error}): this token may read, not move money. The \
-                     challenge names what is missing: {}.",
-                    scope.join(" ")
+                    "The API refuses (insufficient_scope): this token may read, not move money. \
+                     The challenge names what is missing: {}.",
+                    challenge.scope.join(" ")
                 ));
-                (scope, acr_values, max_age)
+                challenge
             }
-            other => {
-                n.exchanges(&self.audit_since(seen));
-                return Err(unexpected("a 403 insufficient_scope challenge", other));
-            }
+            other => return Err(unexpected("a 403 insufficient_scope challenge", other)),
         };
 
         // 4. Step-up: authorize again for the scope the API named; the rule demands MFA.
         n.step(4, "Step up: authorize again for transfer:funds, with MFA");
-        let (scope, acr_values, max_age) = challenge;
-        let mut scopes = vec!["openid".to_owned()];
-        scopes.extend(scope.into_iter().filter(|s| s != "openid"));
+        let params = stepup::step_up_params(&challenge, TRANSFER_SCOPE);
         n.say(&format!(
             "bank asks the authorization server for scope \"{}\" — a second authorization \
              through the same browser. Its rule for transfer:funds: MFA, every time.",
-            scopes.join(" ")
+            params.scopes.join(" ")
         ));
         let mfa = self.answer_mfa(&user);
-        let step_up = oauth::authorize(
-            &ctx.http,
-            &ctx.profile,
-            &ctx.metadata().await?,
-            &AuthParams {
-                scopes,
-                acr_values,
-                max_age,
-                prompt_login: false,
+        let step_up = stepup::authorize_step_up(
+            ctx,
+            &challenge,
+            &StepUp {
+                scope: TRANSFER_SCOPE,
+                purpose: "transfer funds",
+                browser: &self.browser,
+                timeout: Duration::from_secs(300),
             },
-            self.interaction("Waiting for the MFA approval…"),
         )
         .await;
         mfa.abort();
-        let step_up = match step_up {
-            Ok(tokens) => tokens,
+        let token = match step_up {
+            Ok(token) => token,
             Err(e @ OAuthError::Denied { .. }) => {
                 n.say("The MFA request was denied, so no step-up token was issued and no money moves.");
                 return Err(CliError::from(e).hint("run `bank demo` again and approve the request"));
             }
             Err(e) => return Err(e.into()),
         };
-        let token = step_up.access_token;
+        let token = token.access_token();
         n.ok("Step-up token received.");
         n.say(&format!(
             "access token {} — {}",
             redact(token.secret()),
             describe_claims(token.secret())
         ));
-        n.say(&format!(
-            "refresh token: {}. It is kept in memory for this one request and never stored.",
-            if step_up.refresh_token.is_some() {
-                "received (unexpected!)"
-            } else {
-                "none"
-            }
-        ));
+        n.say("No refresh token comes with it. It is kept in memory for this one request and never stored.");
 
         // 5. The retry, once, with the same Idempotency-Key.
         n.step(
@@ -464,13 +453,14 @@ impl Story<'_> {
             "Retry the transfer once: same Idempotency-Key, new token",
         );
         n.say(&format!(
-            "→ POST /v1/transfers  {body}  Idempotency-Key: {key}  Authorization: Bearer {}",
+            "→ POST /v1/transfers  {body}  Idempotency-Key: {}  Authorization: Bearer {}",
+            key.as_str(),
             redact(token.secret())
         ));
         let seen = self.audit_len();
-        let transfer = self.post_transfer(&token, &body, &key).await;
+        let receipt = api.create_transfer(token, &request, &key).await;
         n.exchanges(&self.audit_since(seen));
-        let transfer = transfer?;
+        let transfer = receipt?.body;
         n.ok(&format!(
             "Transferred {} to {RECIPIENT}. New balance: {}. (transfer {})",
             money_of(&transfer, "amount"),
@@ -480,22 +470,23 @@ impl Story<'_> {
 
         // 6. Replay: the spent step-up token must not move money again.
         n.step(6, "Replay the used step-up token (as a thief would)");
-        let replay_key = idempotency_key();
+        let replay_key = IdempotencyKey::generate();
         n.say(&format!(
-            "→ POST /v1/transfers  {body}  Idempotency-Key: {replay_key}  Authorization: Bearer {}",
+            "→ POST /v1/transfers  {body}  Idempotency-Key: {}  Authorization: Bearer {}",
+            replay_key.as_str(),
             redact(token.secret())
         ));
         let seen = self.audit_len();
-        match self.post_transfer(&token, &body, &replay_key).await {
+        let replay = api.create_transfer(token, &request, &replay_key).await;
+        n.exchanges(&self.audit_since(seen));
+        match replay {
             Err(ClientError::InvalidToken { description }) => {
-                n.exchanges(&self.audit_since(seen));
                 n.ok(&format!(
                     "Refused ({}): a step-up token authorizes one transfer, once.",
                     description.as_deref().unwrap_or("invalid_token")
                 ));
             }
             other => {
-                n.exchanges(&self.audit_since(seen));
                 return Err(unexpected(
                     "a 401 invalid_token answer (token already used)",
                     other,
@@ -595,24 +586,6 @@ impl Story<'_> {
             .skip(seen)
             .collect()
     }
-
-    fn post_transfer<'b>(
-        &'b self,
-        token: &'b AccessToken,
-        body: &'b Value,
-        key: &'b str,
-    ) -> impl Future<Output = Result<Value, ClientError>> + 'b {
-        let api = self.ctx.api();
-        async move {
-            api.send(
-                Method::POST,
-                "/v1/transfers",
-                token,
-                Some((body.clone(), vec![("Idempotency-Key", key.to_owned())])),
-            )
-            .await
-        }
-    }
 }
 
 /// The terminal prompt of the sandbox's authenticator. On its own thread, not the runtime's
@@ -646,13 +619,6 @@ fn unexpected<T: std::fmt::Debug>(wanted: &str, got: Result<T, ClientError>) -> 
         )
         .with_source(e),
     }
-}
-
-/// `demo-` + 16 random hex digits: unique per transfer, reused for its one retry.
-fn idempotency_key() -> String {
-    let bytes: [u8; 8] = rand::random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("demo-{hex}")
 }
 
 /// A token shown as its first characters only: a JWT's first bytes are its (public) header.
@@ -719,6 +685,7 @@ fn format_minor(minor: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn money_formats_without_floats() {
@@ -743,12 +710,5 @@ mod tests {
             "scope \"openid transfer:funds\", amr pwd+mfa, acr x, lives 5m"
         );
         assert_eq!(describe_claims("opaque"), "an opaque token");
-    }
-
-    #[test]
-    fn idempotency_keys_are_fresh() {
-        let a = idempotency_key();
-        assert!(a.starts_with("demo-") && a.len() == 21, "{a}");
-        assert_ne!(a, idempotency_key());
     }
 }
