@@ -257,3 +257,38 @@ fn sandbox_serves_what_its_walkthrough_says() {
         assert!(stderr.contains(expected), "missing {expected:?}:\n{stderr}");
     }
 }
+
+/// On a terminal without `--yes`, the MFA push is a dialoguer prompt; "no" denies it, no
+/// step-up token is issued, no money moves, and the demo exits 4 (denied). No display here,
+/// so the demo says so and signs in over HTTP. `script` (util-linux) provides the terminal.
+#[test]
+fn demo_on_a_terminal_asks_and_a_no_denies() {
+    let home = tempfile::tempdir().expect("temp home");
+    let mut cmd = Command::new("script");
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // A terminal gets colour; this test reads the words.
+        .env("NO_COLOR", "1");
+    let line = format!("{BANK} demo");
+    let output = assert_cmd::Command::from_std(cmd)
+        .args(["-qec", &line, "/dev/null"])
+        .write_stdin("n")
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{screen}");
+    for expected in [
+        "No browser is opened (no display to open a browser on",
+        "authz     MFA required: push mfa_",
+        "Approve request from bank CLI to transfer funds? [y/N]",
+        "phone     denied",
+        "browser   the waiting page sees: denied",
+        "The MFA request was denied, so no step-up token was issued and no money moves.",
+        "error: access denied",
+    ] {
+        assert!(screen.contains(expected), "missing {expected:?}:\n{screen}");
+    }
+    assert!(!screen.contains("Step 5/7"), "{screen}");
+}
