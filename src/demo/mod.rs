@@ -425,7 +425,7 @@ impl Story<'_> {
                 scope: TRANSFER_SCOPE,
                 purpose: "transfer funds",
                 browser: &self.browser,
-                timeout: Duration::from_secs(300),
+                timeout: self.timeout(),
             },
         )
         .await;
@@ -525,11 +525,21 @@ impl Story<'_> {
         }
     }
 
+    /// How long a sign-in may take: a person gets five minutes; with `--yes` nobody is
+    /// waited for, so a broken scripted sign-in fails within a minute instead.
+    fn timeout(&self) -> Duration {
+        if self.options.yes {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_secs(300)
+        }
+    }
+
     fn interaction(&self, waiting: &str) -> Interaction<'_> {
         Interaction {
             ui: &self.ctx.ui,
             browser: &self.browser,
-            timeout: Duration::from_secs(300),
+            timeout: self.timeout(),
             callback_port: None,
             waiting_message: waiting.to_owned(),
         }
