@@ -10,6 +10,7 @@ mod common;
 mod test_balance;
 mod test_cli;
 mod test_login;
+mod test_readme;
 mod test_tokens;
 mod test_transfer;
 
