@@ -170,3 +170,23 @@ fn bank_token_overrides_the_keyring() {
         "{status}"
     );
 }
+
+#[test]
+fn an_expired_session_without_refresh_token_is_not_logged_in_in_json_too() {
+    // No `offline_access`, so no refresh token; 1 s tokens are expired at once (30 s skew).
+    let env = TestEnv::start_with(|c| c.authz.access_token_lifetime_secs = 1);
+    env.run(&["config", "set", "scopes", "openid profile view:balance"])
+        .success();
+    env.login();
+    let human = env.run(&["status"]).code(3);
+    assert!(
+        human.stderr.contains("the session has expired"),
+        "{}",
+        human.stderr
+    );
+    let json = env.run(&["status", "--json"]).code(3);
+    let status = json.json();
+    assert_eq!(status["logged_in"], true);
+    assert_eq!(status["expired"], true);
+    assert_eq!(status["refresh_token"], false);
+}

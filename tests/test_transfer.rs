@@ -642,12 +642,18 @@ fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the key is printed")
         .to_owned();
-    assert!(
-        run.stderr.contains(&format!(
-            "bank transfer --to bob --amount 25.00 --idempotency-key {key}"
-        )),
-        "{}",
-        run.stderr
+    let printed = run
+        .stderr
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("bank "))
+        .unwrap_or_else(|| panic!("a retry command is printed:\n{}", run.stderr))
+        .to_owned();
+    assert_eq!(
+        printed,
+        format!(
+            "bank --profile default transfer --yes --to bob --amount 25.00 --idempotency-key {key}"
+        )
     );
     // The server did make it.
     let posts = transfer_posts(&env);
@@ -658,22 +664,9 @@ fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
     assert_eq!(posts[1].idempotency_key.as_deref(), Some(key.as_str()));
     assert_money(&env, 97_500, 52_500, 1);
 
-    // The retry, as printed: a fresh step-up, the same key, the original transfer back.
-    let run = with_mfa(
-        &env,
-        &[
-            "transfer",
-            "--to",
-            "bob",
-            "--amount",
-            "25.00",
-            "--yes",
-            "--idempotency-key",
-            &key,
-        ],
-        Mfa::Approve,
-    )
-    .success();
+    // The retry, exactly as printed: a fresh step-up, the same key, the original transfer back.
+    let retry: Vec<&str> = printed.split_whitespace().skip(1).collect();
+    let run = with_mfa(&env, &retry, Mfa::Approve).success();
     assert!(
         run.stderr.contains(&format!(
             "This transfer was already made with idempotency key {key}; no money moved now."

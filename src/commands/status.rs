@@ -78,8 +78,17 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
     };
     let now = Ctx::now();
     let expired = bundle.is_expired(now, EXPIRY_SKEW_SECS);
+    // An expired token with nothing to refresh it is "not logged in" (exit 3), in JSON too.
+    let outcome = if expired && bundle.refresh_token.is_none() {
+        Err(
+            CliError::new(ErrorKind::LoginRequired, "the session has expired")
+                .hint("run `bank login`"),
+        )
+    } else {
+        Ok(())
+    };
     if ui.json() {
-        return ui.data_json(&json!({
+        ui.data_json(&json!({
             "profile": profile.name,
             "issuer": profile.issuer,
             "api_url": profile.api_url,
@@ -90,7 +99,8 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
             "expired": expired,
             "refresh_token": bundle.refresh_token.is_some(),
             "storage": storage.kind(),
-        }));
+        }))?;
+        return outcome;
     }
     let expiry = match bundle.expires_at {
         Some(at) => {
@@ -123,13 +133,7 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
         }
     ))?;
     ui.data(&format!("Storage:  {storage}"))?;
-    if expired && bundle.refresh_token.is_none() {
-        return Err(
-            CliError::new(ErrorKind::LoginRequired, "the session has expired")
-                .hint("run `bank login`"),
-        );
-    }
-    Ok(())
+    outcome
 }
 
 #[cfg(test)]

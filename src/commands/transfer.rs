@@ -135,7 +135,7 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         async move { api.create_transfer(&token, &request, &key).await }
     })
     .await
-    .map_err(|f| failure(f, &request, &key))?;
+    .map_err(|f| failure(f, &ctx.profile.name, &request, &key))?;
 
     report_success(ui, &request, outcome.value, &key)
 }
@@ -193,7 +193,7 @@ fn report_success(
 }
 
 /// Words and exit codes for every way a transfer can fail.
-fn failure(f: Failure, request: &TransferRequest, key: &IdempotencyKey) -> CliError {
+fn failure(f: Failure, profile: &str, request: &TransferRequest, key: &IdempotencyKey) -> CliError {
     let denied =
         |msg: String| CliError::new(ErrorKind::Denied, format!("Transfer not authorized: {msg}"));
     match f {
@@ -237,7 +237,7 @@ fn failure(f: Failure, request: &TransferRequest, key: &IdempotencyKey) -> CliEr
             e if e.may_have_reached_server() => {
                 let retry = format!(
                     "retry with the same idempotency key; the bank will not move the money twice:\n         {}",
-                    retry_command(request, key)
+                    retry_command(profile, request, key)
                 );
                 match e {
                     ClientError::Network { source, .. } => CliError::new(
@@ -257,10 +257,13 @@ fn failure(f: Failure, request: &TransferRequest, key: &IdempotencyKey) -> CliEr
     }
 }
 
-/// The command line that retries `request` with `key`, quoted for a POSIX shell.
-fn retry_command(request: &TransferRequest, key: &IdempotencyKey) -> String {
+/// The command line that retries `request` with `key`, quoted for a POSIX shell. It names
+/// the profile (an idempotency key means nothing at another bank or account) and confirms
+/// with `--yes`: the person already confirmed this transfer once.
+fn retry_command(profile: &str, request: &TransferRequest, key: &IdempotencyKey) -> String {
     let mut cmd = format!(
-        "bank transfer --to {} --amount {} --idempotency-key {}",
+        "bank --profile {} transfer --yes --to {} --amount {} --idempotency-key {}",
+        shell_quote(profile),
         shell_quote(&request.to),
         request.amount,
         shell_quote(key.as_str())
@@ -296,14 +299,14 @@ mod tests {
         let request =
             TransferRequest::new("bob", "25", "EUR", Some("it's lunch")).expect("valid request");
         assert_eq!(
-            retry_command(&request, &key),
-            r"bank transfer --to bob --amount 25.00 --idempotency-key k-1 --currency EUR --memo 'it'\''s lunch'"
+            retry_command("default", &request, &key),
+            r"bank --profile default transfer --yes --to bob --amount 25.00 --idempotency-key k-1 --currency EUR --memo 'it'\''s lunch'"
         );
         let key = IdempotencyKey::parse("a;rm").expect("key");
         let request = TransferRequest::new("bob", "1", "USD", None).expect("valid request");
         assert_eq!(
-            retry_command(&request, &key),
-            "bank transfer --to bob --amount 1.00 --idempotency-key 'a;rm'"
+            retry_command("my work", &request, &key),
+            "bank --profile 'my work' transfer --yes --to bob --amount 1.00 --idempotency-key 'a;rm'"
         );
     }
 }
