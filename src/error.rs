@@ -29,6 +29,9 @@ pub enum ErrorKind {
     Network,
     /// Ctrl-C (exit 130).
     Interrupted,
+    /// Whoever read our stdout has gone (`bank history | head -1`): nothing to report, and
+    /// nobody left to report it to. Exits 0 quietly, as `rg` and `ls` do.
+    StdoutClosed,
 }
 
 impl ErrorKind {
@@ -41,6 +44,7 @@ impl ErrorKind {
             ErrorKind::Denied => 4,
             ErrorKind::Network => 5,
             ErrorKind::Interrupted => 130,
+            ErrorKind::StdoutClosed => 0,
         }
     }
 }

@@ -60,10 +60,10 @@ pub fn run() -> ExitCode {
 
 /// The one place errors are printed and mapped to exit codes.
 pub fn report(ui: &Ui, err: CliError) -> ExitCode {
-    if err.kind != ErrorKind::Interrupted {
-        ui.error(&err);
-    } else {
-        ui.status("Interrupted.");
+    match err.kind {
+        ErrorKind::Interrupted => ui.status("Interrupted."),
+        ErrorKind::StdoutClosed => {}
+        _ => ui.error(&err),
     }
     err.exit_code()
 }

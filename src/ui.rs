@@ -149,7 +149,7 @@ impl Ui {
 fn stdout_error(err: io::Error) -> CliError {
     if err.kind() == io::ErrorKind::BrokenPipe {
         // `bank history | head -1`: the reader left; that is not a failure worth a message.
-        CliError::new(crate::error::ErrorKind::General, "stdout closed").with_source(err)
+        CliError::new(crate::error::ErrorKind::StdoutClosed, "stdout closed").with_source(err)
     } else {
         CliError::new(crate::error::ErrorKind::General, "cannot write to stdout").with_source(err)
     }

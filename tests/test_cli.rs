@@ -236,3 +236,24 @@ fn login_against_an_unreachable_issuer_exits_5() {
     );
     assert_eq!(env.browser_log(), "");
 }
+
+#[test]
+fn a_reader_that_left_is_not_an_error() {
+    // `bank completions zsh | head -0`: stdout is a pipe whose reader is already gone, so
+    // the first write fails with EPIPE. That ends the command quietly, with success.
+    let env = offline();
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = env
+        .std_command(&["completions", "zsh"])
+        .stdout(writer)
+        .output()
+        .expect("bank runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
