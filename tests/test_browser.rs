@@ -4,11 +4,12 @@
 //! `BANK_BROWSER` is a two-line shell script that appends the authorization URL to a file;
 //! the test reads it and navigates Chromium there, types alice's password into the login
 //! page and submits, and `bank login` must receive the redirect and exit 0. Then a step-up
-//! authorization (for `transfer:funds`) shows the MFA waiting page; the push is approved in
-//! the sandbox's `/authenticator` in a second tab; the waiting page's own script moves on and
-//! the CLI gets its callback. Screenshots of the login, waiting and authenticator pages go to
-//! `tests/artifacts/` for people to look at. Nothing here skips: without Chromium or
-//! chromedriver, or with a broken login page, the test fails.
+//! authorization (for `transfer:funds`) shows the MFA waiting page; in a second tab the
+//! sandbox's `/authenticator` (the "phone", with a session of its own) asks alice to sign
+//! in, and the push is approved there; the waiting page's own script moves on and the CLI
+//! gets its callback. Screenshots of the login, waiting, authenticator sign-in and
+//! authenticator pages go to `tests/artifacts/` for people to look at. Nothing here skips:
+//! without Chromium or chromedriver, or with a broken login page, the test fails.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -265,18 +266,23 @@ fn login_and_step_up_in_headless_chromium() {
         c.goto(&format!("{issuer}/authenticator"))
             .await
             .expect("open the authenticator");
-        if c.find(Locator::Css("form[action='/authenticator/login']"))
-            .await
-            .is_ok()
-        {
-            sign_in(
-                &c,
-                "form[action='/authenticator/login']",
-                "alice",
-                "wonderland",
-            )
-            .await;
-        }
+        // The phone is a separate device: the browser's sign-in does not unlock it, so it
+        // always asks for its own.
+        css(&c, "form[action='/authenticator/login']").await;
+        assert!(
+            c.find(Locator::Css("form[action='/authenticator/decide']"))
+                .await
+                .is_err(),
+            "the login session must not unlock the authenticator"
+        );
+        screenshot(&c, "authenticator-signin").await;
+        sign_in(
+            &c,
+            "form[action='/authenticator/login']",
+            "alice",
+            "wonderland",
+        )
+        .await;
         let approve = css(
             &c,
             "form[action='/authenticator/decide'] input[name=decision][value=approve] ~ button",

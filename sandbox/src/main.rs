@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow, bail};
 use bank_sandbox::authz::{self, MfaRequestInfo, Password};
 use bank_sandbox::{ADMIN_TOKEN_FILE, AUTHZ_DB, BANK_DB, Sandbox, SandboxConfig, api, store};
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// A local authorization server and bank API for the bank CLI: an Auth0 tenant on your laptop.
 #[derive(Parser)]
@@ -29,10 +30,13 @@ bank-sandbox api --issuer https://TENANT.auth0.com/ --audience https://bank.exam
 echo 'secret' | bank-sandbox users add carol"
 )]
 struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
+    #[command(flatten)]
+    common: Common,
+    /// `serve`'s options, also accepted with no command (or before `serve`).
     #[command(flatten)]
     serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -52,20 +56,20 @@ enum Command {
     Users(UsersCommand),
 }
 
+/// Options every command uses. Global, so they are honoured wherever they appear:
+/// `bank-sandbox --data-dir D mfa list` and `bank-sandbox mfa list --data-dir D` alike.
 #[derive(Args, Clone, Default)]
 struct Common {
     /// Directory for authz.sqlite3, bank.sqlite3 and the admin token.
-    #[arg(long, env = "BANK_SANDBOX_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "BANK_SANDBOX_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Optional TOML configuration (clients, users, rules, lifetimes, addresses).
-    #[arg(long, env = "BANK_SANDBOX_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "BANK_SANDBOX_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone, Default, Debug, PartialEq, Eq)]
 struct ServeArgs {
-    #[command(flatten)]
-    common: Common,
     /// Authorization server listen address (port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     authz_addr: Option<SocketAddr>,
@@ -76,14 +80,68 @@ struct ServeArgs {
     #[arg(long)]
     allow_non_loopback: bool,
     /// Keep everything in memory: nothing is written, everything is gone on exit.
-    #[arg(long, conflicts_with = "data_dir")]
+    #[arg(long)]
     in_memory: bool,
+}
+
+impl ServeArgs {
+    /// These options, with `outer`'s (given before the `serve` command) filling the gaps.
+    fn or(self, outer: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            authz_addr: self.authz_addr.or(outer.authz_addr),
+            api_addr: self.api_addr.or(outer.api_addr),
+            allow_non_loopback: self.allow_non_loopback || outer.allow_non_loopback,
+            in_memory: self.in_memory || outer.in_memory,
+        }
+    }
+
+    /// The first option that was given, as typed.
+    fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.authz_addr.is_some(), "--authz-addr"),
+            (self.api_addr.is_some(), "--api-addr"),
+            (self.allow_non_loopback, "--allow-non-loopback"),
+            (self.in_memory, "--in-memory"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+}
+
+impl Cli {
+    /// The command to run and its common options. `serve`'s options given before the
+    /// `serve` command are folded into it; before any other command they would mean
+    /// nothing, so they are a usage error rather than silently ignored.
+    fn resolve(self) -> Result<(Common, Command), clap::Error> {
+        let command = match self.command {
+            None => Command::Serve(self.serve),
+            Some(Command::Serve(inner)) => Command::Serve(inner.or(self.serve)),
+            Some(other) => match self.serve.first_given() {
+                Some(flag) => {
+                    return Err(Cli::command().error(
+                        ErrorKind::ArgumentConflict,
+                        format!("{flag} is an option of `serve`, not of this command"),
+                    ));
+                }
+                None => other,
+            },
+        };
+        if let Command::Serve(args) = &command
+            && args.in_memory
+            && self.common.data_dir.is_some()
+        {
+            return Err(Cli::command().error(
+                ErrorKind::ArgumentConflict,
+                "--in-memory keeps nothing on disk: it cannot be combined with --data-dir \
+                 (or BANK_SANDBOX_DATA_DIR)",
+            ));
+        }
+        Ok((self.common, command))
+    }
 }
 
 #[derive(Args)]
 struct ApiArgs {
-    #[command(flatten)]
-    common: Common,
     /// The issuer whose tokens the API accepts, exactly as in its tokens' `iss`.
     #[arg(long)]
     issuer: String,
@@ -99,8 +157,6 @@ struct ApiArgs {
 enum MfaCommand {
     /// List pending requests.
     List {
-        #[command(flatten)]
-        common: Common,
         /// Only this user's requests.
         #[arg(long)]
         user: Option<String>,
@@ -113,8 +169,6 @@ enum MfaCommand {
 
 #[derive(Args)]
 struct Decide {
-    #[command(flatten)]
-    common: Common,
     /// Only consider this user's requests.
     #[arg(long)]
     user: Option<String>,
@@ -125,18 +179,13 @@ struct Decide {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Add a new signing key; the old public key stays published until its tokens expire.
-    Rotate {
-        #[command(flatten)]
-        common: Common,
-    },
+    Rotate,
 }
 
 #[derive(Subcommand)]
 enum UsersCommand {
     /// Add a user; the password is read from the first line of standard input.
     Add {
-        #[command(flatten)]
-        common: Common,
         username: String,
         /// Shown on pages; defaults to the username.
         #[arg(long)]
@@ -153,9 +202,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
-    let cli = Cli::parse();
+    let (common, command) = Cli::parse().resolve().unwrap_or_else(|err| err.exit());
     let result = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(run(cli)),
+        Ok(runtime) => runtime.block_on(run(&common, command)),
         Err(err) => Err(anyhow!(err).context("could not start the async runtime")),
     };
     match result {
@@ -170,18 +219,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        None => serve(cli.serve).await,
-        Some(Command::Serve(args)) => serve(args).await,
-        Some(Command::Api(args)) => api_only(args).await,
-        Some(Command::Mfa(command)) => mfa(command).await,
-        Some(Command::Keys(KeysCommand::Rotate { common })) => rotate_keys(&common),
-        Some(Command::Users(UsersCommand::Add {
-            common,
+async fn run(common: &Common, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(common, args).await,
+        Command::Api(args) => api_only(common, args).await,
+        Command::Mfa(command) => mfa(common, command).await,
+        Command::Keys(KeysCommand::Rotate) => rotate_keys(common),
+        Command::Users(UsersCommand::Add {
             username,
             display_name,
-        })) => add_user(&common, &username, display_name.as_deref()),
+        }) => add_user(common, &username, display_name.as_deref()),
     }
 }
 
@@ -206,12 +253,12 @@ fn data_dir(common: &Common, config: &SandboxConfig) -> anyhow::Result<PathBuf> 
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = load_config(&args.common)?;
+async fn serve(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_config(common)?;
     config.data_dir = if args.in_memory {
         None
     } else {
-        Some(data_dir(&args.common, &config)?)
+        Some(data_dir(common, &config)?)
     };
     if let Some(addr) = args.authz_addr {
         config.authz_addr = addr;
@@ -231,7 +278,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(config)
         .await
         .context("could not start the sandbox")?;
-    print_banner(&sandbox, &audience, data.as_deref(), &users);
+    let default_data = bank_sandbox::default_data_dir();
+    println!(
+        "{}",
+        banner(
+            sandbox.issuer(),
+            sandbox.api_url(),
+            &audience,
+            data.as_deref(),
+            default_data.as_deref(),
+            &users,
+        )
+    );
     tokio::signal::ctrl_c()
         .await
         .context("could not wait for Ctrl-C")?;
@@ -240,52 +298,82 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(
-    sandbox: &Sandbox,
+/// What `serve` prints once both servers listen. Every command it shows works as printed:
+/// `bank-sandbox mfa` finds the admin token in the data dir, so a non-default one is named.
+fn banner(
+    iss: &str,
+    api: &str,
     audience: &str,
     data: Option<&Path>,
+    default_data: Option<&Path>,
     users: &[(String, String)],
-) {
-    let iss = sandbox.issuer();
-    let data = data.map_or_else(
+) -> String {
+    let data_line = data.map_or_else(
         || "in memory (nothing is kept)".to_owned(),
         |d| d.display().to_string(),
     );
     let demo: Vec<String> = users.iter().map(|(u, p)| format!("{u} / {p}")).collect();
     let first_user = users.first().map_or("alice", |(u, _)| u.as_str());
+    let approve_cli = match data {
+        Some(dir) if Some(dir) == default_data => {
+            format!("or run: bank-sandbox mfa approve --user {first_user}")
+        }
+        Some(dir) => format!(
+            "or run: bank-sandbox mfa approve --user {first_user} --data-dir {}",
+            shell_word(&dir.display().to_string())
+        ),
+        // The admin API's token lives in the data dir: an in-memory sandbox has none.
+        None => {
+            "(in memory: no admin API, so `bank-sandbox mfa` cannot reach this sandbox)".to_owned()
+        }
+    };
     // `bank`'s default profile already points at the default addresses; anything else is
     // named through the CLI's environment overrides.
-    let api = sandbox.api_url();
     let try_it = if iss == "http://127.0.0.1:8400" && api == "http://127.0.0.1:8401" {
         "bank login".to_owned()
     } else {
         format!("BANK_ISSUER={iss} BANK_API_URL={api} bank login")
     };
-    println!(
+    format!(
         "\nbank-sandbox is running\n\n\
          \x20 Issuer (authorization server)  {iss}\n\
          \x20 Bank API                       {api}\n\
          \x20 Audience                       {audience}\n\
          \x20 Client                         bank-cli (public, PKCE S256, redirect http://127.0.0.1/callback, any port)\n\
-         \x20 Data                           {data}\n\n\
+         \x20 Data                           {data_line}\n\n\
          \x20 Demo users                     {demo}\n\n\
          \x20 Approve MFA (transfers)        open {iss}/authenticator\n\
-         \x20                                or run: bank-sandbox mfa approve --user {first_user}\n\n\
+         \x20                                {approve_cli}\n\n\
          \x20 Try it                         {try_it}\n\n\
          Press Ctrl-C to stop.",
         demo = demo.join("    "),
-    );
+    )
 }
 
-async fn api_only(args: ApiArgs) -> anyhow::Result<()> {
-    let mut config = load_config(&args.common)?;
+/// `s` as one POSIX shell word: as is when it holds only characters no shell treats
+/// specially, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '/' | '.' | '_' | '-' | ':' | '+' | ',' | '@' | '%')
+        });
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+async fn api_only(common: &Common, args: ApiArgs) -> anyhow::Result<()> {
+    let mut config = load_config(common)?;
     if !args.api_addr.ip().is_loopback() && !config.allow_non_loopback {
         bail!(
             "refusing to listen on non-loopback address {} (set allow_non_loopback in the config)",
             args.api_addr
         );
     }
-    let dir = data_dir(&args.common, &config)?;
+    let dir = data_dir(common, &config)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     config.api.issuer = args.issuer.clone();
     config.api.audience = args.audience.clone();
@@ -339,14 +427,14 @@ fn admin_file(common: &Common) -> anyhow::Result<AdminFile> {
         .with_context(|| format!("{} is not a valid admin token file", path.display()))
 }
 
-async fn mfa(command: MfaCommand) -> anyhow::Result<()> {
+async fn mfa(common: &Common, command: MfaCommand) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))
         .build()?;
-    let (common, decision, user, id) = match command {
-        MfaCommand::List { common, user } => {
-            let admin = admin_file(&common)?;
+    let (decision, user, id) = match command {
+        MfaCommand::List { user } => {
+            let admin = admin_file(common)?;
             let mut request = client
                 .get(format!("{}/admin/mfa", admin.issuer))
                 .bearer_auth(&admin.token);
@@ -369,10 +457,10 @@ async fn mfa(command: MfaCommand) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        MfaCommand::Approve(d) => (d.common, "approve", d.user, d.id),
-        MfaCommand::Deny(d) => (d.common, "deny", d.user, d.id),
+        MfaCommand::Approve(d) => ("approve", d.user, d.id),
+        MfaCommand::Deny(d) => ("deny", d.user, d.id),
     };
-    let admin = admin_file(&common)?;
+    let admin = admin_file(common)?;
     let body: serde_json::Value = checked(
         client
             .post(format!("{}/admin/mfa/decide", admin.issuer))
@@ -467,4 +555,191 @@ fn add_user(common: &Common, username: &str, display_name: Option<&str>) -> anyh
         "Added {username} ({sub}). Note: the bank API opens accounts only for configured account seeds."
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses as `main` does, minus the environment (hermetic: the environment running the
+    /// tests may set `BANK_SANDBOX_DATA_DIR`).
+    fn parse(args: &[&str]) -> Result<(Common, Command), clap::Error> {
+        use clap::FromArgMatches;
+        let matches = Cli::command()
+            .mut_arg("data_dir", |a| a.env(None))
+            .mut_arg("config", |a| a.env(None))
+            .try_get_matches_from(std::iter::once("bank-sandbox").chain(args.iter().copied()))?;
+        Cli::from_arg_matches(&matches)?.resolve()
+    }
+
+    fn data_dir_of(args: &[&str]) -> Option<PathBuf> {
+        let (common, _) = parse(args).unwrap_or_else(|e| panic!("{args:?} parses: {e}"));
+        common.data_dir
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn common_options_count_before_and_after_any_command() {
+        let d = Some(PathBuf::from("/tmp/d"));
+        for args in [
+            &["--data-dir", "/tmp/d"][..],
+            &["--data-dir", "/tmp/d", "serve"],
+            &["serve", "--data-dir", "/tmp/d"],
+            &["--data-dir", "/tmp/d", "mfa", "list"],
+            &["mfa", "--data-dir", "/tmp/d", "approve", "--user", "alice"],
+            &["mfa", "deny", "--data-dir", "/tmp/d"],
+            &["--data-dir", "/tmp/d", "keys", "rotate"],
+            &["--data-dir", "/tmp/d", "users", "add", "carol"],
+            &["--data-dir", "/tmp/d", "api", "--issuer", "https://i/"],
+        ] {
+            assert_eq!(data_dir_of(args), d, "{args:?}");
+        }
+        let (common, _) = parse(&["--config", "/tmp/c.toml", "mfa", "list"]).expect("parses");
+        assert_eq!(common.config, Some(PathBuf::from("/tmp/c.toml")));
+    }
+
+    #[test]
+    fn serve_options_before_serve_are_folded_in() {
+        let (_, command) =
+            parse(&["--in-memory", "--authz-addr", "127.0.0.1:0", "serve"]).expect("parses");
+        let Command::Serve(args) = command else {
+            panic!("serve");
+        };
+        assert!(args.in_memory);
+        assert_eq!(args.authz_addr, Some("127.0.0.1:0".parse().expect("addr")));
+        let (_, command) = parse(&[
+            "--authz-addr",
+            "127.0.0.1:1",
+            "serve",
+            "--authz-addr",
+            "127.0.0.1:2",
+            "--api-addr",
+            "127.0.0.1:3",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = command else {
+            panic!("serve");
+        };
+        assert_eq!(
+            args.authz_addr,
+            Some("127.0.0.1:2".parse().expect("addr")),
+            "the innermost wins"
+        );
+        assert_eq!(args.api_addr, Some("127.0.0.1:3".parse().expect("addr")));
+        let (_, command) = parse(&[]).expect("no command: serve");
+        assert!(matches!(command, Command::Serve(args) if args == ServeArgs::default()));
+    }
+
+    #[test]
+    fn serve_options_before_another_command_are_refused_not_ignored() {
+        for args in [
+            &["--authz-addr", "127.0.0.1:0", "mfa", "list"][..],
+            &["--in-memory", "keys", "rotate"],
+            &["--allow-non-loopback", "users", "add", "carol"],
+        ] {
+            let err = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} is refused"));
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{args:?}");
+            assert!(err.to_string().contains("option of `serve`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn in_memory_and_a_data_dir_conflict_in_any_order() {
+        for args in [
+            &["--in-memory", "--data-dir", "/tmp/d"][..],
+            &["serve", "--in-memory", "--data-dir", "/tmp/d"],
+            &["--data-dir", "/tmp/d", "serve", "--in-memory"],
+            &["--in-memory", "serve", "--data-dir", "/tmp/d"],
+        ] {
+            let err = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} is refused"));
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{args:?}");
+        }
+    }
+
+    fn users() -> Vec<(String, String)> {
+        vec![
+            ("alice".into(), "wonderland".into()),
+            ("bob".into(), "builder".into()),
+        ]
+    }
+
+    const ISS: &str = "http://127.0.0.1:8400";
+    const API: &str = "http://127.0.0.1:8401";
+    const AUD: &str = "https://bank.example/api";
+
+    #[test]
+    fn banner_names_a_non_default_data_dir_in_the_mfa_command() {
+        let default = Path::new("/home/u/.local/share/bank-sandbox");
+        let text = banner(ISS, API, AUD, Some(default), Some(default), &users());
+        assert!(
+            text.contains("or run: bank-sandbox mfa approve --user alice\n"),
+            "{text}"
+        );
+        assert!(text.contains("  Try it                         bank login\n"));
+
+        let text = banner(
+            ISS,
+            API,
+            AUD,
+            Some(Path::new("/tmp/sb")),
+            Some(default),
+            &users(),
+        );
+        assert!(
+            text.contains("or run: bank-sandbox mfa approve --user alice --data-dir /tmp/sb\n"),
+            "{text}"
+        );
+        let text = banner(
+            ISS,
+            API,
+            AUD,
+            Some(Path::new("/tmp/my sandbox's")),
+            None,
+            &users(),
+        );
+        assert!(
+            text.contains(r"--data-dir '/tmp/my sandbox'\''s'"),
+            "quoted for the shell: {text}"
+        );
+    }
+
+    #[test]
+    fn banner_says_an_in_memory_sandbox_has_no_admin_api() {
+        let text = banner(
+            "http://127.0.0.1:1234",
+            API,
+            AUD,
+            None,
+            Some(Path::new("/d")),
+            &users(),
+        );
+        assert!(text.contains("in memory (nothing is kept)"), "{text}");
+        assert!(
+            text.contains("open http://127.0.0.1:1234/authenticator"),
+            "{text}"
+        );
+        assert!(!text.contains("bank-sandbox mfa approve"), "{text}");
+        assert!(
+            text.contains("no admin API, so `bank-sandbox mfa` cannot reach this sandbox"),
+            "{text}"
+        );
+        assert!(text.contains("BANK_ISSUER=http://127.0.0.1:1234 BANK_API_URL="));
+    }
+
+    #[test]
+    fn shell_words_survive_a_shell() {
+        assert_eq!(shell_word("/tmp/a-b_c.d"), "/tmp/a-b_c.d");
+        assert_eq!(shell_word("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -13,7 +13,7 @@ use axum::response::Response;
 
 use super::pages::{error_page, redirect};
 use super::secrets::{self, Secret};
-use super::session::Session;
+use super::session::{Session, SessionKind};
 use super::{ACR_MFA, ACR_PWD, AuthzEvent, AuthzState};
 use crate::error::{OAuthError, OAuthErrorKind};
 use crate::store::StoreError;
@@ -260,7 +260,7 @@ impl AuthzState {
             prompt: txn.prompt.clone(),
         });
         let prompts: Vec<&str> = txn.prompt.as_deref().unwrap_or("").split(' ').collect();
-        let session = self.current_session(headers)?;
+        let session = self.current_session(SessionKind::Browser, headers)?;
         let signed_in = session
             .as_ref()
             .and_then(|s| Some((s, s.record.user_id?, s.record.auth_time?)));

@@ -18,11 +18,11 @@ pub enum AuthzEvent {
         username: String,
     },
     LoginFailed {
-        username: String,
+        username: LoginName,
     },
     /// A login attempt refused without checking the password: too many recent failures.
     LoginThrottled {
-        username: String,
+        username: LoginName,
     },
     MfaRequired {
         id: String,
@@ -61,4 +61,28 @@ pub enum AuthzEvent {
     KeyRotated {
         kid: String,
     },
+}
+
+/// The username a failed or throttled login named. People sometimes type their password
+/// into the username field, so a name that is no account's is never recorded verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginName {
+    /// An account's username (needed to diagnose throttling).
+    Known(String),
+    /// No account has this name. The fingerprint is a keyed hash, with a key that lives only
+    /// in this server's memory: the same name gives the same fingerprint for as long as the
+    /// server runs, so repeated attempts are visible, but a fingerprint in a log cannot be
+    /// matched against guesses.
+    Unknown { fingerprint: String },
+}
+
+impl LoginName {
+    /// Shorthand for tests and log readers: the known username, if any.
+    pub fn known(&self) -> Option<&str> {
+        match self {
+            LoginName::Known(name) => Some(name),
+            LoginName::Unknown { .. } => None,
+        }
+    }
 }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::pages::{error_page, esc, page};
 use super::secrets::{self, Secret};
-use super::session::{self, Session};
-use super::{AuthzEvent, AuthzState};
+use super::session::{self, Session, SessionKind};
+use super::{AuthzEvent, AuthzState, LoginName};
 use crate::error::OAuthError;
 use crate::store::StoreError;
 use crate::store::authz::{TxnRecord, UserRecord};
@@ -40,16 +40,16 @@ impl AuthzState {
             return Ok(Credentials::Invalid);
         }
         let now = self.now();
+        let user = self.store().user_by_username(username)?;
         let locked_until = self.store().locked_until(username)?;
         if locked_until > now {
             self.record(AuthzEvent::LoginThrottled {
-                username: username.to_owned(),
+                username: self.login_name(username, user.as_ref()),
             });
             return Ok(Credentials::Throttled {
                 retry_after: locked_until - now,
             });
         }
-        let user = self.store().user_by_username(username)?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let dummy = self.inner.dummy_password_hash.clone();
         let password = password.to_owned();
@@ -68,7 +68,7 @@ impl AuthzState {
                 });
                 Ok(Credentials::Valid(user))
             }
-            _ => {
+            user => {
                 self.store().record_login_failure(
                     username,
                     self.now(),
@@ -76,9 +76,24 @@ impl AuthzState {
                     i64::try_from(throttle.lockout_secs).unwrap_or(30),
                 )?;
                 self.record(AuthzEvent::LoginFailed {
-                    username: username.to_owned(),
+                    username: self.login_name(username, user.as_ref()),
                 });
                 Ok(Credentials::Invalid)
+            }
+        }
+    }
+
+    /// How the audit trail (and so the log) names a login attempt: an account's username
+    /// as is, anything else only as a keyed fingerprint (it may be a mistyped password).
+    fn login_name(&self, submitted: &str, user: Option<&UserRecord>) -> LoginName {
+        match user {
+            Some(user) => LoginName::Known(user.username.clone()),
+            None => {
+                let key = self.inner.login_name_key.expose().as_bytes();
+                let digest = secrets::sha256(&[key, b"\0", submitted.as_bytes()].concat());
+                LoginName::Unknown {
+                    fingerprint: hex::encode(&digest[..4]),
+                }
             }
         }
     }
@@ -170,11 +185,16 @@ pub async fn login_page(
         let Some(txn) = state.live_txn(&q.txn)? else {
             return Ok(expired_txn_page());
         };
-        let (session, new_cookie) = state.session_for_form(&headers)?;
+        let (session, new_cookie) = state.session_for_form(SessionKind::Browser, &headers)?;
         let csrf = state.new_csrf(&session)?;
         let mut response = login_form(&state, &txn, &csrf, None, "", StatusCode::OK);
         if let Some(id) = new_cookie {
-            session::set_cookie(&mut response, &id, state.session_cookie_max_age());
+            session::set_cookie(
+                &mut response,
+                SessionKind::Browser,
+                &id,
+                state.session_cookie_max_age(),
+            );
         }
         Ok(response)
     })();
@@ -244,11 +264,11 @@ async fn submit(
     let Some(txn) = state.live_txn(&form.txn)? else {
         return Ok(expired_txn_page());
     };
-    let current: Option<Session> = state.current_session(headers)?;
+    let current: Option<Session> = state.current_session(SessionKind::Browser, headers)?;
     // Without the session the form was rendered for, or with a token not matching it, the
     // post did not come from our page (login CSRF): show a fresh form instead.
     let Some(current) = current.filter(|s| state.csrf_ok(s, &form.csrf_token)) else {
-        let (session, new_cookie) = state.session_for_form(headers)?;
+        let (session, new_cookie) = state.session_for_form(SessionKind::Browser, headers)?;
         let csrf = state.new_csrf(&session)?;
         let mut response = login_form(
             state,
@@ -259,7 +279,12 @@ async fn submit(
             StatusCode::FORBIDDEN,
         );
         if let Some(id) = new_cookie {
-            session::set_cookie(&mut response, &id, state.session_cookie_max_age());
+            session::set_cookie(
+                &mut response,
+                SessionKind::Browser,
+                &id,
+                state.session_cookie_max_age(),
+            );
         }
         return Ok(response);
     };
@@ -268,7 +293,8 @@ async fn submit(
         .await?
     {
         Credentials::Valid(user) => {
-            let (id, id_hash, auth_time) = state.sign_in_session(Some(&current), user.id)?;
+            let (id, id_hash, auth_time) =
+                state.sign_in_session(SessionKind::Browser, Some(&current), user.id)?;
             state
                 .store()
                 .bind_txn_user(&txn.id, user.id, auth_time, &id_hash)?;
@@ -286,7 +312,12 @@ async fn submit(
                     state.error_redirect(&target, &err)
                 }
             };
-            session::set_cookie(&mut response, &id, state.session_cookie_max_age());
+            session::set_cookie(
+                &mut response,
+                SessionKind::Browser,
+                &id,
+                state.session_cookie_max_age(),
+            );
             Ok(response)
         }
         Credentials::Invalid => {

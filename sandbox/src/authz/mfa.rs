@@ -6,8 +6,13 @@
 //!
 //! A decision is recorded exactly once (the store only moves `pending` → decided while
 //! unexpired), and every change bumps a watch channel so `wait_for_pending_mfa` needs no
-//! polling. Note: the sandbox's authenticator is protected by the user's password, so it
-//! demonstrates the flow rather than providing a real second factor.
+//! polling.
+//!
+//! The authenticator page stands for the user's phone, a separate device: it has its own
+//! session cookie and CSRF tokens (see `session`), so it always asks for its own sign-in —
+//! the browser's fresh login never approves its own push — and it never touches the
+//! browser's login session. It is still unlocked by the user's password, so it demonstrates
+//! the flow rather than providing a real possession factor.
 
 use std::time::Duration;
 
@@ -20,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::authorize::ErrorTarget;
 use super::login::Credentials;
 use super::pages::{error_page, esc, page, redirect};
-use super::session;
+use super::session::{self, SessionKind};
 use super::{ACR_MFA, AuthzEvent, AuthzState};
 use crate::error::OAuthError;
 use crate::store::StoreError;
@@ -302,7 +307,7 @@ pub async fn wait_page(
         (Err(e), _) | (_, Err(e)) => return internal(&e),
     };
     // The page names the user and what is being approved: only for the signed-in browser.
-    match state.current_session(&headers) {
+    match state.current_session(SessionKind::Browser, &headers) {
         Ok(session) if state.txn_belongs_to(&txn, session.as_ref()) => {}
         Ok(_) => {
             return error_page(
@@ -394,7 +399,7 @@ pub async fn continue_flow(
             ));
         };
         // Only the browser that signed in may collect the code.
-        let session = state.current_session(&headers)?;
+        let session = state.current_session(SessionKind::Browser, &headers)?;
         if !state.txn_belongs_to(&txn, session.as_ref()) {
             return Ok(error_page(
                 StatusCode::FORBIDDEN,
@@ -489,7 +494,7 @@ fn authenticator_list(state: &AuthzState, user: &UserRecord, csrf: &str) -> Resp
 
 pub async fn authenticator_page(State(state): State<AuthzState>, headers: HeaderMap) -> Response {
     let result = (|| -> Result<Response, StoreError> {
-        let (session, new_cookie) = state.session_for_form(&headers)?;
+        let (session, new_cookie) = state.session_for_form(SessionKind::Authenticator, &headers)?;
         let csrf = state.new_csrf(&session)?;
         let user = match session.user_id() {
             Some(id) => state.store().user_by_id(id)?,
@@ -500,7 +505,12 @@ pub async fn authenticator_page(State(state): State<AuthzState>, headers: Header
             None => authenticator_signin(csrf.expose(), None, StatusCode::OK),
         };
         if let Some(id) = new_cookie {
-            session::set_cookie(&mut response, &id, state.session_cookie_max_age());
+            session::set_cookie(
+                &mut response,
+                SessionKind::Authenticator,
+                &id,
+                state.session_cookie_max_age(),
+            );
         }
         Ok(response)
     })();
@@ -520,7 +530,7 @@ pub async fn authenticator_login(
     axum::Form(form): axum::Form<AuthenticatorLogin>,
 ) -> Response {
     let result = async {
-        let session = state.current_session(&headers)?;
+        let session = state.current_session(SessionKind::Authenticator, &headers)?;
         let Some(session) = session.filter(|s| state.csrf_ok(s, &form.csrf_token)) else {
             return Ok(redirect_see_other("/authenticator"));
         };
@@ -529,9 +539,15 @@ pub async fn authenticator_login(
             .await?
         {
             Credentials::Valid(user) => {
-                let (id, _, _) = state.sign_in_session(Some(&session), user.id)?;
+                let (id, _, _) =
+                    state.sign_in_session(SessionKind::Authenticator, Some(&session), user.id)?;
                 let mut response = redirect_see_other("/authenticator");
-                session::set_cookie(&mut response, &id, state.session_cookie_max_age());
+                session::set_cookie(
+                    &mut response,
+                    SessionKind::Authenticator,
+                    &id,
+                    state.session_cookie_max_age(),
+                );
                 Ok(response)
             }
             Credentials::Invalid => {
@@ -570,7 +586,7 @@ pub async fn authenticator_decide(
     axum::Form(form): axum::Form<Decision>,
 ) -> Response {
     let result = (|| -> Result<Response, MfaError> {
-        let session = state.current_session(&headers)?;
+        let session = state.current_session(SessionKind::Authenticator, &headers)?;
         let Some(session) = session.filter(|s| state.csrf_ok(s, &form.csrf_token)) else {
             return Ok(error_page(
                 StatusCode::FORBIDDEN,
@@ -626,12 +642,12 @@ pub async fn authenticator_logout(
     axum::Form(form): axum::Form<Logout>,
 ) -> Response {
     let result = (|| -> Result<Response, StoreError> {
-        if let Some(session) = state.current_session(&headers)?
+        if let Some(session) = state.current_session(SessionKind::Authenticator, &headers)?
             && state.csrf_ok(&session, &form.csrf_token)
         {
             state.store().delete_session(&session.id_hash)?;
             let mut response = redirect_see_other("/authenticator");
-            session::clear_cookie(&mut response);
+            session::clear_cookie(&mut response, SessionKind::Authenticator);
             return Ok(response);
         }
         Ok(redirect_see_other("/authenticator"))

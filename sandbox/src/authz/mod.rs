@@ -37,7 +37,7 @@ pub use config::{
     ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, Password, PasswordHashing, ScopeConfig,
     ThrottleConfig, UserSeed,
 };
-pub use events::AuthzEvent;
+pub use events::{AuthzEvent, LoginName};
 pub use mfa::{MfaError, MfaRequestInfo, MfaStatusView};
 
 use crate::store::StoreError;
@@ -98,6 +98,9 @@ struct Inner {
     dummy_password_hash: String,
     /// SHA-256 of the admin token, when the admin endpoints are enabled.
     admin_token_hash: Option<SecretHash>,
+    /// Keys the fingerprints that stand for unknown usernames in the audit trail; never
+    /// persisted, so old logs cannot be checked against guesses after a restart either.
+    login_name_key: secrets::Secret,
 }
 
 impl AuthzState {
@@ -147,6 +150,7 @@ impl AuthzState {
                 mfa_changes,
                 dummy_password_hash,
                 admin_token_hash,
+                login_name_key: secrets::Secret::generate(),
             }),
         })
     }

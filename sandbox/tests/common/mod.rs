@@ -1,5 +1,5 @@
 //! Shared test helpers: start the sandbox in-process on ephemeral loopback ports, a tiny
-//! scripted browser (no redirects followed, one session cookie), PKCE, and an independent
+//! scripted browser (no redirects followed, a small cookie jar), PKCE, and an independent
 //! JWT check (p256 ECDSA over the JWS signing input, not the jsonwebtoken crate that signs).
 
 #![allow(dead_code)]
@@ -123,11 +123,21 @@ impl Page {
     }
 }
 
-/// A scripted browser: keeps the `bank_session` cookie, follows nothing by itself.
+/// A cookie the scripted browser keeps.
+#[derive(Debug, Clone)]
+struct StoredCookie {
+    name: String,
+    value: String,
+    path: String,
+}
+
+/// A scripted browser: a small cookie jar (name, value and `Path`, which the sandbox's
+/// cookies use to keep the authenticator's session off other pages), follows nothing by
+/// itself.
 pub struct Browser {
     pub base: String,
     client: reqwest::Client,
-    pub cookie: Option<String>,
+    cookies: Vec<StoredCookie>,
 }
 
 impl Browser {
@@ -135,8 +145,21 @@ impl Browser {
         Self {
             base: sandbox.issuer().to_owned(),
             client: http(),
-            cookie: None,
+            cookies: Vec::new(),
         }
+    }
+
+    /// The login session cookie's value (`bank_session`), if the browser has one.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookie("bank_session")
+    }
+
+    /// The value of the cookie `name`, if the browser has it.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.value.clone())
     }
 
     fn absolute(&self, url: &str) -> String {
@@ -147,14 +170,46 @@ impl Browser {
         }
     }
 
+    /// The `Cookie` header for `url`: the cookies whose path matches (RFC 6265 §5.1.4).
+    fn cookie_header(&self, url: &str) -> Option<String> {
+        let path = url::Url::parse(url)
+            .expect("absolute URL")
+            .path()
+            .to_owned();
+        let matching: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|c| {
+                path == c.path
+                    || (path.starts_with(&c.path)
+                        && (c.path.ends_with('/') || path[c.path.len()..].starts_with('/')))
+            })
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect();
+        (!matching.is_empty()).then(|| matching.join("; "))
+    }
+
     async fn finish(&mut self, response: reqwest::Response) -> Page {
         let status = response.status();
         let headers = response.headers().clone();
         for value in headers.get_all(SET_COOKIE) {
             let value = value.to_str().expect("ascii cookie");
-            let pair = value.split(';').next().expect("cookie pair");
-            if let Some(v) = pair.strip_prefix("bank_session=") {
-                self.cookie = (!v.is_empty()).then(|| v.to_owned());
+            let mut parts = value.split(';').map(str::trim);
+            let (name, cookie_value) = parts
+                .next()
+                .and_then(|pair| pair.split_once('='))
+                .expect("cookie pair");
+            let path = parts
+                .find_map(|attr| attr.strip_prefix("Path="))
+                .unwrap_or("/")
+                .to_owned();
+            self.cookies.retain(|c| !(c.name == name && c.path == path));
+            if !cookie_value.is_empty() {
+                self.cookies.push(StoredCookie {
+                    name: name.to_owned(),
+                    value: cookie_value.to_owned(),
+                    path,
+                });
             }
         }
         let body = response.text().await.expect("body");
@@ -166,18 +221,20 @@ impl Browser {
     }
 
     pub async fn get(&mut self, url: &str) -> Page {
-        let mut request = self.client.get(self.absolute(url));
-        if let Some(c) = &self.cookie {
-            request = request.header("cookie", format!("bank_session={c}"));
+        let url = self.absolute(url);
+        let mut request = self.client.get(&url);
+        if let Some(c) = self.cookie_header(&url) {
+            request = request.header("cookie", c);
         }
         let response = request.send().await.expect("GET");
         self.finish(response).await
     }
 
     pub async fn post_form(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
-        let mut request = self.client.post(self.absolute(url)).form(form);
-        if let Some(c) = &self.cookie {
-            request = request.header("cookie", format!("bank_session={c}"));
+        let url = self.absolute(url);
+        let mut request = self.client.post(&url).form(form);
+        if let Some(c) = self.cookie_header(&url) {
+            request = request.header("cookie", c);
         }
         let response = request.send().await.expect("POST");
         self.finish(response).await

@@ -140,3 +140,81 @@ async fn in_memory_sandbox_has_no_admin_api_and_refuses_non_loopback() {
         Err(bank_sandbox::SandboxError::NonLoopback { .. })
     ));
 }
+
+/// Runs the real `bank-sandbox` binary with a clean environment whose default data dir
+/// (under `home`) is empty, so only an honoured `--data-dir` can find the admin token.
+async fn bank_sandbox(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let home = home.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bank-sandbox"))
+            .args(&args)
+            .env_clear()
+            .env("HOME", &home)
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("bank-sandbox runs")
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test]
+async fn mfa_commands_honour_a_data_dir_given_before_or_after_the_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("temp home");
+    let data_dir = dir.path().to_str().expect("utf-8 temp path").to_owned();
+    let sandbox = start_with(config_in(dir.path())).await;
+    let mut browser = Browser::new(&sandbox);
+    let url = authorize_url(sandbox.issuer(), &Pkce::new(), "transfer:funds", &[]);
+    let waiting = authorize_and_login(&mut browser, &url, "alice", "wonderland").await;
+    assert!(waiting.location().starts_with("/mfa/wait?"));
+    let id = sandbox.authz().pending_mfa(Some("alice"))[0].id.clone();
+
+    // Before the command: this used to be parsed and then thrown away.
+    let list = bank_sandbox(home.path(), &["--data-dir", &data_dir, "mfa", "list"]).await;
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!("{id}  alice  bank CLI wants:")),
+        "{stdout}"
+    );
+
+    // Between the group and the command.
+    let approve = bank_sandbox(
+        home.path(),
+        &["mfa", "--data-dir", &data_dir, "approve", "--user", "alice"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&approve.stderr);
+    assert!(approve.status.success(), "{stderr}");
+    assert!(stderr.starts_with(&format!("Approved {id} ")), "{stderr}");
+    let txn = query_param(waiting.location(), "txn").expect("txn");
+    let status = get_json(&format!("{}/mfa/status?txn={txn}", sandbox.issuer())).await;
+    assert_eq!(status["status"], "approved");
+
+    // Without it, the (empty) default data dir is used, and the error says where it looked.
+    let default = bank_sandbox(home.path(), &["mfa", "list"]).await;
+    assert!(!default.status.success());
+    let stderr = String::from_utf8_lossy(&default.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}/.local/share/bank-sandbox/admin-token",
+            home.path().display()
+        )),
+        "{stderr}"
+    );
+
+    // A serve option before a command other than serve is a usage error, not ignored.
+    let misplaced =
+        bank_sandbox(home.path(), &["--authz-addr", "127.0.0.1:0", "mfa", "list"]).await;
+    assert_eq!(misplaced.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&misplaced.stderr).contains("--authz-addr is an option of `serve`")
+    );
+    sandbox.shutdown().await;
+}

@@ -1,6 +1,8 @@
 //! Logs never contain passwords, codes, verifiers, tokens or cookies (issue 2, item 11).
 
+use bank_sandbox::authz::{AuthzEvent, LoginName};
 use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
 
 use crate::common::*;
 
@@ -17,8 +19,20 @@ async fn a_full_flow_logs_no_secrets() {
     );
     let first = browser.get(&url).await;
     let login = browser.get(first.location()).await;
+    // The password typed into the username field, again and again until throttled: an
+    // unknown username is never logged as typed.
+    let mut typo = browser
+        .submit_login(&login, "wonderland", "wonderland")
+        .await;
+    assert_eq!(typo.status, StatusCode::UNAUTHORIZED);
+    for _ in 0..4 {
+        typo = browser.submit_login(&typo, "wonderland", "x").await;
+        assert_eq!(typo.status, StatusCode::UNAUTHORIZED);
+    }
+    let throttled = browser.submit_login(&typo, "wonderland", "x").await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
     let wrong = browser
-        .submit_login(&login, "alice", "not-the-password")
+        .submit_login(&throttled, "alice", "not-the-password")
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     let done = browser.submit_login(&wrong, "alice", "wonderland").await;
@@ -36,13 +50,44 @@ async fn a_full_flow_logs_no_secrets() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let _ = exchange(&sandbox, &code, &pkce.verifier).await; // replay, logged as an event
+    let events = sandbox.authz().events();
     sandbox.shutdown().await;
+
+    // Failed logins: known usernames as is (throttling diagnostics need them), unknown ones
+    // as one stable, keyed fingerprint (not a plain hash anyone could recompute).
+    assert!(events.contains(&AuthzEvent::LoginFailed {
+        username: LoginName::Known("alice".into())
+    }));
+    let unknown: Vec<&LoginName> = events
+        .iter()
+        .filter_map(|e| match e {
+            AuthzEvent::LoginFailed { username } | AuthzEvent::LoginThrottled { username }
+                if username.known().is_none() =>
+            {
+                Some(username)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unknown.len(), 6, "five failures and one throttled attempt");
+    assert!(
+        unknown.iter().all(|name| *name == unknown[0]),
+        "{unknown:?}"
+    );
+    let LoginName::Unknown { fingerprint } = unknown[0] else {
+        panic!("unknown name");
+    };
+    assert_eq!(fingerprint.len(), 8);
+    assert_ne!(
+        fingerprint.as_str(),
+        &to_hex(&Sha256::digest(b"wonderland"))[..8]
+    );
 
     // The capture holds every test's logs: a leak anywhere fails here too.
     let logs = captured_logs();
     assert!(logs.contains("TokenIssued"), "events are logged:\n{logs}");
     assert!(logs.contains("CodeReplayed"));
-    let cookie = browser.cookie.clone().expect("session cookie");
+    let cookie = browser.session_cookie().expect("session cookie");
     for (what, secret) in [
         ("password", "wonderland"),
         ("wrong password", "not-the-password"),
@@ -60,4 +105,8 @@ async fn a_full_flow_logs_no_secrets() {
     ] {
         assert!(!logs.contains(secret), "the {what} leaked into the logs");
     }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bank_sandbox::authz::AuthzEvent;
+use bank_sandbox::authz::{AuthzEvent, LoginName};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -275,7 +275,7 @@ async fn failed_logins_are_throttled_per_username() {
             .authz()
             .events()
             .contains(&AuthzEvent::LoginThrottled {
-                username: "bob".into()
+                username: LoginName::Known("bob".into())
             })
     );
     sandbox.shutdown().await;
