@@ -29,6 +29,22 @@ pub const DEFAULT_AUDIENCE: &str = "https://bank.example/api";
 pub const DEFAULT_SCOPES: &str = "openid profile offline_access view:balance";
 pub const DEFAULT_PROFILE: &str = "default";
 
+/// Scopes that only a step-up obtains, for one operation, and that are never stored
+/// (DESIGN.md "The step-up flow"): an everyday login must not ask for them, or its token —
+/// kept in the keyring and refreshed for weeks — would move money without MFA.
+pub const STEP_UP_ONLY_SCOPES: &[&str] = &["transfer:funds"];
+
+/// The first of `scopes` that only a step-up may request, if any.
+pub fn step_up_only_scope<'a, I>(scopes: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a String>,
+{
+    scopes
+        .into_iter()
+        .map(String::as_str)
+        .find(|s| STEP_UP_ONLY_SCOPES.contains(s))
+}
+
 /// The keys `bank config get|set|list` know, in display order.
 pub const KEYS: &[&str] = &[
     "issuer",
@@ -406,6 +422,11 @@ pub fn set_value(
             if scopes.is_empty() {
                 return Err(invalid("must name at least one scope"));
             }
+            if let Some(scope) = step_up_only_scope(&scopes) {
+                return Err(invalid(&format!(
+                    "`{scope}` cannot be an everyday scope: transfer tokens are obtained per transfer by `bank transfer` and never stored"
+                )));
+            }
             profile.scopes = Some(scopes);
         }
         "callback_port" => {
@@ -512,6 +533,10 @@ mod tests {
             Err(ConfigError::UnknownKey(_))
         ));
         set_value(&mut f, "default", "audience_param", "audience").expect("valid");
+        assert!(matches!(
+            set_value(&mut f, "default", "scopes", "openid transfer:funds"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
         set_value(&mut f, "default", "scopes", "openid view:balance").expect("valid");
         let text = toml::to_string_pretty(&f).expect("encodes");
         let back: ConfigFile = toml::from_str(&text).expect("round-trips");

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use crate::api::ClientError;
 use crate::config::ConfigError;
 use crate::oauth::OAuthError;
+use crate::stepup::StepUpError;
 use crate::token_store::StoreError;
 
 /// What went wrong, from the caller's point of view. Maps one-to-one onto exit codes.
@@ -182,6 +183,7 @@ impl From<OAuthError> for CliError {
             E::Interrupted => (ErrorKind::Interrupted, None),
             E::Denied { .. } => (ErrorKind::Denied, None),
             E::Authorization { .. } => (ErrorKind::Denied, None),
+            E::InvalidIdToken { .. } => (ErrorKind::Denied, None),
             E::StateMismatch | E::IssuerMixUp { .. } => (
                 ErrorKind::Denied,
                 Some("the callback did not come from the login this command started; run `bank login` again".into()),
@@ -209,6 +211,22 @@ impl From<OAuthError> for CliError {
         match hint {
             Some(h) => out.hint(h),
             None => out,
+        }
+    }
+}
+
+impl From<StepUpError> for CliError {
+    fn from(err: StepUpError) -> Self {
+        match err {
+            StepUpError::Authorization(e) => e.into(),
+            StepUpError::WrongUser { ref expected, .. } => {
+                let hint = format!(
+                    "sign in as {expected} when asked to approve, or run `bank login` to switch accounts"
+                );
+                CliError::wrap(ErrorKind::Denied, err).hint(hint)
+            }
+            StepUpError::UnknownUser => CliError::wrap(ErrorKind::Denied, err)
+                .hint("the provider must return an ID token when `openid` is requested"),
         }
     }
 }

@@ -100,8 +100,12 @@ impl Ctx {
         time::OffsetDateTime::now_utc().unix_timestamp()
     }
 
-    /// Turns a token endpoint answer into what we cache.
-    pub fn bundle_from(&self, tokens: TokenSet, previous_username: Option<String>) -> TokenBundle {
+    /// Turns a token endpoint answer into what we cache. On a refresh, `previous` is the
+    /// bundle being replaced: the user it names stays the login's user (OIDC Core §12.2: a
+    /// refreshed ID token names the same `sub`), and its name fills in what the answer lacks.
+    pub fn bundle_from(&self, tokens: TokenSet, previous: Option<&TokenBundle>) -> TokenBundle {
+        let previous_sub = previous.and_then(|b| b.sub.clone());
+        let previous_username = previous.and_then(|b| b.username.clone());
         TokenBundle {
             issuer: self.profile.issuer.clone(),
             client_id: self.profile.client_id.clone(),
@@ -110,6 +114,7 @@ impl Ctx {
             scopes: tokens.scopes,
             refresh_token: tokens.refresh_token,
             username: tokens.username.or(previous_username),
+            sub: previous_sub.or(tokens.subject),
         }
     }
 
@@ -148,7 +153,14 @@ impl Ctx {
     /// token a second time — which a rotating provider would treat as replay.
     pub async fn refresh(&self, stale: &TokenBundle) -> Result<Credential, CliError> {
         let key = self.key();
-        let _lock = self.store.lock(&key)?;
+        let _lock = match self.store.try_lock(&key)? {
+            Some(lock) => lock,
+            None => {
+                self.ui
+                    .debug("another bank process is refreshing the token; waiting for it");
+                self.store.lock(&key)?
+            }
+        };
         let (current, storage) = match self.store.load(&key) {
             Ok(found) => found,
             Err(StoreError::NotFound) => return Err(self.not_logged_in()),
@@ -184,7 +196,7 @@ impl Ctx {
             }
             Err(e) => return Err(e.into()),
         };
-        let bundle = self.bundle_from(tokens, current.username.clone());
+        let bundle = self.bundle_from(tokens, Some(&current));
         let saved = self
             .store
             .save(&key, &bundle, matches!(storage, Storage::File(_)))?;

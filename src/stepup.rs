@@ -10,6 +10,15 @@
 //! [`StepUpToken`], a type that has no way into the token store: it lives for this one
 //! request and is dropped with it, so the keyring keeps holding the everyday token only.
 //! The layer is generic over the call; the wording of failures is the command's business.
+//!
+//! The step-up is bound to the everyday login's user: the request carries `login_hint`
+//! (OIDC Core §3.1.2.1), and before the retry the `sub` of the step-up's ID token must equal
+//! the `sub` stored at login — otherwise someone else's approval (a second account in the
+//! same browser, a colleague at the keyboard) would move *their* money under a command the
+//! person ran as themselves. Step-up never runs for `BANK_TOKEN` (there is no stored login
+//! to bind to; see [`NotPossible::EnvToken`]). A bundle stored before `sub` was recorded
+//! has nothing to compare with: the step-up then runs unbound, with a warning to log in
+//! again, rather than breaking every transfer until then.
 
 use std::fmt;
 use std::future::Future;
@@ -22,6 +31,7 @@ use crate::challenge::{StepUpChallenge, StepUpReason};
 use crate::error::CliError;
 use crate::oauth::{self, AuthParams, Browser, Interaction, OAuthError};
 use crate::session::{Credential, Ctx};
+use crate::token_store::TokenBundle;
 
 /// A token obtained by step-up: used for one request, never stored, never printed.
 ///
@@ -67,18 +77,67 @@ pub fn step_up_params(challenge: &StepUpChallenge, required_scope: &str) -> Auth
         acr_values: challenge.acr_values.clone(),
         max_age: challenge.max_age,
         prompt_login: false,
+        login_hint: None,
     }
 }
 
+/// Why [`authorize_step_up`] produced no token.
+#[derive(Debug, thiserror::Error)]
+pub enum StepUpError {
+    /// The authorization itself failed (denied, timed out, cancelled…).
+    #[error(transparent)]
+    Authorization(#[from] OAuthError),
+    /// Someone other than the logged-in user signed the step-up.
+    #[error(
+        "the step-up sign-in was for {found}, but you are logged in as {expected}; nothing was sent"
+    )]
+    WrongUser { expected: String, found: String },
+    /// The provider's answer does not say who signed in (no ID token), so it cannot be
+    /// matched to the login.
+    #[error(
+        "the step-up sign-in did not say who signed in (no ID token), so it cannot be matched to your login; nothing was sent"
+    )]
+    UnknownUser,
+}
+
+/// The step-up's user must be the everyday login's user (see the module docs). Passes when
+/// the login recorded no `sub` (nothing to compare with).
+fn check_same_user(everyday: &TokenBundle, step_up: &oauth::TokenSet) -> Result<(), StepUpError> {
+    let Some(expected) = &everyday.sub else {
+        return Ok(());
+    };
+    let Some(found) = &step_up.subject else {
+        return Err(StepUpError::UnknownUser);
+    };
+    if found == expected {
+        return Ok(());
+    }
+    Err(StepUpError::WrongUser {
+        expected: everyday
+            .username
+            .clone()
+            .unwrap_or_else(|| expected.clone()),
+        found: step_up.username.clone().unwrap_or_else(|| found.clone()),
+    })
+}
+
 /// Runs the interactive authorization a step-up challenge asks for (loopback redirect,
-/// browser, MFA approval on the authorization server) and returns the stronger token.
-/// Nothing is written anywhere: a refresh token, should a provider send one, is dropped.
+/// browser, MFA approval on the authorization server) and returns the stronger token, after
+/// checking it was signed by `everyday`'s user. Nothing is written anywhere: a refresh
+/// token, should a provider send one, is dropped.
 pub async fn authorize_step_up(
     ctx: &Ctx,
     challenge: &StepUpChallenge,
     step_up: &StepUp<'_>,
-) -> Result<StepUpToken, OAuthError> {
-    let params = step_up_params(challenge, step_up.scope);
+    everyday: &TokenBundle,
+) -> Result<StepUpToken, StepUpError> {
+    let mut params = step_up_params(challenge, step_up.scope);
+    params.login_hint = everyday.username.clone();
+    if everyday.sub.is_none() {
+        ctx.ui.warn(
+            "the stored login does not record who signed in, so bank cannot check that the step-up is yours; run `bank login` again",
+        );
+    }
     ctx.ui.status(&format!(
         "Step-up required to {} — approve the request on your authenticator",
         step_up.purpose
@@ -114,6 +173,7 @@ pub async fn authorize_step_up(
         },
     )
     .await?;
+    check_same_user(everyday, &tokens)?;
     Ok(StepUpToken(tokens.access_token))
 }
 
@@ -186,12 +246,15 @@ where
         "the bank API asked for step-up ({:?})",
         challenge.reason
     ));
-    if matches!(credential, Credential::Env(_)) {
-        return Err(Failure::NotPossible {
-            challenge,
-            reason: NotPossible::EnvToken,
-        });
-    }
+    let everyday = match &credential {
+        Credential::Stored { bundle, .. } => bundle,
+        Credential::Env(_) => {
+            return Err(Failure::NotPossible {
+                challenge,
+                reason: NotPossible::EnvToken,
+            });
+        }
+    };
     // `--no-input` forbids questions, not the browser: like `gh`, an authorization that a
     // browser can carry out (BANK_BROWSER, BROWSER, a desktop session) still runs. Only when
     // no browser can be opened would it wait for a person who was told not to be asked.
@@ -201,9 +264,12 @@ where
             reason: NotPossible::NoInputNoBrowser,
         });
     }
-    let token = authorize_step_up(ctx, &challenge, step_up)
+    let token = authorize_step_up(ctx, &challenge, step_up, everyday)
         .await
-        .map_err(Failure::Authorization)?;
+        .map_err(|e| match e {
+            StepUpError::Authorization(e) => Failure::Authorization(e),
+            other => Failure::Cli(other.into()),
+        })?;
     // Exactly one retry with the step-up token; whatever the API says now is final.
     match call(token.access_token().clone()).await {
         Ok(value) => Ok(Outcome {
@@ -332,6 +398,58 @@ mod tests {
             ),
             "a stronger or more recent sign-in (acr_values `urn:mfa`, max_age 300s)"
         );
+    }
+
+    fn everyday(sub: Option<&str>) -> TokenBundle {
+        TokenBundle {
+            issuer: "https://bank.example".into(),
+            client_id: "bank-cli".into(),
+            access_token: AccessToken::new("at".into()),
+            expires_at: None,
+            scopes: vec!["openid".into()],
+            refresh_token: None,
+            username: Some("alice".into()),
+            sub: sub.map(str::to_owned),
+        }
+    }
+
+    fn step_up_tokens(subject: Option<&str>, username: Option<&str>) -> oauth::TokenSet {
+        oauth::TokenSet {
+            access_token: AccessToken::new("step-up".into()),
+            refresh_token: None,
+            expires_at: None,
+            scopes: vec!["openid".into(), "transfer:funds".into()],
+            username: username.map(str::to_owned),
+            subject: subject.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_step_up_must_be_signed_by_the_logged_in_user() {
+        let alice = everyday(Some("usr_a"));
+        assert!(check_same_user(&alice, &step_up_tokens(Some("usr_a"), Some("alice"))).is_ok());
+        let err = check_same_user(&alice, &step_up_tokens(Some("usr_b"), Some("bob")))
+            .expect_err("another user");
+        assert_eq!(
+            err.to_string(),
+            "the step-up sign-in was for bob, but you are logged in as alice; nothing was sent"
+        );
+        // Without names, the subjects themselves are named.
+        let mut nameless = everyday(Some("usr_a"));
+        nameless.username = None;
+        assert_eq!(
+            check_same_user(&nameless, &step_up_tokens(Some("usr_b"), None))
+                .expect_err("another user")
+                .to_string(),
+            "the step-up sign-in was for usr_b, but you are logged in as usr_a; nothing was sent"
+        );
+        // A step-up that does not say who signed in cannot be bound.
+        assert!(matches!(
+            check_same_user(&alice, &step_up_tokens(None, Some("alice"))),
+            Err(StepUpError::UnknownUser)
+        ));
+        // A login stored before `sub` was recorded has nothing to compare with.
+        assert!(check_same_user(&everyday(None), &step_up_tokens(Some("usr_b"), None)).is_ok());
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub struct TokenBundle {
     pub refresh_token: Option<RefreshToken>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The signed-in user's `sub`, from the login's checked ID token: a step-up must be
+    /// signed by the same user. `None` for bundles stored before it was recorded, or when
+    /// the provider sent no ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 impl TokenBundle {
@@ -500,8 +505,38 @@ impl TokenStore {
         Ok(deleted)
     }
 
-    /// An exclusive, cross-process lock for refreshing `key`'s tokens (released on drop).
+    /// An exclusive, cross-process lock for refreshing `key`'s tokens (released on drop),
+    /// waiting up to a minute for another process to release it.
     pub fn lock(&self, key: &Key) -> Result<RefreshLock, StoreError> {
+        let (file, path) = self.lock_file(key)?;
+        let deadline = Instant::now() + LOCK_TIMEOUT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(RefreshLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::LockTimeout { path });
+                }
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(StoreError::File { path, source });
+                }
+            }
+        }
+    }
+
+    /// [`TokenStore::lock`] without waiting: `None` when another process holds it.
+    pub fn try_lock(&self, key: &Key) -> Result<Option<RefreshLock>, StoreError> {
+        let (file, path) = self.lock_file(key)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RefreshLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::File { path, source }),
+        }
+    }
+
+    fn lock_file(&self, key: &Key) -> Result<(File, PathBuf), StoreError> {
         let path = self
             .dir
             .join("locks")
@@ -519,19 +554,7 @@ impl TokenStore {
             .write(true)
             .open(&path)
             .map_err(io)?;
-        let deadline = Instant::now() + LOCK_TIMEOUT;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(RefreshLock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(StoreError::LockTimeout { path });
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-            }
-        }
+        Ok((file, path))
     }
 }
 
@@ -606,6 +629,7 @@ mod tests {
             scopes: vec!["openid".into(), "view:balance".into()],
             refresh_token: Some(RefreshToken::new("rt-secret".into())),
             username: Some("alice".into()),
+            sub: Some("usr_alice".into()),
         }
     }
 
@@ -680,6 +704,25 @@ mod tests {
         assert!(matches!(store.load(&k), Err(StoreError::NotFound)));
     }
 
+    /// Bundles written before `sub` was recorded still load (the step-up then cannot
+    /// compare users; see `stepup.rs`).
+    #[test]
+    fn bundles_without_sub_still_load() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = TokenStore::new(dir.path(), true);
+        let k = key("http://127.0.0.1:1", "default");
+        let path = store.file_path(&k);
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(
+            &path,
+            r#"{"issuer":"http://127.0.0.1:1","client_id":"bank-cli","access_token":"at","expires_at":null,"scopes":["openid"],"username":"alice"}"#,
+        )
+        .expect("write");
+        let (bundle, _) = store.load(&k).expect("an old bundle loads");
+        assert_eq!(bundle.username.as_deref(), Some("alice"));
+        assert_eq!(bundle.sub, None);
+    }
+
     #[test]
     fn corrupt_file_is_reported_without_its_content() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -699,6 +742,7 @@ mod tests {
         let store = TokenStore::new(dir.path(), true);
         let k = key("http://127.0.0.1:1", "default");
         let guard = store.lock(&k).expect("first lock");
+        assert!(store.try_lock(&k).expect("try").is_none(), "held elsewhere");
         let path = dir
             .path()
             .join("locks")
@@ -710,6 +754,8 @@ mod tests {
         ));
         drop(guard);
         other.try_lock().expect("free after drop");
+        drop(other);
+        assert!(store.try_lock(&k).expect("try").is_some(), "free again");
     }
 
     /// The real Secret Service (run under `scripts/with-keyring`): chunked values round-trip,

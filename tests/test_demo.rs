@@ -138,6 +138,7 @@ fn file_only_store_never_touches_the_keyring() {
         scopes: vec!["view:balance".into()],
         refresh_token: None,
         username: Some("alice".into()),
+        sub: None,
     };
     let saved = store.save(&key, &bundle, false).expect("saved");
     assert!(saved.fallback_reason.is_none());

@@ -139,11 +139,16 @@ fn wrong_state_fails_the_login() {
     env.run(&["status"]).code(3);
 }
 
+/// A tenant whose rule demands MFA for the everyday scope: the login waits for it.
+fn mfa_at_login() -> TestEnv {
+    TestEnv::start_with(|c| c.authz.clients[0].mfa_scopes = vec!["view:balance".into()])
+}
+
 #[test]
 fn denied_mfa_is_access_denied() {
-    let env = TestEnv::start();
+    let env = mfa_at_login();
     std::thread::scope(|s| {
-        let login = s.spawn(|| env.run_with_browser(&["login", "--scope", "transfer:funds"]));
+        let login = s.spawn(|| env.run_with_browser(&["login"]));
         let authz = env.sandbox().authz().clone();
         let pending = env
             .rt
@@ -166,10 +171,10 @@ fn denied_mfa_is_access_denied() {
 }
 
 #[test]
-fn approved_mfa_logs_in_with_the_extra_scope() {
-    let env = TestEnv::start();
+fn approved_mfa_logs_in() {
+    let env = mfa_at_login();
     std::thread::scope(|s| {
-        let login = s.spawn(|| env.run_with_browser(&["login", "--scope", "transfer:funds"]));
+        let login = s.spawn(|| env.run_with_browser(&["login"]));
         let authz = env.sandbox().authz().clone();
         env.rt
             .block_on(authz.wait_for_pending_mfa("alice", Duration::from_secs(60)))
@@ -183,14 +188,83 @@ fn approved_mfa_logs_in_with_the_extra_scope() {
         env.browser_log()
     );
     let json = env.run(&["--json", "status"]).success().json();
-    assert!(
-        json["scopes"]
-            .as_array()
-            .expect("scopes")
-            .iter()
-            .any(|s| s == "transfer:funds"),
+    assert_eq!(
+        json["scopes"],
+        serde_json::json!(["openid", "profile", "offline_access", "view:balance"]),
         "{json}"
     );
+}
+
+/// DESIGN: a step-up (transfer) token is never written to the keyring, so a login never asks
+/// for `transfer:funds` — not through `--scope`, not through the profile's scopes (which
+/// `bank config set` refuses too, and a hand-edited file cannot sneak in) — and refuses
+/// before any network call.
+#[test]
+fn login_never_requests_the_transfer_scope() {
+    let env = TestEnv::start();
+    for args in [
+        &["login", "--scope", "transfer:funds"][..],
+        &["login", "--scope", "openid transfer:funds"][..],
+    ] {
+        let run = env.run(args).code(2);
+        assert!(
+            run.stderr.starts_with(
+                "error: refusing to request `transfer:funds` at login: transfer tokens are obtained per transfer by `bank transfer` and never stored\n"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("log in without `--scope`"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    let run = env
+        .run(&[
+            "config",
+            "set",
+            "scopes",
+            "openid offline_access transfer:funds",
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains(
+            "`transfer:funds` cannot be an everyday scope: transfer tokens are obtained per transfer by `bank transfer` and never stored"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !env.config_dir().join("config.toml").exists()
+            || !std::fs::read_to_string(env.config_dir().join("config.toml"))
+                .expect("read config")
+                .contains("transfer:funds"),
+        "config set wrote the scope"
+    );
+
+    // A hand-edited profile.
+    std::fs::create_dir_all(env.config_dir()).expect("config dir");
+    std::fs::write(
+        env.config_dir().join("config.toml"),
+        "[profiles.default]\nscopes = [\"openid\", \"offline_access\", \"view:balance\", \"transfer:funds\"]\n",
+    )
+    .expect("write config");
+    let run = env.run(&["login"]).code(2);
+    assert!(
+        run.stderr.contains(
+            "hint: remove `transfer:funds` from the profile's scopes: bank config set scopes \"openid profile offline_access view:balance\""
+        ),
+        "{}",
+        run.stderr
+    );
+
+    // Nothing reached the authorization server, no browser ran, nothing was stored.
+    let events = env.sandbox().authz().events();
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(env.browser_log(), "");
+    assert_eq!(env.keyring_bundle(), None);
 }
 
 #[test]

@@ -76,6 +76,94 @@ fn concurrent_refreshes_do_not_lose_the_rotated_token() {
     assert!(!reuse_detected(&env));
 }
 
+/// The other side of the refresh lock: a process that waited for it while another process
+/// refreshed uses that result instead of refreshing again (or spending the rotated-away
+/// refresh token). Tokens live an hour here, far outside the 30 s expiry skew, so the fresh
+/// token is usable; the stored one is made expired by rewriting its expiry. The test holds
+/// the lock itself until both processes have read the expired bundle and are waiting for
+/// the lock (each says so with `-v`), so both reach the decision: exactly one refreshes.
+#[test]
+fn a_process_that_waited_for_the_lock_uses_the_other_ones_refresh() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let env = TestEnv::start();
+    env.run_with_browser(&["login", "--insecure-storage"])
+        .success();
+    env.edit_token_file(|bundle| bundle["expires_at"] = 1_000_000_000.into());
+    let store = bank::token_store::TokenStore::new(&env.config_dir(), true);
+    let key = bank::token_store::Key {
+        issuer: env.issuer.clone(),
+        client_id: "bank-cli".into(),
+        profile: "default".into(),
+    };
+    let lock = store.lock(&key).expect("the test takes the refresh lock");
+
+    let (waiting_tx, waiting_rx) = std::sync::mpsc::channel();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let mut child = env
+                .std_command(&["-v", "token"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("bank starts");
+            let stderr = child.stderr.take().expect("stderr");
+            let waiting_tx = waiting_tx.clone();
+            let reader = std::thread::spawn(move || {
+                let mut text = String::new();
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let line = line.expect("stderr is text");
+                    if line.contains("waiting for it") {
+                        waiting_tx.send(()).expect("the test listens");
+                    }
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                text
+            });
+            (child, reader)
+        })
+        .collect();
+    for _ in 0..2 {
+        waiting_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("both processes wait for the refresh lock");
+    }
+    assert_eq!(
+        refreshes(&env),
+        0,
+        "nobody refreshed while the lock was held"
+    );
+    drop(lock);
+
+    let outputs: Vec<(String, String)> = runs
+        .into_iter()
+        .map(|(child, reader)| {
+            let output = child.wait_with_output().expect("bank exits");
+            let stderr = reader.join().expect("reader thread");
+            assert_eq!(output.status.code(), Some(0), "{stderr}");
+            (String::from_utf8_lossy(&output.stdout).into_owned(), stderr)
+        })
+        .collect();
+    assert_eq!(refreshes(&env), 1, "exactly one process refreshed");
+    assert!(!reuse_detected(&env));
+    assert_eq!(outputs[0].0, outputs[1].0, "both print the refreshed token");
+    let used_other = outputs
+        .iter()
+        .filter(|(_, e)| e.contains("another bank process refreshed the token; using its result"))
+        .count();
+    let refreshed = outputs
+        .iter()
+        .filter(|(_, e)| e.contains("access token expired; refreshing"))
+        .count();
+    assert_eq!((used_other, refreshed), (1, 1), "{outputs:#?}");
+    // The stored bundle is the refreshed one, and still works without another refresh.
+    assert_eq!(env.run(&["token"]).success().stdout, outputs[0].0);
+    assert_eq!(refreshes(&env), 1);
+}
+
 #[test]
 fn a_rejected_refresh_token_means_login_again() {
     let env = TestEnv::start_with(|c| c.authz.access_token_lifetime_secs = 1);

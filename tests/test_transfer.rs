@@ -115,6 +115,8 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
     );
     assert!(run.stderr.contains(STEP_UP_MESSAGE), "{}", run.stderr);
     assert!(!run.stderr.contains("error"), "{}", run.stderr);
+    // The step-up names the logged-in user to the provider (OIDC `login_hint`).
+    assert!(run.stderr.contains("login_hint=alice"), "{}", run.stderr);
 
     // The bank API: a 403 naming transfer:funds, then one 201, both with the same key.
     let posts = transfer_posts(&env);
@@ -165,9 +167,15 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
         .iter()
         .find_map(|e| match e {
             AuthzEvent::TokenIssued {
-                scope, amr, jti, ..
+                scope,
+                amr,
+                jti,
+                sub,
+                ..
             } if scope.contains("transfer:funds") => {
                 assert!(amr.iter().any(|a| a == "mfa"), "{amr:?}");
+                // The login stored who signed in; the step-up was the same user.
+                assert_eq!(before["sub"].as_str(), Some(sub.as_str()));
                 Some(jti.clone())
             }
             _ => None,
@@ -215,6 +223,65 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
     );
     assert_money(&env, 97_500, 52_500, 1);
     env.run(&["balance"]).success();
+}
+
+/// Issue 5: the step-up is bound to the logged-in user. Logged in as alice, the step-up is
+/// signed (and MFA-approved) by bob: bank refuses before the retry, so bob's fresh transfer
+/// token is never used and no money moves — in particular not out of bob's account.
+#[test]
+fn step_up_signed_by_another_user_is_refused_before_the_retry() {
+    let mut env = TestEnv::start();
+    env.login();
+    env.set_env("BANK_TEST_USERNAME", "bob");
+    env.set_env("BANK_TEST_PASSWORD", "builder");
+    let run = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            env.run_with_browser(&["transfer", "--to", "alice", "--amount", "10", "--yes"])
+        });
+        let authz = env.sandbox().authz().clone();
+        let pending = env
+            .rt
+            .block_on(authz.wait_for_pending_mfa("bob", Duration::from_secs(60)))
+            .expect("bob's step-up asks for MFA");
+        authz.approve_mfa(&pending.id).expect("approve");
+        run.join().expect("the bank run does not panic")
+    })
+    .code(4);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains(
+            "error: the step-up sign-in was for bob, but you are logged in as alice; nothing was sent\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: sign in as alice when asked to approve"),
+        "{}",
+        run.stderr
+    );
+    // The request did name alice; the provider (here: the sandbox) may ignore the hint.
+    assert!(run.stderr.contains("login_hint=alice"), "{}", run.stderr);
+    assert!(
+        env.browser_log().contains("mfa: approved"),
+        "{}",
+        env.browser_log()
+    );
+    // The authorization server issued bob a transfer token…
+    assert!(env.sandbox().authz().events().iter().any(|e| matches!(
+        e,
+        AuthzEvent::TokenIssued { scope, .. } if scope.contains("transfer:funds")
+    )));
+    // …which never reached the API: its only transfer request is the first, refused one.
+    assert_eq!(
+        transfer_posts(&env)
+            .iter()
+            .map(|p| p.status)
+            .collect::<Vec<_>>(),
+        [403]
+    );
+    assert_money(&env, 100_000, 50_000, 0);
 }
 
 #[test]
@@ -290,17 +357,19 @@ fn step_up_mfa_timeout_exits_4_with_a_hint() {
     assert_money(&env, 100_000, 50_000, 0);
 }
 
-/// RFC 9470: the everyday token already carries `transfer:funds` (this tenant's rule does
-/// not demand MFA for it), so the API answers `401 insufficient_user_authentication`; the
-/// step-up honours its `acr_values` and `max_age`, and the authorization server then
-/// demands MFA because of `acr_values`.
+/// RFC 9470: the stored everyday token already carries `transfer:funds` without MFA (this
+/// tenant's rule does not demand MFA for it, and the token comes from a provider that puts
+/// every permission into every token, as Auth0's RBAC can; `bank login` itself never asks
+/// for the scope), so the API answers `401 insufficient_user_authentication`; the step-up
+/// honours its `acr_values` and `max_age`, and the authorization server then demands MFA
+/// because of `acr_values`.
 #[test]
 fn rfc_9470_challenge_steps_up_with_acr_values_and_max_age() {
     let env = TestEnv::start_with(|c| c.authz.clients[0].mfa_scopes.clear());
-    let run = env
-        .run_with_browser(&["login", "--scope", "transfer:funds"])
+    env.run_with_browser(&["login", "--insecure-storage"])
         .success();
-    assert!(run.stderr.contains("Logged in"), "{}", run.stderr);
+    let broad = env.mint_token("alice", "wonderland", "openid transfer:funds", false);
+    env.edit_token_file(|bundle| bundle["access_token"] = broad.into());
     assert!(
         !env.browser_log().contains("mfa:"),
         "no MFA at login: {}",
@@ -363,9 +432,9 @@ fn rfc_9470_challenge_steps_up_with_acr_values_and_max_age() {
 #[test]
 fn sufficient_token_needs_no_step_up_and_cannot_be_replayed() {
     let mut env = TestEnv::start();
-    // Mint a transfer token through the real flow (authorization with MFA).
-    with_mfa(&env, &["login", "--scope", "transfer:funds"], Mfa::Approve).success();
-    let token = env.run(&["token"]).success().stdout.trim_end().to_owned();
+    // A transfer token minted through the real flow (authorization with MFA) outside
+    // `bank`, which never stores one.
+    let token = env.mint_token("alice", "wonderland", "openid transfer:funds", true);
     env.set_env("BANK_TOKEN", &token);
     let browsers = browser_runs(&env);
     let authorizations = authorization_requests(&env).len();

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::config;
 use crate::error::CliError;
 use crate::oauth::{self, AuthParams, Browser, Interaction};
 use crate::session::{Ctx, warn_fallback};
@@ -42,6 +43,9 @@ pub struct LoginArgs {
     pub timeout: Duration,
 
     /// Request an extra scope on top of the profile's (repeatable)
+    ///
+    /// Never `transfer:funds`: `bank transfer` obtains that for each transfer (step-up) and
+    /// never stores it.
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
 
@@ -81,13 +85,32 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
     if ctx.env_token.is_some() {
         ui.warn("BANK_TOKEN is set: commands will keep using it instead of the login stored now");
     }
-    let metadata = ctx.metadata().await?;
     let mut scopes = profile.scopes.clone();
     for s in args.scopes.iter().flat_map(|s| s.split_whitespace()) {
         if !scopes.iter().any(|have| have == s) {
             scopes.push(s.to_owned());
         }
     }
+    // Before any network call: the login's token goes to the keyring, a transfer token never.
+    if let Some(scope) = config::step_up_only_scope(&scopes) {
+        let err = CliError::usage(format!(
+            "refusing to request `{scope}` at login: transfer tokens are obtained per transfer by `bank transfer` and never stored"
+        ));
+        return Err(if profile.scopes.iter().any(|s| s == scope) {
+            let profile_flag = if profile.name == config::DEFAULT_PROFILE {
+                String::new()
+            } else {
+                format!("--profile {} ", profile.name)
+            };
+            err.hint(format!(
+                "remove `{scope}` from the profile's scopes: bank {profile_flag}config set scopes \"{}\"",
+                config::DEFAULT_SCOPES
+            ))
+        } else {
+            err.hint("log in without `--scope`; `bank transfer` asks for the scope it needs when it needs it")
+        });
+    }
+    let metadata = ctx.metadata().await?;
     let browser = Browser::from_env(args.no_browser);
     let params = AuthParams {
         scopes,

@@ -29,7 +29,7 @@ use crate::error::{CliError, ErrorKind};
 use crate::oauth::browser::UrlHandler;
 use crate::oauth::{self, AuthParams, Browser, Interaction, OAuthError};
 use crate::session::Ctx;
-use crate::stepup::{self, StepUp};
+use crate::stepup::{self, StepUp, StepUpError};
 use crate::token_store::{Storage, TokenStore};
 use crate::ui::Ui;
 use walker::{Password, Step, Walker};
@@ -427,12 +427,13 @@ impl Story<'_> {
                 browser: &self.browser,
                 timeout: self.timeout(),
             },
+            &bundle,
         )
         .await;
         mfa.abort();
         let token = match step_up {
             Ok(token) => token,
-            Err(e @ OAuthError::Denied { .. }) => {
+            Err(StepUpError::Authorization(e @ OAuthError::Denied { .. })) => {
                 n.say("The MFA request was denied, so no step-up token was issued and no money moves.");
                 return Err(CliError::from(e).hint("run `bank demo` again and approve the request"));
             }

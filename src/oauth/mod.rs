@@ -91,6 +91,8 @@ pub enum OAuthError {
         error: String,
         description: Option<String>,
     },
+    #[error("the ID token from the token endpoint is not valid for this login: {reason}")]
+    InvalidIdToken { reason: &'static str },
     #[error("request to the authorization server failed: {what}")]
     Http {
         what: String,
@@ -168,6 +170,8 @@ pub struct TokenSet {
     pub scopes: Vec<String>,
     /// Display name from the ID token (or, failing that, the access token's claims).
     pub username: Option<String>,
+    /// Who signed in, from the checked ID token (`None` when the provider sent none).
+    pub subject: Option<String>,
 }
 
 /// What to ask the authorization server for.
@@ -179,6 +183,9 @@ pub struct AuthParams {
     pub max_age: Option<u64>,
     /// `prompt=login`: force a fresh authentication.
     pub prompt_login: bool,
+    /// OIDC Core §3.1.2.1 `login_hint`: who is expected to sign in (the step-up names the
+    /// everyday login's user, so the provider pre-fills or picks that account).
+    pub login_hint: Option<String>,
 }
 
 /// How the interactive part runs.
@@ -246,6 +253,9 @@ pub async fn authorize(
     if params.prompt_login {
         request = request.add_extra_param("prompt", "login");
     }
+    if let Some(hint) = &params.login_hint {
+        request = request.add_extra_param("login_hint", hint.clone());
+    }
     let (url, state) = request.url();
 
     let ui = interaction.ui;
@@ -311,7 +321,7 @@ pub async fn authorize(
         .request_async(http)
         .await
         .map_err(|e| token_error(e, false))?;
-    Ok(token_set(response, &params.scopes, None))
+    token_set(response, profile, metadata, &params.scopes, None)
 }
 
 /// RFC 6749 §6: a new access token from a refresh token. Providers that rotate refresh tokens
@@ -332,7 +342,7 @@ pub async fn refresh(
         .request_async(http)
         .await
         .map_err(|e| token_error(e, true))?;
-    Ok(token_set(response, scopes, Some(refresh_token)))
+    token_set(response, profile, metadata, scopes, Some(refresh_token))
 }
 
 /// RFC 7009: revokes a refresh token. `Ok(false)` when the provider has no revocation endpoint.
@@ -419,9 +429,11 @@ where
 
 fn token_set(
     response: TokenEndpointResponse,
+    profile: &Profile,
+    metadata: &Metadata,
     requested: &[String],
     old_refresh: Option<&RefreshToken>,
-) -> TokenSet {
+) -> Result<TokenSet, OAuthError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expires_at = response
         .expires_in()
@@ -431,13 +443,25 @@ fn token_set(
         Some(s) => s.iter().map(|s| s.to_string()).collect(),
         None => requested.to_vec(),
     };
-    let username = response
+    let id_claims = response
         .extra_fields()
         .id_token
         .as_deref()
-        .and_then(display_name)
-        .or_else(|| display_name(response.access_token().secret()));
-    TokenSet {
+        .map(|jwt| check_id_token(jwt, &metadata.issuer, &profile.client_id, now))
+        .transpose()?;
+    let subject = id_claims
+        .as_ref()
+        .and_then(|c| c.get("sub"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    // The ID token's names first (`profile` scope), then the access token's (display only),
+    // and the bare `sub` only when nothing nicer is known.
+    let username = id_claims
+        .as_ref()
+        .and_then(name_claim)
+        .or_else(|| claims(response.access_token().secret()).and_then(|c| name_claim(&c)))
+        .or_else(|| subject.clone());
+    Ok(TokenSet {
         access_token: response.access_token().clone(),
         refresh_token: response
             .refresh_token()
@@ -446,20 +470,86 @@ fn token_set(
         expires_at,
         scopes,
         username,
+        subject,
+    })
+}
+
+/// How far the provider's clock may be ahead of ours when checking `exp`.
+const ID_TOKEN_LEEWAY_SECS: i64 = 60;
+
+/// Checks an ID token from a token response and returns its claims (OIDC Core §3.1.3.7).
+///
+/// The signature is deliberately not verified: item 6 of §3.1.3.7 lets a client rely on
+/// the TLS server validation of the token endpoint instead when the ID token came directly
+/// from it, over a connection the client opened — which is the only way `token_set` is
+/// reached (the endpoint is https, or plain http only to a loopback server, as
+/// `discovery::check_endpoint` enforces). The claims that bind the token to this login are
+/// still checked: `iss` is exactly the discovered issuer (item 2), `aud` contains our
+/// client id (item 3) and any `azp` is our client id (item 5), `exp` has not passed
+/// (item 9), and `sub` is present (§2).
+fn check_id_token(
+    jwt: &str,
+    issuer: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<serde_json::Value, OAuthError> {
+    let invalid = |reason| OAuthError::InvalidIdToken { reason };
+    let claims = claims(jwt).ok_or(invalid("it is not a JWT"))?;
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer) {
+        return Err(invalid("it was issued by another issuer"));
     }
+    let audience_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => aud == client_id,
+        Some(serde_json::Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(invalid("it is not for this client (aud)"));
+    }
+    if let Some(azp) = claims.get("azp")
+        && azp.as_str() != Some(client_id)
+    {
+        return Err(invalid("it was issued to another client (azp)"));
+    }
+    match claims.get("exp").and_then(serde_json::Value::as_i64) {
+        Some(exp) if now < exp.saturating_add(ID_TOKEN_LEEWAY_SECS) => {}
+        Some(_) => return Err(invalid("it has expired")),
+        None => return Err(invalid("it has no expiry (exp)")),
+    }
+    match claims.get("sub").and_then(|v| v.as_str()) {
+        Some(sub) if !sub.is_empty() => Ok(claims),
+        _ => Err(invalid("it does not name the user (sub)")),
+    }
+}
+
+/// A JWT's claims, decoded WITHOUT verification (callers say why that is acceptable).
+fn claims(jwt: &str) -> Option<serde_json::Value> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .filter(serde_json::Value::is_object)
+}
+
+/// A human name among the claims, if any.
+fn name_claim(claims: &serde_json::Value) -> Option<String> {
+    ["preferred_username", "nickname", "name", "email"]
+        .iter()
+        .find_map(|k| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned))
 }
 
 /// A human name from a JWT's claims, decoded WITHOUT verification. This is display-only
 /// ("Logged in as alice"); nothing is ever authorized on it — the API verifies its tokens.
 pub fn display_name(jwt: &str) -> Option<String> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    ["preferred_username", "nickname", "name", "email", "sub"]
-        .iter()
-        .find_map(|k| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned))
+    let claims = claims(jwt)?;
+    name_claim(&claims).or_else(|| {
+        claims
+            .get("sub")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    })
 }
 
 #[cfg(test)]
@@ -481,6 +571,63 @@ mod tests {
         assert_eq!(display_name("opaque-token"), None);
     }
 
+    fn jwt(claims: serde_json::Value) -> String {
+        let enc = |v: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"ES256"}"#.into()),
+            enc(claims.to_string())
+        )
+    }
+
+    #[test]
+    fn id_tokens_are_checked_for_issuer_audience_expiry_and_subject() {
+        let iss = "https://bank.example";
+        let good = serde_json::json!({
+            "iss": iss, "aud": "bank-cli", "sub": "usr_1", "exp": 2_000, "iat": 1_000,
+        });
+        let check =
+            |claims: serde_json::Value, now| check_id_token(&jwt(claims), iss, "bank-cli", now);
+        let claims = check(good.clone(), 1_500).expect("a good ID token");
+        assert_eq!(claims["sub"], "usr_1");
+        // Within the leeway, then past it.
+        assert!(check(good.clone(), 2_059).is_ok());
+        let reason = |r: Result<serde_json::Value, OAuthError>| match r {
+            Err(OAuthError::InvalidIdToken { reason }) => reason,
+            other => panic!("expected InvalidIdToken, got {other:?}"),
+        };
+        assert_eq!(reason(check(good.clone(), 2_060)), "it has expired");
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = good.clone();
+            c[k] = v;
+            c
+        };
+        assert_eq!(
+            reason(check(with("iss", "https://evil.example".into()), 1_500)),
+            "it was issued by another issuer"
+        );
+        assert_eq!(
+            reason(check(with("aud", "other-client".into()), 1_500)),
+            "it is not for this client (aud)"
+        );
+        assert!(check(with("aud", serde_json::json!(["api", "bank-cli"])), 1_500).is_ok());
+        assert_eq!(
+            reason(check(with("azp", "other-client".into()), 1_500)),
+            "it was issued to another client (azp)"
+        );
+        assert_eq!(
+            reason(check(with("sub", "".into()), 1_500)),
+            "it does not name the user (sub)"
+        );
+        let mut no_exp = good.clone();
+        no_exp.as_object_mut().expect("object").remove("exp");
+        assert_eq!(reason(check(no_exp, 1_500)), "it has no expiry (exp)");
+        assert_eq!(
+            reason(check_id_token("opaque", iss, "bank-cli", 1_500)),
+            "it is not a JWT"
+        );
+    }
+
     #[test]
     fn secrets_do_not_leak_through_debug() {
         let fields = IdTokenFields {
@@ -493,6 +640,7 @@ mod tests {
             expires_at: None,
             scopes: vec![],
             username: None,
+            subject: None,
         };
         let text = format!("{set:?}");
         assert!(

@@ -214,6 +214,87 @@ impl TestEnv {
         );
     }
 
+    /// Mints an access token through the sandbox's real authorization code flow — PKCE, the
+    /// login form (the same walker `bank-test-browser` uses), MFA when `mfa` says the rule
+    /// will ask (approved here) — outside `bank`, for tests that need a token `bank login`
+    /// would never request or store (`transfer:funds`).
+    pub fn mint_token(&self, username: &str, password: &str, scope: &str, mfa: bool) -> String {
+        use bank::demo::walker::{Password, Walker};
+        const RESOURCE: &str = "https://bank.example/api";
+        // Loopback redirect URIs match on any port (RFC 8252 §7.3); nothing listens on it:
+        // the walker stops before fetching the callback.
+        const REDIRECT: &str = "http://127.0.0.1:9/callback";
+        let authz = self.sandbox().authz().clone();
+        self.rt.block_on(async {
+            let http = reqwest::Client::new();
+            let meta: serde_json::Value = http
+                .get(format!("{}/.well-known/openid-configuration", self.issuer))
+                .send()
+                .await
+                .expect("discovery")
+                .json()
+                .await
+                .expect("discovery JSON");
+            let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+            let mut url = reqwest::Url::parse(
+                meta["authorization_endpoint"]
+                    .as_str()
+                    .expect("authorization_endpoint"),
+            )
+            .expect("authorization URL");
+            url.query_pairs_mut()
+                .append_pair("response_type", "code")
+                .append_pair("client_id", "bank-cli")
+                .append_pair("redirect_uri", REDIRECT)
+                .append_pair("scope", scope)
+                .append_pair("state", "minted-by-the-test")
+                .append_pair("code_challenge", challenge.as_str())
+                .append_pair("code_challenge_method", "S256")
+                .append_pair("resource", RESOURCE);
+            let walker = Walker::new(username, Password::new(password))
+                .expect("walker")
+                .mfa_deadline(Duration::from_secs(60));
+            let approve = async {
+                if mfa {
+                    let pending = authz
+                        .wait_for_pending_mfa(username, Duration::from_secs(60))
+                        .await
+                        .expect("the rule asks for MFA");
+                    authz.approve_mfa(&pending.id).expect("approve");
+                }
+            };
+            let mut observe = |_: &bank::demo::walker::Step| {};
+            let (callback, ()) =
+                tokio::join!(walker.walk_to_callback(url.as_str(), &mut observe), approve);
+            let callback = callback.expect("the sign-in reaches the callback");
+            let code = callback
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+                .expect("an authorization code");
+            let response: serde_json::Value = http
+                .post(meta["token_endpoint"].as_str().expect("token_endpoint"))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", REDIRECT),
+                    ("client_id", "bank-cli"),
+                    ("code_verifier", verifier.secret().as_str()),
+                    ("resource", RESOURCE),
+                ])
+                .send()
+                .await
+                .expect("token request")
+                .json()
+                .await
+                .expect("token JSON");
+            response["access_token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no access token: {}", response["error"]))
+                .to_owned()
+        })
+    }
+
     /// The token bundle stored for the default profile in the real keyring, read with
     /// `secret-tool` (what any other program on the machine would see), or `None`.
     pub fn keyring_bundle(&self) -> Option<serde_json::Value> {
@@ -223,6 +304,28 @@ impl TestEnv {
             .output()
             .expect("secret-tool runs");
         serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The token bundle file of a login made with `--insecure-storage`.
+    pub fn token_file(&self) -> PathBuf {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.config_dir().join("tokens"))
+            .expect("a tokens dir (log in with --insecure-storage)")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files.remove(0)
+    }
+
+    /// Edits the `--insecure-storage` bundle in place, as another program (or an older
+    /// `bank`) might have written it.
+    pub fn edit_token_file(&self, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = self.token_file();
+        let mut bundle: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read the bundle"))
+                .expect("bundle JSON");
+        edit(&mut bundle);
+        std::fs::write(&path, bundle.to_string()).expect("write the bundle");
     }
 
     /// Every file under the test's HOME and config dir that contains `needle`.
