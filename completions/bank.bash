@@ -25,6 +25,9 @@ _bank() {
             bank,config)
                 cmd="bank__subcmd__config"
                 ;;
+            bank,demo)
+                cmd="bank__subcmd__demo"
+                ;;
             bank,help)
                 cmd="bank__subcmd__help"
                 ;;
@@ -37,11 +40,17 @@ _bank() {
             bank,logout)
                 cmd="bank__subcmd__logout"
                 ;;
+            bank,sandbox)
+                cmd="bank__subcmd__sandbox"
+                ;;
             bank,status)
                 cmd="bank__subcmd__status"
                 ;;
             bank,token)
                 cmd="bank__subcmd__token"
+                ;;
+            bank,transfer)
+                cmd="bank__subcmd__transfer"
                 ;;
             bank__subcmd__config,get)
                 cmd="bank__subcmd__config__subcmd__get"
@@ -82,6 +91,9 @@ _bank() {
             bank__subcmd__help,config)
                 cmd="bank__subcmd__help__subcmd__config"
                 ;;
+            bank__subcmd__help,demo)
+                cmd="bank__subcmd__help__subcmd__demo"
+                ;;
             bank__subcmd__help,help)
                 cmd="bank__subcmd__help__subcmd__help"
                 ;;
@@ -94,11 +106,17 @@ _bank() {
             bank__subcmd__help,logout)
                 cmd="bank__subcmd__help__subcmd__logout"
                 ;;
+            bank__subcmd__help,sandbox)
+                cmd="bank__subcmd__help__subcmd__sandbox"
+                ;;
             bank__subcmd__help,status)
                 cmd="bank__subcmd__help__subcmd__status"
                 ;;
             bank__subcmd__help,token)
                 cmd="bank__subcmd__help__subcmd__token"
+                ;;
+            bank__subcmd__help,transfer)
+                cmd="bank__subcmd__help__subcmd__transfer"
                 ;;
             bank__subcmd__help__subcmd__config,get)
                 cmd="bank__subcmd__help__subcmd__config__subcmd__get"
@@ -119,7 +137,7 @@ _bank() {
 
     case "${cmd}" in
         bank)
-            opts="-v -h -V --profile --json --no-input --verbose --help --version login logout status balance history token config completions help"
+            opts="-v -h -V --profile --json --no-input --verbose --help --version login logout status balance history transfer token config completions demo sandbox help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,8 +364,26 @@ _bank() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bank__subcmd__demo)
+            opts="-y -v -h -V --yes --profile --json --no-input --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bank__subcmd__help)
-            opts="login logout status balance history token config completions help"
+            opts="login logout status balance history transfer token config completions demo sandbox help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,6 +494,20 @@ _bank() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bank__subcmd__help__subcmd__demo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bank__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -514,6 +564,20 @@ _bank() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bank__subcmd__help__subcmd__sandbox)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bank__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -529,6 +593,20 @@ _bank() {
             return 0
             ;;
         bank__subcmd__help__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bank__subcmd__help__subcmd__transfer)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -616,6 +694,40 @@ _bank() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bank__subcmd__sandbox)
+            opts="-v -h -V --data-dir --in-memory --config --authz-addr --api-addr --profile --json --no-input --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --authz-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bank__subcmd__status)
             opts="-v -h -V --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -641,6 +753,48 @@ _bank() {
                 return 0
             fi
             case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bank__subcmd__transfer)
+            opts="-y -v -h -V --to --amount --currency --memo --yes --idempotency-key --no-browser --timeout --profile --json --no-input --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --amount)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --currency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -32,9 +32,12 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand status 'Show the login state of the current profile'
             cand balance 'Show the account balance'
             cand history 'Show recent transfers, newest first'
+            cand transfer 'Transfer money to another account'
             cand token 'Print the current access token on stdout'
             cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
             cand completions 'Print a shell completion script'
+            cand demo 'Watch OAuth step-up authentication happen, start to finish'
+            cand sandbox 'Run the local sandbox bank in the foreground'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bank;login'= {
@@ -91,6 +94,26 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand -n 'How many transfers to show (1-100)'
             cand --limit 'How many transfers to show (1-100)'
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;transfer'= {
+            cand --to 'Recipient''s account handle (e.g. bob)'
+            cand --amount 'Amount, e.g. 25 or 25.00 (at most two decimals)'
+            cand --currency 'Currency (ISO 4217); the bank refuses one that is not the account''s'
+            cand --memo 'A note for the recipient (at most 140 characters)'
+            cand --idempotency-key 'Reuse the key of an earlier attempt, so a retry cannot move money twice'
+            cand --timeout 'For step-up: how long to wait for the approval (e.g. 90s, 5m)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand -y 'Do not ask for confirmation (required with --no-input or without a terminal)'
+            cand --yes 'Do not ask for confirmation (required with --no-input or without a terminal)'
+            cand --no-browser 'For step-up: print the URL but do not open a browser'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -199,15 +222,47 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bank;demo'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand -y 'Approve everything and run unattended: no browser, no prompt'
+            cand --yes 'Approve everything and run unattended: no browser, no prompt'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;sandbox'= {
+            cand --data-dir 'Directory for authz.sqlite3, bank.sqlite3 and the admin token'
+            cand --config 'Optional sandbox configuration file (TOML: clients, users, rules, lifetimes)'
+            cand --authz-addr 'Authorization server listen address (port 0 picks a free port)'
+            cand --api-addr 'Bank API listen address (port 0 picks a free port)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --in-memory 'Keep everything in memory: nothing is written, everything is gone on exit'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bank;help'= {
             cand login 'Sign in through your browser'
             cand logout 'Sign out: revoke the refresh token and delete the stored tokens'
             cand status 'Show the login state of the current profile'
             cand balance 'Show the account balance'
             cand history 'Show recent transfers, newest first'
+            cand transfer 'Transfer money to another account'
             cand token 'Print the current access token on stdout'
             cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
             cand completions 'Print a shell completion script'
+            cand demo 'Watch OAuth step-up authentication happen, start to finish'
+            cand sandbox 'Run the local sandbox bank in the foreground'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bank;help;login'= {
@@ -219,6 +274,8 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;help;balance'= {
         }
         &'bank;help;history'= {
+        }
+        &'bank;help;transfer'= {
         }
         &'bank;help;token'= {
         }
@@ -237,6 +294,10 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;help;config;path'= {
         }
         &'bank;help;completions'= {
+        }
+        &'bank;help;demo'= {
+        }
+        &'bank;help;sandbox'= {
         }
         &'bank;help;help'= {
         }

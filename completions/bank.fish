@@ -35,9 +35,12 @@ complete -c bank -n "__fish_bank_needs_command" -f -a "logout" -d 'Sign out: rev
 complete -c bank -n "__fish_bank_needs_command" -f -a "status" -d 'Show the login state of the current profile'
 complete -c bank -n "__fish_bank_needs_command" -f -a "balance" -d 'Show the account balance'
 complete -c bank -n "__fish_bank_needs_command" -f -a "history" -d 'Show recent transfers, newest first'
+complete -c bank -n "__fish_bank_needs_command" -f -a "transfer" -d 'Transfer money to another account'
 complete -c bank -n "__fish_bank_needs_command" -f -a "token" -d 'Print the current access token on stdout'
 complete -c bank -n "__fish_bank_needs_command" -f -a "config" -d 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
 complete -c bank -n "__fish_bank_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c bank -n "__fish_bank_needs_command" -f -a "demo" -d 'Watch OAuth step-up authentication happen, start to finish'
+complete -c bank -n "__fish_bank_needs_command" -f -a "sandbox" -d 'Run the local sandbox bank in the foreground'
 complete -c bank -n "__fish_bank_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bank -n "__fish_bank_using_subcommand login" -l callback-port -d 'Listen for the redirect on this port instead of a random one' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l timeout -d 'How long to wait for the browser (e.g. 300, 90s, 5m)' -r
@@ -76,6 +79,20 @@ complete -c bank -n "__fish_bank_using_subcommand history" -l no-input -d 'Never
 complete -c bank -n "__fish_bank_using_subcommand history" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c bank -n "__fish_bank_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bank -n "__fish_bank_using_subcommand history" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l to -d 'Recipient\'s account handle (e.g. bob)' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l amount -d 'Amount, e.g. 25 or 25.00 (at most two decimals)' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l currency -d 'Currency (ISO 4217); the bank refuses one that is not the account\'s' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l memo -d 'A note for the recipient (at most 140 characters)' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l idempotency-key -d 'Reuse the key of an earlier attempt, so a retry cannot move money twice' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l timeout -d 'For step-up: how long to wait for the approval (e.g. 90s, 5m)' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -s y -l yes -d 'Do not ask for confirmation (required with --no-input or without a terminal)'
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l no-browser -d 'For step-up: print the URL but do not open a browser'
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand transfer" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand transfer" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand transfer" -s V -l version -d 'Print version'
 complete -c bank -n "__fish_bank_using_subcommand token" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
 complete -c bank -n "__fish_bank_using_subcommand token" -l json -d 'Print machine-readable JSON on stdout'
 complete -c bank -n "__fish_bank_using_subcommand token" -l no-input -d 'Never prompt; fail instead of asking'
@@ -128,15 +145,36 @@ complete -c bank -n "__fish_bank_using_subcommand completions" -l no-input -d 'N
 complete -c bank -n "__fish_bank_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c bank -n "__fish_bank_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c bank -n "__fish_bank_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "login" -d 'Sign in through your browser'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "logout" -d 'Sign out: revoke the refresh token and delete the stored tokens'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "status" -d 'Show the login state of the current profile'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "balance" -d 'Show the account balance'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "history" -d 'Show recent transfers, newest first'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "token" -d 'Print the current access token on stdout'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "config" -d 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history token config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bank -n "__fish_bank_using_subcommand demo" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand demo" -s y -l yes -d 'Approve everything and run unattended: no browser, no prompt'
+complete -c bank -n "__fish_bank_using_subcommand demo" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand demo" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand demo" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand demo" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l data-dir -d 'Directory for authz.sqlite3, bank.sqlite3 and the admin token' -r -F
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l config -d 'Optional sandbox configuration file (TOML: clients, users, rules, lifetimes)' -r -F
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l authz-addr -d 'Authorization server listen address (port 0 picks a free port)' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l api-addr -d 'Bank API listen address (port 0 picks a free port)' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l in-memory -d 'Keep everything in memory: nothing is written, everything is gone on exit'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l json -d 'Print machine-readable JSON on stdout'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l no-input -d 'Never prompt; fail instead of asking'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "login" -d 'Sign in through your browser'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "logout" -d 'Sign out: revoke the refresh token and delete the stored tokens'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "status" -d 'Show the login state of the current profile'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "balance" -d 'Show the account balance'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "history" -d 'Show recent transfers, newest first'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "transfer" -d 'Transfer money to another account'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "token" -d 'Print the current access token on stdout'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "config" -d 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "completions" -d 'Print a shell completion script'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "demo" -d 'Watch OAuth step-up authentication happen, start to finish'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "sandbox" -d 'Run the local sandbox bank in the foreground'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "get" -d 'Print the effective value of a setting (after environment overrides)'
 complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Change a setting in the configuration file (creates the profile if needed)'
 complete -c bank -n "__fish_bank_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "list" -d 'List the effective settings of the profile and their sources'

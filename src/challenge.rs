@@ -86,6 +86,53 @@ impl BearerChallenge {
     }
 }
 
+/// Why a resource server asked for a stronger token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepUpReason {
+    /// RFC 6750 §3.1 `insufficient_scope` on a `403`: the token lacks a scope.
+    InsufficientScope,
+    /// RFC 9470 §3 `insufficient_user_authentication` on a `401`: the user's
+    /// authentication was too weak (`acr_values`) or too old (`max_age`).
+    InsufficientUserAuthentication,
+}
+
+/// A step-up challenge: what the resource server wants the next token to carry. This is
+/// the parsed input of `stepup::authorize_step_up`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepUpChallenge {
+    pub reason: StepUpReason,
+    /// RFC 6750 §3: the scopes the request needs (may be empty, notably for RFC 9470).
+    pub scope: Vec<String>,
+    /// RFC 9470 §3: acceptable authentication context classes, in preference order.
+    pub acr_values: Vec<String>,
+    /// RFC 9470 §3: the maximum age of the authentication, in seconds.
+    pub max_age: Option<u64>,
+    pub description: Option<String>,
+}
+
+impl BearerChallenge {
+    /// The step-up this answer asks for, if any. Only the two combinations the RFCs define
+    /// count: `403` + `insufficient_scope` (RFC 6750 §3.1) and `401` +
+    /// `insufficient_user_authentication` (RFC 9470 §3). Any other pairing (say a `401`
+    /// naming `insufficient_scope`) is not a step-up request and is not treated as one.
+    pub fn step_up(&self, status: u16) -> Option<StepUpChallenge> {
+        let reason = match (status, self.error.as_deref()?) {
+            (403, "insufficient_scope") => StepUpReason::InsufficientScope,
+            (401, "insufficient_user_authentication") => {
+                StepUpReason::InsufficientUserAuthentication
+            }
+            _ => return None,
+        };
+        Some(StepUpChallenge {
+            reason,
+            scope: self.scope.clone(),
+            acr_values: self.acr_values.clone(),
+            max_age: self.max_age,
+            description: self.error_description.clone(),
+        })
+    }
+}
+
 impl fmt::Display for Challenge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.scheme)?;
@@ -377,6 +424,80 @@ mod tests {
             "=Bearer",
         ] {
             assert!(parse(input).is_err(), "should reject: {input}");
+        }
+    }
+
+    /// The exact `WWW-Authenticate` values the sandbox's bank API sends (sandbox/API.md,
+    /// `error/problem.rs`), and what each means to the step-up layer.
+    #[test]
+    fn sandbox_challenges_table() {
+        const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+        let scope = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let cases: Vec<(u16, &str, Option<StepUpChallenge>)> = vec![
+            (401, "Bearer", None),
+            (
+                401,
+                r#"Bearer error="invalid_token", error_description="token already used""#,
+                None,
+            ),
+            (
+                401,
+                r#"Bearer error="invalid_token", error_description="token expired""#,
+                None,
+            ),
+            (
+                400,
+                r#"Bearer error="invalid_request", error_description="more than one Authorization header""#,
+                None,
+            ),
+            (
+                403,
+                r#"Bearer error="insufficient_scope", scope="transfer:funds""#,
+                Some(StepUpChallenge {
+                    reason: StepUpReason::InsufficientScope,
+                    scope: scope(&["transfer:funds"]),
+                    acr_values: vec![],
+                    max_age: None,
+                    description: None,
+                }),
+            ),
+            (
+                403,
+                r#"Bearer error="insufficient_scope", scope="view:balance""#,
+                Some(StepUpChallenge {
+                    reason: StepUpReason::InsufficientScope,
+                    scope: scope(&["view:balance"]),
+                    acr_values: vec![],
+                    max_age: None,
+                    description: None,
+                }),
+            ),
+            (
+                401,
+                r#"Bearer error="insufficient_user_authentication", acr_values="http://schemas.openid.net/pape/policies/2007/06/multi-factor", max_age=300"#,
+                Some(StepUpChallenge {
+                    reason: StepUpReason::InsufficientUserAuthentication,
+                    scope: vec![],
+                    acr_values: scope(&[MFA]),
+                    max_age: Some(300),
+                    description: None,
+                }),
+            ),
+            // The RFCs pair each error with one status; a mismatched pair is not a step-up.
+            (
+                401,
+                r#"Bearer error="insufficient_scope", scope="transfer:funds""#,
+                None,
+            ),
+            (
+                403,
+                r#"Bearer error="insufficient_user_authentication", max_age=300"#,
+                None,
+            ),
+        ];
+        for (status, header, want) in cases {
+            let bearer = BearerChallenge::from_headers([header]).expect(header);
+            assert_eq!(bearer.step_up(status), want, "{status} {header}");
         }
     }
 

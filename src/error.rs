@@ -178,7 +178,7 @@ impl From<OAuthError> for CliError {
             E::Interrupted => (ErrorKind::Interrupted, None),
             E::Denied { .. } => (ErrorKind::Denied, None),
             E::Authorization { .. } => (ErrorKind::Denied, None),
-            E::StateMismatch => (
+            E::StateMismatch | E::IssuerMixUp { .. } => (
                 ErrorKind::Denied,
                 Some("the callback did not come from the login this command started; run `bank login` again".into()),
             ),

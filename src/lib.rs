@@ -5,15 +5,18 @@
 //! stderr and picks the exit code (DESIGN.md "Conventions"). Nothing below it prints errors
 //! or exits. The modules: `config` (profiles), `oauth` (discovery, login, refresh,
 //! revocation), `token_store` (keyring with file fallback), `session` (which token a request
-//! uses), `api` (bank API client), `challenge` (`WWW-Authenticate`), `ui` (output).
+//! uses), `api` (bank API client), `challenge` (`WWW-Authenticate`), `stepup` (the step-up retry
+//! layer around API calls), `ui` (output), `demo` (`bank demo`'s story and its scripted browser).
 
 pub mod api;
 pub mod challenge;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod oauth;
 pub mod session;
+pub mod stepup;
 pub mod token_store;
 pub mod ui;
 

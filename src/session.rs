@@ -6,7 +6,7 @@
 //! here decide which access token a request uses — `BANK_TOKEN` if set (for CI, like
 //! `GH_TOKEN`; never refreshed, never stored), else the cached one — refresh it silently when
 //! it has expired, under the store's cross-process lock, and retry an API call exactly once
-//! after a `401 invalid_token`. Step-up (issue 5) wraps [`Ctx::call_api`] the same way.
+//! after a `401 invalid_token`. The step-up layer (`stepup.rs`) wraps [`Ctx::try_call_api`].
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -205,6 +205,24 @@ impl Ctx {
         F: Fn(AccessToken) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
+        self.try_call_api(call)
+            .await
+            .map(|(answer, _)| answer.map_err(CliError::from))?
+    }
+
+    /// [`Ctx::call_api`] for callers that act on the API's answer themselves (the step-up
+    /// layer): the outer error is about our credentials (not logged in, refresh failed,
+    /// rejected after the one refresh), the inner result is the API's answer to the call.
+    /// Also returns which credential made the call (step-up is not attempted for
+    /// `BANK_TOKEN`).
+    pub async fn try_call_api<T, F, Fut>(
+        &self,
+        call: F,
+    ) -> Result<(Result<T, ClientError>, Credential), CliError>
+    where
+        F: Fn(AccessToken) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
         let credential = self.credential().await?;
         match call(credential.access_token().clone()).await {
             Err(ClientError::InvalidToken { description }) => match credential {
@@ -224,11 +242,11 @@ impl Ctx {
                             "the bank API does not accept the stored credentials",
                         )
                         .with_source(e)),
-                        other => other.map_err(CliError::from),
+                        other => Ok((other, fresh)),
                     }
                 }
             },
-            other => other.map_err(CliError::from),
+            other => Ok((other, credential)),
         }
     }
 }

@@ -361,6 +361,8 @@ pub struct Saved {
 pub struct TokenStore {
     dir: PathBuf,
     insecure: bool,
+    /// `false` only for [`TokenStore::file_only`]: the keyring is never even connected to.
+    keyring_allowed: bool,
     keyring: OnceLock<Result<Keyring, String>>,
 }
 
@@ -370,11 +372,29 @@ impl TokenStore {
         TokenStore {
             dir: config_dir.to_owned(),
             insecure,
+            keyring_allowed: true,
+            keyring: OnceLock::new(),
+        }
+    }
+
+    /// A store that only ever uses the file under `dir` and never connects to the keyring,
+    /// not even to clean up: `bank demo`'s throwaway store, which must not be able to touch
+    /// the person's real keyring entries.
+    pub fn file_only(dir: &Path) -> TokenStore {
+        TokenStore {
+            dir: dir.to_owned(),
+            insecure: true,
+            keyring_allowed: false,
             keyring: OnceLock::new(),
         }
     }
 
     fn keyring(&self) -> Result<Keyring, StoreError> {
+        if !self.keyring_allowed {
+            return Err(StoreError::Unavailable(KeyringFailure(
+                "this store is file-only".into(),
+            )));
+        }
         let cached = self.keyring.get_or_init(|| match Keyring::connect() {
             Ok(k) => Ok(k),
             Err(StoreError::Timeout) => Err(String::new()),
@@ -428,7 +448,9 @@ impl TokenStore {
         if self.insecure || to_file {
             write_private(&path, &text)?;
             // Loads look in the keyring first: an older keyring copy must not shadow this.
-            if let Ok(k) = self.keyring() {
+            if self.keyring_allowed
+                && let Ok(k) = self.keyring()
+            {
                 match k.delete(&key.account()) {
                     Ok(_) => {}
                     Err(e) if e.keyring_unreachable() => {}

@@ -23,6 +23,7 @@ pub struct Ui {
     stderr_color: bool,
     stderr_tty: bool,
     stdin_tty: bool,
+    spinners: bool,
 }
 
 impl Ui {
@@ -36,7 +37,15 @@ impl Ui {
             stderr_color: stderr_tty && !no_color,
             stderr_tty,
             stdin_tty: io::stdin().is_terminal(),
+            spinners: true,
         }
+    }
+
+    /// The same settings without spinners: `bank demo` narrates and prompts on stderr while
+    /// a flow waits, and a spinner redrawing its line would garble both.
+    pub fn without_spinners(mut self) -> Ui {
+        self.spinners = false;
+        self
     }
 
     /// `--json`: commands print machine-readable data instead of prose on stdout.
@@ -46,6 +55,12 @@ impl Ui {
 
     pub fn verbose(&self) -> u8 {
         self.verbose
+    }
+
+    /// `--no-input`: never ask anything (the step-up layer also checks it before it would
+    /// wait for a browser that cannot be opened).
+    pub fn no_input(&self) -> bool {
+        self.no_input
     }
 
     /// Whether we may ask the person something: a terminal on both ends and no `--no-input`.
@@ -108,7 +123,7 @@ impl Ui {
 
     /// A spinner on stderr; invisible when stderr is not a terminal.
     pub fn spinner(&self, message: &str) -> ProgressBar {
-        let bar = if self.stderr_tty {
+        let bar = if self.stderr_tty && self.spinners {
             ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
         } else {
             ProgressBar::hidden()

@@ -7,9 +7,14 @@ compile_error!(
 );
 
 mod common;
+mod test_balance;
+mod test_browser;
 mod test_cli;
+mod test_demo;
 mod test_login;
+mod test_readme;
 mod test_tokens;
+mod test_transfer;
 
 #[test]
 fn every_test_file_is_listed() {

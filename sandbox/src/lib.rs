@@ -28,6 +28,23 @@ pub const BANK_DB: &str = "bank.sqlite3";
 /// JSON `{"issuer": "...", "token": "..."}`, mode 0600: what `bank-sandbox mfa` uses.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
+/// Where a persistent sandbox keeps its data unless told otherwise: `$XDG_DATA_HOME/bank-sandbox`,
+/// `~/.local/share/bank-sandbox`, or on macOS `~/Library/Application Support/bank-sandbox`.
+/// One function so that every way of serving (`bank-sandbox serve`, `bank sandbox`) and
+/// `bank-sandbox mfa …`, which finds the admin token there, agree. `None` without a home.
+pub fn default_data_dir() -> Option<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(xdg).join("bank-sandbox"));
+    }
+    let home = std::env::var_os("HOME").filter(|v| !v.is_empty())?;
+    let base = if cfg!(target_os = "macos") {
+        PathBuf::from(home).join("Library/Application Support")
+    } else {
+        PathBuf::from(home).join(".local/share")
+    };
+    Some(base.join("bank-sandbox"))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("refusing to listen on non-loopback address {addr} without --allow-non-loopback")]

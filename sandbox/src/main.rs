@@ -185,21 +185,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// `$XDG_DATA_HOME/bank-sandbox`, `~/.local/share/bank-sandbox`, or on macOS
-/// `~/Library/Application Support/bank-sandbox`.
+/// The library's default (shared with `bank sandbox`).
 fn default_data_dir() -> anyhow::Result<PathBuf> {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(xdg).join("bank-sandbox"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| anyhow!("cannot find a data directory: set --data-dir or HOME"))?;
-    let base = if cfg!(target_os = "macos") {
-        PathBuf::from(home).join("Library/Application Support")
-    } else {
-        PathBuf::from(home).join(".local/share")
-    };
-    Ok(base.join("bank-sandbox"))
+    bank_sandbox::default_data_dir()
+        .ok_or_else(|| anyhow!("cannot find a data directory: set --data-dir or HOME"))
 }
 
 fn load_config(common: &Common) -> anyhow::Result<SandboxConfig> {

@@ -1,19 +1,22 @@
 //! The command tree: global flags, `enum Command`, and the only dispatcher.
 //!
 //! Each leaf command lives in its own file with its `XxxArgs` (doc comments are the help
-//! text) and one `cmd_xxx` function; groups are folders (`config/`). `transfer`, `demo` and
-//! `sandbox` slot in here as further variants. Commands that need no provider or profile
+//! text) and one `cmd_xxx` function; groups are folders (`config/`). `demo` and `sandbox` slot
+//! in here as further variants. Commands that need no provider or profile
 //! (`completions`, `config`) run before the context is built, so a broken configuration file
 //! can still be inspected and fixed with `bank config`.
 
 pub mod balance;
 pub mod completions;
 pub mod config;
+pub mod demo;
 pub mod history;
 pub mod login;
 pub mod logout;
+pub mod sandbox;
 pub mod status;
 pub mod token;
+pub mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -28,7 +31,11 @@ Examples:
   bank balance                    # Balance: 1,000.00 USD
   bank balance --json | jq -r .balance
   bank history --limit 5
+  bank transfer --to bob --amount 25.00   # step-up: approve on your authenticator
+  bank transfer --to bob --amount 5 --yes --json | jq -r .id
   bank status
+  bank demo --yes                 # the whole step-up story against a throwaway sandbox
+  bank sandbox                    # run the local sandbox bank for manual use
   curl -H \"Authorization: Bearer $(bank token)\" http://127.0.0.1:8401/v1/balance
 
 Environment:
@@ -86,10 +93,13 @@ pub enum Command {
     Status(status::StatusArgs),
     Balance(balance::BalanceArgs),
     History(history::HistoryArgs),
+    Transfer(transfer::TransferArgs),
     Token(token::TokenArgs),
     #[command(subcommand)]
     Config(config::ConfigCommand),
     Completions(completions::CompletionsArgs),
+    Demo(demo::DemoArgs),
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Dispatches one parsed command line.
@@ -101,6 +111,9 @@ pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Completions(args) => completions::cmd_completions(ui, args),
         Command::Config(cmd) => config::cmd_config(ui, &overrides, cmd),
+        // Neither uses a profile: the demo builds its own, the sandbox is a server.
+        Command::Demo(args) => demo::cmd_demo(ui, args).await,
+        Command::Sandbox(args) => sandbox::cmd_sandbox(ui, args).await,
         Command::Login(args) => {
             overrides.callback_port = args.callback_port;
             let ctx = Ctx::load(ui, &overrides)?;
@@ -110,6 +123,9 @@ pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
         Command::Status(args) => status::cmd_status(ui, &Ctx::load(ui, &overrides)?, args).await,
         Command::Balance(args) => balance::cmd_balance(ui, &Ctx::load(ui, &overrides)?, args).await,
         Command::History(args) => history::cmd_history(ui, &Ctx::load(ui, &overrides)?, args).await,
+        Command::Transfer(args) => {
+            transfer::cmd_transfer(ui, &Ctx::load(ui, &overrides)?, args).await
+        }
         Command::Token(args) => token::cmd_token(ui, &Ctx::load(ui, &overrides)?, args).await,
     }
 }

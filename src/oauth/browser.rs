@@ -2,12 +2,15 @@
 //!
 //! `BANK_BROWSER` (else `BROWSER`) names a command run with the URL as its last argument —
 //! that is how the tests' scripted user and unusual setups drive the flow; otherwise the
-//! platform opener (`open` crate); `--no-browser` opens nothing. The URL is printed on stderr
+//! platform opener (`open` crate); `--no-browser` opens nothing; `bank demo` hands the URL to
+//! an in-process scripted person ([`UrlHandler`]) where no browser can be opened. The URL is printed on stderr
 //! by the caller in every case. Only `http`/`https` URLs are ever handed to an opener: the
 //! authorization endpoint comes from a discovery document, and a `file:` or custom-scheme URL
 //! there must not become a local program launch.
 
+use std::fmt;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
@@ -32,7 +35,33 @@ pub enum Browser {
     System,
     /// Only print the URL.
     None,
+    /// Hand the URL to code in this process (`bank demo`'s scripted person).
+    InProcess(UrlHandler),
 }
+
+/// A function that receives the authorization URL; it must not block (spawn the work).
+#[derive(Clone)]
+pub struct UrlHandler(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl UrlHandler {
+    pub fn new(handler: impl Fn(&str) + Send + Sync + 'static) -> UrlHandler {
+        UrlHandler(Arc::new(handler))
+    }
+}
+
+impl fmt::Debug for UrlHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UrlHandler")
+    }
+}
+
+impl PartialEq for UrlHandler {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for UrlHandler {}
 
 /// A started browser command; kept so it can be reaped after the login.
 pub struct Launched(Option<Child>);
@@ -66,6 +95,10 @@ impl Browser {
         check_url(url)?;
         match self {
             Browser::None => Ok(Launched(None)),
+            Browser::InProcess(handler) => {
+                (handler.0)(url);
+                Ok(Launched(None))
+            }
             Browser::System => open::that_detached(url)
                 .map(|()| Launched(None))
                 .map_err(BrowserError::System),

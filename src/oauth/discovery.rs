@@ -20,6 +20,9 @@ pub struct Metadata {
     pub revocation_endpoint: Option<String>,
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9207 §3: the server promises an `iss` on every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// The two well-known locations to try, in order.
@@ -178,6 +181,7 @@ mod tests {
             token_endpoint: "http://127.0.0.1:8400/oauth/token".into(),
             revocation_endpoint: None,
             code_challenge_methods_supported: Some(vec!["S256".into()]),
+            authorization_response_iss_parameter_supported: false,
         };
         assert!(matches!(
             validate("http://127.0.0.1:8400", &m),

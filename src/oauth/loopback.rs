@@ -30,14 +30,19 @@ pub enum LoopbackError {
     Server(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// What arrived on `/callback`.
+/// What arrived on `/callback`. `iss` is the RFC 9207 issuer identifier, when the
+/// authorization server sent one; the caller checks it against the issuer it started with.
 #[derive(Debug)]
 pub enum Callback {
-    Code(AuthorizationCode),
+    Code {
+        code: AuthorizationCode,
+        iss: Option<String>,
+    },
     /// RFC 6749 §4.1.2.1 error response (with a matching `state`).
     Error {
         error: String,
         description: Option<String>,
+        iss: Option<String>,
     },
     /// The `state` was missing or did not match: not the login we started (possible CSRF).
     StateMismatch,
@@ -122,8 +127,10 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
     let mut code = None;
     let mut error = None;
     let mut description = None;
+    let mut iss = None;
     for (k, v) in url.query_pairs() {
         match k.as_ref() {
+            "iss" => iss = Some(v.into_owned()),
             "state" => got_state = Some(v.into_owned()),
             "code" => code = Some(v.into_owned()),
             "error" => error = Some(v.into_owned()),
@@ -150,7 +157,11 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
             "Login not completed",
             "The authorization server did not grant access. You can close this tab and return to the terminal.",
         ));
-        return Some(Callback::Error { error, description });
+        return Some(Callback::Error {
+            error,
+            description,
+            iss,
+        });
     }
     match code {
         Some(code) => {
@@ -159,7 +170,10 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
                 "Logged in",
                 "You are logged in to bank. You can close this tab and return to the terminal.",
             ));
-            Some(Callback::Code(AuthorizationCode::new(code)))
+            Some(Callback::Code {
+                code: AuthorizationCode::new(code),
+                iss,
+            })
         }
         None => {
             let _ = request.respond(page(
@@ -170,6 +184,7 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
             Some(Callback::Error {
                 error: "invalid_request".into(),
                 description: Some("the redirect carried neither a code nor an error".into()),
+                iss,
             })
         }
     }
@@ -228,7 +243,10 @@ mod tests {
         assert_eq!(get(&format!("{base}/favicon.ico")), 404);
         assert_eq!(get(&format!("{base}/callback?code=abc&state=s1")), 200);
         match waiter.join().expect("no panic") {
-            Callback::Code(code) => assert_eq!(code.secret(), "abc"),
+            Callback::Code { code, iss } => {
+                assert_eq!(code.secret(), "abc");
+                assert_eq!(iss, None);
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -257,7 +275,9 @@ mod tests {
             200
         );
         match waiter.join().expect("no panic") {
-            Callback::Error { error, description } => {
+            Callback::Error {
+                error, description, ..
+            } => {
                 assert_eq!(error, "access_denied");
                 assert_eq!(description.as_deref(), Some("no way"));
             }

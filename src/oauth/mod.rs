@@ -72,6 +72,11 @@ pub enum OAuthError {
     Interrupted,
     #[error("the login response did not match the request (state mismatch); it was ignored")]
     StateMismatch,
+    #[error("the login response came from issuer {}, not {expected}; it was ignored", .found.as_deref().unwrap_or("(unnamed)"))]
+    IssuerMixUp {
+        expected: String,
+        found: Option<String>,
+    },
     #[error("access denied{}", describe(.description))]
     Denied { description: Option<String> },
     #[error("the authorization server refused: {error}{}", describe(.description))]
@@ -92,6 +97,20 @@ pub enum OAuthError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+}
+
+/// RFC 9207 §2.4: an authorization response that names another issuer is a mix-up
+/// attack (a second, malicious authorization server answering for ours), and one without
+/// `iss` is refused when the server promised to always send it.
+fn check_response_issuer(metadata: &Metadata, iss: Option<&str>) -> Result<(), OAuthError> {
+    match iss {
+        Some(found) if found == metadata.issuer => Ok(()),
+        None if !metadata.authorization_response_iss_parameter_supported => Ok(()),
+        found => Err(OAuthError::IssuerMixUp {
+            expected: metadata.issuer.clone(),
+            found: found.map(str::to_owned),
+        }),
+    }
 }
 
 fn describe(description: &Option<String>) -> String {
@@ -263,15 +282,22 @@ pub async fn authorize(
         l.reap();
     }
 
+    if let Callback::Code { iss, .. } | Callback::Error { iss, .. } = &outcome {
+        check_response_issuer(metadata, iss.as_deref())?;
+    }
     let code = match outcome {
-        Callback::Code(code) => code,
+        Callback::Code { code, .. } => code,
         Callback::TimedOut => return Err(OAuthError::Timeout(timeout)),
         Callback::Cancelled => return Err(OAuthError::Interrupted),
         Callback::StateMismatch => return Err(OAuthError::StateMismatch),
-        Callback::Error { error, description } if error == "access_denied" => {
+        Callback::Error {
+            error, description, ..
+        } if error == "access_denied" => {
             return Err(OAuthError::Denied { description });
         }
-        Callback::Error { error, description } => {
+        Callback::Error {
+            error, description, ..
+        } => {
             return Err(OAuthError::Authorization { error, description });
         }
     };
@@ -473,5 +499,30 @@ mod tests {
             !text.contains("at-secret") && !text.contains("rt-secret"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_response_issuer_must_be_ours_rfc_9207() {
+        let mut metadata = Metadata {
+            issuer: "https://bank.example".into(),
+            authorization_endpoint: "https://bank.example/authorize".into(),
+            token_endpoint: "https://bank.example/oauth/token".into(),
+            revocation_endpoint: None,
+            code_challenge_methods_supported: None,
+            authorization_response_iss_parameter_supported: false,
+        };
+        assert!(check_response_issuer(&metadata, Some("https://bank.example")).is_ok());
+        assert!(check_response_issuer(&metadata, None).is_ok());
+        assert!(matches!(
+            check_response_issuer(&metadata, Some("https://evil.example")),
+            Err(OAuthError::IssuerMixUp { found: Some(f), .. }) if f == "https://evil.example"
+        ));
+        // A trailing slash is another issuer: identifiers are compared exactly.
+        assert!(check_response_issuer(&metadata, Some("https://bank.example/")).is_err());
+        metadata.authorization_response_iss_parameter_supported = true;
+        assert!(matches!(
+            check_response_issuer(&metadata, None),
+            Err(OAuthError::IssuerMixUp { found: None, .. })
+        ));
     }
 }

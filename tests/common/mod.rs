@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -210,6 +212,39 @@ impl TestEnv {
             "{}",
             run.stderr
         );
+    }
+
+    /// The token bundle stored for the default profile in the real keyring, read with
+    /// `secret-tool` (what any other program on the machine would see), or `None`.
+    pub fn keyring_bundle(&self) -> Option<serde_json::Value> {
+        let account = format!("default:bank-cli@{}", self.issuer);
+        let out = std::process::Command::new("secret-tool")
+            .args(["lookup", "service", "bank-cli", "username", &account])
+            .output()
+            .expect("secret-tool runs");
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Every file under the test's HOME and config dir that contains `needle`.
+    pub fn files_containing(&self, needle: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.home(), self.config_dir()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default())
+                    .contains(needle)
+                {
+                    found.push(path);
+                }
+            }
+        }
+        found
     }
 
     /// Replaces run-specific values so output can be compared literally.

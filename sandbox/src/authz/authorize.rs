@@ -348,13 +348,22 @@ impl AuthzState {
             ));
         }
         let code = Secret::generate();
+        // Approving the push is an authentication of the user, so it is the `auth_time`
+        // (OIDC Core §2) of a multi-factor grant. Otherwise a step-up on top of an hour-old
+        // browser session would carry the hour-old password time and fail the API's
+        // RFC 9470 max_age check right after the user approved it.
+        let auth_time = if amr.contains(&"mfa") {
+            now
+        } else {
+            txn.auth_time.unwrap_or(now)
+        };
         let grant = GrantRecord {
             id: secrets::random_id("grt_"),
             user_id: user.id,
             client_id: txn.client_id.clone(),
             scope: txn.scope.clone(),
             audience: txn.audience.clone(),
-            auth_time: txn.auth_time.unwrap_or(now),
+            auth_time,
             amr: amr.join(" "),
             acr: acr.to_owned(),
             revoked_at: None,

@@ -349,3 +349,58 @@ async fn real_tokens_age_out_stale_authentication_then_expiry() {
         .assert_invalid_token("token expired");
     assert_eq!(sandbox.bank().balance_of("alice"), Some(100_000));
 }
+
+/// A person's browser keeps its session: an hour after signing in, the step-up reuses the
+/// session (no password), asks only for the push, and the MFA approval is the `auth_time`
+/// the API checks, so the transfer goes through on the first step-up.
+#[tokio::test]
+async fn a_step_up_on_an_old_browser_session_is_fresh_authentication() {
+    let sandbox = start().await;
+    let api = client(&sandbox);
+    let mut browser = Browser::new(&sandbox);
+    let pkce = Pkce::new();
+    let url = authorize_url(sandbox.issuer(), &pkce, EVERYDAY, &[]);
+    let signed_in = authorize_and_login(&mut browser, &url, "alice", "wonderland").await;
+    assert!(query_param(signed_in.location(), "code").is_some());
+
+    let an_hour = Duration::from_secs(3600);
+    sandbox.authz().clock().advance(an_hour);
+    sandbox.bank().clock().advance(an_hour);
+
+    // The CLI's first step-up after a 403 names only the scope.
+    let pkce = Pkce::new();
+    let waiting = browser
+        .get(&authorize_url(sandbox.issuer(), &pkce, TRANSFER, &[]))
+        .await;
+    assert_eq!(waiting.status, StatusCode::FOUND, "{}", waiting.body);
+    assert!(
+        waiting.location().starts_with("/mfa/wait?"),
+        "the session is reused and only the push is asked for: {}",
+        waiting.location()
+    );
+    let txn = query_param(waiting.location(), "txn").expect("MFA transaction");
+    sandbox.authz().approve_pending("alice").expect("approve");
+    let done = browser.get(&format!("/mfa/continue?txn={txn}")).await;
+    let code = query_param(done.location(), "code").expect("code after approval");
+    let token = access_token(&sandbox, &code, &pkce).await;
+
+    let (_, claims) = crate::common::verify_jwt(
+        &get_json(&format!("{}/.well-known/jwks.json", sandbox.issuer())).await,
+        &token,
+    );
+    let iat = claims["iat"].as_i64().expect("iat");
+    assert_eq!(
+        claims["auth_time"].as_i64(),
+        Some(iat),
+        "auth_time is the approval"
+    );
+
+    let answer = api
+        .transfer(
+            &token,
+            "after-an-hour",
+            &json!({"to": "bob", "amount": "1.00"}),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+}

@@ -1,6 +1,7 @@
 //! `bank balance` and `bank history` against the sandbox's bank API.
 
 use crate::common::TestEnv;
+use crate::common::proxy::Proxy;
 
 #[test]
 fn balance_human_and_json() {
@@ -10,7 +11,10 @@ fn balance_human_and_json() {
     assert_eq!(run.stdout, "Balance: 1,000.00 USD\n");
     assert_eq!(run.stderr, "");
     let json = env.run(&["balance", "--json"]).success().json();
-    assert_eq!(json, serde_json::json!({"account": "alice", "balance": "1000.00", "currency": "USD"}));
+    assert_eq!(
+        json,
+        serde_json::json!({"account": "alice", "balance": "1000.00", "currency": "USD"})
+    );
     // The API saw two authenticated GETs.
     let seen: Vec<_> = env
         .sandbox()
@@ -30,15 +34,31 @@ fn balance_human_and_json() {
 
 #[test]
 fn history_table_and_json() {
-    let env = TestEnv::start();
+    let mut env = TestEnv::start();
     env.login();
+    // The API's audit trail records paths without the query: the proxy sees the raw line.
+    let proxy = Proxy::start(&env.rt, &env.api_url);
+    env.set_env("BANK_API_URL", &proxy.url);
     let run = env.run(&["history"]).success();
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr, "No transfers yet.\n");
-    let json = env.run(&["history", "--json", "--limit", "5"]).success().json();
+    let json = env
+        .run(&["history", "--json", "--limit", "5"])
+        .success()
+        .json();
     assert_eq!(json, serde_json::json!([]));
     let last = env.sandbox().bank().requests().pop().expect("a request");
-    assert_eq!(last.path, "/v1/transfers?limit=5");
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str(), last.status),
+        ("GET", "/v1/transfers", 200)
+    );
+    assert_eq!(
+        proxy.request_lines(),
+        [
+            "GET /v1/transfers?limit=20 HTTP/1.1",
+            "GET /v1/transfers?limit=5 HTTP/1.1"
+        ]
+    );
 }
 
 #[test]
@@ -47,7 +67,12 @@ fn server_down_exits_5() {
     env.login();
     env.stop_sandbox();
     let run = env.run(&["balance"]).code(5);
-    assert!(run.stderr.starts_with("error: cannot reach the bank API at [API]\n"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot reach the bank API at [API]\n"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
@@ -56,9 +81,18 @@ fn a_rejected_bank_token_exits_3() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TOKEN", "not-a-valid-token");
     let run = env.run(&["balance"]).code(3);
-    assert!(run.stderr.starts_with("error: the bank API rejected the token in BANK_TOKEN"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: the bank API rejected the token in BANK_TOKEN"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("not-a-valid-token"), "{}", run.stderr);
     let last = env.sandbox().bank().requests().pop().expect("a request");
     assert_eq!(last.status, 401);
-    assert!(last.www_authenticate.expect("a challenge").contains("invalid_token"));
+    assert!(
+        last.www_authenticate
+            .expect("a challenge")
+            .contains("invalid_token")
+    );
 }

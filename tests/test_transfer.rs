@@ -1,0 +1,785 @@
+//! `bank transfer` end to end: the built binary against the in-process sandbox, the
+//! scripted browser for every authorization, MFA decided through the sandbox library, and
+//! assertions on what the servers saw (`events()`, `requests()`, balances, the ledger).
+
+use std::time::Duration;
+
+use bank::challenge::{BearerChallenge, StepUpChallenge, StepUpReason};
+use bank_sandbox::api::ApiRequestRecord;
+use bank_sandbox::authz::{ACR_MFA, AuthzEvent};
+
+use crate::common::proxy::Proxy;
+use crate::common::{Run, TestEnv};
+
+const STEP_UP_MESSAGE: &str =
+    "Step-up required to transfer funds — approve the request on your authenticator";
+
+#[derive(Clone, Copy)]
+enum Mfa {
+    Approve,
+    Deny,
+    /// Let the push request expire by moving the authorization server's clock past it.
+    Expire,
+}
+
+/// Runs `bank args` and answers the MFA push it causes for alice.
+fn with_mfa(env: &TestEnv, args: &[&str], decision: Mfa) -> Run {
+    std::thread::scope(|s| {
+        let run = s.spawn(|| env.run_with_browser(args));
+        let authz = env.sandbox().authz().clone();
+        let pending = env
+            .rt
+            .block_on(authz.wait_for_pending_mfa("alice", Duration::from_secs(60)))
+            .expect("the step-up asks for MFA");
+        assert!(
+            pending.scopes.iter().any(|s| s == "transfer:funds"),
+            "{pending:?}"
+        );
+        match decision {
+            Mfa::Approve => authz.approve_mfa(&pending.id).expect("approve"),
+            Mfa::Deny => authz.deny_mfa(&pending.id).expect("deny"),
+            Mfa::Expire => authz
+                .clock()
+                .advance(Duration::from_secs(authz.config().mfa_timeout_secs + 1)),
+        }
+        run.join().expect("the bank run does not panic")
+    })
+}
+
+fn transfer_posts(env: &TestEnv) -> Vec<ApiRequestRecord> {
+    env.sandbox()
+        .bank()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/transfers")
+        .collect()
+}
+
+fn authorization_requests(env: &TestEnv) -> Vec<AuthzEvent> {
+    env.sandbox()
+        .authz()
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, AuthzEvent::AuthorizationRequested { .. }))
+        .collect()
+}
+
+/// Asserts balances (minor units) and that money was conserved.
+#[track_caller]
+fn assert_money(env: &TestEnv, alice: i64, bob: i64, transfers: i64) {
+    let bank = env.sandbox().bank();
+    assert_eq!(bank.balance_of("alice"), Some(alice), "alice's balance");
+    assert_eq!(bank.balance_of("bob"), Some(bob), "bob's balance");
+    let ledger = bank.ledger_summary();
+    assert_eq!(ledger.transfers, transfers, "number of transfers");
+    assert_eq!(ledger.total_balance_minor, ledger.total_opening_minor);
+}
+
+fn browser_runs(env: &TestEnv) -> usize {
+    env.browser_log().matches("started").count()
+}
+
+#[test]
+fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
+    let mut env = TestEnv::start();
+    env.login();
+    let proxy = Proxy::start(&env.rt, &env.api_url);
+    env.set_env("BANK_API_URL", &proxy.url);
+    let before = env.keyring_bundle().expect("login stored a bundle");
+
+    // Scripted use: --no-input forbids prompts, not the browser (BANK_BROWSER is set).
+    let run = with_mfa(
+        &env,
+        &[
+            "--no-input",
+            "transfer",
+            "--to",
+            "bob",
+            "--amount",
+            "25.00",
+            "--yes",
+            "--json",
+        ],
+        Mfa::Approve,
+    )
+    .success();
+    let receipt = run.json();
+    assert_eq!(receipt["from"], "alice");
+    assert_eq!(receipt["to"], "bob");
+    assert_eq!(receipt["amount"], "25.00");
+    assert_eq!(receipt["currency"], "USD");
+    assert_eq!(receipt["balance_after"], "975.00");
+    assert!(
+        receipt["id"].as_str().expect("id").starts_with("tr_"),
+        "{receipt}"
+    );
+    assert!(run.stderr.contains(STEP_UP_MESSAGE), "{}", run.stderr);
+    assert!(!run.stderr.contains("error"), "{}", run.stderr);
+
+    // The bank API: a 403 naming transfer:funds, then one 201, both with the same key.
+    let posts = transfer_posts(&env);
+    assert_eq!(
+        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
+        [403, 201]
+    );
+    let challenge = posts[0].www_authenticate.as_deref().expect("a challenge");
+    assert_eq!(
+        BearerChallenge::from_headers([challenge]).and_then(|c| c.step_up(403)),
+        Some(StepUpChallenge {
+            reason: StepUpReason::InsufficientScope,
+            scope: vec!["transfer:funds".into()],
+            acr_values: vec![],
+            max_age: None,
+            description: None,
+        })
+    );
+    let key = posts[0].idempotency_key.clone().expect("a key");
+    assert_eq!(posts[1].idempotency_key.as_deref(), Some(key.as_str()));
+    assert_money(&env, 97_500, 52_500, 1);
+
+    // The authorization server: a step-up request for transfer:funds, MFA, a token with mfa.
+    let events = env.sandbox().authz().events();
+    let requested: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            AuthzEvent::AuthorizationRequested { scope, .. } => Some(scope.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        requested,
+        [
+            "openid profile offline_access view:balance",
+            "openid transfer:funds"
+        ]
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, AuthzEvent::MfaRequired { scope, .. } if scope == "openid transfer:funds")
+    ));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AuthzEvent::MfaApproved { .. }))
+    );
+    let step_up_jti = events
+        .iter()
+        .find_map(|e| match e {
+            AuthzEvent::TokenIssued {
+                scope, amr, jti, ..
+            } if scope.contains("transfer:funds") => {
+                assert!(amr.iter().any(|a| a == "mfa"), "{amr:?}");
+                Some(jti.clone())
+            }
+            _ => None,
+        })
+        .expect("a step-up token was issued");
+    assert_eq!(posts[1].jti.as_deref(), Some(step_up_jti.as_str()));
+
+    // What went over the wire: the everyday token first, then the step-up token.
+    let tokens = proxy.transfer_tokens();
+    assert_eq!(tokens.len(), 2, "two transfer requests passed the proxy");
+    assert_eq!(tokens[0], before["access_token"].as_str().expect("token"));
+    let step_up_token = &tokens[1];
+    assert_ne!(step_up_token, &tokens[0]);
+
+    // The keyring still holds the everyday bundle, byte for byte; the step-up token is
+    // nowhere on disk.
+    assert_eq!(env.keyring_bundle().as_ref(), Some(&before));
+    assert_eq!(
+        env.files_containing(step_up_token),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert!(!run.stderr.contains(step_up_token.as_str()));
+
+    // Single use: replaying the step-up token is refused, and moves nothing.
+    let (status, challenge) = env.rt.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/transfers", env.api_url))
+            .bearer_auth(step_up_token)
+            .header("Idempotency-Key", "replay-attempt")
+            .json(&serde_json::json!({"to": "bob", "amount": "25.00"}))
+            .send()
+            .await
+            .expect("the API answers");
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (response.status().as_u16(), challenge)
+    });
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(r#"Bearer error="invalid_token", error_description="token already used""#)
+    );
+    assert_money(&env, 97_500, 52_500, 1);
+    env.run(&["balance"]).success();
+}
+
+#[test]
+fn step_up_denied_exits_4_and_moves_nothing() {
+    let env = TestEnv::start();
+    env.login();
+    let run = with_mfa(
+        &env,
+        &["transfer", "--to", "bob", "--amount", "25", "--yes"],
+        Mfa::Deny,
+    )
+    .code(4);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("error: Transfer not authorized: the request was denied\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        env.browser_log().contains("mfa: denied"),
+        "{}",
+        env.browser_log()
+    );
+    assert!(
+        env.sandbox()
+            .authz()
+            .events()
+            .iter()
+            .any(|e| matches!(e, AuthzEvent::MfaDenied { .. }))
+    );
+    // No retry without a token: the only POST is the first one.
+    let posts = transfer_posts(&env);
+    assert_eq!(posts.iter().map(|p| p.status).collect::<Vec<_>>(), [403]);
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+#[test]
+fn step_up_mfa_timeout_exits_4_with_a_hint() {
+    let env = TestEnv::start();
+    env.login();
+    let run = with_mfa(
+        &env,
+        &["transfer", "--to", "bob", "--amount", "25", "--yes"],
+        Mfa::Expire,
+    )
+    .code(4);
+    assert!(
+        run.stderr.contains("error: Transfer not authorized"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("expired"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hint: if you meant to allow it, run the transfer again"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        env.browser_log().contains("mfa: expired"),
+        "{}",
+        env.browser_log()
+    );
+    assert!(
+        env.sandbox()
+            .authz()
+            .events()
+            .iter()
+            .any(|e| matches!(e, AuthzEvent::MfaExpired { .. }))
+    );
+    assert_eq!(transfer_posts(&env).len(), 1);
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+/// RFC 9470: the everyday token already carries `transfer:funds` (this tenant's rule does
+/// not demand MFA for it), so the API answers `401 insufficient_user_authentication`; the
+/// step-up honours its `acr_values` and `max_age`, and the authorization server then
+/// demands MFA because of `acr_values`.
+#[test]
+fn rfc_9470_challenge_steps_up_with_acr_values_and_max_age() {
+    let env = TestEnv::start_with(|c| c.authz.clients[0].mfa_scopes.clear());
+    let run = env
+        .run_with_browser(&["login", "--scope", "transfer:funds"])
+        .success();
+    assert!(run.stderr.contains("Logged in"), "{}", run.stderr);
+    assert!(
+        !env.browser_log().contains("mfa:"),
+        "no MFA at login: {}",
+        env.browser_log()
+    );
+
+    let run = with_mfa(
+        &env,
+        &["transfer", "--to", "bob", "--amount", "25", "--yes"],
+        Mfa::Approve,
+    )
+    .success();
+    let (first, id) = run.stdout.split_once('\n').expect("two lines");
+    assert_eq!(
+        first,
+        "Transferred 25.00 USD to bob. New balance: 975.00 USD."
+    );
+    assert!(id.starts_with("Transfer id: tr_"), "{}", run.stdout);
+    assert!(run.stderr.contains(STEP_UP_MESSAGE), "{}", run.stderr);
+
+    let posts = transfer_posts(&env);
+    assert_eq!(
+        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
+        [401, 201]
+    );
+    let header = posts[0].www_authenticate.as_deref().expect("a challenge");
+    assert_eq!(
+        BearerChallenge::from_headers([header]).and_then(|c| c.step_up(401)),
+        Some(StepUpChallenge {
+            reason: StepUpReason::InsufficientUserAuthentication,
+            scope: vec![],
+            acr_values: vec![ACR_MFA.into()],
+            max_age: Some(300),
+            description: None,
+        })
+    );
+    let step_up = authorization_requests(&env)
+        .pop()
+        .expect("a step-up authorization request");
+    assert_eq!(
+        step_up,
+        AuthzEvent::AuthorizationRequested {
+            client_id: "bank-cli".into(),
+            scope: "openid transfer:funds".into(),
+            acr_values: Some(ACR_MFA.into()),
+            max_age: Some(300),
+            prompt: None,
+        }
+    );
+    assert!(
+        env.browser_log().contains("mfa: approved"),
+        "{}",
+        env.browser_log()
+    );
+    assert_money(&env, 97_500, 52_500, 1);
+}
+
+/// A token that is already good enough needs no step-up; the bank spends it, so using it
+/// again is refused. An everyday token in BANK_TOKEN is never stepped up.
+#[test]
+fn sufficient_token_needs_no_step_up_and_cannot_be_replayed() {
+    let mut env = TestEnv::start();
+    // Mint a transfer token through the real flow (authorization with MFA).
+    with_mfa(&env, &["login", "--scope", "transfer:funds"], Mfa::Approve).success();
+    let token = env.run(&["token"]).success().stdout.trim_end().to_owned();
+    env.set_env("BANK_TOKEN", &token);
+    let browsers = browser_runs(&env);
+    let authorizations = authorization_requests(&env).len();
+
+    let run = env
+        .run(&[
+            "transfer", "--to", "bob", "--amount", "10", "--yes", "--json",
+        ])
+        .success();
+    assert_eq!(run.json()["balance_after"], "990.00");
+    assert!(!run.stderr.contains("Step-up"), "{}", run.stderr);
+    assert_eq!(
+        browser_runs(&env),
+        browsers,
+        "no browser for a sufficient token"
+    );
+    assert_eq!(authorization_requests(&env).len(), authorizations);
+    assert_eq!(
+        transfer_posts(&env)
+            .iter()
+            .map(|p| p.status)
+            .collect::<Vec<_>>(),
+        [201]
+    );
+
+    // Replayed: the API refuses the spent token (exit 3: the token, not the person).
+    let run = env
+        .run(&["transfer", "--to", "bob", "--amount", "10", "--yes"])
+        .code(3);
+    assert!(
+        run.stderr
+            .contains("error: the bank API rejected the token in BANK_TOKEN: token already used"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&token), "{}", run.stderr);
+    let last = transfer_posts(&env).pop().expect("a POST");
+    assert_eq!(last.status, 401);
+    assert_money(&env, 99_000, 51_000, 1);
+
+    // An everyday token in BANK_TOKEN: the missing scope is named; no browser is started.
+    env.remove_env("BANK_TOKEN");
+    env.login();
+    let everyday = env.run(&["token"]).success().stdout.trim_end().to_owned();
+    env.set_env("BANK_TOKEN", &everyday);
+    let browsers = browser_runs(&env);
+    let run = env
+        .run(&["transfer", "--to", "bob", "--amount", "10", "--yes"])
+        .code(4);
+    assert!(
+        run.stderr.contains(
+            "error: Transfer not authorized: the bank requires a token with the `transfer:funds` scope\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("BANK_TOKEN is set"), "{}", run.stderr);
+    assert_eq!(browser_runs(&env), browsers);
+    assert_eq!(transfer_posts(&env).pop().expect("a POST").status, 403);
+    assert_money(&env, 99_000, 51_000, 1);
+}
+
+/// The step-up token still does not satisfy the bank (here: this tenant grants
+/// `transfer:funds` without MFA, so the API answers with the RFC 9470 challenge): the CLI
+/// gives up after its one retry, exit 4, naming what is missing.
+#[test]
+fn a_second_challenge_after_step_up_is_final() {
+    let env = TestEnv::start_with(|c| c.authz.clients[0].mfa_scopes.clear());
+    env.login();
+    let run = env
+        .run_with_browser(&["transfer", "--to", "bob", "--amount", "5", "--yes"])
+        .code(4);
+    assert!(
+        run.stderr.contains(
+            "error: Transfer not authorized: the bank still requires a stronger or more recent sign-in (acr_values `http://schemas.openid.net/pape/policies/2007/06/multi-factor`, max_age 300s) after step-up\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        transfer_posts(&env)
+            .iter()
+            .map(|p| p.status)
+            .collect::<Vec<_>>(),
+        [403, 401],
+        "exactly one retry"
+    );
+    assert_eq!(authorization_requests(&env).len(), 2, "login + one step-up");
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+/// The CLI's own wait for the step-up has a deadline (`--timeout`).
+#[test]
+fn step_up_wait_times_out() {
+    let mut env = TestEnv::start();
+    env.login();
+    env.set_env("BANK_TEST_BROWSER_MODE", "idle");
+    let run = env
+        .run_with_browser(&[
+            "transfer",
+            "--to",
+            "bob",
+            "--amount",
+            "5",
+            "--yes",
+            "--timeout",
+            "1s",
+        ])
+        .code(4);
+    assert!(
+        run.stderr.contains(
+            "error: Transfer not authorized: timed out waiting for the step-up approval\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--timeout"), "{}", run.stderr);
+    assert_eq!(transfer_posts(&env).len(), 1);
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+#[test]
+fn insufficient_funds_exits_2_with_the_api_message() {
+    let env = TestEnv::start();
+    env.login();
+    let run = with_mfa(
+        &env,
+        &["transfer", "--to", "bob", "--amount", "5000", "--yes"],
+        Mfa::Approve,
+    )
+    .code(2);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains(
+            "error: transfer refused: Insufficient funds (422): The account balance does not cover this transfer.\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        transfer_posts(&env)
+            .iter()
+            .map(|p| p.status)
+            .collect::<Vec<_>>(),
+        [403, 422]
+    );
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+#[test]
+fn invalid_input_is_refused_before_any_network_call() {
+    let env = TestEnv::start();
+    for (amount, message) in [
+        ("-5", "error: `-5` is not an amount"),
+        ("1e3", "error: `1e3` is not an amount"),
+        ("0.001", "error: `0.001` is not an amount"),
+        ("NaN", "error: `NaN` is not an amount"),
+        ("0", "error: the amount must be greater than zero"),
+        (
+            "10000.01",
+            "error: the amount must be at most 10000.00 per transfer",
+        ),
+    ] {
+        let run = env
+            .run(&["transfer", "--to", "bob", "--amount", amount, "--yes"])
+            .code(2);
+        assert!(run.stderr.starts_with(message), "{amount}: {}", run.stderr);
+    }
+    let run = env
+        .run(&["transfer", "--to", "bob smith", "--amount", "5", "--yes"])
+        .code(2);
+    assert!(
+        run.stderr.contains("is not an account handle"),
+        "{}",
+        run.stderr
+    );
+    let run = env
+        .run(&[
+            "transfer",
+            "--to",
+            "bob",
+            "--amount",
+            "5",
+            "--yes",
+            "--idempotency-key",
+            "a b",
+        ])
+        .code(2);
+    assert!(run.stderr.contains("idempotency key"), "{}", run.stderr);
+    let requests = env.sandbox().bank().requests();
+    assert!(requests.is_empty(), "{requests:?}");
+    let events = env.sandbox().authz().events();
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn no_input_without_yes_refuses_and_sends_nothing() {
+    let env = TestEnv::start();
+    env.login();
+    let run = env
+        .run(&["--no-input", "transfer", "--to", "bob", "--amount", "5"])
+        .code(2);
+    assert_eq!(
+        run.stderr,
+        "error: refusing to transfer 5.00 USD to bob without confirmation\n  hint: pass --yes to confirm non-interactively\n"
+    );
+    // Without a terminal it is the same, even without --no-input.
+    env.run(&["transfer", "--to", "bob", "--amount", "5"])
+        .code(2);
+    let requests = env.sandbox().bank().requests();
+    assert!(requests.is_empty(), "{requests:?}");
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+#[test]
+fn no_input_without_a_browser_names_the_missing_scope() {
+    let env = TestEnv::start();
+    env.login();
+    let browsers = browser_runs(&env);
+    let run = env
+        .run(&[
+            "--no-input",
+            "transfer",
+            "--to",
+            "bob",
+            "--amount",
+            "5",
+            "--yes",
+            "--no-browser",
+        ])
+        .code(4);
+    assert!(
+        run.stderr.contains(
+            "error: Transfer not authorized: the bank requires a token with the `transfer:funds` scope\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--no-input"), "{}", run.stderr);
+    assert_eq!(browser_runs(&env), browsers);
+    assert_eq!(authorization_requests(&env).len(), 1, "only the login's");
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+/// The transfer reaches the bank but its answer is lost: the CLI says so and prints the
+/// key; retrying with that key returns the original transfer and moves no more money.
+#[test]
+fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
+    let mut env = TestEnv::start();
+    env.login();
+    let proxy = Proxy::start(&env.rt, &env.api_url);
+    env.set_env("BANK_API_URL", &proxy.url);
+    proxy.drop_next_created();
+
+    let run = with_mfa(
+        &env,
+        &["transfer", "--to", "bob", "--amount", "25", "--yes"],
+        Mfa::Approve,
+    )
+    .code(5);
+    assert_eq!(proxy.dropped(), 1);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains(
+            "error: the connection to the bank API broke after the transfer was sent: the transfer may have been made\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    let key = run
+        .stderr
+        .split("--idempotency-key ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the key is printed")
+        .to_owned();
+    assert!(
+        run.stderr.contains(&format!(
+            "bank transfer --to bob --amount 25.00 --idempotency-key {key}"
+        )),
+        "{}",
+        run.stderr
+    );
+    // The server did make it.
+    let posts = transfer_posts(&env);
+    assert_eq!(
+        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
+        [403, 201]
+    );
+    assert_eq!(posts[1].idempotency_key.as_deref(), Some(key.as_str()));
+    assert_money(&env, 97_500, 52_500, 1);
+
+    // The retry, as printed: a fresh step-up, the same key, the original transfer back.
+    let run = with_mfa(
+        &env,
+        &[
+            "transfer",
+            "--to",
+            "bob",
+            "--amount",
+            "25.00",
+            "--yes",
+            "--idempotency-key",
+            &key,
+        ],
+        Mfa::Approve,
+    )
+    .success();
+    assert!(
+        run.stderr.contains(&format!(
+            "This transfer was already made with idempotency key {key}; no money moved now."
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .starts_with("Transferred 25.00 USD to bob. New balance: 975.00 USD.\n"),
+        "{}",
+        run.stdout
+    );
+    let posts = transfer_posts(&env);
+    assert_eq!(
+        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
+        [403, 201, 403, 201]
+    );
+    assert!(
+        posts
+            .iter()
+            .all(|p| p.idempotency_key.as_deref() == Some(key.as_str()))
+    );
+    assert_money(&env, 97_500, 52_500, 1);
+}
+
+#[test]
+fn transfer_help_has_examples() {
+    let env = TestEnv::without_sandbox("http://127.0.0.1:9", "http://127.0.0.1:7");
+    let run = env.run(&["transfer", "--help"]).success();
+    for word in [
+        "Examples:",
+        "--idempotency-key",
+        "transfer:funds",
+        "--no-input",
+    ] {
+        assert!(run.stdout.contains(word), "{word}:\n{}", run.stdout);
+    }
+}
+
+/// Ctrl-C while waiting for the step-up approval ends the command cleanly (exit 130) and
+/// nothing is retried.
+#[test]
+fn ctrl_c_during_step_up_exits_130() {
+    let mut env = TestEnv::start();
+    env.login();
+    env.set_env("BANK_TEST_BROWSER_MODE", "idle");
+    let child = env
+        .std_command(&["transfer", "--to", "bob", "--amount", "5", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bank starts");
+    // Wait (bounded) until the step-up's browser ran: bank is then waiting for the callback.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !env.browser_log().contains("idle") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("bank exits");
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(STEP_UP_MESSAGE), "{stderr}");
+    assert!(stderr.ends_with("Interrupted.\n"), "{stderr}");
+    assert_eq!(transfer_posts(&env).len(), 1);
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+/// On a terminal, bank asks (on stderr, through dialoguer) before sending anything; "no"
+/// sends nothing. `script` (util-linux) provides the pseudo-terminal.
+#[test]
+fn confirmation_prompt_on_a_terminal() {
+    let env = TestEnv::start();
+    env.login();
+    let bank = env.std_command(&[]);
+    let mut cmd = std::process::Command::new("script");
+    cmd.env_clear();
+    for (k, v) in bank.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    // A terminal gets colour; this test reads the words.
+    cmd.env("NO_COLOR", "1");
+    let line = format!("{} transfer --to bob --amount 5", crate::common::BANK);
+    let output = assert_cmd::Command::from_std(cmd)
+        .args(["-qec", &line, "/dev/null"])
+        .write_stdin("n")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("Transfer 5.00 USD to bob?"), "{screen}");
+    assert!(
+        screen.contains("error: transfer cancelled; nothing was sent"),
+        "{screen}"
+    );
+    let requests = env.sandbox().bank().requests();
+    assert!(requests.is_empty(), "{requests:?}");
+}
