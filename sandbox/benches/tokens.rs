@@ -58,10 +58,16 @@ fn verification(c: &mut Criterion) {
         let token = key.sign(&key.header(), &claims);
         let name = issuer::alg_name(key.alg);
         group.bench_function(name, |b| {
-            b.iter(|| rt.block_on(uncached.verify(black_box(&token))).expect("valid"))
+            b.iter(|| {
+                rt.block_on(uncached.verify(black_box(&token)))
+                    .expect("valid")
+            })
         });
         group.bench_function(format!("{name} cached"), |b| {
-            b.iter(|| rt.block_on(cached.verify(black_box(&token))).expect("valid"))
+            b.iter(|| {
+                rt.block_on(cached.verify(black_box(&token)))
+                    .expect("valid")
+            })
         });
     }
     group.finish();

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use bank_sandbox::api::ApiConfig;
 use bank_sandbox::authz::PasswordHashing;
 use bank_sandbox::{Sandbox, SandboxConfig};
 use clap::{Parser, Subcommand};
@@ -37,6 +38,9 @@ enum Command {
         /// cheap test parameters, so login latency includes the real hashing cost.
         #[arg(long)]
         real_password_hashing: bool,
+        /// The bank API's verified-token cache size (0 turns it off, for comparison).
+        #[arg(long, default_value_t = ApiConfig::default().verified_token_cache_capacity)]
+        token_cache_capacity: usize,
     },
     /// Mint `count` step-up tokens through the real flow, then spend them on `count`
     /// transfers over `connections` keep-alive connections; check the ledger.
@@ -68,7 +72,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             data_dir,
             real_password_hashing,
-        } => runtime.block_on(serve(data_dir, real_password_hashing))?,
+            token_cache_capacity,
+        } => runtime.block_on(serve(data_dir, real_password_hashing, token_cache_capacity))?,
         Command::Transfers {
             count,
             connections,
@@ -97,8 +102,11 @@ fn config(data_dir: Option<PathBuf>, real_hashing: bool) -> SandboxConfig {
 async fn serve(
     data_dir: Option<PathBuf>,
     real_hashing: bool,
+    token_cache_capacity: usize,
 ) -> anyhow::Result<Option<serde_json::Value>> {
-    let sandbox = Sandbox::start(config(data_dir, real_hashing)).await?;
+    let mut config = config(data_dir, real_hashing);
+    config.api.verified_token_cache_capacity = token_cache_capacity;
+    let sandbox = Sandbox::start(config).await?;
     let mut alice = flow::Browser::new(sandbox.issuer(), "alice", "wonderland")?;
     let token = alice.access_token("openid view:balance").await?;
     let ready = json!({
