@@ -1,8 +1,8 @@
 //! Who is calling, and is their token good enough: token validation and the step-up policy.
 //!
-//! [`TokenVerifier::verify`] is the one function every request's token goes through (a
-//! bounded verified-token cache can later sit in front of it without touching callers).
-//! It applies RFC 9068 §4 and RFC 8725: a size cap before parsing, `typ` of `at+jwt` (or
+//! [`TokenVerifier::verify`] is the one function every request's token goes through; a
+//! bounded cache of verified tokens (`token_cache`) sits in front of the signature check,
+//! never in front of the time checks. Full verification applies RFC 9068 §4 and RFC 8725: a size cap before parsing, `typ` of `at+jwt` (or
 //! `JWT`, which Auth0 and Keycloak use), no key named by the token itself (`jku`, `x5u`,
 //! `jwk`, `x5c`), an allow-list of asymmetric algorithms where the key's algorithm must be
 //! the header's, then signature, `iss` (exact string), `aud` (contains our identifier),
@@ -23,6 +23,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::jwks::{ALLOWED_ALGORITHMS, KeyCache, KeyLookupError};
+use super::token_cache::{CachedToken, TokenCacheStats, TokenDigest, VerifiedTokenCache};
 use super::{ApiState, AuditSlot};
 use crate::error::ApiError;
 
@@ -151,9 +152,11 @@ pub struct TokenVerifier {
     leeway_secs: u64,
     keys: KeyCache,
     clock: Clock,
+    cache: VerifiedTokenCache,
 }
 
 impl TokenVerifier {
+    /// A verifier without a verified-token cache (see [`TokenVerifier::with_cache`]).
     pub fn new(
         issuer: String,
         audience: String,
@@ -167,7 +170,18 @@ impl TokenVerifier {
             leeway_secs,
             keys,
             clock,
+            cache: VerifiedTokenCache::new(0),
         }
+    }
+
+    /// Keeps up to `capacity` verified tokens (0: none), see `api::token_cache`.
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = VerifiedTokenCache::new(capacity);
+        self
+    }
+
+    pub fn cache_stats(&self) -> TokenCacheStats {
+        self.cache.stats()
     }
 
     pub fn clock(&self) -> &Clock {
@@ -182,11 +196,60 @@ impl TokenVerifier {
         &self.keys
     }
 
-    /// Verifies `token` completely, or says why not (without echoing any of it).
+    /// Verifies `token`, or says why not (without echoing any of it). A token seen before
+    /// is served from the verified-token cache only if it is byte-for-byte the same, the key
+    /// that verified it is still the issuer's key for its `kid`, and it passes the time
+    /// checks again now; anything else goes through full verification.
     pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ApiError::InvalidToken("token too large"));
         }
+        if !self.cache.enabled() {
+            return Ok(self.verify_fully(token).await?.claims);
+        }
+        let digest = TokenDigest::of(token);
+        if let Some(entry) = self.cache.get(&digest) {
+            let same_key = matches!(
+                self.keys.key_for(&entry.kid).await,
+                Ok(key) if Arc::ptr_eq(&key, &entry.key)
+            );
+            if same_key {
+                self.cache.count_hit();
+                let times = self.check_times(entry.claims.exp, entry.not_before, entry.claims.iat);
+                if times.is_err() {
+                    self.cache.remove(&digest);
+                }
+                return times.map(|()| entry.claims.clone());
+            }
+            // The key was rotated out or refetched: verify again from scratch.
+            self.cache.remove(&digest);
+        }
+        self.cache.count_miss();
+        let verified = self.verify_fully(token).await?;
+        let claims = verified.claims.clone();
+        self.cache.insert(digest, verified);
+        Ok(claims)
+    }
+
+    /// `exp`, `nbf` and `iat` against our clock, with the configured leeway: on every use,
+    /// cached or not.
+    fn check_times(&self, exp: i64, nbf: Option<i64>, iat: i64) -> Result<(), ApiError> {
+        let now = self.clock.now();
+        let leeway = self.leeway_secs as i64;
+        if exp + leeway < now {
+            return Err(ApiError::InvalidToken("token expired"));
+        }
+        if nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(ApiError::InvalidToken("token not yet valid"));
+        }
+        if iat > now + leeway {
+            return Err(ApiError::InvalidToken("token issued in the future"));
+        }
+        Ok(())
+    }
+
+    /// Full verification: header rules, key, signature, claims and times.
+    async fn verify_fully(&self, token: &str) -> Result<CachedToken, ApiError> {
         // A JWS compact serialization is three base64url parts (RFC 7515 §7.1).
         let compact = token.split('.').count() == 3
             && token
@@ -227,23 +290,14 @@ impl TokenVerifier {
         if raw.iss.as_ref().and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
             return Err(ApiError::InvalidToken("wrong issuer"));
         }
-        let now = self.clock.now();
-        let leeway = self.leeway_secs as i64;
         let exp = numeric_date(raw.exp.as_ref()).ok_or(ApiError::InvalidToken("invalid exp"))?;
-        if exp + leeway < now {
-            return Err(ApiError::InvalidToken("token expired"));
-        }
-        if let Some(nbf) = raw.nbf.as_ref() {
-            let nbf = numeric_date(Some(nbf)).ok_or(ApiError::InvalidToken("invalid nbf"))?;
-            if nbf > now + leeway {
-                return Err(ApiError::InvalidToken("token not yet valid"));
-            }
-        }
+        let not_before = match raw.nbf.as_ref() {
+            None => None,
+            Some(v) => Some(numeric_date(Some(v)).ok_or(ApiError::InvalidToken("invalid nbf"))?),
+        };
         // RFC 9068 §2.2: iat is required in JWT access tokens.
         let iat = numeric_date(raw.iat.as_ref()).ok_or(ApiError::InvalidToken("missing iat"))?;
-        if iat > now + self.leeway_secs as i64 {
-            return Err(ApiError::InvalidToken("token issued in the future"));
-        }
+        self.check_times(exp, not_before, iat)?;
         let auth_time = match raw.auth_time.as_ref() {
             None => None,
             Some(v) => {
@@ -277,7 +331,7 @@ impl TokenVerifier {
             Some(jti) if !jti.is_empty() => jti.clone(),
             _ => format!("sha256:{}", hex::encode(Sha256::digest(token.as_bytes()))),
         };
-        Ok(Claims {
+        let claims = Claims {
             issuer: self.issuer.clone(),
             sub,
             scopes,
@@ -292,6 +346,12 @@ impl TokenVerifier {
             preferred_username: raw.preferred_username,
             nickname: raw.nickname,
             email: raw.email,
+        };
+        Ok(CachedToken {
+            claims,
+            not_before,
+            kid: header.kid,
+            key: verifying,
         })
     }
 }

@@ -19,6 +19,7 @@ mod balance;
 pub mod extract;
 pub mod jwks;
 pub mod money;
+pub mod token_cache;
 mod transfers;
 
 use std::collections::VecDeque;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use self::auth::TokenVerifier;
 pub use self::auth::{Claims, Clock, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
 use self::jwks::KeyCache;
+pub use self::token_cache::TokenCacheStats;
 use crate::error::ApiError;
 use crate::store::StoreError;
 use crate::store::bank::{BankStore, SeedError};
@@ -79,6 +81,9 @@ pub struct ApiConfig {
     pub jwks_min_refresh_secs: u64,
     /// Cached keys older than this are refreshed on next use (kept if the issuer is down).
     pub jwks_max_age_secs: u64,
+    /// How many verified tokens to remember, so that a token used again skips the signature
+    /// check (never the time, scope, step-up or single-use checks); 0 disables the cache.
+    pub verified_token_cache_capacity: usize,
 }
 
 impl Default for ApiConfig {
@@ -110,6 +115,7 @@ impl Default for ApiConfig {
             jwks_refresh_burst: 3,
             jwks_min_refresh_secs: 10,
             jwks_max_age_secs: 3600,
+            verified_token_cache_capacity: 10_000,
         }
     }
 }
@@ -188,7 +194,8 @@ impl ApiState {
             config.leeway_secs,
             keys,
             Clock::default(),
-        );
+        )
+        .with_cache(config.verified_token_cache_capacity);
         let policy = StepUpPolicy {
             require_mfa: config.require_mfa_for_transfers,
             max_auth_age_secs: config.max_auth_age_secs,
@@ -219,6 +226,11 @@ impl ApiState {
     /// The API's clock; tests advance it to age tokens without sleeping.
     pub fn clock(&self) -> &Clock {
         self.inner.verifier.clock()
+    }
+
+    /// Hits, misses and size of the verified-token cache.
+    pub fn token_cache_stats(&self) -> TokenCacheStats {
+        self.inner.verifier.cache_stats()
     }
 
     /// The bounded audit trail of answered requests, oldest first.
@@ -274,6 +286,12 @@ impl ApiState {
         &self,
         claims: &Claims,
     ) -> Result<crate::store::bank::Account, ApiError> {
+        // The common case, an existing account, without a trip to the blocking pool.
+        match self.inner.store.try_account_by_sub(&claims.sub) {
+            Some(Ok(Some(account))) => return Ok(account),
+            Some(Err(err)) => return Err(ApiError::internal(err)),
+            Some(Ok(None)) | None => {}
+        }
         let sub = claims.sub.clone();
         let candidates: Vec<String> = [&claims.preferred_username, &claims.nickname, &claims.email]
             .into_iter()

@@ -4,6 +4,7 @@
 
 mod test_keys;
 mod test_sandbox;
+mod test_token_cache;
 mod test_tokens;
 mod test_transfers;
 
