@@ -177,6 +177,7 @@ pub async fn create_transfer(
         Ok(TransferOutcome::Created(record)) => Ok(receipt(StatusCode::CREATED, record, false)),
         Ok(TransferOutcome::Replayed(record)) => Ok(receipt(StatusCode::CREATED, record, true)),
         Err(TransferError::TokenAlreadyUsed) => Err(ApiError::TokenAlreadyUsed),
+        Err(TransferError::TokenExpired) => Err(ApiError::InvalidToken("token expired")),
         Err(TransferError::IdempotencyKeyReused) => Err(ApiError::IdempotencyKeyReused),
         Err(TransferError::UnknownRecipient) => Err(ApiError::UnknownRecipient),
         Err(TransferError::SameAccount) => Err(ApiError::SameAccount),

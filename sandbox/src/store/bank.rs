@@ -89,6 +89,9 @@ pub enum TransferOutcome {
 pub enum TransferError {
     #[error("token already used")]
     TokenAlreadyUsed,
+    /// The token expired between its verification and this transaction.
+    #[error("token expired")]
+    TokenExpired,
     #[error("idempotency key reused with a different request")]
     IdempotencyKeyReused,
     #[error("unknown recipient")]
@@ -306,6 +309,13 @@ impl BankStore {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
 
+        // The prune below forgets spent tokens that have expired by `now_unix`. A token that
+        // was verified just before its expiry but reaches this point after it would find its
+        // own record pruned and be spent a second time, so expiry is checked again here,
+        // against the same clock as the prune.
+        if cmd.token_expires_at < now_unix {
+            return Err(TransferError::TokenExpired);
+        }
         // Pruning here keeps the table bounded without a background task; the index on
         // expires_at makes it cheap.
         tx.prepare_cached("DELETE FROM used_tokens WHERE expires_at < ?1")?
@@ -557,6 +567,21 @@ mod tests {
         let after = store.consume_jti_and_transfer(&cmd("t1", "k3", 10, later + 60), later);
         assert!(matches!(after, Ok(TransferOutcome::Created(_))));
         assert_eq!(store.balance_of("alice").expect("query"), Some(980));
+    }
+
+    #[test]
+    fn a_token_that_expires_on_the_way_to_the_store_is_not_spent_twice() {
+        let store = store();
+        let now = 1_000_000;
+        let first = store.consume_jti_and_transfer(&cmd("t1", "k1", 10, now + 60), now);
+        assert!(matches!(first, Ok(TransferOutcome::Created(_))));
+        // A replay verified just before expiry that reaches the store just after it: its
+        // record is due for pruning, but the replay must not get through.
+        let late = now + 61;
+        let replay = store.consume_jti_and_transfer(&cmd("t1", "k2", 10, now + 60), late);
+        assert!(matches!(replay, Err(TransferError::TokenExpired)));
+        let summary = store.ledger_summary().expect("summary");
+        assert_eq!(summary.transfers, 1);
     }
 
     #[test]
