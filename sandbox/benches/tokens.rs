@@ -7,7 +7,7 @@
 //! The issuer is the test suite's independent one (`tests/common/issuer.rs`), so the
 //! benchmark verifies exactly the tokens the tests do: ES256, RS256 (2048-bit) and EdDSA.
 
-#[allow(dead_code)]
+// The module allows its own dead code: the benchmark uses a subset of it.
 #[path = "../tests/common/issuer.rs"]
 mod issuer;
 
