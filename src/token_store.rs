@@ -31,9 +31,15 @@ use sha2::{Digest, Sha256};
 pub const SERVICE: &str = "bank-cli";
 /// `gh` uses 3 s; a healthy Secret Service answers in milliseconds.
 pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(3);
-/// Largest value stored in one keyring item. Windows' credential blob limit is 2560 bytes;
-/// 1024 leaves room for any platform's overhead and exercises chunking in everyday use.
+/// Largest value stored in one keyring item where the platform has a small limit: Windows'
+/// credential blob holds 2560 bytes (UTF-16, so about 1280 characters); 1024 leaves room for
+/// any platform's overhead.
 pub const CHUNK_LIMIT: usize = 1024;
+/// The Secret Service has no practical item limit (16 MiB round-trips on gnome-keyring, see
+/// shared/notes), and every extra item costs a D-Bus round trip on each `bank` run, so the
+/// bundle stays in one item there; chunking is kept for stores with small limits.
+#[cfg(target_os = "linux")]
+const SECRET_SERVICE_ITEM_LIMIT: usize = 1 << 20;
 const CHUNK_MANIFEST: &str = "bank-chunked:v1:";
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -196,16 +202,16 @@ fn with_deadline<T: Send + 'static>(
         .map_err(|_| StoreError::Timeout)
 }
 
-/// The platform's keyring store, chosen explicitly.
+/// The platform's keyring store, chosen explicitly, and its largest item.
 #[cfg(target_os = "linux")]
-fn platform_store() -> Result<Arc<CredentialStore>, keyring_core::Error> {
+fn platform_store() -> Result<(Arc<CredentialStore>, usize), keyring_core::Error> {
     let store: Arc<CredentialStore> = dbus_secret_service_keyring_store::Store::new()?;
-    Ok(store)
+    Ok((store, SECRET_SERVICE_ITEM_LIMIT))
 }
 
 /// Only the Secret Service store is wired up so far; elsewhere the file fallback applies.
 #[cfg(not(target_os = "linux"))]
-fn platform_store() -> Result<Arc<CredentialStore>, keyring_core::Error> {
+fn platform_store() -> Result<(Arc<CredentialStore>, usize), keyring_core::Error> {
     Err(keyring_core::Error::NotSupportedByStore(
         "no keyring store is built in for this platform yet".into(),
     ))
@@ -220,15 +226,12 @@ pub struct Keyring {
 
 impl Keyring {
     pub fn connect() -> Result<Keyring, StoreError> {
-        let store = with_deadline(platform_store)?.map_err(|e| match e {
+        let (store, chunk_limit) = with_deadline(platform_store)?.map_err(|e| match e {
             keyring_core::Error::NoEntry => StoreError::NotFound,
             // Connecting failed: no bus, no Secret Service, nothing to unlock it.
             other => StoreError::Unavailable(sanitize(&other)),
         })?;
-        Ok(Keyring {
-            store,
-            chunk_limit: CHUNK_LIMIT,
-        })
+        Ok(Keyring { store, chunk_limit })
     }
 
     /// For tests: a smaller chunk size forces several chunks.
