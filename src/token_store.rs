@@ -2,9 +2,10 @@
 //!
 //! One logical entry per (issuer, client id, profile) holds a JSON [`TokenBundle`] (access
 //! token, expiry, granted scopes, refresh token). The keyring store is chosen explicitly
-//! (the Secret Service on Linux through `dbus-secret-service-keyring-store`): `keyring-core`
-//! never gets a chance to fall back to its in-memory mock. Every keyring call runs on a helper
-//! thread under a 3 s deadline, as `gh` does, so a wedged Secret Service cannot hang the CLI.
+//! (the Secret Service on Linux, through our own plain-session store in [`secret_service`]):
+//! `keyring-core` never gets a chance to fall back to its in-memory mock. Every keyring call
+//! runs on a helper thread under a 3 s deadline, as `gh` does, so a wedged Secret Service
+//! cannot hang the CLI; [`TokenStore::prefetch`] starts the first read before it is needed.
 //! Bundles larger than a conservative item size are split over several entries (Windows
 //! caps an item near 2.5 KB; a JWT plus a refresh token easily passes that).
 //!
@@ -19,13 +20,16 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use keyring_core::{CredentialStore, Entry};
 use oauth2::{AccessToken, RefreshToken};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+#[cfg(target_os = "linux")]
+mod secret_service;
 
 /// The keyring "service" all entries live under.
 pub const SERVICE: &str = "bank-cli";
@@ -205,7 +209,7 @@ fn with_deadline<T: Send + 'static>(
 /// The platform's keyring store, chosen explicitly, and its largest item.
 #[cfg(target_os = "linux")]
 fn platform_store() -> Result<(Arc<CredentialStore>, usize), keyring_core::Error> {
-    let store: Arc<CredentialStore> = dbus_secret_service_keyring_store::Store::new()?;
+    let store: Arc<CredentialStore> = secret_service::Store::new()?;
     Ok((store, SECRET_SERVICE_ITEM_LIMIT))
 }
 
@@ -372,6 +376,17 @@ pub struct TokenStore {
     /// `false` only for [`TokenStore::file_only`]: the keyring is never even connected to.
     keyring_allowed: bool,
     keyring: OnceLock<Result<Keyring, String>>,
+    /// A keyring connection and read started early by [`TokenStore::prefetch`].
+    prefetch: Mutex<Prefetch>,
+}
+
+/// What [`TokenStore::prefetch`]'s thread delivers: the connection (taken by the first use of
+/// the keyring) and the value of one account (taken by the first `load` of that key, unless a
+/// save, delete or lock came first and made it possibly stale).
+#[derive(Default)]
+struct Prefetch {
+    connected: Option<mpsc::Receiver<Result<Keyring, StoreError>>>,
+    read: Option<(String, mpsc::Receiver<Result<String, StoreError>>)>,
 }
 
 impl TokenStore {
@@ -382,6 +397,7 @@ impl TokenStore {
             insecure,
             keyring_allowed: true,
             keyring: OnceLock::new(),
+            prefetch: Mutex::default(),
         }
     }
 
@@ -394,6 +410,68 @@ impl TokenStore {
             insecure: true,
             keyring_allowed: false,
             keyring: OnceLock::new(),
+            prefetch: Mutex::default(),
+        }
+    }
+
+    /// Starts connecting to the keyring and reading `key`'s entry on a helper thread, so that
+    /// the D-Bus round trips overlap the caller's own start-up work (building the HTTP client)
+    /// instead of following it. Nothing changes but the timing: the first keyring use and the
+    /// first [`TokenStore::load`] of `key` take the results, with the same deadline and errors
+    /// as if they had made the calls themselves. Does nothing for a store that will not read
+    /// the keyring (`--insecure-storage`, file-only).
+    pub fn prefetch(&self, key: &Key) {
+        if self.insecure || !self.keyring_allowed || self.keyring.get().is_some() {
+            return;
+        }
+        let Ok(mut prefetch) = self.prefetch.lock() else {
+            return;
+        };
+        if prefetch.connected.is_some() {
+            return;
+        }
+        let account = key.account();
+        let (connected_tx, connected_rx) = mpsc::channel();
+        let (read_tx, read_rx) = mpsc::channel();
+        let thread_account = account.clone();
+        // The same calls, each under its own deadline, that `keyring()` and `load` make.
+        let spawned = std::thread::Builder::new()
+            .name("keyring-prefetch".into())
+            .spawn(move || {
+                let connected = Keyring::connect();
+                let keyring = connected.as_ref().ok().cloned();
+                let _ = connected_tx.send(connected);
+                if let Some(keyring) = keyring {
+                    let _ = read_tx.send(keyring.get(&thread_account));
+                }
+            });
+        // If no thread can be started, the calls are simply made later, when needed.
+        if spawned.is_ok() {
+            prefetch.connected = Some(connected_rx);
+            prefetch.read = Some((account, read_rx));
+        }
+    }
+
+    /// The prefetched read of `account`, if one is pending and still current.
+    fn take_prefetched_read(
+        &self,
+        account: &str,
+    ) -> Option<mpsc::Receiver<Result<String, StoreError>>> {
+        let mut prefetch = self.prefetch.lock().ok()?;
+        match prefetch.read.take() {
+            Some((for_account, rx)) if for_account == account => Some(rx),
+            other => {
+                prefetch.read = other;
+                None
+            }
+        }
+    }
+
+    /// Called before anything that may change the stored value or must see the newest one
+    /// (a save, a delete, the refresh lock): a prefetched read may predate it.
+    fn discard_prefetched_read(&self) {
+        if let Ok(mut prefetch) = self.prefetch.lock() {
+            prefetch.read = None;
         }
     }
 
@@ -403,13 +481,28 @@ impl TokenStore {
                 "this store is file-only".into(),
             )));
         }
-        let cached = self.keyring.get_or_init(|| match Keyring::connect() {
-            Ok(k) => Ok(k),
-            Err(StoreError::Timeout) => Err(String::new()),
-            Err(e) => Err(match std::error::Error::source(&e) {
-                Some(s) => s.to_string(),
-                None => e.to_string(),
-            }),
+        let cached = self.keyring.get_or_init(|| {
+            let prefetched = self
+                .prefetch
+                .lock()
+                .ok()
+                .and_then(|mut prefetch| prefetch.connected.take());
+            let connected = match prefetched {
+                // The thread's own deadline answers first; this one only guards against a
+                // thread that died without answering.
+                Some(rx) => rx
+                    .recv_timeout(KEYRING_TIMEOUT)
+                    .unwrap_or(Err(StoreError::Timeout)),
+                None => Keyring::connect(),
+            };
+            match connected {
+                Ok(k) => Ok(k),
+                Err(StoreError::Timeout) => Err(String::new()),
+                Err(e) => Err(match std::error::Error::source(&e) {
+                    Some(s) => s.to_string(),
+                    None => e.to_string(),
+                }),
+            }
         });
         match cached {
             Ok(k) => Ok(k.clone()),
@@ -427,7 +520,17 @@ impl TokenStore {
     /// Keyring first (unless `--insecure-storage`), then the file.
     pub fn load(&self, key: &Key) -> Result<(TokenBundle, Storage), StoreError> {
         if !self.insecure {
-            match self.keyring().and_then(|k| k.get(&key.account())) {
+            let account = key.account();
+            let read = match self.take_prefetched_read(&account) {
+                // Connected first: a failed connection never sends a value, and its error is
+                // the one to report. The read's own deadline answers first, as above.
+                Some(rx) => self.keyring().and_then(|_| {
+                    rx.recv_timeout(KEYRING_TIMEOUT)
+                        .unwrap_or(Err(StoreError::Timeout))
+                }),
+                None => self.keyring().and_then(|k| k.get(&account)),
+            };
+            match read {
                 Ok(text) => return Ok((decode(&text, key)?, Storage::Keyring)),
                 Err(StoreError::NotFound) => {}
                 Err(e) if e.keyring_unreachable() => {}
@@ -451,6 +554,7 @@ impl TokenStore {
         bundle: &TokenBundle,
         to_file: bool,
     ) -> Result<Saved, StoreError> {
+        self.discard_prefetched_read();
         let text = serde_json::to_string(bundle).map_err(|_| StoreError::Corrupt)?;
         let path = self.file_path(key);
         if self.insecure || to_file {
@@ -492,6 +596,7 @@ impl TokenStore {
 
     /// Deletes the bundle everywhere it may be; returns where something was deleted.
     pub fn delete(&self, key: &Key) -> Result<Vec<Storage>, StoreError> {
+        self.discard_prefetched_read();
         let mut deleted = Vec::new();
         if !self.insecure {
             match self.keyring().and_then(|k| k.delete(&key.account())) {
@@ -540,6 +645,8 @@ impl TokenStore {
     }
 
     fn lock_file(&self, key: &Key) -> Result<(File, PathBuf), StoreError> {
+        // Whoever locks is about to read under the lock: it must see the current value.
+        self.discard_prefetched_read();
         let path = self
             .dir
             .join("locks")
