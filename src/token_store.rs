@@ -228,9 +228,35 @@ pub struct Keyring {
     chunk_limit: usize,
 }
 
+/// Where a keyring call runs: on its own helper thread under [`KEYRING_TIMEOUT`], or on the
+/// calling thread when that already is a helper thread whose waiter enforces the deadline
+/// ([`TokenStore::prefetch`]; starting one more thread there costs milliseconds on a busy
+/// machine, when the thread has to wait for a core).
+#[derive(Clone, Copy)]
+enum Run {
+    UnderDeadline,
+    Here,
+}
+
+impl Run {
+    fn call<T: Send + 'static>(
+        self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match self {
+            Run::UnderDeadline => with_deadline(f),
+            Run::Here => Ok(f()),
+        }
+    }
+}
+
 impl Keyring {
     pub fn connect() -> Result<Keyring, StoreError> {
-        let (store, chunk_limit) = with_deadline(platform_store)?.map_err(|e| match e {
+        Keyring::connect_via(Run::UnderDeadline)
+    }
+
+    fn connect_via(run: Run) -> Result<Keyring, StoreError> {
+        let (store, chunk_limit) = run.call(platform_store)?.map_err(|e| match e {
             keyring_core::Error::NoEntry => StoreError::NotFound,
             // Connecting failed: no bus, no Secret Service, nothing to unlock it.
             other => StoreError::Unavailable(sanitize(&other)),
@@ -244,9 +270,9 @@ impl Keyring {
         self
     }
 
-    fn get_raw(&self, account: String) -> Result<String, StoreError> {
+    fn get_raw(&self, account: String, run: Run) -> Result<String, StoreError> {
         let store = self.store.clone();
-        with_deadline(move || Entry::new_in_store(&store, SERVICE, &account)?.get_password())?
+        run.call(move || Entry::new_in_store(&store, SERVICE, &account)?.get_password())?
             .map_err(classify)
     }
 
@@ -269,7 +295,7 @@ impl Keyring {
     }
 
     fn chunk_count(&self, account: &str) -> Result<usize, StoreError> {
-        match self.get_raw(account.to_owned()) {
+        match self.get_raw(account.to_owned(), Run::UnderDeadline) {
             Ok(v) => Ok(parse_manifest(&v).unwrap_or(0)),
             Err(StoreError::NotFound) => Ok(0),
             Err(e) => Err(e),
@@ -278,13 +304,17 @@ impl Keyring {
 
     /// Reads a value, reassembling chunks.
     pub fn get(&self, account: &str) -> Result<String, StoreError> {
-        let head = self.get_raw(account.to_owned())?;
+        self.get_via(account, Run::UnderDeadline)
+    }
+
+    fn get_via(&self, account: &str, run: Run) -> Result<String, StoreError> {
+        let head = self.get_raw(account.to_owned(), run)?;
         let Some(n) = parse_manifest(&head) else {
             return Ok(head);
         };
         let mut out = String::new();
         for i in 1..=n {
-            match self.get_raw(chunk_account(account, i)) {
+            match self.get_raw(chunk_account(account, i), run) {
                 Ok(part) => out.push_str(&part),
                 Err(StoreError::NotFound) => return Err(StoreError::Corrupt),
                 Err(e) => return Err(e),
@@ -319,7 +349,7 @@ impl Keyring {
 
     /// Deletes a value and its chunks; deleting nothing is fine.
     pub fn delete(&self, account: &str) -> Result<bool, StoreError> {
-        let existed = match self.get_raw(account.to_owned()) {
+        let existed = match self.get_raw(account.to_owned(), Run::UnderDeadline) {
             Ok(head) => {
                 for i in 1..=parse_manifest(&head).unwrap_or(0) {
                     self.delete_raw(chunk_account(account, i))?;
@@ -434,15 +464,16 @@ impl TokenStore {
         let (connected_tx, connected_rx) = mpsc::channel();
         let (read_tx, read_rx) = mpsc::channel();
         let thread_account = account.clone();
-        // The same calls, each under its own deadline, that `keyring()` and `load` make.
+        // The calls `keyring()` and `load` would make, made here; they wait for each answer
+        // under the same deadline, so a wedged Secret Service only strands this thread.
         let spawned = std::thread::Builder::new()
-            .name("keyring-prefetch".into())
+            .name("keyring".into())
             .spawn(move || {
-                let connected = Keyring::connect();
+                let connected = Keyring::connect_via(Run::Here);
                 let keyring = connected.as_ref().ok().cloned();
                 let _ = connected_tx.send(connected);
                 if let Some(keyring) = keyring {
-                    let _ = read_tx.send(keyring.get(&thread_account));
+                    let _ = read_tx.send(keyring.get_via(&thread_account, Run::Here));
                 }
             });
         // If no thread can be started, the calls are simply made later, when needed.
@@ -488,8 +519,6 @@ impl TokenStore {
                 .ok()
                 .and_then(|mut prefetch| prefetch.connected.take());
             let connected = match prefetched {
-                // The thread's own deadline answers first; this one only guards against a
-                // thread that died without answering.
                 Some(rx) => rx
                     .recv_timeout(KEYRING_TIMEOUT)
                     .unwrap_or(Err(StoreError::Timeout)),
@@ -523,7 +552,7 @@ impl TokenStore {
             let account = key.account();
             let read = match self.take_prefetched_read(&account) {
                 // Connected first: a failed connection never sends a value, and its error is
-                // the one to report. The read's own deadline answers first, as above.
+                // the one to report.
                 Some(rx) => self.keyring().and_then(|_| {
                     rx.recv_timeout(KEYRING_TIMEOUT)
                         .unwrap_or(Err(StoreError::Timeout))
@@ -868,6 +897,85 @@ mod tests {
         assert!(store.try_lock(&k).expect("try").is_some(), "free again");
     }
 
+    /// The real Secret Service (run under `scripts/with-keyring`): a prefetched read serves
+    /// the first load of its key only, and never after something that may have changed the
+    /// value (a save here, or another process's save followed by our refresh lock).
+    #[test]
+    fn prefetched_read_is_used_once_and_never_stale() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let issuer = format!(
+            "http://prefetch-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let k = key(&issuer, "default");
+        let with_token = |token: &str| TokenBundle {
+            access_token: AccessToken::new(token.into()),
+            ..bundle(&issuer)
+        };
+        let loaded = |store: &TokenStore| {
+            let (b, storage) = store.load(&k).expect("load");
+            assert_eq!(storage, Storage::Keyring);
+            b.access_token.secret().clone()
+        };
+        let writer = TokenStore::new(dir.path(), false);
+        let saved = writer.save(&k, &with_token("first"), false).expect("save");
+        assert_eq!(
+            saved.storage,
+            Storage::Keyring,
+            "{:?}",
+            saved.fallback_reason
+        );
+
+        // The first load takes the prefetched value and the connection; later loads read anew.
+        let store = TokenStore::new(dir.path(), false);
+        store.prefetch(&k);
+        assert_eq!(loaded(&store), "first");
+        {
+            let prefetch = store.prefetch.lock().expect("prefetch state");
+            assert!(prefetch.connected.is_none() && prefetch.read.is_none());
+        }
+        writer.save(&k, &with_token("second"), false).expect("save");
+        assert_eq!(loaded(&store), "second");
+
+        // A save after the prefetch wins over the prefetched value.
+        let store = TokenStore::new(dir.path(), false);
+        store.prefetch(&k);
+        store.save(&k, &with_token("third"), false).expect("save");
+        assert_eq!(loaded(&store), "third");
+
+        // So does another process's save once we hold the refresh lock.
+        let store = TokenStore::new(dir.path(), false);
+        store.prefetch(&k);
+        // (The prefetch has read "third" before the other process writes.)
+        {
+            let mut prefetch = store.prefetch.lock().expect("prefetch state");
+            let (account, rx) = prefetch.read.take().expect("a pending read");
+            let value = rx.recv_timeout(KEYRING_TIMEOUT).expect("prefetched");
+            assert!(value.as_deref().is_ok_and(|t| t.contains(r#""third""#)));
+            let (tx, rx) = mpsc::channel();
+            tx.send(value).expect("requeue");
+            prefetch.read = Some((account, rx));
+        }
+        writer.save(&k, &with_token("fourth"), false).expect("save");
+        let _lock = store.lock(&k).expect("lock");
+        assert_eq!(loaded(&store), "fourth");
+
+        // Another key's load leaves the prefetch alone; --insecure-storage never starts one.
+        let other = TokenStore::new(dir.path(), false);
+        other.prefetch(&k);
+        assert!(matches!(
+            other.load(&key(&issuer, "work")),
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(loaded(&other), "fourth");
+        let insecure = TokenStore::new(dir.path(), true);
+        insecure.prefetch(&k);
+        assert!(insecure.prefetch.lock().expect("state").connected.is_none());
+
+        writer.delete(&k).expect("clean up");
+    }
+
     /// The real Secret Service (run under `scripts/with-keyring`): chunked values round-trip,
     /// shrink without leftovers and delete completely.
     #[test]
@@ -886,7 +994,7 @@ mod tests {
         assert_eq!(keyring.get(&account).expect("get small"), "small");
         for i in 1..=5 {
             assert!(matches!(
-                keyring.get_raw(chunk_account(&account, i)),
+                keyring.get_raw(chunk_account(&account, i), Run::UnderDeadline),
                 Err(StoreError::NotFound)
             ));
         }
@@ -895,7 +1003,7 @@ mod tests {
         assert!(matches!(keyring.get(&account), Err(StoreError::NotFound)));
         for i in 1..=5 {
             assert!(matches!(
-                keyring.get_raw(chunk_account(&account, i)),
+                keyring.get_raw(chunk_account(&account, i), Run::UnderDeadline),
                 Err(StoreError::NotFound)
             ));
         }

@@ -289,3 +289,109 @@ fn decode_error(err: dbus_secret_service::Error) -> Error {
 fn platform_failure(err: dbus_secret_service::Error) -> Error {
     Error::PlatformFailure(Box::new(err))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Items written by `dbus-secret-service-keyring-store` (a DH session, its label and
+    /// attributes) are read, overwritten in place and deleted by this store, and what this
+    /// store writes reads back the same through a DH session. Needs the real Secret Service:
+    /// run under `scripts/with-keyring`.
+    #[test]
+    fn shares_items_with_the_upstream_store() {
+        let service = "bank-cli-test";
+        let user = format!("upstream-{}-{}", std::process::id(), rand::random::<u32>());
+        let attributes = HashMap::from([("service", service), ("username", user.as_str())]);
+        let upstream = SecretService::connect(EncryptionType::Dh)
+            .expect("a Secret Service is required: run the tests under scripts/with-keyring");
+        upstream
+            .get_default_collection()
+            .expect("default collection")
+            .create_item(
+                &format!("keyring:{user}@{service}"),
+                attributes.clone(),
+                b"written-by-upstream",
+                true,
+                CONTENT_TYPE,
+            )
+            .expect("upstream-style item");
+
+        let store: Arc<keyring_core::CredentialStore> = Store::new().expect("plain session");
+        let entry = Entry::new_in_store(&store, service, &user).expect("entry");
+        assert_eq!(entry.get_password().expect("read"), "written-by-upstream");
+        entry.set_password("written-by-bank").expect("overwrite");
+
+        let found = upstream.search_items(attributes.clone()).expect("search");
+        assert_eq!(
+            found.unlocked.len() + found.locked.len(),
+            1,
+            "one item per entry"
+        );
+        let item = &found.unlocked[0];
+        assert_eq!(item.get_secret().expect("DH read"), b"written-by-bank");
+        assert_eq!(
+            item.get_label().expect("label"),
+            format!("keyring:{user}@{service}")
+        );
+
+        entry.delete_credential().expect("delete");
+        assert!(matches!(entry.get_password(), Err(Error::NoEntry)));
+        assert!(matches!(entry.delete_credential(), Err(Error::NoEntry)));
+        let found = upstream.search_items(attributes).expect("search");
+        assert!(found.unlocked.is_empty() && found.locked.is_empty());
+    }
+
+    /// A new entry is created in the default collection, labelled and attributed as upstream
+    /// does, and a second writer with the same (service, user) updates it instead of adding one.
+    #[test]
+    fn creates_one_item_per_entry() {
+        let service = "bank-cli-test";
+        let user = format!("create-{}-{}", std::process::id(), rand::random::<u32>());
+        let store: Arc<keyring_core::CredentialStore> = Store::new()
+            .expect("a Secret Service is required: run the tests under scripts/with-keyring");
+        let entry = Entry::new_in_store(&store, service, &user).expect("entry");
+        assert!(matches!(entry.get_password(), Err(Error::NoEntry)));
+        entry.set_password("first").expect("create");
+        let other: Arc<keyring_core::CredentialStore> = Store::new().expect("second store");
+        Entry::new_in_store(&other, service, &user)
+            .expect("entry")
+            .set_password("second")
+            .expect("update");
+        assert_eq!(entry.get_password().expect("read"), "second");
+
+        let ss = SecretService::connect(EncryptionType::Plain).expect("connect");
+        let found = ss
+            .search_items(HashMap::from([
+                ("service", service),
+                ("username", user.as_str()),
+            ]))
+            .expect("search");
+        assert_eq!(found.unlocked.len(), 1);
+        let item = &found.unlocked[0];
+        // gnome-keyring may add `xdg:schema` on its own; ours are exactly upstream's two.
+        let mut attributes = item.get_attributes().expect("attributes");
+        attributes.remove("xdg:schema");
+        assert_eq!(
+            attributes,
+            HashMap::from([
+                ("service".to_owned(), service.to_owned()),
+                ("username".to_owned(), user.clone()),
+            ])
+        );
+        assert_eq!(
+            item.get_label().expect("label"),
+            format!("keyring:{user}@{service}")
+        );
+        let default = ss.get_default_collection().expect("default collection");
+        assert!(
+            default
+                .get_all_items()
+                .expect("items")
+                .iter()
+                .any(|i| i.path == item.path),
+            "the item lives in the default collection"
+        );
+        entry.delete_credential().expect("delete");
+    }
+}
