@@ -64,9 +64,9 @@ impl Ctx {
             .filter(|t| !t.trim().is_empty())
             .map(|t| AccessToken::new(t.trim().to_owned()));
         let store = TokenStore::new(&config_dir, false);
-        // The keyring's D-Bus round trips run on a helper thread while this one builds the
-        // HTTP client (the TLS root store alone is milliseconds of CPU); the first load of the
-        // token then just collects the answer. `BANK_TOKEN` never needs the keyring.
+        // The keyring's D-Bus round trips (about a millisecond) start now, on a helper thread,
+        // while this one builds the HTTP client; the first load of the token collects the
+        // answer. `BANK_TOKEN` never needs the keyring, so it never connects to it.
         if env_token.is_none() {
             store.prefetch(&key_of(&profile));
         }
