@@ -59,6 +59,17 @@ impl Ctx {
         let config_dir = config::config_dir(&env)?;
         let file = ConfigFile::load(&config::config_file_path(&config_dir))?;
         let profile = config::resolve(&file, &env, overrides)?;
+        let env_token = std::env::var("BANK_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| AccessToken::new(t.trim().to_owned()));
+        let store = TokenStore::new(&config_dir, false);
+        // The keyring's D-Bus round trips (about a millisecond) start now, on a helper thread,
+        // while this one builds the HTTP client; the first load of the token collects the
+        // answer. `BANK_TOKEN` never needs the keyring, so it never connects to it.
+        if env_token.is_none() {
+            store.prefetch(&key_of(&profile));
+        }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -66,13 +77,9 @@ impl Ctx {
             .user_agent(concat!("bank/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::new(ErrorKind::General, "cannot set up HTTP").with_source(e))?;
-        let env_token = std::env::var("BANK_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| AccessToken::new(t.trim().to_owned()));
         Ok(Ctx {
             ui: ui.clone(),
-            store: TokenStore::new(&config_dir, false),
+            store,
             profile,
             config_dir,
             http,
@@ -81,11 +88,7 @@ impl Ctx {
     }
 
     pub fn key(&self) -> Key {
-        Key {
-            issuer: self.profile.issuer.clone(),
-            client_id: self.profile.client_id.clone(),
-            profile: self.profile.name.clone(),
-        }
+        key_of(&self.profile)
     }
 
     pub fn api(&self) -> ApiClient {
@@ -260,6 +263,15 @@ impl Ctx {
             },
             other => Ok((other, credential)),
         }
+    }
+}
+
+/// The token store key of a profile's everyday tokens.
+fn key_of(profile: &Profile) -> Key {
+    Key {
+        issuer: profile.issuer.clone(),
+        client_id: profile.client_id.clone(),
+        profile: profile.name.clone(),
     }
 }
 

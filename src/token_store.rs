@@ -2,9 +2,10 @@
 //!
 //! One logical entry per (issuer, client id, profile) holds a JSON [`TokenBundle`] (access
 //! token, expiry, granted scopes, refresh token). The keyring store is chosen explicitly
-//! (the Secret Service on Linux through `dbus-secret-service-keyring-store`): `keyring-core`
-//! never gets a chance to fall back to its in-memory mock. Every keyring call runs on a helper
-//! thread under a 3 s deadline, as `gh` does, so a wedged Secret Service cannot hang the CLI.
+//! (the Secret Service on Linux, through our own plain-session store in [`secret_service`]):
+//! `keyring-core` never gets a chance to fall back to its in-memory mock. Every keyring call
+//! runs on a helper thread under a 3 s deadline, as `gh` does, so a wedged Secret Service
+//! cannot hang the CLI; [`TokenStore::prefetch`] starts the first read before it is needed.
 //! Bundles larger than a conservative item size are split over several entries (Windows
 //! caps an item near 2.5 KB; a JWT plus a refresh token easily passes that).
 //!
@@ -19,13 +20,16 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use keyring_core::{CredentialStore, Entry};
 use oauth2::{AccessToken, RefreshToken};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+#[cfg(target_os = "linux")]
+mod secret_service;
 
 /// The keyring "service" all entries live under.
 pub const SERVICE: &str = "bank-cli";
@@ -205,7 +209,7 @@ fn with_deadline<T: Send + 'static>(
 /// The platform's keyring store, chosen explicitly, and its largest item.
 #[cfg(target_os = "linux")]
 fn platform_store() -> Result<(Arc<CredentialStore>, usize), keyring_core::Error> {
-    let store: Arc<CredentialStore> = dbus_secret_service_keyring_store::Store::new()?;
+    let store: Arc<CredentialStore> = secret_service::Store::new()?;
     Ok((store, SECRET_SERVICE_ITEM_LIMIT))
 }
 
@@ -224,9 +228,35 @@ pub struct Keyring {
     chunk_limit: usize,
 }
 
+/// Where a keyring call runs: on its own helper thread under [`KEYRING_TIMEOUT`], or on the
+/// calling thread when that already is a helper thread whose waiter enforces the deadline
+/// ([`TokenStore::prefetch`]; starting one more thread there costs milliseconds on a busy
+/// machine, when the thread has to wait for a core).
+#[derive(Clone, Copy)]
+enum Run {
+    UnderDeadline,
+    Here,
+}
+
+impl Run {
+    fn call<T: Send + 'static>(
+        self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match self {
+            Run::UnderDeadline => with_deadline(f),
+            Run::Here => Ok(f()),
+        }
+    }
+}
+
 impl Keyring {
     pub fn connect() -> Result<Keyring, StoreError> {
-        let (store, chunk_limit) = with_deadline(platform_store)?.map_err(|e| match e {
+        Keyring::connect_via(Run::UnderDeadline)
+    }
+
+    fn connect_via(run: Run) -> Result<Keyring, StoreError> {
+        let (store, chunk_limit) = run.call(platform_store)?.map_err(|e| match e {
             keyring_core::Error::NoEntry => StoreError::NotFound,
             // Connecting failed: no bus, no Secret Service, nothing to unlock it.
             other => StoreError::Unavailable(sanitize(&other)),
@@ -240,9 +270,9 @@ impl Keyring {
         self
     }
 
-    fn get_raw(&self, account: String) -> Result<String, StoreError> {
+    fn get_raw(&self, account: String, run: Run) -> Result<String, StoreError> {
         let store = self.store.clone();
-        with_deadline(move || Entry::new_in_store(&store, SERVICE, &account)?.get_password())?
+        run.call(move || Entry::new_in_store(&store, SERVICE, &account)?.get_password())?
             .map_err(classify)
     }
 
@@ -265,7 +295,7 @@ impl Keyring {
     }
 
     fn chunk_count(&self, account: &str) -> Result<usize, StoreError> {
-        match self.get_raw(account.to_owned()) {
+        match self.get_raw(account.to_owned(), Run::UnderDeadline) {
             Ok(v) => Ok(parse_manifest(&v).unwrap_or(0)),
             Err(StoreError::NotFound) => Ok(0),
             Err(e) => Err(e),
@@ -274,13 +304,17 @@ impl Keyring {
 
     /// Reads a value, reassembling chunks.
     pub fn get(&self, account: &str) -> Result<String, StoreError> {
-        let head = self.get_raw(account.to_owned())?;
+        self.get_via(account, Run::UnderDeadline)
+    }
+
+    fn get_via(&self, account: &str, run: Run) -> Result<String, StoreError> {
+        let head = self.get_raw(account.to_owned(), run)?;
         let Some(n) = parse_manifest(&head) else {
             return Ok(head);
         };
         let mut out = String::new();
         for i in 1..=n {
-            match self.get_raw(chunk_account(account, i)) {
+            match self.get_raw(chunk_account(account, i), run) {
                 Ok(part) => out.push_str(&part),
                 Err(StoreError::NotFound) => return Err(StoreError::Corrupt),
                 Err(e) => return Err(e),
@@ -315,7 +349,7 @@ impl Keyring {
 
     /// Deletes a value and its chunks; deleting nothing is fine.
     pub fn delete(&self, account: &str) -> Result<bool, StoreError> {
-        let existed = match self.get_raw(account.to_owned()) {
+        let existed = match self.get_raw(account.to_owned(), Run::UnderDeadline) {
             Ok(head) => {
                 for i in 1..=parse_manifest(&head).unwrap_or(0) {
                     self.delete_raw(chunk_account(account, i))?;
@@ -372,6 +406,17 @@ pub struct TokenStore {
     /// `false` only for [`TokenStore::file_only`]: the keyring is never even connected to.
     keyring_allowed: bool,
     keyring: OnceLock<Result<Keyring, String>>,
+    /// A keyring connection and read started early by [`TokenStore::prefetch`].
+    prefetch: Mutex<Prefetch>,
+}
+
+/// What [`TokenStore::prefetch`]'s thread delivers: the connection (taken by the first use of
+/// the keyring) and the value of one account (taken by the first `load` of that key, unless a
+/// save, delete or lock came first and made it possibly stale).
+#[derive(Default)]
+struct Prefetch {
+    connected: Option<mpsc::Receiver<Result<Keyring, StoreError>>>,
+    read: Option<(String, mpsc::Receiver<Result<String, StoreError>>)>,
 }
 
 impl TokenStore {
@@ -382,6 +427,7 @@ impl TokenStore {
             insecure,
             keyring_allowed: true,
             keyring: OnceLock::new(),
+            prefetch: Mutex::default(),
         }
     }
 
@@ -394,6 +440,69 @@ impl TokenStore {
             insecure: true,
             keyring_allowed: false,
             keyring: OnceLock::new(),
+            prefetch: Mutex::default(),
+        }
+    }
+
+    /// Starts connecting to the keyring and reading `key`'s entry on a helper thread, so that
+    /// the D-Bus round trips overlap the caller's own start-up work (building the HTTP client)
+    /// instead of following it. Nothing changes but the timing: the first keyring use and the
+    /// first [`TokenStore::load`] of `key` take the results, with the same deadline and errors
+    /// as if they had made the calls themselves. Does nothing for a store that will not read
+    /// the keyring (`--insecure-storage`, file-only).
+    pub fn prefetch(&self, key: &Key) {
+        if self.insecure || !self.keyring_allowed || self.keyring.get().is_some() {
+            return;
+        }
+        let Ok(mut prefetch) = self.prefetch.lock() else {
+            return;
+        };
+        if prefetch.connected.is_some() {
+            return;
+        }
+        let account = key.account();
+        let (connected_tx, connected_rx) = mpsc::channel();
+        let (read_tx, read_rx) = mpsc::channel();
+        let thread_account = account.clone();
+        // The calls `keyring()` and `load` would make, made here; they wait for each answer
+        // under the same deadline, so a wedged Secret Service only strands this thread.
+        let spawned = std::thread::Builder::new()
+            .name("keyring".into())
+            .spawn(move || {
+                let connected = Keyring::connect_via(Run::Here);
+                let keyring = connected.as_ref().ok().cloned();
+                let _ = connected_tx.send(connected);
+                if let Some(keyring) = keyring {
+                    let _ = read_tx.send(keyring.get_via(&thread_account, Run::Here));
+                }
+            });
+        // If no thread can be started, the calls are simply made later, when needed.
+        if spawned.is_ok() {
+            prefetch.connected = Some(connected_rx);
+            prefetch.read = Some((account, read_rx));
+        }
+    }
+
+    /// The prefetched read of `account`, if one is pending and still current.
+    fn take_prefetched_read(
+        &self,
+        account: &str,
+    ) -> Option<mpsc::Receiver<Result<String, StoreError>>> {
+        let mut prefetch = self.prefetch.lock().ok()?;
+        match prefetch.read.take() {
+            Some((for_account, rx)) if for_account == account => Some(rx),
+            other => {
+                prefetch.read = other;
+                None
+            }
+        }
+    }
+
+    /// Called before anything that may change the stored value or must see the newest one
+    /// (a save, a delete, the refresh lock): a prefetched read may predate it.
+    fn discard_prefetched_read(&self) {
+        if let Ok(mut prefetch) = self.prefetch.lock() {
+            prefetch.read = None;
         }
     }
 
@@ -403,13 +512,26 @@ impl TokenStore {
                 "this store is file-only".into(),
             )));
         }
-        let cached = self.keyring.get_or_init(|| match Keyring::connect() {
-            Ok(k) => Ok(k),
-            Err(StoreError::Timeout) => Err(String::new()),
-            Err(e) => Err(match std::error::Error::source(&e) {
-                Some(s) => s.to_string(),
-                None => e.to_string(),
-            }),
+        let cached = self.keyring.get_or_init(|| {
+            let prefetched = self
+                .prefetch
+                .lock()
+                .ok()
+                .and_then(|mut prefetch| prefetch.connected.take());
+            let connected = match prefetched {
+                Some(rx) => rx
+                    .recv_timeout(KEYRING_TIMEOUT)
+                    .unwrap_or(Err(StoreError::Timeout)),
+                None => Keyring::connect(),
+            };
+            match connected {
+                Ok(k) => Ok(k),
+                Err(StoreError::Timeout) => Err(String::new()),
+                Err(e) => Err(match std::error::Error::source(&e) {
+                    Some(s) => s.to_string(),
+                    None => e.to_string(),
+                }),
+            }
         });
         match cached {
             Ok(k) => Ok(k.clone()),
@@ -427,7 +549,17 @@ impl TokenStore {
     /// Keyring first (unless `--insecure-storage`), then the file.
     pub fn load(&self, key: &Key) -> Result<(TokenBundle, Storage), StoreError> {
         if !self.insecure {
-            match self.keyring().and_then(|k| k.get(&key.account())) {
+            let account = key.account();
+            let read = match self.take_prefetched_read(&account) {
+                // Connected first: a failed connection never sends a value, and its error is
+                // the one to report.
+                Some(rx) => self.keyring().and_then(|_| {
+                    rx.recv_timeout(KEYRING_TIMEOUT)
+                        .unwrap_or(Err(StoreError::Timeout))
+                }),
+                None => self.keyring().and_then(|k| k.get(&account)),
+            };
+            match read {
                 Ok(text) => return Ok((decode(&text, key)?, Storage::Keyring)),
                 Err(StoreError::NotFound) => {}
                 Err(e) if e.keyring_unreachable() => {}
@@ -451,6 +583,7 @@ impl TokenStore {
         bundle: &TokenBundle,
         to_file: bool,
     ) -> Result<Saved, StoreError> {
+        self.discard_prefetched_read();
         let text = serde_json::to_string(bundle).map_err(|_| StoreError::Corrupt)?;
         let path = self.file_path(key);
         if self.insecure || to_file {
@@ -492,6 +625,7 @@ impl TokenStore {
 
     /// Deletes the bundle everywhere it may be; returns where something was deleted.
     pub fn delete(&self, key: &Key) -> Result<Vec<Storage>, StoreError> {
+        self.discard_prefetched_read();
         let mut deleted = Vec::new();
         if !self.insecure {
             match self.keyring().and_then(|k| k.delete(&key.account())) {
@@ -540,6 +674,8 @@ impl TokenStore {
     }
 
     fn lock_file(&self, key: &Key) -> Result<(File, PathBuf), StoreError> {
+        // Whoever locks is about to read under the lock: it must see the current value.
+        self.discard_prefetched_read();
         let path = self
             .dir
             .join("locks")
@@ -761,6 +897,85 @@ mod tests {
         assert!(store.try_lock(&k).expect("try").is_some(), "free again");
     }
 
+    /// The real Secret Service (run under `scripts/with-keyring`): a prefetched read serves
+    /// the first load of its key only, and never after something that may have changed the
+    /// value (a save here, or another process's save followed by our refresh lock).
+    #[test]
+    fn prefetched_read_is_used_once_and_never_stale() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let issuer = format!(
+            "http://prefetch-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let k = key(&issuer, "default");
+        let with_token = |token: &str| TokenBundle {
+            access_token: AccessToken::new(token.into()),
+            ..bundle(&issuer)
+        };
+        let loaded = |store: &TokenStore| {
+            let (b, storage) = store.load(&k).expect("load");
+            assert_eq!(storage, Storage::Keyring);
+            b.access_token.secret().clone()
+        };
+        let writer = TokenStore::new(dir.path(), false);
+        let saved = writer.save(&k, &with_token("first"), false).expect("save");
+        assert_eq!(
+            saved.storage,
+            Storage::Keyring,
+            "{:?}",
+            saved.fallback_reason
+        );
+
+        // The first load takes the prefetched value and the connection; later loads read anew.
+        let store = TokenStore::new(dir.path(), false);
+        store.prefetch(&k);
+        assert_eq!(loaded(&store), "first");
+        {
+            let prefetch = store.prefetch.lock().expect("prefetch state");
+            assert!(prefetch.connected.is_none() && prefetch.read.is_none());
+        }
+        writer.save(&k, &with_token("second"), false).expect("save");
+        assert_eq!(loaded(&store), "second");
+
+        // A save after the prefetch wins over the prefetched value.
+        let store = TokenStore::new(dir.path(), false);
+        store.prefetch(&k);
+        store.save(&k, &with_token("third"), false).expect("save");
+        assert_eq!(loaded(&store), "third");
+
+        // So does another process's save once we hold the refresh lock.
+        let store = TokenStore::new(dir.path(), false);
+        store.prefetch(&k);
+        // (The prefetch has read "third" before the other process writes.)
+        {
+            let mut prefetch = store.prefetch.lock().expect("prefetch state");
+            let (account, rx) = prefetch.read.take().expect("a pending read");
+            let value = rx.recv_timeout(KEYRING_TIMEOUT).expect("prefetched");
+            assert!(value.as_deref().is_ok_and(|t| t.contains(r#""third""#)));
+            let (tx, rx) = mpsc::channel();
+            tx.send(value).expect("requeue");
+            prefetch.read = Some((account, rx));
+        }
+        writer.save(&k, &with_token("fourth"), false).expect("save");
+        let _lock = store.lock(&k).expect("lock");
+        assert_eq!(loaded(&store), "fourth");
+
+        // Another key's load leaves the prefetch alone; --insecure-storage never starts one.
+        let other = TokenStore::new(dir.path(), false);
+        other.prefetch(&k);
+        assert!(matches!(
+            other.load(&key(&issuer, "work")),
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(loaded(&other), "fourth");
+        let insecure = TokenStore::new(dir.path(), true);
+        insecure.prefetch(&k);
+        assert!(insecure.prefetch.lock().expect("state").connected.is_none());
+
+        writer.delete(&k).expect("clean up");
+    }
+
     /// The real Secret Service (run under `scripts/with-keyring`): chunked values round-trip,
     /// shrink without leftovers and delete completely.
     #[test]
@@ -779,7 +994,7 @@ mod tests {
         assert_eq!(keyring.get(&account).expect("get small"), "small");
         for i in 1..=5 {
             assert!(matches!(
-                keyring.get_raw(chunk_account(&account, i)),
+                keyring.get_raw(chunk_account(&account, i), Run::UnderDeadline),
                 Err(StoreError::NotFound)
             ));
         }
@@ -788,7 +1003,7 @@ mod tests {
         assert!(matches!(keyring.get(&account), Err(StoreError::NotFound)));
         for i in 1..=5 {
             assert!(matches!(
-                keyring.get_raw(chunk_account(&account, i)),
+                keyring.get_raw(chunk_account(&account, i), Run::UnderDeadline),
                 Err(StoreError::NotFound)
             ));
         }
