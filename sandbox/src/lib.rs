@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod authz;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod store;

@@ -11,8 +11,6 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
@@ -124,25 +122,7 @@ impl StepUpPolicy {
     }
 }
 
-/// The API's notion of "now", in Unix seconds: the system clock plus an offset that only
-/// tests move (to expire tokens or age `auth_time` without sleeping), mirroring the
-/// authorization server's clock. Nothing moves it in normal operation.
-#[derive(Debug, Clone, Default)]
-pub struct Clock {
-    offset: Arc<AtomicI64>,
-}
-
-impl Clock {
-    pub fn now(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(Ordering::Relaxed)
-    }
-
-    /// Moves this API's clock forward (tests only).
-    pub fn advance(&self, by: Duration) {
-        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX / 4);
-        self.offset.fetch_add(secs, Ordering::Relaxed);
-    }
-}
+pub use crate::clock::Clock;
 
 /// Verifies access tokens for one issuer and one audience.
 #[derive(Debug)]

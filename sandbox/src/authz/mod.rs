@@ -26,7 +26,6 @@ mod token;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -47,23 +46,7 @@ use crate::store::authz::SecretHash;
 /// How many events the in-memory audit trail keeps (oldest dropped first).
 const EVENT_CAPACITY: usize = 1000;
 
-/// The server's notion of "now", in Unix seconds. It can be moved forward so tests can
-/// expire codes and MFA requests without sleeping; nothing moves it in normal operation.
-#[derive(Clone, Default)]
-pub struct Clock {
-    offset: Arc<AtomicI64>,
-}
-
-impl Clock {
-    pub fn now(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(Ordering::Relaxed)
-    }
-    /// Moves this server's clock forward (tests only: expiring codes and MFA requests).
-    pub fn advance(&self, by: Duration) {
-        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX / 2);
-        self.offset.fetch_add(secs, Ordering::Relaxed);
-    }
-}
+pub use crate::clock::Clock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthzInitError {
