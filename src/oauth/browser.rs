@@ -103,11 +103,16 @@ impl Browser {
                 .map(|()| Launched(None))
                 .map_err(BrowserError::System),
             Browser::Command(command) => {
-                let mut words = command.split_whitespace();
-                let program = words.next().ok_or_else(|| BrowserError::Spawn {
+                // Split like a POSIX shell (quotes, escapes), as gh does with GH_BROWSER, so
+                // `BANK_BROWSER='"/opt/My Browser/browser" --new-window'` works; nothing is
+                // run through a shell.
+                let invalid = |why: &str| BrowserError::Spawn {
                     command: command.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
-                })?;
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_owned()),
+                };
+                let words = shlex::split(command).ok_or_else(|| invalid("unbalanced quotes"))?;
+                let mut words = words.into_iter();
+                let program = words.next().ok_or_else(|| invalid("empty command"))?;
                 // The browser's own output must not mix with our stdout (data only).
                 let child = Command::new(program)
                     .args(words)
@@ -161,6 +166,39 @@ mod tests {
         let b = Browser::Command("/nonexistent/browser --flag".into());
         assert!(matches!(
             b.open("https://example.com"),
+            Err(BrowserError::Spawn { .. })
+        ));
+    }
+
+    #[test]
+    fn browser_commands_are_split_like_a_shell_not_run_by_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("args");
+        let script = dir.path().join("my browser");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n", out.display()),
+        )
+        .expect("script");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let command = format!("'{}' --new-window \"two words\" $HOME", script.display());
+        let mut launched = Browser::Command(command)
+            .open("https://example.com/a?b=c")
+            .expect("launched");
+        let status = launched.0.as_mut().expect("a child").wait().expect("waits");
+        assert!(status.success());
+        let args = std::fs::read_to_string(&out).expect("the browser ran");
+        assert_eq!(
+            args,
+            "--new-window\ntwo words\n$HOME\nhttps://example.com/a?b=c\n"
+        );
+        assert!(matches!(
+            Browser::Command("'unbalanced".into()).open("https://example.com"),
             Err(BrowserError::Spawn { .. })
         ));
     }
