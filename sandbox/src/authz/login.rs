@@ -14,7 +14,7 @@ use super::session::{self, Session, SessionKind};
 use super::{AuthzEvent, AuthzState, LoginName};
 use crate::error::OAuthError;
 use crate::store::StoreError;
-use crate::store::authz::{TxnRecord, UserRecord};
+use crate::store::authz::{SecretHash, TxnRecord, UserRecord};
 
 /// The outcome of checking a username and password.
 pub(crate) enum Credentials {
@@ -41,7 +41,8 @@ impl AuthzState {
         }
         let now = self.now();
         let user = self.store().user_by_username(username)?;
-        let locked_until = self.store().locked_until(username)?;
+        let throttle_name = self.throttle_name(username);
+        let locked_until = self.store().locked_until(&throttle_name)?;
         if locked_until > now {
             self.record(AuthzEvent::LoginThrottled {
                 username: self.login_name(username, user.as_ref()),
@@ -62,7 +63,7 @@ impl AuthzState {
         let throttle = &self.config().login_throttle;
         match user {
             Some(user) if ok => {
-                self.store().clear_login_failures(username)?;
+                self.store().clear_login_failures(&throttle_name)?;
                 self.record(AuthzEvent::LoginSucceeded {
                     username: user.username.clone(),
                 });
@@ -70,7 +71,7 @@ impl AuthzState {
             }
             user => {
                 self.store().record_login_failure(
-                    username,
+                    &throttle_name,
                     self.now(),
                     throttle.max_failures,
                     i64::try_from(throttle.lockout_secs).unwrap_or(30),
@@ -81,6 +82,13 @@ impl AuthzState {
                 Ok(Credentials::Invalid)
             }
         }
+    }
+
+    /// The login throttle's key for a submitted username: a keyed hash, because what was
+    /// typed there may be a password and must not be stored.
+    fn throttle_name(&self, submitted: &str) -> SecretHash {
+        let key = self.inner.throttle_key.expose().as_bytes();
+        secrets::sha256(&[key, b"\0", submitted.as_bytes()].concat())
     }
 
     /// How the audit trail (and so the log) names a login attempt: an account's username

@@ -84,6 +84,9 @@ struct Inner {
     /// Keys the fingerprints that stand for unknown usernames in the audit trail; never
     /// persisted, so old logs cannot be checked against guesses after a restart either.
     login_name_key: secrets::Secret,
+    /// Keys the names in the login throttle table (persisted, so lockouts survive a
+    /// restart): what was typed as a username may be a password, and is never stored.
+    throttle_key: secrets::Secret,
 }
 
 impl AuthzState {
@@ -121,6 +124,9 @@ impl AuthzState {
         }
         let dummy_password_hash =
             secrets::hash_password(&secrets::random_b64(16), &config.password_hashing)?;
+        let throttle_key = secrets::Secret::from_wire(
+            store.server_secret("login-throttle-key", &secrets::random_b64(32))?,
+        );
         let (mfa_changes, _) = watch::channel(0);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -134,6 +140,7 @@ impl AuthzState {
                 dummy_password_hash,
                 admin_token_hash,
                 login_name_key: secrets::Secret::generate(),
+                throttle_key,
             }),
         })
     }

@@ -15,10 +15,16 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{Migration, StoreError};
 
 /// The authorization server's migrations, applied in order by [`super::open`].
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "authz/0001_init",
-    sql: include_str!("../../migrations/authz/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "authz/0001_init",
+        sql: include_str!("../../migrations/authz/0001_init.sql"),
+    },
+    Migration {
+        name: "authz/0002_throttle_by_keyed_hash",
+        sql: include_str!("../../migrations/authz/0002_throttle_by_keyed_hash.sql"),
+    },
+];
 
 /// A SHA-256 digest of a secret (session id, CSRF token, code, refresh token).
 pub type SecretHash = [u8; 32];
@@ -235,35 +241,51 @@ impl AuthzStore {
 
     // ---- login throttling ----------------------------------------------------------
 
-    /// Unix time until which logins for `username` are refused (0 = not locked).
-    pub fn locked_until(&self, username: &str) -> Result<i64, StoreError> {
+    /// The installation's secret called `name`: `candidate` the first time, the stored
+    /// value ever after.
+    pub fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            [name, candidate],
+        )?;
+        Ok(conn.query_row(
+            "SELECT value FROM server_secrets WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Unix time until which logins for the submitted name are refused (0 = not locked).
+    /// Names are keyed hashes: see `AuthzState::throttle_name`.
+    pub fn locked_until(&self, name: &SecretHash) -> Result<i64, StoreError> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT locked_until FROM login_throttle WHERE username = ?1",
-                [username],
+                "SELECT locked_until FROM login_throttle WHERE name_hash = ?1",
+                [&name[..]],
                 |r| r.get(0),
             )
             .optional()?
             .unwrap_or(0))
     }
 
-    /// Counts a failure; from the `max_failures`-th consecutive one on, locks the username
+    /// Counts a failure; from the `max_failures`-th consecutive one on, locks the name
     /// for `base_lockout` seconds, doubling with each further failure (capped at 1 hour).
     /// Returns the new `locked_until`.
     pub fn record_login_failure(
         &self,
-        username: &str,
+        name: &SecretHash,
         now: i64,
         max_failures: u32,
         base_lockout: i64,
     ) -> Result<i64, StoreError> {
         let conn = self.conn();
         let failures: i64 = conn.query_row(
-            "INSERT INTO login_throttle (username, failures, locked_until) VALUES (?1, 1, 0)
-             ON CONFLICT(username) DO UPDATE SET failures = failures + 1
+            "INSERT INTO login_throttle (name_hash, failures, locked_until) VALUES (?1, 1, 0)
+             ON CONFLICT(name_hash) DO UPDATE SET failures = failures + 1
              RETURNING failures",
-            [username],
+            [&name[..]],
             |r| r.get(0),
         )?;
         let over = failures - i64::from(max_failures);
@@ -274,15 +296,17 @@ impl AuthzStore {
             0
         };
         conn.execute(
-            "UPDATE login_throttle SET locked_until = ?2 WHERE username = ?1",
-            params![username, locked_until],
+            "UPDATE login_throttle SET locked_until = ?2 WHERE name_hash = ?1",
+            params![&name[..], locked_until],
         )?;
         Ok(locked_until)
     }
 
-    pub fn clear_login_failures(&self, username: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("DELETE FROM login_throttle WHERE username = ?1", [username])?;
+    pub fn clear_login_failures(&self, name: &SecretHash) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM login_throttle WHERE name_hash = ?1",
+            [&name[..]],
+        )?;
         Ok(())
     }
 
@@ -884,28 +908,31 @@ mod tests {
     #[test]
     fn throttle_locks_after_max_failures_and_doubles() {
         let store = store();
+        let bob = [7u8; 32];
         for _ in 0..4 {
             assert_eq!(
-                store
-                    .record_login_failure("bob", 1000, 5, 30)
-                    .expect("fail"),
+                store.record_login_failure(&bob, 1000, 5, 30).expect("fail"),
                 0
             );
         }
         assert_eq!(
-            store
-                .record_login_failure("bob", 1000, 5, 30)
-                .expect("fail"),
+            store.record_login_failure(&bob, 1000, 5, 30).expect("fail"),
             1030
         );
         assert_eq!(
-            store
-                .record_login_failure("bob", 1000, 5, 30)
-                .expect("fail"),
+            store.record_login_failure(&bob, 1000, 5, 30).expect("fail"),
             1060
         );
-        assert_eq!(store.locked_until("bob").expect("q"), 1060);
-        store.clear_login_failures("bob").expect("clear");
-        assert_eq!(store.locked_until("bob").expect("q"), 0);
+        assert_eq!(store.locked_until(&bob).expect("q"), 1060);
+        assert_eq!(store.locked_until(&[8u8; 32]).expect("q"), 0);
+        store.clear_login_failures(&bob).expect("clear");
+        assert_eq!(store.locked_until(&bob).expect("q"), 0);
+    }
+
+    #[test]
+    fn server_secrets_are_created_once() {
+        let store = store();
+        assert_eq!(store.server_secret("k", "first").expect("create"), "first");
+        assert_eq!(store.server_secret("k", "second").expect("read"), "first");
     }
 }

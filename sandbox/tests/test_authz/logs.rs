@@ -1,5 +1,6 @@
 //! Logs never contain passwords, codes, verifiers, tokens or cookies (issue 2, item 11).
 
+use bank_sandbox::SandboxConfig;
 use bank_sandbox::authz::{AuthzEvent, LoginName};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
@@ -109,4 +110,50 @@ async fn a_full_flow_logs_no_secrets() {
 
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What was typed as a username is not stored either: the login throttle keys its rows by
+/// a keyed hash, and the lockout still holds across a restart.
+#[tokio::test]
+async fn the_throttle_stores_no_typed_username_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = || {
+        let mut config = SandboxConfig::ephemeral();
+        config.data_dir = Some(dir.path().to_path_buf());
+        config
+    };
+    const TYPED: &str = "correct-horse-battery-staple";
+    let sandbox = start_with(config()).await;
+    let pkce = Pkce::new();
+    let mut browser = Browser::new(&sandbox);
+    let first = browser
+        .get(&authorize_url(sandbox.issuer(), &pkce, "view:balance", &[]))
+        .await;
+    let mut page = browser.get(first.location()).await;
+    for _ in 0..5 {
+        page = browser.submit_login(&page, TYPED, "x").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    sandbox.shutdown().await;
+
+    for file in std::fs::read_dir(dir.path()).expect("data dir") {
+        let path = file.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("readable");
+        assert!(
+            !bytes.windows(TYPED.len()).any(|w| w == TYPED.as_bytes()),
+            "{} contains the typed username",
+            path.display()
+        );
+    }
+
+    let sandbox = start_with(config()).await;
+    let pkce = Pkce::new();
+    let mut browser = Browser::new(&sandbox);
+    let first = browser
+        .get(&authorize_url(sandbox.issuer(), &pkce, "view:balance", &[]))
+        .await;
+    let page = browser.get(first.location()).await;
+    let throttled = browser.submit_login(&page, TYPED, "x").await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    sandbox.shutdown().await;
 }
