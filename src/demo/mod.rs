@@ -13,7 +13,7 @@
 
 pub mod walker;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bank_sandbox::api::ApiRequestRecord;
@@ -106,12 +106,14 @@ pub async fn run(ui: &Ui, options: Options) -> Result<(), CliError> {
     ));
     n.item("everything is deleted when the demo ends");
 
+    let browser_lines = BrowserLines::default();
     let story = Story {
         n,
         ctx: &ctx,
         sandbox: &sandbox,
         options: &options,
-        browser: browser_for(&n, &person),
+        browser: browser_for(&n, &person, &browser_lines),
+        browser_lines,
         scripted_reason: match &person {
             Person::Scripted { reason } => Some(reason.clone()),
             Person::Browser(_) => None,
@@ -163,7 +165,7 @@ fn display_unavailable() -> Option<String> {
 }
 
 /// The browser for `oauth::authorize`: the real one, or the walker in this process.
-fn browser_for(n: &Narrator<'_>, person: &Person) -> Browser {
+fn browser_for(n: &Narrator<'_>, person: &Person, lines: &BrowserLines) -> Browser {
     match person {
         Person::Browser(b) => b.clone(),
         Person::Scripted { .. } => {
@@ -176,12 +178,14 @@ fn browser_for(n: &Narrator<'_>, person: &Person) -> Browser {
                     return Browser::None;
                 }
             };
+            let lines = lines.clone();
             Browser::InProcess(UrlHandler::new(move |url: &str| {
                 let walker = walker.clone();
                 let ui = ui.clone();
+                let lines = lines.clone();
                 let url = url.to_owned();
                 tokio::spawn(async move {
-                    let mut observe = |step: &Step| narrate_step(&ui, step);
+                    let mut observe = |step: &Step| lines.say(&ui, narrate_step(step));
                     let outcome = match walker.walk_to_callback(&url, &mut observe).await {
                         Ok(callback) => walker.deliver(&callback, &mut observe).await.map(drop),
                         Err(e) => Err(e),
@@ -196,7 +200,34 @@ fn browser_for(n: &Narrator<'_>, person: &Person) -> Browser {
     }
 }
 
-fn narrate_step(ui: &Ui, step: &Step) {
+/// The scripted browser's narration runs concurrently with the MFA prompt. While the prompt
+/// waits for the person, the browser's lines are held back and printed after the answer,
+/// so they never land in the middle of the question.
+#[derive(Clone, Default)]
+struct BrowserLines(Arc<Mutex<Option<Vec<String>>>>);
+
+impl BrowserLines {
+    fn say(&self, ui: &Ui, line: String) {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match held.as_mut() {
+            Some(lines) => lines.push(line),
+            None => ui.status(&line),
+        }
+    }
+
+    fn hold(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Vec::new());
+    }
+
+    fn release(&self, ui: &Ui) {
+        let held = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        for line in held.unwrap_or_default() {
+            ui.status(&line);
+        }
+    }
+}
+
+fn narrate_step(step: &Step) -> String {
     let text = match step {
         Step::Open { path } => format!("browser   opens {path}"),
         Step::Get { path, status } => format!("browser   GET {path} → {}", status_line(*status)),
@@ -213,7 +244,7 @@ fn narrate_step(ui: &Ui, step: &Step) {
             status_line(*status)
         ),
     };
-    ui.status(&format!("    {text}"));
+    format!("    {text}")
 }
 
 fn status_line(status: u16) -> String {
@@ -312,6 +343,7 @@ struct Story<'a> {
     sandbox: &'a Sandbox,
     options: &'a Options,
     browser: Browser,
+    browser_lines: BrowserLines,
     /// Why the walker plays the browser, when it does.
     scripted_reason: Option<String>,
 }
@@ -552,6 +584,7 @@ impl Story<'_> {
         let ui = self.ctx.ui.clone();
         let yes = self.options.yes;
         let user = user.to_owned();
+        let lines = self.browser_lines.clone();
         tokio::spawn(async move {
             let Some(request) = authz
                 .wait_for_pending_mfa(&user, Duration::from_secs(300))
@@ -570,7 +603,10 @@ impl Story<'_> {
                 ui.status("    phone     --yes: approving");
                 true
             } else {
-                ask(&request).await
+                lines.hold();
+                let answer = ask(&request).await;
+                lines.release(&ui);
+                answer
             };
             let outcome = if approve {
                 authz.approve_mfa(&request.id)
