@@ -53,6 +53,19 @@ pub struct Ctx {
     pub env_token: Option<AccessToken>,
 }
 
+/// The one HTTP client setup for talking to providers and the bank: redirects are never
+/// followed (an open redirect must not carry a token or a code elsewhere: SSRF, token
+/// leaks), and every wait is bounded.
+pub fn http_client(user_agent: &str) -> Result<reqwest::Client, CliError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(user_agent)
+        .build()
+        .map_err(|e| CliError::new(ErrorKind::General, "cannot set up HTTP").with_source(e))
+}
+
 impl Ctx {
     pub fn load(ui: &Ui, overrides: &Overrides) -> Result<Ctx, CliError> {
         let env = Env::from_process();
@@ -70,13 +83,7 @@ impl Ctx {
         if env_token.is_none() {
             store.prefetch(&key_of(&profile));
         }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("bank/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CliError::new(ErrorKind::General, "cannot set up HTTP").with_source(e))?;
+        let http = http_client(concat!("bank/", env!("CARGO_PKG_VERSION")))?;
         Ok(Ctx {
             ui: ui.clone(),
             store,

@@ -275,14 +275,7 @@ fn demo_ctx(ui: &Ui, sandbox: &Sandbox, config_dir: &std::path::Path) -> Result<
             callback_port: None,
         },
     )?;
-    // As `Ctx::load` does: no redirects (SSRF, token leaks), bounded waits.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("bank/", env!("CARGO_PKG_VERSION"), " (demo)"))
-        .build()
-        .map_err(|e| CliError::new(ErrorKind::General, "cannot set up HTTP").with_source(e))?;
+    let http = crate::session::http_client(concat!("bank/", env!("CARGO_PKG_VERSION"), " (demo)"))?;
     Ok(Ctx {
         ui: ui.clone(),
         profile,
