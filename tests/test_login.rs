@@ -389,28 +389,7 @@ fn no_browser_only_prints_the_url() {
 #[test]
 fn ctrl_c_ends_the_wait_with_130() {
     let mut env = TestEnv::start();
-    env.set_env("BANK_TEST_BROWSER_MODE", "idle");
-    let child = env
-        .std_command(&["login"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("bank starts");
-    // Wait (bounded) until the browser was launched: bank is then waiting for the callback.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !env.browser_log().contains("idle") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the browser never ran"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let output = child.wait_with_output().expect("bank exits");
+    let output = env.interrupt_while_the_browser_waits(&["login"]);
     assert_eq!(output.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.ends_with("Interrupted.\n"), "{stderr}");

@@ -782,28 +782,8 @@ fn transfer_help_has_examples() {
 fn ctrl_c_during_step_up_exits_130() {
     let mut env = TestEnv::start();
     env.login();
-    env.set_env("BANK_TEST_BROWSER_MODE", "idle");
-    let child = env
-        .std_command(&["transfer", "--to", "bob", "--amount", "5", "--yes"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("bank starts");
-    // Wait (bounded) until the step-up's browser ran: bank is then waiting for the callback.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !env.browser_log().contains("idle") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the browser never ran"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let output = child.wait_with_output().expect("bank exits");
+    let output = env
+        .interrupt_while_the_browser_waits(&["transfer", "--to", "bob", "--amount", "5", "--yes"]);
     assert_eq!(output.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(STEP_UP_MESSAGE), "{stderr}");

@@ -19,7 +19,6 @@ use std::time::Duration;
 use bank_sandbox::api::ApiRequestRecord;
 use bank_sandbox::authz::MfaRequestInfo;
 use bank_sandbox::{Sandbox, SandboxConfig};
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::api::{ClientError, IdempotencyKey, TransferRequest, group_thousands};
@@ -670,13 +669,7 @@ pub fn redact(token: &str) -> String {
 /// A JWT's display-relevant claims, decoded WITHOUT verification: display only (the bank API
 /// verifies every token it accepts).
 fn describe_claims(jwt: &str) -> String {
-    let claims: Option<Value> = jwt.split('.').nth(1).and_then(|p| {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(p)
-            .ok()?;
-        serde_json::from_slice(&bytes).ok()
-    });
-    let Some(claims) = claims else {
+    let Some(claims) = oauth::claims(jwt) else {
         return "an opaque token".into();
     };
     let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or("?");
@@ -725,6 +718,7 @@ fn format_minor(minor: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use serde_json::json;
 
     #[test]

@@ -523,7 +523,7 @@ fn check_id_token(
 }
 
 /// A JWT's claims, decoded WITHOUT verification (callers say why that is acceptable).
-fn claims(jwt: &str) -> Option<serde_json::Value> {
+pub fn claims(jwt: &str) -> Option<serde_json::Value> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)

@@ -197,6 +197,34 @@ impl TestEnv {
         }
     }
 
+    /// Runs `bank` with the scripted browser idling (it opens the URL, then never answers),
+    /// waits until the browser ran — `bank` is then waiting for the callback — and sends
+    /// SIGINT, as Ctrl-C would. Returns what `bank` printed and its exit status.
+    pub fn interrupt_while_the_browser_waits(&mut self, args: &[&str]) -> std::process::Output {
+        self.set_env("BANK_TEST_BROWSER_MODE", "idle");
+        let child = self
+            .std_command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("bank starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !self.browser_log().contains("idle") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the browser never ran"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        self.remove_env("BANK_TEST_BROWSER_MODE");
+        child.wait_with_output().expect("bank exits")
+    }
+
     /// A run that is expected to start the browser.
     #[must_use = "check the exit code and output"]
     pub fn run_with_browser(&self, args: &[&str]) -> Run {
