@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Where the sandbox listens by default (DESIGN.md "Protocol contract").
+/// Where the sandbox listens by default (docs/ARCHITECTURE.md, "The sandbox").
 pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8400";
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:8401";
 pub const DEFAULT_CLIENT_ID: &str = "bank-cli";
@@ -30,9 +30,9 @@ pub const DEFAULT_SCOPES: &str = "openid profile offline_access view:balance";
 pub const DEFAULT_PROFILE: &str = "default";
 
 /// Scopes that only a step-up obtains, for one operation, and that are never stored
-/// (DESIGN.md "The step-up flow"): an everyday login must not ask for them, or its token —
+/// (`client::step_up`): an everyday login must not ask for them, or its token —
 /// kept in the keyring and refreshed for weeks — would move money without MFA.
-pub const STEP_UP_ONLY_SCOPES: &[&str] = &["transfer:funds"];
+pub const STEP_UP_ONLY_SCOPES: &[&str] = &[bank_protocol::scopes::TRANSFER_FUNDS];
 
 /// The first of `scopes` that only a step-up may request, if any.
 pub fn step_up_only_scope<'a, I>(scopes: I) -> Option<&'a str>

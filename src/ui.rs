@@ -1,10 +1,14 @@
 //! Everything the CLI says, and where it goes.
 //!
-//! DESIGN.md's rule is that data goes to stdout and everything meant for a person (messages,
+//! The rule is that data goes to stdout and everything meant for a person (messages,
 //! warnings, progress, prompts) goes to stderr, so `bank balance --json | jq` always sees
 //! clean data. Colour is used only when the stream is a terminal and `NO_COLOR` is unset
 //! (<https://no-color.org>); spinners only when stderr is a terminal. Commands receive a `Ui`
 //! instead of printing directly so that these decisions live in one place.
+//!
+//! The layers below the commands never print: a `Ui` is the terminal's [`Person`] for an
+//! interactive authorization (the URL, the spinner) and the [`Observer`] of the bank client
+//! (`-v` shows each request, response, challenge and authorization step).
 
 use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
@@ -12,7 +16,11 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::client::observer::{RefreshReason, RefreshStep};
+use crate::client::{Event, Observer, Operation};
 use crate::error::CliError;
+use crate::oauth::{Person, Waiting};
+use crate::token_store::{Storage, StoreError};
 
 /// Output settings resolved from the global flags and the environment.
 #[derive(Debug, Clone)]
@@ -153,4 +161,109 @@ fn stdout_error(err: io::Error) -> CliError {
     } else {
         CliError::new(crate::error::ErrorKind::General, "cannot write to stdout").with_source(err)
     }
+}
+
+impl Person for Ui {
+    fn notice(&self, message: &str) {
+        self.status(message);
+    }
+
+    fn warn(&self, message: &str) {
+        Ui::warn(self, message);
+    }
+
+    fn wait(&self, message: &str) -> Box<dyn Waiting> {
+        Box::new(Spinner(self.spinner(message)))
+    }
+}
+
+/// Clears its spinner when the wait ends.
+struct Spinner(ProgressBar);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Observer for Ui {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::StoredInFile { reason, storage } => warn_fallback(self, reason, storage),
+            _ if self.verbose == 0 => {}
+            Event::Request {
+                method,
+                url,
+                operation,
+                ..
+            } => {
+                let key = match operation {
+                    Operation::Transfer { key, .. } => format!("  Idempotency-Key: {key}"),
+                    _ => String::new(),
+                };
+                self.debug(&format!("→ {method} {url}{key}"));
+            }
+            Event::Response {
+                method,
+                url,
+                status,
+                www_authenticate,
+            } => {
+                self.debug(&format!("← {method} {url}: {}", status_line(*status)));
+                if let Some(challenge) = www_authenticate {
+                    self.debug(&format!("  WWW-Authenticate: {challenge}"));
+                }
+            }
+            Event::Challenge(challenge) => self.debug(&format!(
+                "the bank API asked for step-up ({:?})",
+                challenge.reason
+            )),
+            Event::StepUpAuthorizing { params, .. } => {
+                let mut line = format!("step-up: requesting scope `{}`", params.scopes.join(" "));
+                if !params.acr_values.is_empty() {
+                    line.push_str(&format!(", acr_values `{}`", params.acr_values.join(" ")));
+                }
+                if let Some(max_age) = params.max_age {
+                    line.push_str(&format!(", max_age {max_age}"));
+                }
+                self.debug(&line);
+            }
+            Event::StepUpAuthorized { .. } => {
+                self.debug("step-up token received: used for one retry, never stored")
+            }
+            Event::Refresh(step) => self.debug(match step {
+                RefreshStep::Refreshing(RefreshReason::Expired) => {
+                    "access token expired; refreshing"
+                }
+                RefreshStep::Refreshing(RefreshReason::Rejected) => {
+                    "the API rejected the token; refreshing once"
+                }
+                RefreshStep::WaitingForOtherProcess => {
+                    "another bank process is refreshing the token; waiting for it"
+                }
+                RefreshStep::OtherProcessRefreshed => {
+                    "another bank process refreshed the token; using its result"
+                }
+            }),
+        }
+    }
+}
+
+/// `403 Forbidden`.
+pub fn status_line(status: u16) -> String {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{status} {reason}").trim_end().to_owned()
+}
+
+/// The loud warning for a plain-text fallback (as `gh` prints it).
+pub fn warn_fallback(ui: &Ui, reason: &StoreError, storage: &Storage) {
+    let cause = std::error::Error::source(reason)
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    ui.warn(&format!(
+        "{reason}{cause}.\n         Tokens were stored in {storage}.\n         Anyone who can read that file can act as you until the tokens expire."
+    ));
 }

@@ -33,7 +33,6 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AudienceParam, Profile};
-use crate::ui::Ui;
 pub use browser::{Browser, BrowserError};
 pub use discovery::Metadata;
 pub use loopback::LoopbackError;
@@ -66,7 +65,7 @@ pub enum OAuthError {
     Loopback(#[source] LoopbackError),
     #[error("cannot open the browser")]
     Browser(#[source] BrowserError),
-    #[error("timed out after {} waiting for the login to finish in the browser", humanize(*.0))]
+    #[error("timed out after {} waiting for the login to finish in the browser", crate::time_text::humanize(*.0))]
     Timeout(Duration),
     #[error("login cancelled")]
     Interrupted,
@@ -119,15 +118,6 @@ fn describe(description: &Option<String>) -> String {
     match description {
         Some(d) if !d.is_empty() => format!(": {d}"),
         _ => String::new(),
-    }
-}
-
-pub fn humanize(d: Duration) -> String {
-    let secs = d.as_secs();
-    match (secs / 60, secs % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m{s}s"),
     }
 }
 
@@ -188,9 +178,26 @@ pub struct AuthParams {
     pub login_hint: Option<String>,
 }
 
+/// The person's part of an interactive authorization, as the caller presents it: this
+/// module decides *what* to tell the person, the caller decides *how* (a terminal with a
+/// spinner for the commands, a narration for `bank demo`).
+pub trait Person {
+    /// A message to read (the URL to open, what is about to be approved).
+    fn notice(&self, message: &str);
+    /// Something went wrong but the flow goes on (the browser did not open).
+    fn warn(&self, message: &str);
+    /// The flow waits for the person; the wait ends when the returned guard is dropped.
+    fn wait(&self, message: &str) -> Box<dyn Waiting>;
+}
+
+/// What [`Person::wait`] returns: dropping it ends the wait (a spinner stops).
+pub trait Waiting {}
+
+impl<T> Waiting for T {}
+
 /// How the interactive part runs.
 pub struct Interaction<'a> {
-    pub ui: &'a Ui,
+    pub person: &'a dyn Person,
     pub browser: &'a Browser,
     pub timeout: Duration,
     pub callback_port: Option<u16>,
@@ -258,20 +265,20 @@ pub async fn authorize(
     }
     let (url, state) = request.url();
 
-    let ui = interaction.ui;
-    ui.status(&format!(
+    let person = interaction.person;
+    person.notice(&format!(
         "Open this URL in your browser to continue (it is opened for you when possible):\n\n  {url}\n"
     ));
     let launched = match interaction.browser.open(url.as_str()) {
         Ok(l) => Some(l),
         Err(e @ BrowserError::UnsafeUrl) => return Err(OAuthError::Browser(e)),
         Err(e) => {
-            ui.warn(&format!("{e}; open the URL above yourself"));
+            person.warn(&format!("{e}; open the URL above yourself"));
             None
         }
     };
 
-    let spinner = ui.spinner(&interaction.waiting_message);
+    let waiting = person.wait(&interaction.waiting_message);
     let cancel = Arc::new(AtomicBool::new(false));
     let timeout = interaction.timeout;
     let waiter = {
@@ -287,7 +294,7 @@ pub async fn authorize(
             Callback::Cancelled
         }
     };
-    spinner.finish_and_clear();
+    drop(waiting);
     if let Some(l) = launched {
         l.reap();
     }
