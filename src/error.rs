@@ -184,7 +184,7 @@ impl From<OAuthError> for CliError {
             E::Denied { .. } => (ErrorKind::Denied, None),
             E::Authorization { .. } => (ErrorKind::Denied, None),
             E::InvalidIdToken { .. } => (ErrorKind::Denied, None),
-            E::StateMismatch | E::IssuerMixUp { .. } => (
+            E::IssuerMixUp { .. } => (
                 ErrorKind::Denied,
                 Some("the callback did not come from the login this command started; run `bank login` again".into()),
             ),

@@ -69,8 +69,6 @@ pub enum OAuthError {
     Timeout(Duration),
     #[error("login cancelled")]
     Interrupted,
-    #[error("the login response did not match the request (state mismatch); it was ignored")]
-    StateMismatch,
     #[error("the login response came from issuer {}, not {expected}; it was ignored", .found.as_deref().unwrap_or("(unnamed)"))]
     IssuerMixUp {
         expected: String,
@@ -281,17 +279,27 @@ pub async fn authorize(
     let waiting = person.wait(&interaction.waiting_message);
     let cancel = Arc::new(AtomicBool::new(false));
     let timeout = interaction.timeout;
+    let (refused_tx, mut refused) = tokio::sync::mpsc::unbounded_channel();
     let waiter = {
         let cancel = cancel.clone();
-        tokio::task::spawn_blocking(move || listener.wait(&state, timeout, &cancel))
+        tokio::task::spawn_blocking(move || {
+            listener.wait(&state, timeout, &cancel, &|| {
+                let _ = refused_tx.send(());
+            })
+        })
     };
     tokio::pin!(waiter);
-    let outcome = tokio::select! {
-        joined = &mut waiter => joined.unwrap_or(Callback::Cancelled),
-        _ = tokio::signal::ctrl_c() => {
-            cancel.store(true, Ordering::SeqCst);
-            let _ = (&mut waiter).await;
-            Callback::Cancelled
+    let outcome = loop {
+        tokio::select! {
+            joined = &mut waiter => break joined.unwrap_or(Callback::Cancelled),
+            Some(()) = refused.recv() => person.warn(
+                "a request reached the login callback without this login's state (another program, or an old browser tab); it was refused, and bank keeps waiting for your sign-in",
+            ),
+            _ = tokio::signal::ctrl_c() => {
+                cancel.store(true, Ordering::SeqCst);
+                let _ = (&mut waiter).await;
+                break Callback::Cancelled;
+            }
         }
     };
     drop(waiting);
@@ -306,7 +314,6 @@ pub async fn authorize(
         Callback::Code { code, .. } => code,
         Callback::TimedOut => return Err(OAuthError::Timeout(timeout)),
         Callback::Cancelled => return Err(OAuthError::Interrupted),
-        Callback::StateMismatch => return Err(OAuthError::StateMismatch),
         Callback::Error {
             error, description, ..
         } if error == "access_denied" => {
