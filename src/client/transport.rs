@@ -111,10 +111,19 @@ impl Transport {
     }
 }
 
+/// Text from the server with anything that could act on a terminal, newlines included,
+/// shown escaped.
+fn one_line(text: String) -> String {
+    bank_protocol::text::escape_hidden(&text, &[]).into_owned()
+}
+
 /// What a non-success answer means.
 fn failure(status: StatusCode, challenge: Option<BearerChallenge>, body: &[u8]) -> ApiError {
     let mut problem: Problem = serde_json::from_slice(body).unwrap_or_default();
     problem.status = status.as_u16();
+    // The server's words end up in one line of an error message: they may not start another.
+    problem.title = problem.title.map(one_line);
+    problem.detail = problem.detail.map(one_line);
     if let Some(step_up) = challenge.as_ref().and_then(|c| c.step_up(status.as_u16())) {
         return ApiError::StepUpRequired(step_up);
     }
@@ -122,6 +131,7 @@ fn failure(status: StatusCode, challenge: Option<BearerChallenge>, body: &[u8]) 
         StatusCode::UNAUTHORIZED => ApiError::InvalidToken {
             description: challenge
                 .and_then(|c| c.error_description)
+                .map(one_line)
                 .or(problem.detail),
         },
         StatusCode::FORBIDDEN => ApiError::Forbidden { problem },
@@ -139,5 +149,32 @@ fn failure(status: StatusCode, challenge: Option<BearerChallenge>, body: &[u8]) 
             status: s.as_u16(),
             what: "unexpected status".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_problem_cannot_act_on_the_terminal() {
+        let body = br#"{"title":"Bad\nrequest","detail":"pay \u202ebob\u001b[2J","status":400}"#;
+        let ApiError::BadRequest { problem } = failure(StatusCode::BAD_REQUEST, None, body) else {
+            panic!("a 400 is a bad request");
+        };
+        assert_eq!(problem.title.as_deref(), Some("Bad\\u{a}request"));
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("pay \\u{202e}bob\\u{1b}[2J")
+        );
+        let challenge = BearerChallenge::from_headers([
+            "Bearer error=\"invalid_token\", error_description=\"x\u{7}y\"",
+        ]);
+        let ApiError::InvalidToken { description } =
+            failure(StatusCode::UNAUTHORIZED, challenge, b"")
+        else {
+            panic!("a 401 invalid_token");
+        };
+        assert_eq!(description.as_deref(), Some("x\\u{7}y"));
     }
 }

@@ -27,12 +27,14 @@ pub struct Narrator<'a> {
 
 impl Narrator<'_> {
     pub fn title(&self, text: &str) {
-        self.ui.status(&format!("\n{}\n", self.ui.paint(text, "1")));
+        self.ui.status("");
+        self.ui.status_painted(text, "1");
+        self.ui.status("");
     }
     pub fn step(&self, number: usize, text: &str) {
-        let head = format!("Step {number}/{STEPS}  {text}");
+        self.ui.status("");
         self.ui
-            .status(&format!("\n{}", self.ui.paint(&head, "1;36")));
+            .status_painted(&format!("Step {number}/{STEPS}  {text}"), "1;36");
     }
     pub fn line(&self, text: &str) {
         self.ui.status(text);

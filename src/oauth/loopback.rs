@@ -154,7 +154,10 @@ fn handle(request: Request, state: &CsrfToken) -> Handled {
             "state" => got_state = Some(v.into_owned()),
             "code" => code = Some(v.into_owned()),
             "error" => error = Some(v.into_owned()),
-            "error_description" => description = Some(v.into_owned()),
+            // Whoever sent the redirect wrote this; it may not act on the terminal.
+            "error_description" => {
+                description = Some(bank_protocol::text::escape_hidden(&v, &[]).into_owned())
+            }
             _ => {}
         }
     }

@@ -424,7 +424,9 @@ where
             } else {
                 OAuthError::TokenEndpoint {
                     error,
-                    description: r.error_description().cloned(),
+                    description: r
+                        .error_description()
+                        .map(|d| bank_protocol::text::escape_hidden(d, &[]).into_owned()),
                 }
             }
         }
