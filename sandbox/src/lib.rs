@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod serve;
 pub mod store;
+pub mod walker;
 
 use std::io::Write;
 use std::net::SocketAddr;

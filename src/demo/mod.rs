@@ -11,7 +11,7 @@
 //! does), and the MFA push becomes a terminal prompt answered through the sandbox's library.
 //! Each step checks what it shows, so the demo fails (non-zero) when the story does not hold.
 
-pub mod walker;
+pub use bank_sandbox::walker;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
