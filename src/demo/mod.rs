@@ -14,7 +14,7 @@
 
 mod narration;
 mod person;
-pub mod walker;
+pub use bank_sandbox::walker;
 
 use std::time::Duration;
 

@@ -3,12 +3,13 @@
 //! throttling of repeated failures, CSRF bound to the browser session, and session id
 //! rotation on success.
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::pages::{error_page, esc, page};
+use super::pages::{Nonce, error_page, page};
 use super::secrets::{self, Secret};
 use super::session::{self, Session, SessionKind};
 use super::{AuthzEvent, AuthzState, LoginName};
@@ -118,9 +119,19 @@ pub struct TxnQuery {
     txn: String,
 }
 
-/// The login form. Exactly one `<form method="post" action="/login">` with hidden `txn`
-/// and `csrf_token`, and `username` / `password` inputs: the CLI's scripted test browser
-/// and the screenshot test rely on this shape.
+/// The login page (`templates/login.html`).
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    nonce: Nonce,
+    client: String,
+    error: Option<&'a str>,
+    txn: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+}
+
+/// The login form, with an error above it and the username kept after a failed try.
 pub(crate) fn login_form(
     state: &AuthzState,
     txn: &TxnRecord,
@@ -129,42 +140,14 @@ pub(crate) fn login_form(
     username: &str,
     status: StatusCode,
 ) -> Response {
-    let client = state.client_name(&txn.client_id);
-    let error = error
-        .map(|e| {
-            format!(
-                r#"<div class="error" role="alert" id="login-error">{}</div>"#,
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    let described_by = if error.is_empty() {
-        ""
-    } else {
-        r#" aria-describedby="login-error""#
-    };
-    let body = format!(
-        r#"<main><section class="card" aria-labelledby="h">
-<h1 id="h">Sign in to Bank</h1>
-<p>to continue to <strong>{client}</strong></p>
-{error}
-<form method="post" action="/login"{described_by}>
-<input type="hidden" name="txn" value="{txn}">
-<input type="hidden" name="csrf_token" value="{csrf}">
-<label for="username">Username</label>
-<input type="text" id="username" name="username" value="{username}" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-</form>
-<p class="muted">Demo users: alice / wonderland, bob / builder.</p>
-</section></main>"#,
-        client = esc(&client),
-        txn = esc(&txn.id),
-        csrf = esc(csrf.expose()),
-        username = esc(username),
-    );
-    page(status, "Sign in", &body, None)
+    page(status, |nonce| LoginPage {
+        nonce,
+        client: state.client_name(&txn.client_id),
+        error,
+        txn: &txn.id,
+        csrf: csrf.expose(),
+        username,
+    })
 }
 
 fn expired_txn_page() -> Response {

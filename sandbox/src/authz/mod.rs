@@ -5,11 +5,12 @@
 //! the audit trail, the MFA change signal); [`router`] maps URLs onto the handler modules.
 //! Each module owns one part of the protocol: `discovery` and `jwks` publish metadata,
 //! `authorize` validates requests and decides what happens next, `login` and `session`
-//! authenticate people, `mfa` runs push approval, `token` and `revoke` are the client-facing
+//! authenticate people, `mfa` runs push approval (answered on the `authenticator` page), `token` and `revoke` are the client-facing
 //! endpoints, `admin` serves the `bank-sandbox mfa` commands. Handlers parse; the
 //! `impl AuthzState` blocks in those modules decide; `store::authz` persists.
 
 mod admin;
+mod authenticator;
 mod authorize;
 pub mod config;
 mod discovery;
@@ -320,10 +321,19 @@ pub fn router(state: AuthzState) -> Router {
         .route("/mfa/wait", get(mfa::wait_page))
         .route("/mfa/status", get(mfa::status))
         .route("/mfa/continue", get(mfa::continue_flow))
-        .route("/authenticator", get(mfa::authenticator_page))
-        .route("/authenticator/login", post(mfa::authenticator_login))
-        .route("/authenticator/decide", post(mfa::authenticator_decide))
-        .route("/authenticator/logout", post(mfa::authenticator_logout))
+        .route("/authenticator", get(authenticator::authenticator_page))
+        .route(
+            "/authenticator/login",
+            post(authenticator::authenticator_login),
+        )
+        .route(
+            "/authenticator/decide",
+            post(authenticator::authenticator_decide),
+        )
+        .route(
+            "/authenticator/logout",
+            post(authenticator::authenticator_logout),
+        )
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(revoke::revoke))
         .route("/admin/mfa", get(admin::list))

@@ -5,4 +5,5 @@ mod errors;
 mod flow;
 mod logs;
 mod mfa;
+mod pages;
 mod tokens;

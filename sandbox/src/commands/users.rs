@@ -1,0 +1,57 @@
+//! `bank-sandbox users`: manage the authorization server's users.
+
+use std::io::BufRead;
+
+use anyhow::{Context, anyhow, bail};
+use bank_sandbox::authz::{self, Password};
+use bank_sandbox::serve::CommonArgs;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; the password is read from the first line of standard input.
+    Add {
+        username: String,
+        /// Shown on pages; defaults to the username.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+pub fn cmd_users(common: &CommonArgs, command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Add {
+            username,
+            display_name,
+        } => add_user(common, &username, display_name.as_deref()),
+    }
+}
+
+fn add_user(common: &CommonArgs, username: &str, display_name: Option<&str>) -> anyhow::Result<()> {
+    let (config, store) = super::open_authz(common)?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("could not read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        bail!(
+            "empty password: pipe it on standard input, e.g. `echo secret | bank-sandbox users add {username}`"
+        );
+    }
+    let sub = authz::add_user(
+        &store,
+        &config.authz,
+        username,
+        display_name.unwrap_or(""),
+        &Password::new(password),
+        super::now(),
+    )?
+    .ok_or_else(|| anyhow!("user {username} already exists"))?;
+    println!("{sub}");
+    eprintln!(
+        "Added {username} ({sub}). Note: the bank API opens accounts only for configured account seeds."
+    );
+    Ok(())
+}
