@@ -6,7 +6,7 @@
 //!
 //! The layers, from the person down (docs/ARCHITECTURE.md):
 //! - `commands` — one module per command; the only code that knows the terminal (`ui`)
-//!   and maps errors to exit codes (`error`);
+//!   and maps errors to exit codes (`error`); `context` is what they receive (`Ctx`);
 //! - `client` — the one client for the bank API, made of layers: credentials, step-up,
 //!   refresh, transport, with an observer that sees each step;
 //! - `oauth` — discovery, the authorization code flow through a loopback redirect, refresh,
@@ -19,6 +19,7 @@ pub mod challenge;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod context;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod error;
