@@ -1,8 +1,8 @@
 //! The sandbox's configuration: listen addresses, data dir, and the two halves' settings.
 //!
-//! Precedence, lowest first: built-in defaults (the DESIGN.md contract; no file needed) →
-//! the optional TOML file (`--config`) → command-line flags (`--data-dir`, `--authz-addr`,
-//! `--api-addr`, `--allow-non-loopback`), applied by the binary. A missing field keeps its
+//! Precedence, lowest first: built-in defaults (no file needed) → the optional TOML file
+//! (`--config`) → command-line flags (`--data-dir`, `--authz-addr`, `--api-addr`,
+//! `--allow-non-loopback`, `--in-memory`), applied by `serve::config`. A missing field keeps its
 //! default; an unknown field is an error, so typos do not silently do nothing.
 
 use std::net::{Ipv4Addr, SocketAddr};
