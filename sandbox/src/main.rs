@@ -377,8 +377,9 @@ async fn api_only(common: &Common, args: ApiArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     config.api.issuer = args.issuer.clone();
     config.api.audience = args.audience.clone();
-    let conn = store::open(Some(&dir.join(BANK_DB)), api::MIGRATIONS)?;
-    let state = api::ApiState::new(config.api, conn)?;
+    let database = api::Database::Sqlite(Some(dir.join(BANK_DB)));
+    let bank = store::bank::BankStore::open(&database, config.api.durability, 1).await?;
+    let state = api::ApiState::new(config.api, bank).await?;
     let listener = tokio::net::TcpListener::bind(args.api_addr)
         .await
         .with_context(|| format!("could not listen on {}", args.api_addr))?;

@@ -40,8 +40,8 @@ use self::jwks::KeyCache;
 pub use self::token_cache::TokenCacheStats;
 use crate::error::ApiError;
 use crate::store::StoreError;
-use crate::store::bank::{BankStore, SeedError};
-pub use crate::store::bank::{LedgerSummary, MIGRATIONS};
+use crate::store::bank::{BankStore, Opened, SeedError};
+pub use crate::store::bank::{Database, Durability, LedgerSummary, MIGRATIONS};
 
 /// How many request records the in-memory audit trail keeps.
 const AUDIT_CAPACITY: usize = 1024;
@@ -84,6 +84,37 @@ pub struct ApiConfig {
     /// How many verified tokens to remember, so that a token used again skips the signature
     /// check (never the time, scope, step-up or single-use checks); 0 disables the cache.
     pub verified_token_cache_capacity: usize,
+    /// Where the ledger lives: `sqlite:PATH` or `postgres://…`. `None`: `bank.sqlite3` in
+    /// the data dir (in memory without one). Also `--database` and `BANK_API_DATABASE_URL`.
+    pub database: Option<Database>,
+    /// Most connections one instance keeps to PostgreSQL.
+    pub database_pool_size: usize,
+    /// `full` (default): a 201 means the transfer reached the disk. `relaxed`: it survives
+    /// a crash of the API, not a power cut of the database's machine.
+    pub durability: Durability,
+    /// Who gets an account. `None` means the mode's default: `on-first-use` for the
+    /// sandbox's own `serve`, `provisioned` for `bank-sandbox api --issuer …`.
+    pub open_accounts: Option<OpenAccounts>,
+    /// Whether `preferred_username` may name a new account's handle. Only for the sandbox's
+    /// own issuer, whose usernames are unique and chosen by its administrator
+    /// (`Sandbox::start` sets it); an external issuer's `preferred_username` is whatever the
+    /// user typed. Never read from a file.
+    #[serde(skip)]
+    pub handle_from_preferred_username: bool,
+}
+
+/// Who gets an account at this bank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpenAccounts {
+    /// A sandbox convenience: the first request of an unknown `sub` opens an account with
+    /// the opening balance, under a handle the issuer vouches for (`preferred_username`
+    /// from the sandbox's own issuer, `email` only with `email_verified`), else a handle
+    /// derived from `sub`. A handle that is taken is never handed out.
+    OnFirstUse,
+    /// Only accounts opened by the bank (`bank-sandbox accounts open`, or `[[api.accounts]]`
+    /// seeds) are served; anyone else gets `403 account-not-open`.
+    Provisioned,
 }
 
 impl Default for ApiConfig {
@@ -116,6 +147,11 @@ impl Default for ApiConfig {
             jwks_min_refresh_secs: 10,
             jwks_max_age_secs: 3600,
             verified_token_cache_capacity: 10_000,
+            database: None,
+            database_pool_size: 16,
+            durability: Durability::Full,
+            open_accounts: None,
+            handle_from_preferred_username: false,
         }
     }
 }
@@ -138,6 +174,8 @@ pub enum ApiInitError {
     Http(#[source] reqwest::Error),
     #[error("could not seed account")]
     Seed(#[source] SeedError),
+    #[error("could not open the bank database")]
+    Store(#[source] StoreError),
 }
 
 /// One answered request, for tests and the demo. Never contains a token.
@@ -162,7 +200,8 @@ struct Inner {
     config: ApiConfig,
     verifier: TokenVerifier,
     policy: StepUpPolicy,
-    store: Arc<BankStore>,
+    store: BankStore,
+    open_accounts: OpenAccounts,
     audit: Mutex<VecDeque<ApiRequestRecord>>,
 }
 
@@ -176,10 +215,10 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    /// Builds the state over a connection from `store::open(path, store::bank::MIGRATIONS)`
-    /// and seeds the configured accounts. No network call happens here: the issuer's keys
-    /// are fetched on the first request that needs them.
-    pub fn new(config: ApiConfig, conn: rusqlite::Connection) -> Result<ApiState, ApiInitError> {
+    /// Builds the state over an open store and seeds the configured accounts. No call to
+    /// the issuer happens here: its keys are fetched on the first request that needs them.
+    /// `open_accounts` left unset means `provisioned`.
+    pub async fn new(config: ApiConfig, store: BankStore) -> Result<ApiState, ApiInitError> {
         validate_config(&config)?;
         let keys = KeyCache::new(
             config.issuer.clone(),
@@ -201,19 +240,22 @@ impl ApiState {
             max_auth_age_secs: config.max_auth_age_secs,
             leeway_secs: config.leeway_secs,
         };
-        let store = BankStore::new(conn);
         for seed in &config.accounts {
             let Some(sub) = &seed.sub else { continue };
-            store
-                .seed_account(sub, &seed.handle, &config.currency, seed.balance_minor)
+            // Seeds are idempotent: an existing account keeps its balance.
+            let _: Opened = store
+                .open_account(sub, &seed.handle, &config.currency, seed.balance_minor)
+                .await
                 .map_err(ApiInitError::Seed)?;
         }
+        let open_accounts = config.open_accounts.unwrap_or(OpenAccounts::Provisioned);
         Ok(ApiState {
             inner: Arc::new(Inner {
                 config,
                 verifier,
                 policy,
-                store: Arc::new(store),
+                store,
+                open_accounts,
                 audit: Mutex::new(VecDeque::with_capacity(AUDIT_CAPACITY)),
             }),
         })
@@ -238,17 +280,34 @@ impl ApiState {
         self.audit().iter().cloned().collect()
     }
 
-    /// The balance of the account named `handle`, in minor units.
+    /// The ledger, for reads from any engine (`store().balance_of(h).await`).
+    pub fn store(&self) -> &BankStore {
+        &self.inner.store
+    }
+
+    /// The balance of the account named `handle`, in minor units, read synchronously (the
+    /// demo and tests). SQLite only: on PostgreSQL use [`ApiState::store`].
     pub fn balance_of(&self, handle: &str) -> Option<i64> {
-        self.inner.store.balance_of(handle).unwrap_or_else(|err| {
+        let Some(store) = self.inner.store.as_sqlite() else {
+            tracing::error!("balance_of is for SQLite; use store().balance_of on PostgreSQL");
+            return None;
+        };
+        store.balance_of(handle).unwrap_or_else(|err| {
             tracing::error!(error = %err, "balance_of failed");
             None
         })
     }
 
-    /// Totals for invariant checks (sum of balances = sum of openings).
+    /// Totals for invariant checks (sum of balances = sum of openings), read synchronously.
+    /// SQLite only: on PostgreSQL use [`ApiState::store`].
     pub fn ledger_summary(&self) -> LedgerSummary {
-        self.inner.store.ledger_summary().unwrap_or_else(|err| {
+        let summary = match self.inner.store.as_sqlite() {
+            Some(store) => store.ledger_summary(),
+            None => Err(StoreError::Config(
+                "ledger_summary is for SQLite; use store().ledger_summary on PostgreSQL".into(),
+            )),
+        };
+        summary.unwrap_or_else(|err| {
             tracing::error!(error = %err, "ledger_summary failed");
             LedgerSummary {
                 accounts: 0,
@@ -267,49 +326,40 @@ impl ApiState {
         &self.inner.policy
     }
 
-    /// Runs a store operation on the blocking pool: SQLite calls block, and the store's
-    /// mutex must never be held on an async worker.
-    pub(crate) async fn with_store<T, F>(&self, op: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&BankStore) -> T + Send + 'static,
-    {
-        let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || op(&store))
-            .await
-            .map_err(ApiError::internal)
-    }
-
-    /// The caller's account, opened on first sight of a new `sub` (with the configured
-    /// opening balance and a handle from `preferred_username`, `nickname` or `email`).
+    /// The caller's account. Unknown `sub`s get one only under `on-first-use`, with the
+    /// configured opening balance and a handle the issuer vouches for.
     pub(crate) async fn account_for(
         &self,
         claims: &Claims,
     ) -> Result<crate::store::bank::Account, ApiError> {
-        // The common case, an existing account, without a trip to the blocking pool.
-        match self.inner.store.try_account_by_sub(&claims.sub) {
-            Some(Ok(Some(account))) => return Ok(account),
-            Some(Err(err)) => return Err(ApiError::internal(err)),
-            Some(Ok(None)) | None => {}
+        let store = &self.inner.store;
+        if let Some(account) = store
+            .account_by_sub(&claims.sub)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(account);
         }
-        let sub = claims.sub.clone();
-        let candidates: Vec<String> = [&claims.preferred_username, &claims.nickname, &claims.email]
-            .into_iter()
-            .flatten()
-            .filter_map(|name| normalize_handle(name))
-            .collect();
+        if self.inner.open_accounts == OpenAccounts::Provisioned {
+            return Err(ApiError::AccountNotOpen);
+        }
+        let config = &self.inner.config;
+        let candidates = vouched_handles(claims, config.handle_from_preferred_username);
         let fallback = {
             use sha2::Digest as _;
-            let digest = sha2::Sha256::digest(sub.as_bytes());
+            let digest = sha2::Sha256::digest(claims.sub.as_bytes());
             format!("user-{}", &hex::encode(digest)[..12])
         };
-        let currency = self.inner.config.currency.clone();
-        let opening = self.inner.config.opening_balance_minor;
-        self.with_store(move |store| {
-            store.account_for_sub(&sub, &candidates, &fallback, &currency, opening)
-        })
-        .await?
-        .map_err(|err: StoreError| ApiError::internal(err))
+        store
+            .account_on_first_use(
+                &claims.sub,
+                &candidates,
+                &fallback,
+                &config.currency,
+                config.opening_balance_minor,
+            )
+            .await
+            .map_err(store_error)
     }
 
     fn audit(&self) -> std::sync::MutexGuard<'_, VecDeque<ApiRequestRecord>> {
@@ -325,6 +375,15 @@ fn validate_config(config: &ApiConfig) -> Result<(), ApiInitError> {
     }
     if !(config.issuer.starts_with("https://") || config.issuer.starts_with("http://")) {
         return bad("issuer must be an http(s) URL");
+    }
+    // Discovery and the signing keys come from the issuer's URL: over plain http anyone on
+    // the path could serve their own keys and have forged tokens accepted.
+    if !jwks::acceptable_key_url(&config.issuer) {
+        return Err(ApiInitError::Config(format!(
+            "issuer (--issuer, [api] issuer) must use https unless it is a loopback address \
+             (127.0.0.0/8, ::1, localhost): {}",
+            config.issuer
+        )));
     }
     if config.audience.is_empty() {
         return bad("audience is required");
@@ -352,6 +411,34 @@ fn validate_config(config: &ApiConfig) -> Result<(), ApiInitError> {
         }
     }
     Ok(())
+}
+
+/// Handles a token's issuer vouches for, best first. `nickname` and an unverified `email`
+/// are whatever the user typed at the issuer, so they never name an account: whoever
+/// typed `alice` first would own the handle.
+fn vouched_handles(claims: &Claims, trust_preferred_username: bool) -> Vec<String> {
+    let username = claims
+        .preferred_username
+        .as_deref()
+        .filter(|_| trust_preferred_username);
+    let email = claims.email.as_deref().filter(|_| claims.email_verified);
+    [username, email]
+        .into_iter()
+        .flatten()
+        .filter_map(normalize_handle)
+        .collect()
+}
+
+/// A store failure as an answer: contention and an unreachable database are a 503 the
+/// client may retry (nothing half-done), anything else a 500.
+pub(crate) fn store_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Busy { .. } | StoreError::Unavailable(_) => {
+            tracing::warn!(error = %err, "bank database busy or unavailable");
+            ApiError::Busy
+        }
+        other => ApiError::internal(other),
+    }
 }
 
 /// Lowercases a name into a handle, or `None` if it has characters a handle must not have.
@@ -466,14 +553,17 @@ async fn audit_and_headers(
 mod tests {
     use super::*;
 
-    fn state() -> ApiState {
-        let conn = crate::store::open(None, MIGRATIONS).expect("in-memory db");
+    fn store() -> BankStore {
+        BankStore::from_sqlite(crate::store::open(None, MIGRATIONS).expect("in-memory db"))
+    }
+
+    async fn state() -> ApiState {
         // Port 9 (discard) is never contacted: these requests carry no token.
         let config = ApiConfig {
             issuer: "http://127.0.0.1:9".into(),
             ..ApiConfig::default()
         };
-        ApiState::new(config, conn).expect("state")
+        ApiState::new(config, store()).await.expect("state")
     }
 
     #[tokio::test]
@@ -481,7 +571,7 @@ mod tests {
         use axum::body::Body;
         use tower::ServiceExt as _;
 
-        let app = router(state());
+        let app = router(state().await);
         let request = Request::get("/v1/balance")
             .body(Body::empty())
             .expect("request");
@@ -497,9 +587,8 @@ mod tests {
         assert_eq!(response.status(), 200);
     }
 
-    #[test]
-    fn config_is_validated() {
-        let conn = || crate::store::open(None, MIGRATIONS).expect("in-memory db");
+    #[tokio::test]
+    async fn config_is_validated() {
         for bad in [
             ApiConfig::default(),
             ApiConfig {
@@ -513,9 +602,46 @@ mod tests {
             },
         ] {
             assert!(matches!(
-                ApiState::new(bad, conn()),
+                ApiState::new(bad, store()).await,
                 Err(ApiInitError::Config(_))
             ));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_issuer_needs_tls_unless_it_is_on_loopback() {
+        for issuer in [
+            "http://idp.example.test",
+            "http://idp.example.test:8400/",
+            "http://10.0.0.8",
+            "http://127.0.0.1.nip.io",
+            "http://localhost.example",
+        ] {
+            let config = ApiConfig {
+                issuer: issuer.into(),
+                ..ApiConfig::default()
+            };
+            let err = ApiState::new(config, store())
+                .await
+                .expect_err(issuer)
+                .to_string();
+            assert!(
+                err.contains("issuer") && err.contains("https") && err.contains(issuer),
+                "{issuer}: {err}"
+            );
+        }
+        for issuer in [
+            "https://tenant.auth0.com/",
+            "http://127.0.0.1:8400",
+            "http://127.9.9.9",
+            "http://[::1]:8400",
+            "http://localhost:8400",
+        ] {
+            let config = ApiConfig {
+                issuer: issuer.into(),
+                ..ApiConfig::default()
+            };
+            assert!(ApiState::new(config, store()).await.is_ok(), "{issuer}");
         }
     }
 
