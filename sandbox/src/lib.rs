@@ -4,13 +4,15 @@
 //! exactly as it would from Auth0, Okta or Keycloak.
 //!
 //! [`Sandbox::start`] is the one way to run both, in-process, for tests, `bank demo` and
-//! the `bank-sandbox` binary alike.
+//! the `bank-sandbox` binary alike; [`serve::run`] runs it in the foreground for
+//! `bank-sandbox serve` and `bank sandbox`.
 
 pub mod api;
 pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod serve;
 pub mod store;
 
 use std::io::Write;

@@ -94,14 +94,15 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
                 "Send exactly one Idempotency-Key header.".into(),
             ));
         }
-        let bytes = value.as_bytes();
-        if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(|b| (0x21..=0x7e).contains(b))
-        {
-            return Err(ApiError::BadRequest(
-                "The Idempotency-Key must be 1 to 255 visible ASCII characters.".into(),
-            ));
-        }
-        // Checked above: visible ASCII is valid UTF-8.
-        Ok(IdempotencyKey(String::from_utf8_lossy(bytes).into_owned()))
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|text| bank_protocol::IdempotencyKey::parse(text).ok())
+            .ok_or_else(|| {
+                ApiError::BadRequest(
+                    "The Idempotency-Key must be 1 to 255 visible ASCII characters.".into(),
+                )
+            })?;
+        Ok(IdempotencyKey(key.as_str().to_owned()))
     }
 }

@@ -18,7 +18,6 @@ pub mod auth;
 mod balance;
 pub mod extract;
 pub mod jwks;
-pub mod money;
 pub mod token_cache;
 mod transfers;
 
@@ -368,6 +367,14 @@ impl ApiState {
     }
 }
 
+impl ApiConfig {
+    /// The checks [`ApiState::new`] makes, for callers that want them before opening a
+    /// database.
+    pub fn validate(&self) -> Result<(), ApiInitError> {
+        validate_config(self)
+    }
+}
+
 fn validate_config(config: &ApiConfig) -> Result<(), ApiInitError> {
     let bad = |msg: &str| Err(ApiInitError::Config(msg.to_owned()));
     if config.issuer.is_empty() {
@@ -441,16 +448,7 @@ pub(crate) fn store_error(err: StoreError) -> ApiError {
     }
 }
 
-/// Lowercases a name into a handle, or `None` if it has characters a handle must not have.
-pub(crate) fn normalize_handle(name: &str) -> Option<String> {
-    let handle = name.trim().to_ascii_lowercase();
-    let ok = !handle.is_empty()
-        && handle.len() <= 64
-        && handle
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-+@".contains(&b));
-    ok.then_some(handle)
-}
+pub(crate) use bank_protocol::text::normalize_handle;
 
 /// The bank API's routes, with the body limit, audit trail and `Cache-Control: no-store`.
 pub fn router(state: ApiState) -> Router {
@@ -655,17 +653,5 @@ mod tests {
         assert!(config.require_mfa_for_transfers);
         assert_eq!(config.accounts.len(), 2);
         assert!(toml::from_str::<ApiConfig>("require_mfa = false").is_err());
-    }
-
-    #[test]
-    fn handles_are_normalized_or_refused() {
-        assert_eq!(normalize_handle("Alice").as_deref(), Some("alice"));
-        assert_eq!(
-            normalize_handle("a.b+c@example.com").as_deref(),
-            Some("a.b+c@example.com")
-        );
-        assert_eq!(normalize_handle("bad name"), None);
-        assert_eq!(normalize_handle(""), None);
-        assert_eq!(normalize_handle(&"x".repeat(65)), None);
     }
 }

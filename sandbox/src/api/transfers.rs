@@ -8,12 +8,13 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use bank_protocol::{
+    TransferList, TransferOrder, TransferReceipt, TransferRequest, TransferView, format_minor,
+};
 use sha2::{Digest, Sha256};
 
 use super::auth::{RequireScope, RequireStepUp, ViewBalance};
 use super::extract::{AppJson, IdempotencyKey};
-use super::money::{format_minor, parse_amount};
 use super::{ApiState, store_error};
 use crate::error::ApiError;
 use crate::store::bank::{TransferCommand, TransferError, TransferOutcome, TransferRecord};
@@ -21,54 +22,6 @@ use crate::store::bank::{TransferCommand, TransferError, TransferOutcome, Transf
 /// Default and largest page size of the history.
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
-/// Longest memo, in characters.
-const MAX_MEMO_CHARS: usize = 140;
-
-/// The body of `POST /v1/transfers`. Unknown fields are refused, so a typo such as
-/// `"amout"` cannot silently become a different request.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransferRequest {
-    pub to: String,
-    pub amount: String,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub memo: Option<String>,
-}
-
-/// A transfer as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct TransferView {
-    pub id: String,
-    pub from: String,
-    pub to: String,
-    pub amount: String,
-    pub currency: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memo: Option<String>,
-    pub created_at: String,
-}
-
-/// The answer to a transfer: the transfer and the sender's balance right after it.
-#[derive(Debug, Serialize)]
-pub struct TransferReceipt {
-    pub id: String,
-    pub from: String,
-    pub to: String,
-    pub amount: String,
-    pub currency: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memo: Option<String>,
-    pub balance_after: String,
-    pub created_at: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TransferList {
-    pub account: String,
-    pub transfers: Vec<TransferView>,
-}
 
 pub async fn list_transfers(
     State(state): State<ApiState>,
@@ -129,27 +82,24 @@ pub async fn create_transfer(
     AppJson(request): AppJson<TransferRequest>,
 ) -> Result<Response, ApiError> {
     let config = state.config();
-    let amount_minor = parse_amount(&request.amount, config.max_transfer_minor)
+    // The wire contract's rules, the very functions the CLI checks its input with.
+    let order = TransferOrder::from_request(&request, &config.currency, config.max_transfer_minor)
         .map_err(|err| ApiError::InvalidBody(format!("{err}.")))?;
-    let currency = match request.currency {
-        None => config.currency.clone(),
-        Some(c) if c == config.currency => c,
-        Some(_) => return Err(ApiError::CurrencyMismatch),
-    };
-    if let Some(memo) = &request.memo
-        && (memo.chars().count() > MAX_MEMO_CHARS || memo.chars().any(char::is_control))
-    {
-        return Err(ApiError::InvalidBody(format!(
-            "memo must be at most {MAX_MEMO_CHARS} characters without control characters."
-        )));
+    if order.currency != config.currency {
+        return Err(ApiError::CurrencyMismatch);
     }
-    let to = request.to.trim().to_ascii_lowercase();
+    let TransferOrder {
+        to,
+        amount,
+        currency,
+        memo,
+    } = order;
+    let amount_minor = amount.minor_units();
 
     // Same key + same canonical request = the same transfer. Hashing the parsed request
     // (not the raw bytes) makes "25" and "25.00" the same amount.
     let request_hash: [u8; 32] = Sha256::digest(
-        serde_json::to_vec(&(&to, amount_minor, &currency, &request.memo))
-            .map_err(ApiError::internal)?,
+        serde_json::to_vec(&(&to, amount_minor, &currency, &memo)).map_err(ApiError::internal)?,
     )
     .into();
 
@@ -164,7 +114,7 @@ pub async fn create_transfer(
         to_handle: &to,
         amount_minor,
         currency: &currency,
-        memo: request.memo.as_deref(),
+        memo: memo.as_deref(),
         idempotency_key: &idempotency_key,
         request_hash,
     };

@@ -10,13 +10,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
-/// Base of our problem `type` URIs (RFC 9457 §3.1.1): stable identifiers, not fetched.
-pub const PROBLEM_BASE: &str = "https://bank.example/problems/";
-
-/// Media type of problem documents (RFC 9457 §3).
-pub const PROBLEM_JSON: &str = "application/problem+json";
+use bank_protocol::Problem;
+pub use bank_protocol::problem::{PROBLEM_BASE, PROBLEM_JSON};
 
 /// Everything the bank API can answer with instead of a success.
 #[derive(Debug, thiserror::Error)]
@@ -270,16 +266,6 @@ impl ApiError {
     }
 }
 
-/// RFC 9457 §3.1 members.
-#[derive(Serialize)]
-struct ProblemDocument {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'static str,
-    status: u16,
-    detail: String,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -288,14 +274,14 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %source, "bank API internal error");
         }
         let (slug, title, detail) = self.problem();
-        let body = ProblemDocument {
-            kind: slug.map_or_else(
+        let body = Problem {
+            kind: Some(slug.map_or_else(
                 || "about:blank".to_owned(),
                 |s| format!("{PROBLEM_BASE}{s}"),
-            ),
-            title,
+            )),
+            title: Some(title.to_owned()),
             status: status.as_u16(),
-            detail,
+            detail: Some(detail),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, bytes).into_response();

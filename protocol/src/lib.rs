@@ -1,0 +1,21 @@
+//! The bank API's wire contract, shared by the `bank` CLI and the sandbox's bank API.
+//!
+//! Everything both sides must agree on lives here once: the JSON bodies of the API
+//! ([`transfer`], [`Balance`]), the RFC 9457 problem body ([`Problem`]), the money grammar
+//! and limit ([`money`]), the rules for handles, currencies and memos ([`text`]), the
+//! `Idempotency-Key` rule and the scope names ([`scopes`]). The CLI checks what a person
+//! typed with the same functions the API uses to refuse it, so the two cannot drift apart:
+//! a typo fails locally with the message the bank would have sent.
+
+pub mod money;
+pub mod problem;
+pub mod scopes;
+pub mod text;
+pub mod transfer;
+
+pub use money::{Amount, AmountError, DEFAULT_TRANSFER_LIMIT_MINOR, format_minor, group_thousands};
+pub use problem::Problem;
+pub use transfer::{
+    Balance, IdempotencyKey, InvalidTransfer, TransferList, TransferOrder, TransferReceipt,
+    TransferRequest, TransferView,
+};

@@ -1,0 +1,154 @@
+//! Push MFA requests: one per transaction that needs a second factor, decided once.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::super::StoreError;
+use super::AuthzStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaStatus {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl MfaStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            MfaStatus::Pending => "pending",
+            MfaStatus::Approved => "approved",
+            MfaStatus::Denied => "denied",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "pending" => Ok(MfaStatus::Pending),
+            "approved" => Ok(MfaStatus::Approved),
+            "denied" => Ok(MfaStatus::Denied),
+            _ => Err(StoreError::Sqlite(rusqlite::Error::InvalidColumnType(
+                0,
+                "status".into(),
+                rusqlite::types::Type::Text,
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MfaRecord {
+    pub id: String,
+    pub txn_id: String,
+    pub user_id: i64,
+    pub username: String,
+    pub client_id: String,
+    pub scope: String,
+    pub status: MfaStatus,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl AuthzStore {
+    pub fn insert_mfa(
+        &self,
+        id: &str,
+        txn_id: &str,
+        user_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO mfa_requests (id, txn_id, user_id, status, created_at, expires_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
+            params![id, txn_id, user_id, now, expires_at],
+        )?;
+        Ok(())
+    }
+
+    const MFA_SELECT: &'static str = "SELECT m.id, m.txn_id, m.user_id, u.username, t.client_id,
+            t.scope, m.status, m.created_at, m.expires_at
+         FROM mfa_requests m JOIN users u ON u.id = m.user_id
+         JOIN transactions t ON t.id = m.txn_id";
+
+    pub fn mfa_by_id(&self, id: &str) -> Result<Option<MfaRecord>, StoreError> {
+        self.mfa_one(&format!("{} WHERE m.id = ?1", Self::MFA_SELECT), id)
+    }
+
+    pub fn mfa_by_txn(&self, txn_id: &str) -> Result<Option<MfaRecord>, StoreError> {
+        self.mfa_one(&format!("{} WHERE m.txn_id = ?1", Self::MFA_SELECT), txn_id)
+    }
+
+    fn mfa_one(&self, sql: &str, key: &str) -> Result<Option<MfaRecord>, StoreError> {
+        let raw = self.conn().query_row(sql, [key], mfa_row).optional()?;
+        raw.map(finish_mfa).transpose()
+    }
+
+    /// Pending, unexpired requests (optionally for one user), oldest first.
+    pub fn pending_mfa(
+        &self,
+        username: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<MfaRecord>, StoreError> {
+        let conn = self.conn();
+        let sql = format!(
+            "{} WHERE m.status = 'pending' AND m.expires_at > ?1 AND (?2 IS NULL OR u.username = ?2)
+             ORDER BY m.created_at, m.rowid",
+            Self::MFA_SELECT
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![now, username], mfa_row)?;
+        let raw: Vec<_> = rows.collect::<Result<_, _>>()?;
+        raw.into_iter().map(finish_mfa).collect()
+    }
+
+    /// Moves a pending, unexpired request to `status`; returns false when it was not
+    /// pending any more (decided or expired), so a decision is taken exactly once.
+    pub fn decide_mfa(&self, id: &str, status: MfaStatus, now: i64) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE mfa_requests SET status = ?2, decided_at = ?3
+             WHERE id = ?1 AND status = 'pending' AND expires_at > ?3",
+            params![id, status.as_str(), now],
+        )?;
+        Ok(n == 1)
+    }
+}
+
+type MfaRow = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+);
+
+fn mfa_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MfaRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn finish_mfa(row: MfaRow) -> Result<MfaRecord, StoreError> {
+    let (id, txn_id, user_id, username, client_id, scope, status, created_at, expires_at) = row;
+    Ok(MfaRecord {
+        id,
+        txn_id,
+        user_id,
+        username,
+        client_id,
+        scope,
+        status: MfaStatus::parse(&status)?,
+        created_at,
+        expires_at,
+    })
+}
