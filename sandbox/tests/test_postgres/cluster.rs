@@ -135,7 +135,16 @@ fn start() -> Option<Cluster> {
     let out = command(&bin.join("initdb"), root)
         .arg("-D")
         .arg(&data)
-        .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
         .output()
         .expect("run initdb");
     assert!(
@@ -214,10 +223,10 @@ impl Cluster {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .expect("connect to the test cluster");
-            let task = tokio::spawn(connection);
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect to the test cluster");
+                let task = tokio::spawn(connection);
                 client.batch_execute(&sql).await.expect("admin SQL");
                 drop(client);
                 let _ = task.await;
