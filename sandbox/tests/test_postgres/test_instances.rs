@@ -142,9 +142,11 @@ async fn four_hundred_concurrent_transfers_on_two_instances_keep_the_books_balan
     for answer in &answers {
         assert!(
             answer.status == 201 || answer.status == 422,
-            "unexpected {}: {}",
+            "unexpected {}: {}\ninstance logs:\n{}{}",
             answer.status,
-            answer.body
+            answer.body,
+            a.stderr(),
+            b.stderr()
         );
     }
     let created = answers.iter().filter(|a| a.status == 201).count() as i64;
