@@ -321,6 +321,33 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// What the API wants, in words, naming the scope or the authentication it asked for.
+pub fn describe_requirement(challenge: &StepUpChallenge, required_scope: Option<&str>) -> String {
+    match challenge.reason {
+        StepUpReason::InsufficientScope => match (challenge.scope.is_empty(), required_scope) {
+            (false, _) => format!("a token with the `{}` scope", challenge.scope.join(" ")),
+            (true, Some(scope)) => format!("a token with the `{scope}` scope"),
+            (true, None) => "a token with more scope".to_owned(),
+        },
+        StepUpReason::InsufficientUserAuthentication => {
+            let mut what = "a stronger or more recent sign-in".to_owned();
+            if !challenge.acr_values.is_empty() {
+                what.push_str(&format!(
+                    " (acr_values `{}`",
+                    challenge.acr_values.join(" ")
+                ));
+                match challenge.max_age {
+                    Some(m) => what.push_str(&format!(", max_age {m}s)")),
+                    None => what.push(')'),
+                }
+            } else if let Some(m) = challenge.max_age {
+                what.push_str(&format!(" (max_age {m}s)"));
+            }
+            what
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

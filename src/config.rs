@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Where the sandbox listens by default (DESIGN.md "Protocol contract").
+/// Where the sandbox listens by default (docs/ARCHITECTURE.md, "The sandbox").
 pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8400";
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:8401";
 pub const DEFAULT_CLIENT_ID: &str = "bank-cli";
@@ -30,9 +30,9 @@ pub const DEFAULT_SCOPES: &str = "openid profile offline_access view:balance";
 pub const DEFAULT_PROFILE: &str = "default";
 
 /// Scopes that only a step-up obtains, for one operation, and that are never stored
-/// (DESIGN.md "The step-up flow"): an everyday login must not ask for them, or its token —
+/// (`client::step_up`): an everyday login must not ask for them, or its token —
 /// kept in the keyring and refreshed for weeks — would move money without MFA.
-pub const STEP_UP_ONLY_SCOPES: &[&str] = &["transfer:funds"];
+pub const STEP_UP_ONLY_SCOPES: &[&str] = &[bank_protocol::scopes::TRANSFER_FUNDS];
 
 /// The first of `scopes` that only a step-up may request, if any.
 pub fn step_up_only_scope<'a, I>(scopes: I) -> Option<&'a str>
@@ -322,8 +322,8 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         from_file.api_url,
         env.api_url.clone(),
     );
-    validate("issuer", &issuer)?;
-    validate("api_url", &api_url)?;
+    validate(&labelled("issuer", &sources), &issuer)?;
+    validate(&labelled("api_url", &sources), &api_url)?;
 
     let audience_param = match from_file.audience_param {
         Some(p) => {
@@ -367,17 +367,24 @@ pub fn split_scopes(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
 
-/// Checks a URL-valued key: an absolute http(s) URL.
-fn validate(key: &str, value: &str) -> Result<(), ConfigError> {
-    let invalid = |reason: &str| ConfigError::InvalidValue {
-        key: key.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let url = url::Url::parse(value).map_err(|e| invalid(&format!("not a URL ({e})")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("must be an http or https URL"));
+/// A key named with where its value came from, for the error: `issuer (from BANK_ISSUER)`.
+fn labelled(key: &str, sources: &BTreeMap<&'static str, Source>) -> String {
+    match sources.get(key) {
+        Some(Source::Env) => format!("{key} (from BANK_{})", key.to_ascii_uppercase()),
+        Some(Source::File) => format!("{key} (from the configuration file)"),
+        _ => key.to_owned(),
     }
-    Ok(())
+}
+
+/// Checks a URL-valued key: https, or plain http only to a loopback address — a token or a
+/// code sent in clear text to anywhere else can be read and replayed by whoever is on the way.
+fn validate(key: &str, value: &str) -> Result<(), ConfigError> {
+    bank_protocol::https::check_str(value)
+        .map(drop)
+        .map_err(|e| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Sets `key` to `value` in the file's profile `name` (`bank config set`), validating it.
@@ -510,6 +517,37 @@ mod tests {
         );
         let err = resolve(&f, &env, &Overrides::default()).expect_err("unknown profile");
         assert!(matches!(err, ConfigError::UnknownProfile(name) if name == "nope"));
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback_naming_the_setting() {
+        let mut f = ConfigFile::default();
+        let err = set_value(&mut f, "default", "api_url", "http://bank.example.com")
+            .expect_err("plain http to a remote host");
+        assert_eq!(
+            err.to_string(),
+            "invalid value for `api_url`: must use https: plain http is allowed only to a loopback address (127.0.0.0/8, ::1, localhost)"
+        );
+        set_value(&mut f, "default", "api_url", "http://localhost:8401").expect("loopback");
+        let env = Env {
+            issuer: Some("http://bank.example.com".into()),
+            ..Env::default()
+        };
+        let err = resolve(&ConfigFile::default(), &env, &Overrides::default())
+            .expect_err("plain http from the environment");
+        assert!(
+            err.to_string()
+                .starts_with("invalid value for `issuer (from BANK_ISSUER)`: must use https"),
+            "{err}"
+        );
+        let file = file("[profiles.default]\napi_url = \"http://api.example.com\"\n");
+        let err =
+            resolve(&file, &Env::default(), &Overrides::default()).expect_err("from the file");
+        assert!(
+            err.to_string()
+                .starts_with("invalid value for `api_url (from the configuration file)`"),
+            "{err}"
+        );
     }
 
     #[test]

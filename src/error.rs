@@ -1,18 +1,18 @@
 //! The one error type commands return, and the one place that decides exit codes.
 //!
-//! Library modules (`oauth`, `token_store`, `api`, `config`) keep their own thiserror enums
-//! whose variants mean something; the `From` impls below are where those meanings become a
-//! [`ErrorKind`] (and so an exit code, DESIGN.md "Conventions") plus the hints a person needs.
+//! Library modules (`oauth`, `token_store`, `client`, `config`) keep their own thiserror
+//! enums whose variants mean something; the `From` impls below are where those meanings
+//! become an [`ErrorKind`] (and so an exit code, as the README lists them) plus the hints a
+//! person needs.
 //! Nothing here inspects message strings: classification happens on variants only.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::process::ExitCode;
 
-use crate::api::ClientError;
+use crate::client::{ApiError, ClientError, NotPossible, SessionError, StepUpError};
 use crate::config::ConfigError;
 use crate::oauth::OAuthError;
-use crate::stepup::StepUpError;
 use crate::token_store::StoreError;
 
 /// What went wrong, from the caller's point of view. Maps one-to-one onto exit codes.
@@ -184,7 +184,7 @@ impl From<OAuthError> for CliError {
             E::Denied { .. } => (ErrorKind::Denied, None),
             E::Authorization { .. } => (ErrorKind::Denied, None),
             E::InvalidIdToken { .. } => (ErrorKind::Denied, None),
-            E::StateMismatch | E::IssuerMixUp { .. } => (
+            E::IssuerMixUp { .. } => (
                 ErrorKind::Denied,
                 Some("the callback did not come from the login this command started; run `bank login` again".into()),
             ),
@@ -227,6 +227,49 @@ impl From<StepUpError> for CliError {
             }
             StepUpError::UnknownUser => CliError::wrap(ErrorKind::Denied, err)
                 .hint("the provider must return an ID token when `openid` is requested"),
+            StepUpError::Unbound => CliError::wrap(ErrorKind::LoginRequired, err)
+                .hint("run `bank login` again, so that bank records who you are"),
+            StepUpError::NotPossible { reason, .. } => {
+                CliError::wrap(ErrorKind::Denied, err).hint(not_possible_hint(reason))
+            }
+        }
+    }
+}
+
+/// What to do when a step-up cannot run here.
+pub fn not_possible_hint(reason: NotPossible) -> &'static str {
+    match reason {
+        NotPossible::EnvToken => {
+            "BANK_TOKEN is set, so bank does not step up; give it a token that already allows this (for a transfer: `transfer:funds` with multi-factor authentication), or unset it to use `bank login`'s session"
+        }
+        NotPossible::NoInputNoBrowser => {
+            "--no-input is set and no browser can be opened for the step-up; set BANK_BROWSER, or run without --no-input and open the printed URL"
+        }
+    }
+}
+
+impl From<SessionError> for CliError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::Store(e) => e.into(),
+            SessionError::OAuth(e) => e.into(),
+            SessionError::EnvTokenRejected { .. } => CliError::wrap(ErrorKind::LoginRequired, err)
+                .hint("set BANK_TOKEN to a valid access token, or unset it and run `bank login`"),
+            SessionError::NotLoggedIn { .. }
+            | SessionError::Expired(_)
+            | SessionError::Rejected(_) => {
+                CliError::wrap(ErrorKind::LoginRequired, err).hint("run `bank login`")
+            }
+        }
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::Api(e) | ClientError::AfterStepUp(e) => e.into(),
+            ClientError::Session(e) => e.into(),
+            ClientError::StepUp(e) => e.into(),
         }
     }
 }
@@ -240,9 +283,9 @@ impl From<StoreError> for CliError {
     }
 }
 
-impl From<ClientError> for CliError {
-    fn from(err: ClientError) -> Self {
-        use ClientError as E;
+impl From<ApiError> for CliError {
+    fn from(err: ApiError) -> Self {
+        use ApiError as E;
         let (kind, hint): (ErrorKind, Option<String>) = match &err {
             E::InvalidToken { .. } => (ErrorKind::LoginRequired, Some("run `bank login`".into())),
             E::StepUpRequired { .. } | E::Forbidden { .. } => (ErrorKind::Denied, None),

@@ -2,21 +2,28 @@
 //!
 //! [`run`] is the whole program: parse the command line, dispatch (`commands`), and send
 //! every error through one [`report`], which prints `error: …`, `caused by: …` and hints on
-//! stderr and picks the exit code (DESIGN.md "Conventions"). Nothing below it prints errors
-//! or exits. The modules: `config` (profiles), `oauth` (discovery, login, refresh,
-//! revocation), `token_store` (keyring with file fallback), `session` (which token a request
-//! uses), `api` (bank API client), `challenge` (`WWW-Authenticate`), `stepup` (the step-up retry
-//! layer around API calls), `ui` (output), `demo` (`bank demo`'s story and its scripted browser).
+//! stderr and picks the exit code. Nothing below it prints errors or exits.
+//!
+//! The layers, from the person down (docs/ARCHITECTURE.md):
+//! - `commands` — one module per command; the only code that knows the terminal (`ui`)
+//!   and maps errors to exit codes (`error`);
+//! - `client` — the one client for the bank API, made of layers: credentials, step-up,
+//!   refresh, transport, with an observer that sees each step;
+//! - `oauth` — discovery, the authorization code flow through a loopback redirect, refresh,
+//!   revocation; the person's part is a small trait the caller implements;
+//! - `token_store` — the keyring with its file fallback; `config` — profiles;
+//!   `challenge` — `WWW-Authenticate`; `time_text` — durations for people;
+//! - the wire contract itself is the `bank-protocol` crate, shared with the sandbox.
 
-pub mod api;
 pub mod challenge;
+pub mod client;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod error;
 pub mod oauth;
-pub mod session;
-pub mod stepup;
+pub mod time_text;
 pub mod token_store;
 pub mod ui;
 

@@ -1,10 +1,19 @@
 //! Everything the CLI says, and where it goes.
 //!
-//! DESIGN.md's rule is that data goes to stdout and everything meant for a person (messages,
+//! The rule is that data goes to stdout and everything meant for a person (messages,
 //! warnings, progress, prompts) goes to stderr, so `bank balance --json | jq` always sees
 //! clean data. Colour is used only when the stream is a terminal and `NO_COLOR` is unset
 //! (<https://no-color.org>); spinners only when stderr is a terminal. Commands receive a `Ui`
 //! instead of printing directly so that these decisions live in one place.
+//!
+//! Text reaches the terminal only through here, and every character that could act on a
+//! terminal — controls and escape sequences, bidi overrides, line separators — is shown as
+//! a visible `\u{…}` escape first: balances, handles, memos, problem details and error
+//! descriptions come from servers and other people. `--json` output is written exactly.
+//!
+//! The layers below the commands never print: a `Ui` is the terminal's [`Person`] for an
+//! interactive authorization (the URL, the spinner) and the [`Observer`] of the bank client
+//! (`-v` shows each request, response, challenge and authorization step).
 
 use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
@@ -12,7 +21,11 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::client::observer::{RefreshReason, RefreshStep};
+use crate::client::{Event, Observer, Operation};
 use crate::error::CliError;
+use crate::oauth::{Person, Waiting};
+use crate::token_store::{Storage, StoreError};
 
 /// Output settings resolved from the global flags and the environment.
 #[derive(Debug, Clone)]
@@ -70,9 +83,7 @@ impl Ui {
 
     /// One line of data on stdout.
     pub fn data(&self, line: &str) -> Result<(), CliError> {
-        let mut out = io::stdout().lock();
-        writeln!(out, "{line}").map_err(stdout_error)?;
-        out.flush().map_err(stdout_error)
+        write_stdout(&terminal_safe(line))
     }
 
     /// A value as pretty JSON on stdout (`--json`).
@@ -80,24 +91,30 @@ impl Ui {
         let text = serde_json::to_string_pretty(value).map_err(|e| {
             CliError::new(crate::error::ErrorKind::General, "cannot encode JSON").with_source(e)
         })?;
-        self.data(&text)
+        // Exact: JSON escapes control characters itself, and scripts need the bytes sent.
+        write_stdout(&text)
     }
 
     /// A message for the person on stderr.
     pub fn status(&self, message: &str) {
-        let _ = writeln!(io::stderr().lock(), "{message}");
+        write_stderr(&terminal_safe(message));
+    }
+
+    /// A message in a colour (on a colour terminal): the demo's headings.
+    pub fn status_painted(&self, message: &str, code: &str) {
+        write_stderr(&self.paint(&terminal_safe(message), code));
     }
 
     /// A success message (green tick on a colour terminal).
     pub fn success(&self, message: &str) {
         let mark = self.paint("✓", "32");
-        self.status(&format!("{mark} {message}"));
+        write_stderr(&format!("{mark} {}", terminal_safe(message)));
     }
 
     /// A loud warning on stderr (yellow on a colour terminal).
     pub fn warn(&self, message: &str) {
         let label = self.paint("warning:", "1;33");
-        self.status(&format!("{label} {message}"));
+        write_stderr(&format!("{label} {}", terminal_safe(message)));
     }
 
     /// Extra detail with `-v`.
@@ -110,13 +127,13 @@ impl Ui {
     /// Prints an error the way every command reports one: `error: …`, `caused by: …`, hints.
     pub fn error(&self, err: &CliError) {
         let label = self.paint("error:", "1;31");
-        let mut text = format!("{label} {}\n", err.message);
+        let mut text = format!("{label} {}\n", terminal_safe(&err.message));
         for cause in err.causes() {
-            text.push_str(&format!("  caused by: {cause}\n"));
+            text.push_str(&format!("  caused by: {}\n", terminal_safe(&cause)));
         }
         for hint in &err.hints {
             let label = self.paint("hint:", "1;36");
-            text.push_str(&format!("  {label} {hint}\n"));
+            text.push_str(&format!("  {label} {}\n", terminal_safe(hint)));
         }
         let _ = io::stderr().lock().write_all(text.as_bytes());
     }
@@ -146,11 +163,149 @@ impl Ui {
     }
 }
 
+/// `text` with anything that could act on a terminal shown escaped; the newlines and tabs
+/// of a message stay.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    bank_protocol::text::escape_hidden(text, &['\n', '\t'])
+}
+
+fn write_stdout(line: &str) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}").map_err(stdout_error)?;
+    out.flush().map_err(stdout_error)
+}
+
+fn write_stderr(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
+}
+
 fn stdout_error(err: io::Error) -> CliError {
     if err.kind() == io::ErrorKind::BrokenPipe {
         // `bank history | head -1`: the reader left; that is not a failure worth a message.
         CliError::new(crate::error::ErrorKind::StdoutClosed, "stdout closed").with_source(err)
     } else {
         CliError::new(crate::error::ErrorKind::General, "cannot write to stdout").with_source(err)
+    }
+}
+
+impl Person for Ui {
+    fn notice(&self, message: &str) {
+        self.status(message);
+    }
+
+    fn warn(&self, message: &str) {
+        Ui::warn(self, message);
+    }
+
+    fn wait(&self, message: &str) -> Box<dyn Waiting> {
+        Box::new(Spinner(self.spinner(message)))
+    }
+}
+
+/// Clears its spinner when the wait ends.
+struct Spinner(ProgressBar);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Observer for Ui {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::StoredInFile { reason, storage } => warn_fallback(self, reason, storage),
+            _ if self.verbose == 0 => {}
+            Event::Request {
+                method,
+                url,
+                operation,
+                ..
+            } => {
+                let key = match operation {
+                    Operation::Transfer { key, .. } => format!("  Idempotency-Key: {key}"),
+                    _ => String::new(),
+                };
+                self.debug(&format!("→ {method} {url}{key}"));
+            }
+            Event::Response {
+                method,
+                url,
+                status,
+                www_authenticate,
+            } => {
+                self.debug(&format!("← {method} {url}: {}", status_line(*status)));
+                if let Some(challenge) = www_authenticate {
+                    self.debug(&format!("  WWW-Authenticate: {challenge}"));
+                }
+            }
+            Event::Challenge(challenge) => self.debug(&format!(
+                "the bank API asked for step-up ({:?})",
+                challenge.reason
+            )),
+            Event::StepUpAuthorizing { params, .. } => {
+                let mut line = format!("step-up: requesting scope `{}`", params.scopes.join(" "));
+                if !params.acr_values.is_empty() {
+                    line.push_str(&format!(", acr_values `{}`", params.acr_values.join(" ")));
+                }
+                if let Some(max_age) = params.max_age {
+                    line.push_str(&format!(", max_age {max_age}"));
+                }
+                self.debug(&line);
+            }
+            Event::StepUpAuthorized { .. } => {
+                self.debug("step-up token received: used for one retry, never stored")
+            }
+            Event::Refresh(step) => self.debug(match step {
+                RefreshStep::Refreshing(RefreshReason::Expired) => {
+                    "access token expired; refreshing"
+                }
+                RefreshStep::Refreshing(RefreshReason::Rejected) => {
+                    "the API rejected the token; refreshing once"
+                }
+                RefreshStep::WaitingForOtherProcess => {
+                    "another bank process is refreshing the token; waiting for it"
+                }
+                RefreshStep::OtherProcessRefreshed => {
+                    "another bank process refreshed the token; using its result"
+                }
+            }),
+        }
+    }
+}
+
+/// `403 Forbidden`.
+pub fn status_line(status: u16) -> String {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{status} {reason}").trim_end().to_owned()
+}
+
+/// The loud warning for a plain-text fallback (as `gh` prints it).
+pub fn warn_fallback(ui: &Ui, reason: &StoreError, storage: &Storage) {
+    let cause = std::error::Error::source(reason)
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    ui.warn(&format!(
+        "{reason}{cause}.\n         Tokens were stored in {storage}.\n         Anyone who can read that file can act as you until the tokens expire."
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_for_the_terminal_keeps_newlines_and_escapes_the_rest() {
+        assert_eq!(
+            terminal_safe("Balance: 1,000.00 USD"),
+            "Balance: 1,000.00 USD"
+        );
+        assert_eq!(
+            terminal_safe("to bob\u{202e}\u{1b}]0;pwned\u{7}\nnext\tcol"),
+            "to bob\\u{202e}\\u{1b}]0;pwned\\u{7}\nnext\tcol"
+        );
     }
 }

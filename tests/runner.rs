@@ -1,5 +1,5 @@
-//! The one test binary of the `bank` package (STYLE rule 15): every test module is listed
-//! here, and `every_test_file_is_listed` fails when one is not.
+//! The one test binary of the `bank` package (one link step, not one per file): every test
+//! module is listed here, and `every_test_file_is_listed` fails when one is not.
 
 #[cfg(not(feature = "test-fakes"))]
 compile_error!(

@@ -73,7 +73,8 @@ fn usage_errors_exit_2() {
         .run(&["config", "set", "issuer", "file:///etc/passwd"])
         .code(2);
     assert!(
-        run.stderr.contains("must be an http or https URL"),
+        run.stderr
+            .contains("must be an https URL (http only for a loopback address)"),
         "{}",
         run.stderr
     );
@@ -221,6 +222,39 @@ fn bank_token_with_the_api_down_exits_5() {
     assert_eq!(run.stdout, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln\n");
     let run = env.run(&["--json", "status"]).success();
     assert_eq!(run.json()["storage"], "env");
+}
+
+/// A token or a code in clear text to a remote host is readable by whoever is on the way:
+/// plain http is refused for every URL setting unless it names this machine, before any
+/// request is made — with `BANK_TOKEN` too, which would otherwise go out as `Bearer`.
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_anything_is_sent() {
+    let mut env = offline();
+    env.set_env("BANK_TOKEN", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln");
+    env.set_env("BANK_API_URL", "http://bank.example.com");
+    let run = env.run(&["balance"]).code(2);
+    assert!(
+        run.stderr.starts_with(
+            "error: invalid value for `api_url (from BANK_API_URL)`: must use https: plain http is allowed only to a loopback address"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("c2ln"), "{}", run.stderr);
+    env.set_env("BANK_API_URL", "http://[::1]:7");
+    env.set_env("BANK_ISSUER", "http://idp.example.test");
+    let run = env.run(&["login", "--no-browser"]).code(2);
+    assert!(
+        run.stderr
+            .starts_with("error: invalid value for `issuer (from BANK_ISSUER)`: must use https"),
+        "{}",
+        run.stderr
+    );
+    let run = env
+        .run(&["config", "set", "api_url", "http://10.1.2.3:8401"])
+        .code(2);
+    assert!(run.stderr.contains("must use https"), "{}", run.stderr);
+    assert_eq!(env.browser_log(), "");
 }
 
 #[test]

@@ -110,15 +110,22 @@ fn login_stores_tokens_in_the_keyring() {
     assert_eq!(json["refresh_token"], true);
 }
 
+/// A `/callback` with the wrong `state` (any local process can send one) is refused with an
+/// error page, the person is told, and the login keeps waiting: here nothing else comes, so
+/// it times out, with no code exchanged.
 #[test]
-fn wrong_state_fails_the_login() {
+fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TEST_BROWSER_MODE", "tamper-state");
-    let run = env.run_with_browser(&["login"]).code(4);
+    let run = env.run_with_browser(&["login", "--timeout", "3s"]).code(1);
     assert!(
-        run.stderr.contains(
-            "error: the login response did not match the request (state mismatch); it was ignored\n"
-        ),
+        run.stderr
+            .contains("a request reached the login callback without this login's state"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("error: timed out after 3s"),
         "{}",
         run.stderr
     );
@@ -137,6 +144,27 @@ fn wrong_state_fails_the_login() {
         .count();
     assert_eq!(issued, 0);
     env.run(&["status"]).code(3);
+}
+
+/// The stray callback does not end the login: the real one after it still signs in.
+#[test]
+fn the_real_callback_after_a_stray_one_still_signs_in() {
+    let mut env = TestEnv::start();
+    env.set_env("BANK_TEST_BROWSER_MODE", "tamper-state-then-real");
+    let run = env.run_with_browser(&["login"]).success();
+    assert!(
+        run.stderr
+            .contains("a request reached the login callback without this login's state"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Logged in to"), "{}", run.stderr);
+    let log = env.browser_log();
+    assert!(
+        log.contains("callback 400") && log.contains("callback 200"),
+        "{log}"
+    );
+    env.run(&["status"]).success();
 }
 
 /// A tenant whose rule demands MFA for the everyday scope: the login waits for it.

@@ -228,6 +228,85 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
 /// Issue 5: the step-up is bound to the logged-in user. Logged in as alice, the step-up is
 /// signed (and MFA-approved) by bob: bank refuses before the retry, so bob's fresh transfer
 /// token is never used and no money moves — in particular not out of bob's account.
+/// `-v` shows the exchange the client's layers went through, as the observer saw it: the
+/// everyday request and its 403 challenge, the step-up's parameters, the one retry and its
+/// 201 — and never a token.
+#[test]
+fn verbose_shows_each_request_challenge_and_step_up() {
+    let env = TestEnv::start();
+    env.login();
+    let run = with_mfa(
+        &env,
+        &["-v", "transfer", "--to", "bob", "--amount", "5", "--yes"],
+        Mfa::Approve,
+    )
+    .success();
+    // Run output names the API as `[API]`.
+    let api = "[API]";
+    let mut rest = run.stderr.as_str();
+    for line in [
+        &format!("debug: → POST {api}/v1/transfers  Idempotency-Key: ") as &str,
+        &format!("debug: ← POST {api}/v1/transfers: 403 Forbidden"),
+        "debug:   WWW-Authenticate: Bearer error=\"insufficient_scope\", scope=\"transfer:funds\"",
+        "debug: the bank API asked for step-up (InsufficientScope)",
+        "debug: step-up: requesting scope `openid transfer:funds`",
+        STEP_UP_MESSAGE,
+        "debug: step-up token received: used for one retry, never stored",
+        &format!("debug: → POST {api}/v1/transfers  Idempotency-Key: "),
+        &format!("debug: ← POST {api}/v1/transfers: 201 Created"),
+    ] {
+        match rest.find(line) {
+            Some(at) => rest = &rest[at + line.len()..],
+            None => panic!("missing (or out of order) {line:?}:\n{}", run.stderr),
+        }
+    }
+    for word in run.stderr.split_whitespace() {
+        assert!(
+            !(word.starts_with("eyJ") && word.matches('.').count() >= 2),
+            "a token was printed: {word}"
+        );
+    }
+}
+
+/// There is no unbound step-up: a login that dropped `openid` from its scopes still asks for
+/// it (so `sub` is recorded), and a stored login without `sub` (written by an older `bank`
+/// or another program) is refused before any authorization starts.
+#[test]
+fn step_up_never_runs_unbound() {
+    let env = TestEnv::start();
+    env.run(&[
+        "config",
+        "set",
+        "scopes",
+        "profile offline_access view:balance",
+    ])
+    .success();
+    let run = env
+        .run_with_browser(&["login", "--insecure-storage"])
+        .success();
+    assert!(run.stderr.contains("scope=openid+"), "{}", run.stderr);
+    let mut sub = None;
+    env.edit_token_file(|bundle| sub = bundle.as_object_mut().and_then(|b| b.remove("sub")));
+    assert!(sub.is_some(), "the login recorded who signed in");
+    let run = env
+        .run_with_browser(&["transfer", "--to", "bob", "--amount", "5", "--yes"])
+        .code(3);
+    assert!(
+        run.stderr.contains(
+            "error: the stored login does not record who signed in, so a step-up cannot be bound to it; nothing was sent"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: run `bank login` again"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(browser_runs(&env), 1, "only the login opened a browser");
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
 #[test]
 fn step_up_signed_by_another_user_is_refused_before_the_retry() {
     let mut env = TestEnv::start();

@@ -3,10 +3,12 @@
 //! Everything both sides must agree on lives here once: the JSON bodies of the API
 //! ([`transfer`], [`Balance`]), the RFC 9457 problem body ([`Problem`]), the money grammar
 //! and limit ([`money`]), the rules for handles, currencies and memos ([`text`]), the
-//! `Idempotency-Key` rule and the scope names ([`scopes`]). The CLI checks what a person
+//! `Idempotency-Key` rule, the scope names ([`scopes`]), and which URLs may carry a token
+//! at all ([`https`]). The CLI checks what a person
 //! typed with the same functions the API uses to refuse it, so the two cannot drift apart:
 //! a typo fails locally with the message the bank would have sent.
 
+pub mod https;
 pub mod money;
 pub mod problem;
 pub mod scopes;

@@ -26,6 +26,28 @@ pub fn is_hidden_or_control(c: char) -> bool {
     refused.contains(category)
 }
 
+/// `text` with every character of [`is_hidden_or_control`] written as a visible `\u{…}`
+/// escape, so that text from a server or another person cannot act on a terminal (move the
+/// cursor, clear the screen, reverse the line, fake a new line). `keep` names characters
+/// left as they are (a message's own newlines).
+pub fn escape_hidden<'t>(text: &'t str, keep: &[char]) -> std::borrow::Cow<'t, str> {
+    if !text
+        .chars()
+        .any(|c| is_hidden_or_control(c) && !keep.contains(&c))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hidden_or_control(c) && !keep.contains(&c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A handle as the bank compares them: trimmed and lower-cased, 1-64 of `a-z 0-9 . _ - + @`,
 /// or `None`.
 pub fn normalize_handle(name: &str) -> Option<String> {
@@ -72,6 +94,19 @@ mod tests {
         for bad in ["US", "USDX", "U5D", ""] {
             assert_eq!(normalize_currency(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn hidden_characters_are_shown_escaped() {
+        assert_eq!(escape_hidden("plain café", &[]), "plain café");
+        assert_eq!(
+            escape_hidden("a\u{1b}[2Jb\u{202e}c\nd", &[]),
+            "a\\u{1b}[2Jb\\u{202e}c\\u{a}d"
+        );
+        assert_eq!(
+            escape_hidden("line\nnext\u{7}", &['\n']),
+            "line\nnext\\u{7}"
+        );
     }
 
     #[test]

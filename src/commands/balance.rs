@@ -1,8 +1,9 @@
 //! `bank balance`: the account balance.
 
-use crate::api::group_thousands;
+use bank_protocol::group_thousands;
+
+use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::session::Ctx;
 use crate::ui::Ui;
 
 const AFTER_HELP: &str = "\
@@ -19,23 +20,14 @@ Examples:
 pub struct BalanceArgs {}
 
 pub async fn cmd_balance(ui: &Ui, ctx: &Ctx, _args: BalanceArgs) -> Result<(), CliError> {
-    let api = ctx.api();
-    let balance = ctx
-        .call_api(|token| {
-            let api = api.clone();
-            async move { api.balance(&token).await }
-        })
-        .await?;
+    let balance = ctx.client().balance().await?;
     if ui.json() {
-        return ui.data_json(&balance);
+        return ui.data_json(&balance.raw);
     }
-    let amount = balance
-        .get("balance")
-        .and_then(|v| v.as_str())
-        .unwrap_or("?");
-    let currency = balance
-        .get("currency")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    ui.data(format!("Balance: {} {currency}", group_thousands(amount)).trim_end())
+    let balance = balance.value;
+    ui.data(&format!(
+        "Balance: {} {}",
+        group_thousands(&balance.balance),
+        balance.currency
+    ))
 }

@@ -1,10 +1,9 @@
 //! `bank history`: recent transfers, newest first.
 
-use serde_json::Value;
+use bank_protocol::{TransferView, group_thousands};
 
-use crate::api::group_thousands;
-use crate::error::{CliError, ErrorKind};
-use crate::session::Ctx;
+use crate::commands::Ctx;
+use crate::error::CliError;
 use crate::ui::Ui;
 
 const AFTER_HELP: &str = "\
@@ -26,50 +25,23 @@ pub struct HistoryArgs {
 }
 
 pub async fn cmd_history(ui: &Ui, ctx: &Ctx, args: HistoryArgs) -> Result<(), CliError> {
-    let api = ctx.api();
-    let limit = args.limit;
-    let body = ctx
-        .call_api(|token| {
-            let api = api.clone();
-            async move { api.transfers(&token, Some(limit)).await }
-        })
-        .await?;
-    let account = body
-        .get("account")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let transfers = match body.get("transfers") {
-        Some(Value::Array(items)) => items.clone(),
-        _ => match body {
-            Value::Array(items) => items,
-            _ => {
-                return Err(CliError::new(
-                    ErrorKind::Network,
-                    "unexpected answer from the bank API: no list of transfers",
-                ));
-            }
-        },
-    };
+    let history = ctx.client().history(Some(args.limit)).await?;
     if ui.json() {
-        return ui.data_json(&transfers);
+        return ui.data_json(&history.raw["transfers"]);
     }
-    if transfers.is_empty() {
+    let list = history.value;
+    if list.transfers.is_empty() {
         ui.status("No transfers yet.");
         return Ok(());
     }
-    for line in table(&account, &transfers) {
+    for line in table(&list.account, &list.transfers) {
         ui.data(&line)?;
     }
     Ok(())
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 /// Renders aligned columns; amounts are right-aligned and signed from `account`'s view.
-fn table(account: &str, transfers: &[Value]) -> Vec<String> {
+fn table(account: &str, transfers: &[TransferView]) -> Vec<String> {
     let mut rows = vec![[
         "DATE".to_owned(),
         "COUNTERPARTY".to_owned(),
@@ -78,27 +50,22 @@ fn table(account: &str, transfers: &[Value]) -> Vec<String> {
         "ID".to_owned(),
     ]];
     for t in transfers {
-        let outgoing = text(t, "from") == account;
-        let (party, sign) = if outgoing {
-            (format!("to {}", text(t, "to")), "-")
+        let (party, sign) = if t.from == account {
+            (format!("to {}", t.to), "-")
         } else {
-            (format!("from {}", text(t, "from")), "+")
+            (format!("from {}", t.from), "+")
         };
-        let date = text(t, "created_at");
-        let date = date
+        let date = t
+            .created_at
             .get(..16)
             .map(|d| d.replace('T', " "))
-            .unwrap_or_else(|| date.to_owned());
+            .unwrap_or_else(|| t.created_at.clone());
         rows.push([
             date,
             party,
-            format!(
-                "{sign}{} {}",
-                group_thousands(text(t, "amount")),
-                text(t, "currency")
-            ),
-            text(t, "memo").to_owned(),
-            text(t, "id").to_owned(),
+            format!("{sign}{} {}", group_thousands(&t.amount), t.currency),
+            t.memo.clone().unwrap_or_default(),
+            t.id.clone(),
         ]);
     }
     let mut widths = [0usize; 5];
@@ -131,13 +98,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn view(value: serde_json::Value) -> TransferView {
+        serde_json::from_value(value).expect("a transfer")
+    }
+
     #[test]
     fn table_signs_amounts_from_the_accounts_view() {
         let rows = table(
             "alice",
             &[
-                json!({"id":"tr_2","from":"bob","to":"alice","amount":"1250.00","currency":"USD","created_at":"2026-11-28T10:05:00Z"}),
-                json!({"id":"tr_1","from":"alice","to":"bob","amount":"25.00","currency":"USD","memo":"lunch","created_at":"2026-11-28T10:00:00Z"}),
+                view(
+                    json!({"id":"tr_2","from":"bob","to":"alice","amount":"1250.00","currency":"USD","created_at":"2026-11-28T10:05:00Z"}),
+                ),
+                view(
+                    json!({"id":"tr_1","from":"alice","to":"bob","amount":"25.00","currency":"USD","memo":"lunch","created_at":"2026-11-28T10:00:00Z"}),
+                ),
             ],
         );
         assert_eq!(

@@ -2,14 +2,16 @@
 
 use std::time::Duration;
 
+use bank_protocol::scopes::OPENID;
 use serde_json::json;
 
+use crate::commands::Ctx;
 use crate::config;
 use crate::error::CliError;
 use crate::oauth::{self, AuthParams, Browser, Interaction};
-use crate::session::{Ctx, warn_fallback};
+use crate::time_text::{parse_duration, rfc3339};
 use crate::token_store::TokenStore;
-use crate::ui::Ui;
+use crate::ui::{Ui, warn_fallback};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -58,34 +60,18 @@ pub struct LoginArgs {
     pub insecure_storage: bool,
 }
 
-/// Accepts `300`, `90s`, `5m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (try 90s or 5m)"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => return Err(format!("`{text}` is not a duration (try 90s or 5m)")),
-    };
-    if secs == 0 {
-        return Err("the timeout must be at least one second".into());
-    }
-    Ok(Duration::from_secs(secs))
-}
-
 pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliError> {
-    let profile = &ctx.profile;
-    if ctx.env_token.is_some() {
+    let session = &ctx.session;
+    let profile = &session.profile;
+    if session.env_token.is_some() {
         ui.warn("BANK_TOKEN is set: commands will keep using it instead of the login stored now");
     }
     let mut scopes = profile.scopes.clone();
+    // Always `openid`: the ID token's `sub` is what every later step-up is bound to, and a
+    // login that does not record it could not step up at all.
+    if !scopes.iter().any(|s| s == OPENID) {
+        scopes.insert(0, OPENID.to_owned());
+    }
     for s in args.scopes.iter().flat_map(|s| s.split_whitespace()) {
         if !scopes.iter().any(|have| have == s) {
             scopes.push(s.to_owned());
@@ -110,7 +96,7 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
             err.hint("log in without `--scope`; `bank transfer` asks for the scope it needs when it needs it")
         });
     }
-    let metadata = ctx.metadata().await?;
+    let metadata = session.metadata().await?;
     let browser = Browser::from_env(args.no_browser);
     let params = AuthParams {
         scopes,
@@ -118,12 +104,12 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
         ..AuthParams::default()
     };
     let tokens = oauth::authorize(
-        &ctx.http,
+        &session.http,
         profile,
         &metadata,
         &params,
         Interaction {
-            ui,
+            person: ui,
             browser: &browser,
             timeout: args.timeout,
             callback_port: profile.callback_port,
@@ -132,9 +118,9 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
     )
     .await?;
 
-    let bundle = ctx.bundle_from(tokens, None);
-    let store = TokenStore::new(&ctx.config_dir, args.insecure_storage);
-    let saved = store.save(&ctx.key(), &bundle, false)?;
+    let bundle = session.bundle_from(tokens, None);
+    let store = TokenStore::new(&session.config_dir, args.insecure_storage);
+    let saved = store.save(&session.key(), &bundle, false)?;
     if let Some(reason) = &saved.fallback_reason {
         warn_fallback(ui, reason, &saved.storage);
     } else if args.insecure_storage {
@@ -151,27 +137,11 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
             "issuer": profile.issuer,
             "user": bundle.username,
             "scopes": bundle.scopes,
-            "expires_at": bundle.expires_at.and_then(crate::commands::status::rfc3339),
+            "expires_at": bundle.expires_at.and_then(rfc3339),
             "storage": saved.storage.kind(),
         }))?;
     }
     ui.success(&format!("Logged in to {} as {user}", profile.issuer));
     ui.debug(&format!("tokens stored in the {}", saved.storage));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("-1").is_err());
-    }
 }

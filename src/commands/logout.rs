@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
+use crate::commands::Ctx;
 use crate::error::CliError;
 use crate::oauth;
-use crate::session::Ctx;
 use crate::ui::Ui;
 
 const AFTER_HELP: &str = "\
@@ -22,25 +22,27 @@ Examples:
 pub struct LogoutArgs {}
 
 pub async fn cmd_logout(ui: &Ui, ctx: &Ctx, _args: LogoutArgs) -> Result<(), CliError> {
-    let profile = &ctx.profile;
-    let stored = ctx.stored()?;
+    let session = &ctx.session;
+    let profile = &session.profile;
+    let stored = session.stored()?;
     let mut revoked = false;
     if let Some((bundle, _)) = &stored
         && let Some(refresh_token) = &bundle.refresh_token
     {
         // Revocation is best effort: an unreachable provider must not keep the tokens on
         // this machine, which is what the person asked to end.
-        match ctx.metadata().await {
-            Ok(metadata) => match oauth::revoke(&ctx.http, profile, &metadata, refresh_token).await
-            {
-                Ok(true) => revoked = true,
-                Ok(false) => ui.debug("the provider has no revocation endpoint"),
-                Err(e) => ui.warn(&format!("could not revoke the refresh token: {e}")),
-            },
+        match session.metadata().await {
+            Ok(metadata) => {
+                match oauth::revoke(&session.http, profile, &metadata, refresh_token).await {
+                    Ok(true) => revoked = true,
+                    Ok(false) => ui.debug("the provider has no revocation endpoint"),
+                    Err(e) => ui.warn(&format!("could not revoke the refresh token: {e}")),
+                }
+            }
             Err(e) => ui.warn(&format!("could not revoke the refresh token: {e}")),
         }
     }
-    let deleted = ctx.store.delete(&ctx.key())?;
+    let deleted = session.store.delete(&session.key())?;
     if ui.json() {
         ui.data_json(&json!({
             "profile": profile.name,

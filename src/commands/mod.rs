@@ -9,10 +9,13 @@
 pub mod balance;
 pub mod completions;
 pub mod config;
+pub mod context;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod history;
 pub mod login;
 pub mod logout;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod status;
 pub mod token;
@@ -22,8 +25,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Overrides;
 use crate::error::CliError;
-use crate::session::Ctx;
 use crate::ui::Ui;
+pub use context::Ctx;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -98,7 +101,9 @@ pub enum Command {
     #[command(subcommand)]
     Config(config::ConfigCommand),
     Completions(completions::CompletionsArgs),
+    #[cfg(feature = "sandbox")]
     Demo(demo::DemoArgs),
+    #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
 }
 
@@ -112,7 +117,9 @@ pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
         Command::Completions(args) => completions::cmd_completions(ui, args),
         Command::Config(cmd) => config::cmd_config(ui, &overrides, cmd),
         // Neither uses a profile: the demo builds its own, the sandbox is a server.
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => demo::cmd_demo(ui, args).await,
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox::cmd_sandbox(ui, args).await,
         Command::Login(args) => {
             overrides.callback_port = args.callback_port;

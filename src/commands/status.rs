@@ -2,8 +2,11 @@
 
 use serde_json::json;
 
+use crate::client::Session;
+use crate::client::session::EXPIRY_SKEW_SECS;
+use crate::commands::Ctx;
 use crate::error::{CliError, ErrorKind};
-use crate::session::{Ctx, EXPIRY_SKEW_SECS};
+use crate::time_text::{relative, rfc3339};
 use crate::ui::Ui;
 
 const AFTER_HELP: &str = "\
@@ -21,30 +24,10 @@ Examples:
 pub struct StatusArgs {}
 
 /// RFC 3339 text for unix seconds.
-pub fn rfc3339(unix: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()?
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
-
-fn relative(seconds: i64) -> String {
-    let abs = seconds.unsigned_abs();
-    let text = match abs {
-        0..=59 => format!("{abs}s"),
-        60..=3599 => format!("{}m", abs / 60),
-        _ => format!("{}h{}m", abs / 3600, (abs % 3600) / 60),
-    };
-    if seconds >= 0 {
-        format!("in {text}")
-    } else {
-        format!("{text} ago")
-    }
-}
-
 pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), CliError> {
-    let profile = &ctx.profile;
-    if ctx.env_token.is_some() {
+    let session = &ctx.session;
+    let profile = &session.profile;
+    if session.env_token.is_some() {
         if ui.json() {
             ui.data_json(&json!({
                 "profile": profile.name,
@@ -65,7 +48,7 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
         }
         return Ok(());
     }
-    let Some((bundle, storage)) = ctx.stored()? else {
+    let Some((bundle, storage)) = session.stored()? else {
         if ui.json() {
             ui.data_json(&json!({
                 "profile": profile.name,
@@ -74,9 +57,9 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
                 "logged_in": false,
             }))?;
         }
-        return Err(ctx.not_logged_in());
+        return Err(session.not_logged_in().into());
     };
-    let now = Ctx::now();
+    let now = Session::now();
     let expired = bundle.is_expired(now, EXPIRY_SKEW_SECS);
     // An expired token with nothing to refresh it is "not logged in" (exit 3), in JSON too.
     let outcome = if expired && bundle.refresh_token.is_none() {
@@ -134,17 +117,4 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
     ))?;
     ui.data(&format!("Storage:  {storage}"))?;
     outcome
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_times() {
-        assert_eq!(relative(42), "in 42s");
-        assert_eq!(relative(3599), "in 59m");
-        assert_eq!(relative(-7260), "2h1m ago");
-        assert_eq!(rfc3339(0).as_deref(), Some("1970-01-01T00:00:00Z"));
-    }
 }

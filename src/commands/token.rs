@@ -2,8 +2,10 @@
 
 use serde_json::json;
 
+use crate::client::Credential;
+use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::session::{Credential, Ctx};
+use crate::time_text::rfc3339;
 use crate::ui::Ui;
 
 const AFTER_HELP: &str = "\
@@ -20,12 +22,14 @@ Examples:
 pub struct TokenArgs {}
 
 pub async fn cmd_token(ui: &Ui, ctx: &Ctx, _args: TokenArgs) -> Result<(), CliError> {
-    let credential = ctx.credential().await?;
+    let credential = ctx.session.credential(&ctx.ui).await?;
     if ui.json() {
         let (expires_at, scopes, source) = match &credential {
             Credential::Env(_) => (None, None, "env"),
+            // The session only ever hands out the environment's token or the stored one.
+            Credential::StepUp(_) | Credential::Fixed(_) => (None, None, "given"),
             Credential::Stored { bundle, storage } => (
-                bundle.expires_at.and_then(crate::commands::status::rfc3339),
+                bundle.expires_at.and_then(rfc3339),
                 Some(bundle.scopes.clone()),
                 storage.kind(),
             ),

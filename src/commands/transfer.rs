@@ -1,25 +1,24 @@
 //! `bank transfer`: move money, with step-up authentication when the bank asks for it.
 //!
-//! This file owns the person-facing side: local validation of what was typed (so a typo
-//! never reaches the bank), the confirmation, the per-transfer `Idempotency-Key`, and the
-//! words and exit codes of every outcome. The protocol work lives elsewhere — the request
-//! and its answers in `api`, the challenge-and-retry in `stepup` — so that `bank demo` can
-//! drive the same transfer without this command's prompts.
+//! This file owns the person-facing side: local validation of what was typed with the wire
+//! contract's own rules (so a typo never reaches the bank), the confirmation, the
+//! per-transfer `Idempotency-Key`, and the words and exit codes of every outcome. The
+//! protocol work — the request, the step-up challenge and the one retry — is the bank
+//! client's (`client::step_up`), which `bank demo` drives the same way.
 
 use std::time::Duration;
 
-use serde_json::Value;
+use bank_protocol::scopes::TRANSFER_FUNDS;
+use bank_protocol::{DEFAULT_TRANSFER_LIMIT_MINOR, IdempotencyKey, TransferOrder, group_thousands};
 
-use crate::api::{ClientError, IdempotencyKey, TransferReceipt, TransferRequest, group_thousands};
-use crate::commands::login::parse_duration;
-use crate::error::{CliError, ErrorKind};
+use crate::challenge::describe_requirement;
+use crate::client::step_up::StepUpOptions;
+use crate::client::{ApiError, ClientError, StepUpError, TransferDone};
+use crate::commands::Ctx;
+use crate::error::{CliError, ErrorKind, not_possible_hint};
 use crate::oauth::{Browser, OAuthError};
-use crate::session::Ctx;
-use crate::stepup::{self, Failure, NotPossible, StepUp};
+use crate::time_text::parse_duration;
 use crate::ui::Ui;
-
-/// The scope a transfer needs (DESIGN.md "Protocol contract").
-const TRANSFER_SCOPE: &str = "transfer:funds";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -82,19 +81,24 @@ pub struct TransferArgs {
 }
 
 fn parse_key(text: &str) -> Result<IdempotencyKey, String> {
-    IdempotencyKey::parse(text)
+    IdempotencyKey::parse(text).map_err(|e| e.to_string())
 }
 
 pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), CliError> {
     // Everything the person typed is checked before anything is sent (exit 2).
-    let request =
-        TransferRequest::new(&args.to, &args.amount, &args.currency, args.memo.as_deref())
-            .map_err(|e| CliError::usage(e.to_string()))?;
+    let order = TransferOrder::new(
+        &args.to,
+        &args.amount,
+        &args.currency,
+        args.memo.as_deref(),
+        DEFAULT_TRANSFER_LIMIT_MINOR,
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
     let what = format!(
         "{} {} to {}",
-        group_thousands(&request.amount.to_string()),
-        request.currency,
-        request.to
+        group_thousands(&order.amount.to_string()),
+        order.currency,
+        order.to
     );
     if !args.yes {
         if !ui.can_prompt() {
@@ -104,8 +108,9 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
             .hint("pass --yes to confirm non-interactively"));
         }
         // Cheap local check first, so nobody confirms a transfer that cannot start.
-        if ctx.env_token.is_none() && ctx.stored()?.is_none() {
-            return Err(ctx.not_logged_in());
+        let session = &ctx.session;
+        if session.env_token.is_none() && session.stored()?.is_none() {
+            return Err(session.not_logged_in().into());
         }
         if !confirm(&format!("Transfer {what}?"))? {
             return Err(CliError::new(
@@ -120,24 +125,17 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         .clone()
         .unwrap_or_else(IdempotencyKey::generate);
     ui.debug(&format!("Idempotency-Key: {key}"));
-    let browser = Browser::from_env(args.no_browser);
-    let step_up = StepUp {
-        scope: TRANSFER_SCOPE,
-        purpose: "transfer funds",
-        browser: &browser,
+    let client = ctx.client_with_step_up(StepUpOptions {
+        person: ui,
+        browser: Browser::from_env(args.no_browser),
         timeout: args.timeout,
-    };
-    let api = ctx.api();
-    let outcome = stepup::call_with_step_up(ctx, &step_up, |token| {
-        let api = api.clone();
-        let request = request.clone();
-        let key = key.clone();
-        async move { api.create_transfer(&token, &request, &key).await }
-    })
-    .await
-    .map_err(|f| failure(f, &ctx.profile.name, &request, &key))?;
-
-    report_success(ui, &request, outcome.value, &key)
+        no_input: ui.no_input(),
+    });
+    let done = client
+        .transfer(&order, &key)
+        .await
+        .map_err(|e| failure(e, &ctx.session.profile.name, &order, &key))?;
+    report_success(ui, done, &key)
 }
 
 fn confirm(prompt: &str) -> Result<bool, CliError> {
@@ -157,121 +155,112 @@ fn confirm(prompt: &str) -> Result<bool, CliError> {
     }
 }
 
-fn report_success(
-    ui: &Ui,
-    request: &TransferRequest,
-    receipt: TransferReceipt,
-    key: &IdempotencyKey,
-) -> Result<(), CliError> {
-    if receipt.replayed {
+fn report_success(ui: &Ui, done: TransferDone, key: &IdempotencyKey) -> Result<(), CliError> {
+    if done.replayed {
         ui.status(&format!(
             "This transfer was already made with idempotency key {key}; no money moved now."
         ));
     }
     if ui.json() {
-        return ui.data_json(&receipt.body);
+        return ui.data_json(&done.raw);
     }
-    let field = |name: &str| receipt.body.get(name).and_then(Value::as_str);
-    let amount = field("amount").map_or_else(|| request.amount.to_string(), str::to_owned);
-    let currency = field("currency").unwrap_or(&request.currency);
-    let to = field("to").unwrap_or(&request.to);
-    let mut line = format!(
-        "Transferred {} {currency} to {to}.",
-        group_thousands(&amount)
-    );
-    if let Some(balance) = field("balance_after") {
-        line.push_str(&format!(
-            " New balance: {} {currency}.",
-            group_thousands(balance)
-        ));
-    }
-    ui.data(&line)?;
-    if let Some(id) = field("id") {
-        ui.data(&format!("Transfer id: {id}"))?;
-    }
-    Ok(())
+    let receipt = done.receipt;
+    ui.data(&format!(
+        "Transferred {} {} to {}. New balance: {} {}.",
+        group_thousands(&receipt.amount),
+        receipt.currency,
+        receipt.to,
+        group_thousands(&receipt.balance_after),
+        receipt.currency
+    ))?;
+    ui.data(&format!("Transfer id: {}", receipt.id))
 }
 
 /// Words and exit codes for every way a transfer can fail.
-fn failure(f: Failure, profile: &str, request: &TransferRequest, key: &IdempotencyKey) -> CliError {
+fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &IdempotencyKey) -> CliError {
     let denied =
         |msg: String| CliError::new(ErrorKind::Denied, format!("Transfer not authorized: {msg}"));
-    match f {
-        Failure::Cli(e) => e,
-        Failure::NotPossible { challenge, reason } => {
-            let needs = stepup::describe_requirement(&challenge, TRANSFER_SCOPE);
-            let err = denied(format!("the bank requires {needs}"));
-            match reason {
-                NotPossible::EnvToken => err.hint(format!(
-                    "BANK_TOKEN is set, so bank does not step up; give it a token with `{TRANSFER_SCOPE}` and multi-factor authentication, or unset it to use `bank login`'s session"
-                )),
-                NotPossible::NoInputNoBrowser => err.hint(
-                    "--no-input is set and no browser can be opened for the step-up; set BANK_BROWSER, or run without --no-input and open the printed URL",
-                ),
-            }
+    let needs = |challenge| describe_requirement(challenge, Some(TRANSFER_FUNDS));
+    match e {
+        ClientError::Session(e) => e.into(),
+        ClientError::StepUp(StepUpError::NotPossible { challenge, reason }) => {
+            denied(format!("the bank requires {}", needs(&challenge)))
+                .hint(not_possible_hint(reason))
         }
-        Failure::Authorization(e) => match e {
+        ClientError::StepUp(StepUpError::Authorization(e)) => match e {
             OAuthError::Denied { .. } => denied("the request was denied".into())
                 .with_source(e)
                 .hint("if you meant to allow it, run the transfer again and approve the request on your authenticator before it expires"),
             OAuthError::Timeout(_) => denied("timed out waiting for the step-up approval".into())
                 .with_source(e)
                 .hint("run the transfer again and approve sooner, or pass a longer `--timeout`"),
-            OAuthError::Authorization { .. } => denied("the authorization server refused the step-up".into()).with_source(e),
+            OAuthError::Authorization { .. } => {
+                denied("the authorization server refused the step-up".into()).with_source(e)
+            }
             OAuthError::Interrupted => CliError::interrupted(),
             other => CliError::from(other),
         },
-        Failure::Api { error, stepped_up } => match error {
-            ClientError::StepUpRequired(challenge) => {
-                // Only reachable after a step-up: the retry is never repeated.
-                let needs = stepup::describe_requirement(&challenge, TRANSFER_SCOPE);
-                denied(format!("the bank still requires {needs} after step-up"))
-                    .hint("the authorization server did not grant what the bank asks for; check the profile's provider settings")
+        ClientError::StepUp(e) => e.into(),
+        ClientError::AfterStepUp(ApiError::StepUpRequired(challenge)) => denied(format!(
+            "the bank still requires {} after step-up",
+            needs(&challenge)
+        ))
+        .hint("the authorization server did not grant what the bank asks for; check the profile's provider settings"),
+        ClientError::AfterStepUp(e @ ApiError::InvalidToken { .. }) => {
+            denied("the bank rejected the step-up token".into()).with_source(e)
+        }
+        ClientError::Api(e) | ClientError::AfterStepUp(e) => api_failure(e, profile, order, key),
+    }
+}
+
+/// The API's own refusal or failure of the transfer.
+fn api_failure(
+    e: ApiError,
+    profile: &str,
+    order: &TransferOrder,
+    key: &IdempotencyKey,
+) -> CliError {
+    match e {
+        ApiError::BadRequest { ref problem } => {
+            CliError::usage(format!("transfer refused: {problem}"))
+        }
+        e if e.may_have_reached_server() => {
+            let retry = format!(
+                "retry with the same idempotency key; the bank will not move the money twice:\n         {}",
+                retry_command(profile, order, key)
+            );
+            match e {
+                ApiError::Network { source, .. } => CliError::new(
+                    ErrorKind::Network,
+                    "the connection to the bank API broke after the transfer was sent: the transfer may have been made",
+                )
+                .with_source(source),
+                other => CliError::new(
+                    ErrorKind::Network,
+                    format!("{other}: the transfer may have been made"),
+                ),
             }
-            ClientError::InvalidToken { .. } if stepped_up => {
-                denied("the bank rejected the step-up token".into()).with_source(error)
-            }
-            ClientError::BadRequest { ref problem } => {
-                CliError::usage(format!("transfer refused: {problem}"))
-            }
-            e if e.may_have_reached_server() => {
-                let retry = format!(
-                    "retry with the same idempotency key; the bank will not move the money twice:\n         {}",
-                    retry_command(profile, request, key)
-                );
-                match e {
-                    ClientError::Network { source, .. } => CliError::new(
-                        ErrorKind::Network,
-                        "the connection to the bank API broke after the transfer was sent: the transfer may have been made",
-                    )
-                    .with_source(source),
-                    other => CliError::new(
-                        ErrorKind::Network,
-                        format!("{other}: the transfer may have been made"),
-                    ),
-                }
-                .hint(retry)
-            }
-            e => CliError::from(e),
-        },
+            .hint(retry)
+        }
+        e => CliError::from(e),
     }
 }
 
 /// The command line that retries `request` with `key`, quoted for a POSIX shell. It names
 /// the profile (an idempotency key means nothing at another bank or account) and confirms
 /// with `--yes`: the person already confirmed this transfer once.
-fn retry_command(profile: &str, request: &TransferRequest, key: &IdempotencyKey) -> String {
+fn retry_command(profile: &str, order: &TransferOrder, key: &IdempotencyKey) -> String {
     let mut cmd = format!(
         "bank --profile {} transfer --yes --to {} --amount {} --idempotency-key {}",
         shell_quote(profile),
-        shell_quote(&request.to),
-        request.amount,
+        shell_quote(&order.to),
+        order.amount,
         shell_quote(key.as_str())
     );
-    if request.currency != "USD" {
-        cmd.push_str(&format!(" --currency {}", request.currency));
+    if order.currency != "USD" {
+        cmd.push_str(&format!(" --currency {}", order.currency));
     }
-    if let Some(memo) = &request.memo {
+    if let Some(memo) = &order.memo {
         cmd.push_str(&format!(" --memo {}", shell_quote(memo)));
     }
     cmd
@@ -293,19 +282,21 @@ fn shell_quote(text: &str) -> String {
 mod tests {
     use super::*;
 
+    const LIMIT: i64 = DEFAULT_TRANSFER_LIMIT_MINOR;
+
     #[test]
     fn retry_commands_are_shell_safe() {
         let key = IdempotencyKey::parse("k-1").expect("key");
-        let request =
-            TransferRequest::new("bob", "25", "EUR", Some("it's lunch")).expect("valid request");
+        let order = TransferOrder::new("bob", "25", "EUR", Some("it's lunch"), LIMIT)
+            .expect("valid request");
         assert_eq!(
-            retry_command("default", &request, &key),
+            retry_command("default", &order, &key),
             r"bank --profile default transfer --yes --to bob --amount 25.00 --idempotency-key k-1 --currency EUR --memo 'it'\''s lunch'"
         );
         let key = IdempotencyKey::parse("a;rm").expect("key");
-        let request = TransferRequest::new("bob", "1", "USD", None).expect("valid request");
+        let order = TransferOrder::new("bob", "1", "USD", None, LIMIT).expect("valid request");
         assert_eq!(
-            retry_command("my work", &request, &key),
+            retry_command("my work", &order, &key),
             "bank --profile 'my work' transfer --yes --to bob --amount 1.00 --idempotency-key 'a;rm'"
         );
     }

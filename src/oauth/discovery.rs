@@ -122,17 +122,9 @@ pub fn check_endpoint(endpoint: &str) -> Result<(), OAuthError> {
     let insecure = || OAuthError::InsecureEndpoint {
         url: endpoint.to_owned(),
     };
-    let url = url::Url::parse(endpoint).map_err(|_| insecure())?;
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" => match url.host() {
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Domain("localhost")) => Ok(()),
-            _ => Err(insecure()),
-        },
-        _ => Err(insecure()),
-    }
+    bank_protocol::https::check_str(endpoint)
+        .map(drop)
+        .map_err(|_| insecure())
 }
 
 #[cfg(test)]

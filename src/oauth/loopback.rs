@@ -4,7 +4,10 @@
 //! on an ephemeral port unless the profile needs a fixed one, and derives the `redirect_uri`
 //! from the port it actually got. It answers exactly one `GET /callback`: `state` is compared
 //! first and in constant time (RFC 6749 §10.12), then an RFC 6749 §4.1.2.1 error or the code
-//! is taken. Anything else (a favicon request, a probe) gets a 404 and the wait goes on. The
+//! is taken. Anything else (a favicon request, a probe) gets a 404 and the wait goes on. A
+//! `/callback` with the wrong or no `state` is not the login we started: it gets an error
+//! page, the caller is told (so the person learns that something knocked), and the wait goes
+//! on — any local process can send one, and it must not be able to end the login. The
 //! browser tab always gets a small page saying what happened and that it can be closed.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -44,8 +47,6 @@ pub enum Callback {
         description: Option<String>,
         iss: Option<String>,
     },
-    /// The `state` was missing or did not match: not the login we started (possible CSRF).
-    StateMismatch,
     TimedOut,
     Cancelled,
 }
@@ -81,8 +82,16 @@ impl Listener {
         format!("http://127.0.0.1:{}/callback", self.port)
     }
 
-    /// Blocks until the callback arrives, `timeout` passes or `cancel` is set.
-    pub fn wait(&self, state: &CsrfToken, timeout: Duration, cancel: &Arc<AtomicBool>) -> Callback {
+    /// Blocks until the callback arrives, `timeout` passes or `cancel` is set. A callback
+    /// whose `state` does not match is refused and reported to `refused`, and the wait goes
+    /// on.
+    pub fn wait(
+        &self,
+        state: &CsrfToken,
+        timeout: Duration,
+        cancel: &Arc<AtomicBool>,
+        refused: &dyn Fn(),
+    ) -> Callback {
         let deadline = Instant::now() + timeout;
         loop {
             if cancel.load(Ordering::SeqCst) {
@@ -99,20 +108,31 @@ impl Listener {
                 Ok(None) => continue,
                 Err(_) => continue,
             };
-            if let Some(outcome) = handle(request, state) {
-                return outcome;
+            match handle(request, state) {
+                Handled::Done(outcome) => return outcome,
+                Handled::WrongState => refused(),
+                Handled::NotTheCallback => {}
             }
         }
     }
 }
 
-/// Answers one request; `None` means "not the callback, keep waiting".
-fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
+/// What one request meant.
+enum Handled {
+    Done(Callback),
+    /// A `/callback` without this login's `state` (possible CSRF, RFC 6749 §10.12).
+    WrongState,
+    /// A favicon, a probe, garbage: not for us.
+    NotTheCallback,
+}
+
+/// Answers one request.
+fn handle(request: Request, state: &CsrfToken) -> Handled {
     let url = match url::Url::parse(&format!("http://127.0.0.1{}", request.url())) {
         Ok(u) => u,
         Err(_) => {
             let _ = request.respond(Response::empty(400));
-            return None;
+            return Handled::NotTheCallback;
         }
     };
     if url.path() != "/callback" || *request.method() != tiny_http::Method::Get {
@@ -121,7 +141,7 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
             "Not found",
             "This address only receives the login redirect for bank.",
         ));
-        return None;
+        return Handled::NotTheCallback;
     }
     let mut got_state = None;
     let mut code = None;
@@ -134,7 +154,10 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
             "state" => got_state = Some(v.into_owned()),
             "code" => code = Some(v.into_owned()),
             "error" => error = Some(v.into_owned()),
-            "error_description" => description = Some(v.into_owned()),
+            // Whoever sent the redirect wrote this; it may not act on the terminal.
+            "error_description" => {
+                description = Some(bank_protocol::text::escape_hidden(&v, &[]).into_owned())
+            }
             _ => {}
         }
     }
@@ -147,9 +170,9 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
         let _ = request.respond(page(
             400,
             "Login failed",
-            "This response does not belong to the login bank started (the state parameter does not match). Return to the terminal and try again.",
+            "This response does not belong to the login bank started (the state parameter does not match), so it was refused. If you are signing in, finish in the tab bank opened.",
         ));
-        return Some(Callback::StateMismatch);
+        return Handled::WrongState;
     }
     if let Some(error) = error {
         let _ = request.respond(page(
@@ -157,7 +180,7 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
             "Login not completed",
             "The authorization server did not grant access. You can close this tab and return to the terminal.",
         ));
-        return Some(Callback::Error {
+        return Handled::Done(Callback::Error {
             error,
             description,
             iss,
@@ -170,7 +193,7 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
                 "Logged in",
                 "You are logged in to bank. You can close this tab and return to the terminal.",
             ));
-            Some(Callback::Code {
+            Handled::Done(Callback::Code {
                 code: AuthorizationCode::new(code),
                 iss,
             })
@@ -181,7 +204,7 @@ fn handle(request: Request, state: &CsrfToken) -> Option<Callback> {
                 "Login failed",
                 "The redirect carried no authorization code.",
             ));
-            Some(Callback::Error {
+            Handled::Done(Callback::Error {
                 error: "invalid_request".into(),
                 description: Some("the redirect carried neither a code nor an error".into()),
                 iss,
@@ -218,7 +241,7 @@ mod tests {
         state: CsrfToken,
     ) -> std::thread::JoinHandle<Callback> {
         let cancel = Arc::new(AtomicBool::new(false));
-        std::thread::spawn(move || listener.wait(&state, Duration::from_secs(30), &cancel))
+        std::thread::spawn(move || listener.wait(&state, Duration::from_secs(30), &cancel, &|| {}))
     }
 
     fn get(url: &str) -> u16 {
@@ -252,15 +275,28 @@ mod tests {
     }
 
     #[test]
-    fn wrong_state_fails_before_the_error_is_read() {
+    fn wrong_state_is_refused_and_the_wait_goes_on() {
         let listener = Listener::bind(None).expect("bind");
         let uri = listener.redirect_uri();
-        let waiter = wait_in_background(listener, CsrfToken::new("good".into()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let cancel = Arc::new(AtomicBool::new(false));
+            let state = CsrfToken::new("good".into());
+            listener.wait(&state, Duration::from_secs(30), &cancel, &|| {
+                tx.send(()).expect("the test listens")
+            })
+        });
+        // State first: an attacker's error response is refused before it is read.
         assert_eq!(get(&format!("{uri}?error=access_denied&state=evil")), 400);
-        assert!(matches!(
-            waiter.join().expect("no panic"),
-            Callback::StateMismatch
-        ));
+        assert_eq!(get(&format!("{uri}?code=stolen")), 400);
+        rx.recv_timeout(Duration::from_secs(10)).expect("reported");
+        rx.recv_timeout(Duration::from_secs(10)).expect("reported");
+        // The real callback still gets through.
+        assert_eq!(get(&format!("{uri}?code=real&state=good")), 200);
+        match waiter.join().expect("no panic") {
+            Callback::Code { code, .. } => assert_eq!(code.secret(), "real"),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
@@ -300,12 +336,12 @@ mod tests {
         let cancel = Arc::new(AtomicBool::new(false));
         let state = CsrfToken::new("s".into());
         assert!(matches!(
-            listener.wait(&state, Duration::from_millis(10), &cancel),
+            listener.wait(&state, Duration::from_millis(10), &cancel, &|| {}),
             Callback::TimedOut
         ));
         cancel.store(true, Ordering::SeqCst);
         assert!(matches!(
-            listener.wait(&state, Duration::from_secs(30), &cancel),
+            listener.wait(&state, Duration::from_secs(30), &cancel, &|| {}),
             Callback::Cancelled
         ));
     }

@@ -33,7 +33,6 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AudienceParam, Profile};
-use crate::ui::Ui;
 pub use browser::{Browser, BrowserError};
 pub use discovery::Metadata;
 pub use loopback::LoopbackError;
@@ -66,12 +65,10 @@ pub enum OAuthError {
     Loopback(#[source] LoopbackError),
     #[error("cannot open the browser")]
     Browser(#[source] BrowserError),
-    #[error("timed out after {} waiting for the login to finish in the browser", humanize(*.0))]
+    #[error("timed out after {} waiting for the login to finish in the browser", crate::time_text::humanize(*.0))]
     Timeout(Duration),
     #[error("login cancelled")]
     Interrupted,
-    #[error("the login response did not match the request (state mismatch); it was ignored")]
-    StateMismatch,
     #[error("the login response came from issuer {}, not {expected}; it was ignored", .found.as_deref().unwrap_or("(unnamed)"))]
     IssuerMixUp {
         expected: String,
@@ -119,15 +116,6 @@ fn describe(description: &Option<String>) -> String {
     match description {
         Some(d) if !d.is_empty() => format!(": {d}"),
         _ => String::new(),
-    }
-}
-
-pub fn humanize(d: Duration) -> String {
-    let secs = d.as_secs();
-    match (secs / 60, secs % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m{s}s"),
     }
 }
 
@@ -188,9 +176,26 @@ pub struct AuthParams {
     pub login_hint: Option<String>,
 }
 
+/// The person's part of an interactive authorization, as the caller presents it: this
+/// module decides *what* to tell the person, the caller decides *how* (a terminal with a
+/// spinner for the commands, a narration for `bank demo`).
+pub trait Person {
+    /// A message to read (the URL to open, what is about to be approved).
+    fn notice(&self, message: &str);
+    /// Something went wrong but the flow goes on (the browser did not open).
+    fn warn(&self, message: &str);
+    /// The flow waits for the person; the wait ends when the returned guard is dropped.
+    fn wait(&self, message: &str) -> Box<dyn Waiting>;
+}
+
+/// What [`Person::wait`] returns: dropping it ends the wait (a spinner stops).
+pub trait Waiting {}
+
+impl<T> Waiting for T {}
+
 /// How the interactive part runs.
 pub struct Interaction<'a> {
-    pub ui: &'a Ui,
+    pub person: &'a dyn Person,
     pub browser: &'a Browser,
     pub timeout: Duration,
     pub callback_port: Option<u16>,
@@ -258,36 +263,46 @@ pub async fn authorize(
     }
     let (url, state) = request.url();
 
-    let ui = interaction.ui;
-    ui.status(&format!(
+    let person = interaction.person;
+    person.notice(&format!(
         "Open this URL in your browser to continue (it is opened for you when possible):\n\n  {url}\n"
     ));
     let launched = match interaction.browser.open(url.as_str()) {
         Ok(l) => Some(l),
         Err(e @ BrowserError::UnsafeUrl) => return Err(OAuthError::Browser(e)),
         Err(e) => {
-            ui.warn(&format!("{e}; open the URL above yourself"));
+            person.warn(&format!("{e}; open the URL above yourself"));
             None
         }
     };
 
-    let spinner = ui.spinner(&interaction.waiting_message);
+    let waiting = person.wait(&interaction.waiting_message);
     let cancel = Arc::new(AtomicBool::new(false));
     let timeout = interaction.timeout;
+    let (refused_tx, mut refused) = tokio::sync::mpsc::unbounded_channel();
     let waiter = {
         let cancel = cancel.clone();
-        tokio::task::spawn_blocking(move || listener.wait(&state, timeout, &cancel))
+        tokio::task::spawn_blocking(move || {
+            listener.wait(&state, timeout, &cancel, &|| {
+                let _ = refused_tx.send(());
+            })
+        })
     };
     tokio::pin!(waiter);
-    let outcome = tokio::select! {
-        joined = &mut waiter => joined.unwrap_or(Callback::Cancelled),
-        _ = tokio::signal::ctrl_c() => {
-            cancel.store(true, Ordering::SeqCst);
-            let _ = (&mut waiter).await;
-            Callback::Cancelled
+    let outcome = loop {
+        tokio::select! {
+            joined = &mut waiter => break joined.unwrap_or(Callback::Cancelled),
+            Some(()) = refused.recv() => person.warn(
+                "a request reached the login callback without this login's state (another program, or an old browser tab); it was refused, and bank keeps waiting for your sign-in",
+            ),
+            _ = tokio::signal::ctrl_c() => {
+                cancel.store(true, Ordering::SeqCst);
+                let _ = (&mut waiter).await;
+                break Callback::Cancelled;
+            }
         }
     };
-    spinner.finish_and_clear();
+    drop(waiting);
     if let Some(l) = launched {
         l.reap();
     }
@@ -299,7 +314,6 @@ pub async fn authorize(
         Callback::Code { code, .. } => code,
         Callback::TimedOut => return Err(OAuthError::Timeout(timeout)),
         Callback::Cancelled => return Err(OAuthError::Interrupted),
-        Callback::StateMismatch => return Err(OAuthError::StateMismatch),
         Callback::Error {
             error, description, ..
         } if error == "access_denied" => {
@@ -410,7 +424,9 @@ where
             } else {
                 OAuthError::TokenEndpoint {
                     error,
-                    description: r.error_description().cloned(),
+                    description: r
+                        .error_description()
+                        .map(|d| bank_protocol::text::escape_hidden(d, &[]).into_owned()),
                 }
             }
         }

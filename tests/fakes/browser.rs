@@ -7,7 +7,8 @@
 //! `BANK_TEST_USERNAME`/`BANK_TEST_PASSWORD` and appends one line per step to
 //! `BANK_TEST_BROWSER_LOG`, which the tests read (and use to fail when the browser was
 //! expected but never ran). `BANK_TEST_BROWSER_MODE` scripts misbehaviour: `idle` (never sign
-//! in: the login times out), `tamper-state` (deliver the callback with a different `state`).
+//! in: the login times out), `tamper-state` (deliver the callback with a different `state`
+//! only), `tamper-state-then-real` (that, then the real callback).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -75,10 +76,15 @@ async fn browse(log: &Log, start: &str) -> Result<(), bank::demo::walker::WalkEr
     let walker = Walker::new(&username, Password::new(password))?
         .mfa_deadline(std::time::Duration::from_secs(60));
     let mut observe = |step: &bank::demo::walker::Step| log.line(&step.to_string());
-    let mut callback = walker.walk_to_callback(start, &mut observe).await?;
-    if mode == "tamper-state" {
-        callback = tamper_state(&callback);
+    let callback = walker.walk_to_callback(start, &mut observe).await?;
+    if mode.starts_with("tamper-state") {
+        let tampered = tamper_state(&callback);
         log.line("tampered with state");
+        walker.deliver(&tampered, &mut observe).await?;
+        if mode == "tamper-state" {
+            return Ok(());
+        }
+        // `tamper-state-then-real`: the stray request did not end the login.
     }
     walker.deliver(&callback, &mut observe).await?;
     Ok(())

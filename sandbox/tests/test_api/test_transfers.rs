@@ -241,6 +241,33 @@ async fn refused_transfers_change_nothing() {
             422,
             "invalid-body",
         ),
+        // Text shown to other people may not hide or reorder itself: bidi overrides,
+        // zero-width and line-separator characters, escape sequences (Unicode Cc, Cf, Zl, Zp).
+        (
+            json!({"to": "bob", "amount": "1.00", "memo": "rent \u{202e}0001"}),
+            422,
+            "invalid-body",
+        ),
+        (
+            json!({"to": "bob", "amount": "1.00", "memo": "a\u{200b}b"}),
+            422,
+            "invalid-body",
+        ),
+        (
+            json!({"to": "bob", "amount": "1.00", "memo": "a\u{2028}b"}),
+            422,
+            "invalid-body",
+        ),
+        (
+            json!({"to": "bob", "amount": "1.00", "memo": "\u{1b}[2J"}),
+            422,
+            "invalid-body",
+        ),
+        (
+            json!({"to": "bob\u{202e}", "amount": "1.00"}),
+            422,
+            "invalid-body",
+        ),
         (json!(["bob", "1.00"]), 422, "invalid-body"),
     ];
     for (i, (body, status, kind)) in cases.into_iter().enumerate() {

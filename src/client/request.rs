@@ -1,0 +1,119 @@
+//! What travels down the stack ([`ApiRequest`]: an [`Operation`] and its [`Credential`]) and
+//! what comes back ([`ApiResponse`]).
+
+use std::fmt;
+
+use bank_protocol::{IdempotencyKey, TransferRequest};
+use oauth2::AccessToken;
+use serde_json::Value;
+
+use crate::token_store::{Storage, TokenBundle};
+
+/// What the bank is asked to do. Repeatable: a retry sends the same operation again, and a
+/// transfer keeps its `Idempotency-Key`, so the bank can never carry it out twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Balance,
+    History {
+        limit: Option<u32>,
+    },
+    Transfer {
+        body: TransferRequest,
+        key: IdempotencyKey,
+    },
+}
+
+impl Operation {
+    pub fn method(&self) -> reqwest::Method {
+        match self {
+            Operation::Transfer { .. } => reqwest::Method::POST,
+            _ => reqwest::Method::GET,
+        }
+    }
+
+    pub fn path(&self) -> String {
+        match self {
+            Operation::Balance => "/v1/balance".into(),
+            Operation::History { limit: Some(n) } => format!("/v1/transfers?limit={n}"),
+            Operation::History { limit: None } | Operation::Transfer { .. } => {
+                "/v1/transfers".into()
+            }
+        }
+    }
+}
+
+/// The token a request carries.
+pub enum Credential {
+    /// `BANK_TOKEN`: the environment is in charge; never refreshed, never stepped up.
+    Env(AccessToken),
+    /// The stored login's everyday token.
+    Stored {
+        bundle: TokenBundle,
+        storage: Storage,
+    },
+    /// A step-up token: for the one retry of the operation it was obtained for. It has no
+    /// way into the token store, and is deliberately not `Clone`.
+    StepUp(AccessToken),
+    /// A token given as it is, used without refresh or step-up (the demo replays a spent
+    /// step-up token this way, as a thief would).
+    Fixed(AccessToken),
+}
+
+impl Credential {
+    pub fn access_token(&self) -> &AccessToken {
+        match self {
+            Credential::Env(t) | Credential::StepUp(t) | Credential::Fixed(t) => t,
+            Credential::Stored { bundle, .. } => &bundle.access_token,
+        }
+    }
+
+    /// The stored login, when this is it.
+    pub fn stored_bundle(&self) -> Option<&TokenBundle> {
+        match self {
+            Credential::Stored { bundle, .. } => Some(bundle),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Credential::Env(_) => "Credential::Env([redacted])",
+            Credential::Stored { .. } => "Credential::Stored([redacted])",
+            Credential::StepUp(_) => "Credential::StepUp([redacted])",
+            Credential::Fixed(_) => "Credential::Fixed([redacted])",
+        })
+    }
+}
+
+/// One request on its way down the stack.
+#[derive(Debug)]
+pub struct ApiRequest {
+    pub operation: Operation,
+    /// Set by the credentials layer unless a layer above chose one (the step-up retry).
+    pub credential: Option<Credential>,
+}
+
+impl ApiRequest {
+    pub fn new(operation: Operation) -> ApiRequest {
+        ApiRequest {
+            operation,
+            credential: None,
+        }
+    }
+
+    pub fn with_credential(mut self, credential: Credential) -> ApiRequest {
+        self.credential = Some(credential);
+        self
+    }
+}
+
+/// A successful answer.
+#[derive(Clone, Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: Value,
+    /// `Idempotent-Replayed: true`.
+    pub replayed: bool,
+}

@@ -1,0 +1,231 @@
+//! Layer 2: step-up authentication — the whole path of a transfer that needs more than the
+//! everyday token, in one place.
+//!
+//! 1. The operation goes down the stack with the everyday token (the layer below already
+//!    refreshes an expired or revoked one).
+//! 2. The API answers with a step-up challenge: `403 insufficient_scope` (RFC 6750 §3.1) or
+//!    `401 insufficient_user_authentication` (RFC 9470 §3), naming the scope, `acr_values`
+//!    or `max_age` it wants.
+//! 3. If a person can approve it — not for `BANK_TOKEN`, where the environment is in charge,
+//!    and not with `--no-input` when no browser can be opened — [`StepUp::authorize`] runs
+//!    one interactive authorization for the operation's scope plus what the challenge
+//!    named: loopback redirect, browser, and the authorization server's MFA rule.
+//! 4. The step-up must be signed by the logged-in user: the request carries `login_hint`
+//!    (OIDC Core §3.1.2.1), and the `sub` of the step-up's ID token must equal the `sub`
+//!    stored at login. Otherwise someone else's approval (a second account in the same
+//!    browser, a colleague at the keyboard) would move *their* money under a command the
+//!    person ran as themselves. A login that recorded no `sub` cannot be bound, so the
+//!    step-up is refused: there is no unbound step-up.
+//! 5. The *same* operation is retried exactly once with the step-up token — a transfer
+//!    keeps its `Idempotency-Key`, so it cannot happen twice — and whatever the API says
+//!    then is final: no loop. The token is a [`Credential::StepUp`], which has no way into
+//!    the token store: it lives for this one request and is dropped with it.
+
+use std::time::Duration;
+
+use bank_protocol::scopes::{OFFLINE_ACCESS, OPENID, TRANSFER_FUNDS};
+
+use super::observer::Event;
+use super::request::{ApiRequest, ApiResponse, Credential, Operation};
+use super::session::Session;
+use super::{ApiError, ClientError, NotPossible, StepUpError};
+use super::{BoxFuture, Layer, Next};
+use crate::challenge::StepUpChallenge;
+use crate::oauth::{self, AuthParams, Browser, Interaction, Person};
+use crate::token_store::TokenBundle;
+
+/// How a step-up reaches the person.
+pub struct StepUpOptions<'p> {
+    pub person: &'p dyn Person,
+    pub browser: Browser,
+    /// How long to wait for the authorization, MFA approval included.
+    pub timeout: Duration,
+    /// `--no-input`: a step-up that would wait for a browser nobody can open fails at once.
+    pub no_input: bool,
+}
+
+pub struct StepUp<'s> {
+    session: &'s Session,
+    options: StepUpOptions<'s>,
+}
+
+impl<'s> StepUp<'s> {
+    pub fn new(session: &'s Session, options: StepUpOptions<'s>) -> StepUp<'s> {
+        StepUp { session, options }
+    }
+
+    /// Runs the interactive authorization `challenge` asks for and returns the token for the
+    /// retry, after checking it was signed by `everyday`'s user. Nothing is written: a
+    /// refresh token, should a provider send one, is dropped.
+    pub async fn authorize(
+        &self,
+        challenge: &StepUpChallenge,
+        operation: &Operation,
+        everyday: &TokenBundle,
+        next: &Next<'_>,
+    ) -> Result<Credential, StepUpError> {
+        if everyday.sub.is_none() {
+            return Err(StepUpError::Unbound);
+        }
+        let mut params = step_up_params(challenge, required_scope(operation));
+        params.login_hint = everyday.username.clone();
+        let purpose = purpose(operation);
+        next.observe(Event::StepUpAuthorizing {
+            params: &params,
+            purpose,
+        });
+        let person = self.options.person;
+        person.notice(&format!(
+            "Step-up required to {purpose} — approve the request on your authenticator"
+        ));
+        let metadata = self.session.metadata().await?;
+        let tokens = oauth::authorize(
+            &self.session.http,
+            &self.session.profile,
+            &metadata,
+            &params,
+            Interaction {
+                person,
+                browser: &self.options.browser,
+                timeout: self.options.timeout,
+                callback_port: self.session.profile.callback_port,
+                waiting_message: format!(
+                    "Waiting for approval to {purpose} on your authenticator… (Ctrl-C to cancel)"
+                ),
+            },
+        )
+        .await?;
+        check_same_user(everyday, &tokens)?;
+        next.observe(Event::StepUpAuthorized {
+            access_token: &tokens.access_token,
+        });
+        Ok(Credential::StepUp(tokens.access_token))
+    }
+}
+
+impl Layer for StepUp<'_> {
+    fn handle<'a>(
+        &'a self,
+        request: ApiRequest,
+        next: Next<'a>,
+    ) -> BoxFuture<'a, Result<ApiResponse, ClientError>> {
+        Box::pin(async move {
+            let operation = request.operation.clone();
+            let everyday = request
+                .credential
+                .as_ref()
+                .and_then(Credential::stored_bundle)
+                .cloned();
+            let from_env = matches!(request.credential, Some(Credential::Env(_)));
+            let challenge = match next.run(request).await {
+                Err(ClientError::Api(ApiError::StepUpRequired(challenge))) => challenge,
+                other => return other,
+            };
+            next.observe(Event::Challenge(&challenge));
+            if from_env {
+                return Err(StepUpError::NotPossible {
+                    challenge,
+                    reason: NotPossible::EnvToken,
+                }
+                .into());
+            }
+            let Some(everyday) = everyday else {
+                // A step-up or fixed token was given: it is what it is.
+                return Err(ApiError::StepUpRequired(challenge).into());
+            };
+            // `--no-input` forbids questions, not the browser: like `gh`, an authorization a
+            // browser can carry out (BANK_BROWSER, BROWSER, a desktop session) still runs.
+            if self.options.no_input && !can_open_browser(&self.options.browser) {
+                return Err(StepUpError::NotPossible {
+                    challenge,
+                    reason: NotPossible::NoInputNoBrowser,
+                }
+                .into());
+            }
+            let token = self
+                .authorize(&challenge, &operation, &everyday, &next)
+                .await?;
+            // Exactly one retry with the step-up token; whatever the API says now is final.
+            next.run(ApiRequest::new(operation).with_credential(token))
+                .await
+                .map_err(|e| match e {
+                    ClientError::Api(e) => ClientError::AfterStepUp(e),
+                    other => other,
+                })
+        })
+    }
+}
+
+/// The scope an operation needs beyond the everyday token, if any.
+pub fn required_scope(operation: &Operation) -> Option<&'static str> {
+    match operation {
+        Operation::Transfer { .. } => Some(TRANSFER_FUNDS),
+        Operation::Balance | Operation::History { .. } => None,
+    }
+}
+
+/// What the person is doing, for the messages.
+fn purpose(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::Transfer { .. } => "transfer funds",
+        Operation::Balance => "read the balance",
+        Operation::History { .. } => "read the history",
+    }
+}
+
+/// The authorization request for a challenge: `openid` (for the binding), the operation's
+/// scope and any scope the challenge names — never `offline_access`: a step-up token comes
+/// without a refresh token — plus RFC 9470's `acr_values` and `max_age` when present.
+pub fn step_up_params(challenge: &StepUpChallenge, required_scope: Option<&str>) -> AuthParams {
+    let mut scopes = vec![OPENID.to_owned()];
+    scopes.extend(required_scope.map(str::to_owned));
+    for s in &challenge.scope {
+        if s != OFFLINE_ACCESS && !scopes.contains(s) {
+            scopes.push(s.clone());
+        }
+    }
+    AuthParams {
+        scopes,
+        acr_values: challenge.acr_values.clone(),
+        max_age: challenge.max_age,
+        prompt_login: false,
+        login_hint: None,
+    }
+}
+
+/// The step-up's user must be the everyday login's user (see the module docs).
+fn check_same_user(everyday: &TokenBundle, step_up: &oauth::TokenSet) -> Result<(), StepUpError> {
+    let Some(expected) = &everyday.sub else {
+        return Err(StepUpError::Unbound);
+    };
+    let Some(found) = &step_up.subject else {
+        return Err(StepUpError::UnknownUser);
+    };
+    if found == expected {
+        return Ok(());
+    }
+    Err(StepUpError::WrongUser {
+        expected: everyday
+            .username
+            .clone()
+            .unwrap_or_else(|| expected.clone()),
+        found: step_up.username.clone().unwrap_or_else(|| found.clone()),
+    })
+}
+
+/// Whether `browser` can show the authorization page without a person copying the URL.
+fn can_open_browser(browser: &Browser) -> bool {
+    match browser {
+        Browser::Command(_) | Browser::InProcess(_) => true,
+        Browser::None => false,
+        Browser::System => {
+            cfg!(any(target_os = "macos", target_os = "windows"))
+                || ["DISPLAY", "WAYLAND_DISPLAY"]
+                    .iter()
+                    .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! The bottom of the stack: one HTTP exchange with the bank API, and what its answer means.
+//!
+//! Every answer becomes data or an [`ApiError`] a caller can act on: `401 invalid_token`
+//! means "refresh or log in again"; `403 insufficient_scope` or RFC 9470
+//! `401 insufficient_user_authentication` means "step up", with what the `WWW-Authenticate`
+//! challenge named (parsed by `challenge.rs`); other 4xx carry the RFC 9457 problem; 5xx
+//! and transport failures are the server's or the network's fault.
+
+use bank_protocol::Problem;
+use reqwest::{StatusCode, header};
+
+use super::error::{ApiError, ClientError};
+use super::observer::{Event, Observer};
+use super::request::{ApiRequest, ApiResponse, Operation};
+use crate::challenge::BearerChallenge;
+
+/// Talks to one bank API base URL.
+#[derive(Clone)]
+pub struct Transport {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Transport {
+    pub fn new(http: reqwest::Client, base: &str) -> Transport {
+        Transport {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn send(
+        &self,
+        request: ApiRequest,
+        observer: &dyn Observer,
+    ) -> Result<ApiResponse, ClientError> {
+        let method = request.operation.method();
+        let url = format!("{}{}", self.base, request.operation.path());
+        observer.event(&Event::Request {
+            method: method.as_str(),
+            url: &url,
+            operation: &request.operation,
+            credential: request.credential.as_ref(),
+        });
+        let mut http = self
+            .http
+            .request(method.clone(), &url)
+            .header(header::ACCEPT, "application/json");
+        if let Some(credential) = &request.credential {
+            http = http.bearer_auth(credential.access_token().secret());
+        }
+        if let Operation::Transfer { body, key } = &request.operation {
+            http = http.json(body).header("Idempotency-Key", key.as_str());
+        }
+        let response = http.send().await.map_err(|source| self.network(source))?;
+
+        let status = response.status();
+        let challenge_header = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        observer.event(&Event::Response {
+            method: method.as_str(),
+            url: &url,
+            status: status.as_u16(),
+            www_authenticate: Some(challenge_header.as_str()).filter(|h| !h.is_empty()),
+        });
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let challenge = BearerChallenge::from_headers(
+            response
+                .headers()
+                .get_all(header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| self.network(source))?;
+        if status.is_success() {
+            let body =
+                serde_json::from_slice(&bytes).map_err(|_| ApiError::UnexpectedResponse {
+                    status: status.as_u16(),
+                    what: "the body is not JSON".into(),
+                })?;
+            return Ok(ApiResponse {
+                status: status.as_u16(),
+                body,
+                replayed,
+            });
+        }
+        Err(ClientError::Api(failure(status, challenge, &bytes)))
+    }
+
+    fn network(&self, source: reqwest::Error) -> ClientError {
+        ClientError::Api(ApiError::Network {
+            url: self.base.clone(),
+            source: source.without_url(),
+        })
+    }
+}
+
+/// Text from the server with anything that could act on a terminal, newlines included,
+/// shown escaped.
+fn one_line(text: String) -> String {
+    bank_protocol::text::escape_hidden(&text, &[]).into_owned()
+}
+
+/// What a non-success answer means.
+fn failure(status: StatusCode, challenge: Option<BearerChallenge>, body: &[u8]) -> ApiError {
+    let mut problem: Problem = serde_json::from_slice(body).unwrap_or_default();
+    problem.status = status.as_u16();
+    // The server's words end up in one line of an error message: they may not start another.
+    problem.title = problem.title.map(one_line);
+    problem.detail = problem.detail.map(one_line);
+    if let Some(step_up) = challenge.as_ref().and_then(|c| c.step_up(status.as_u16())) {
+        return ApiError::StepUpRequired(step_up);
+    }
+    match status {
+        StatusCode::UNAUTHORIZED => ApiError::InvalidToken {
+            description: challenge
+                .and_then(|c| c.error_description)
+                .map(one_line)
+                .or(problem.detail),
+        },
+        StatusCode::FORBIDDEN => ApiError::Forbidden { problem },
+        // RFC 9457 bodies for bad input: the request itself was wrong (exit 2).
+        StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => {
+            ApiError::BadRequest { problem }
+        }
+        // 404, 405, …: the CLI and the API disagree (wrong `api_url`?), not the input.
+        s if s.is_client_error() => ApiError::UnexpectedResponse {
+            status: s.as_u16(),
+            what: problem.to_string(),
+        },
+        s if s.is_server_error() => ApiError::Server { problem },
+        s => ApiError::UnexpectedResponse {
+            status: s.as_u16(),
+            what: "unexpected status".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_problem_cannot_act_on_the_terminal() {
+        let body = br#"{"title":"Bad\nrequest","detail":"pay \u202ebob\u001b[2J","status":400}"#;
+        let ApiError::BadRequest { problem } = failure(StatusCode::BAD_REQUEST, None, body) else {
+            panic!("a 400 is a bad request");
+        };
+        assert_eq!(problem.title.as_deref(), Some("Bad\\u{a}request"));
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("pay \\u{202e}bob\\u{1b}[2J")
+        );
+        let challenge = BearerChallenge::from_headers([
+            "Bearer error=\"invalid_token\", error_description=\"x\u{7}y\"",
+        ]);
+        let ApiError::InvalidToken { description } =
+            failure(StatusCode::UNAUTHORIZED, challenge, b"")
+        else {
+            panic!("a 401 invalid_token");
+        };
+        assert_eq!(description.as_deref(), Some("x\\u{7}y"));
+    }
+}

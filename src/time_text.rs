@@ -1,0 +1,85 @@
+//! Durations and instants as people type and read them: `--timeout 90s`, "lives 5m",
+//! "in 42s", RFC 3339 timestamps in `--json`. Shared by the commands and the OAuth layer.
+
+use std::time::Duration;
+
+/// Accepts `300`, `90s`, `5m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 90s or 5m)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("`{text}` is not a duration (try 90s or 5m)")),
+    };
+    if secs == 0 {
+        return Err("the timeout must be at least one second".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// `90s`, `5m`, `1m30s`.
+pub fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+/// Unix seconds as an RFC 3339 timestamp.
+pub fn rfc3339(unix: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+pub fn relative(seconds: i64) -> String {
+    let abs = seconds.unsigned_abs();
+    let text = match abs {
+        0..=59 => format!("{abs}s"),
+        60..=3599 => format!("{}m", abs / 60),
+        _ => format!("{}h{}m", abs / 3600, (abs % 3600) / 60),
+    };
+    if seconds >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert_eq!(humanize(Duration::from_secs(300)), "5m");
+        assert_eq!(humanize(Duration::from_secs(90)), "1m30s");
+        assert_eq!(humanize(Duration::from_secs(42)), "42s");
+    }
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(42), "in 42s");
+        assert_eq!(relative(3599), "in 59m");
+        assert_eq!(relative(-7260), "2h1m ago");
+        assert_eq!(rfc3339(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+    }
+}
