@@ -199,11 +199,16 @@ async fn hostile_amounts_are_refused_over_the_wire() {
     let issuer = TestIssuer::start().await;
     let api = Api::for_issuer(&issuer).await;
     let before = api.state.ledger_summary();
-    // Surrounding whitespace is not in this table: the contract trims it before the grammar
-    // applies (`TransferOrder::new`), so " 1" is 1.00 and not a hostile amount here.
     let hostile: Vec<Value> = [
         "",
         " ",
+        " 1",
+        "1 ",
+        "1\n",
+        "\t1",
+        "\u{a0}1",   // no-break space
+        "1\u{2028}", // line separator
+        "\u{3000}1", // ideographic space
         "-1",
         "-0",
         "-0.01",
