@@ -1,6 +1,7 @@
 //! Integration tests of the authorization server over real HTTP on ephemeral ports.
 mod admin;
 mod audit;
+mod authenticator;
 mod discovery;
 mod errors;
 mod flow;
