@@ -19,7 +19,8 @@
 //! jitter; a transaction that keeps losing answers `StoreError::Busy` (a 503 the client may
 //! retry with the same key), never a half-done transfer and never a 500.
 //!
-//! The transaction itself is in `transfer`.
+//! The transfer itself is one call of a function in the schema (see `transfer`), so the
+//! account locks are never held across a round trip to an API instance.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -29,7 +30,7 @@ use tokio_postgres::{NoTls, Row, SimpleQueryMessage};
 
 mod transfer;
 
-use self::transfer::{Attempt, backoff, retryable, rollback, transfer_attempt};
+use self::transfer::{Attempt, backoff, retryable, transfer_attempt};
 use super::{
     Account, Durability, LedgerSummary, Opened, POSTGRES_MIGRATIONS, SeedError, TransferCommand,
     TransferError, TransferOutcome, TransferRecord, now_rfc3339,
@@ -305,8 +306,7 @@ impl PgBank {
             .get(0))
     }
 
-    /// See `BankStore::consume_jti_and_transfer`. The caller runs this on its own task,
-    /// so a client that disconnects cannot abandon a transaction half-way.
+    /// See `BankStore::consume_jti_and_transfer`.
     pub async fn consume_jti_and_transfer(
         &self,
         cmd: &TransferCommand<'_>,
@@ -323,7 +323,6 @@ impl PgBank {
             match transfer_attempt(&client, cmd).await {
                 Attempt::Done(result) => return result,
                 Attempt::Failed(err) => {
-                    rollback(&client).await;
                     if !retryable(&err) {
                         return Err(TransferError::Store(err.into()));
                     }
