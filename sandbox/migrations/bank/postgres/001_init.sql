@@ -80,6 +80,7 @@ DECLARE
     recipient accounts%ROWTYPE;
     have_sender BOOLEAN := false;
     have_recipient BOOLEAN := false;
+    recipient_id BIGINT;
     prev idempotency_keys%ROWTYPE;
 BEGIN
     INSERT INTO used_tokens (issuer, token_id, expires_at, used_at)
@@ -91,6 +92,16 @@ BEGIN
         RETURN;
     END IF;
 
+    -- Transfers of one account queue on an advisory lock per account id (taken in id
+    -- order, released at commit) before they touch its row: the lock manager hands an
+    -- exclusive lock to one waiter at a time, where a row lock's release wakes every
+    -- waiter at once to race for it again (a hot account would spend its time there).
+    -- A handle never changes its id, so reading it unlocked first is safe.
+    SELECT id INTO recipient_id FROM accounts WHERE handle = p_to_handle;
+    PERFORM pg_advisory_xact_lock(LEAST(p_from, COALESCE(recipient_id, p_from)));
+    IF recipient_id IS NOT NULL AND recipient_id <> p_from THEN
+        PERFORM pg_advisory_xact_lock(GREATEST(p_from, recipient_id));
+    END IF;
     FOR acct IN SELECT * FROM accounts WHERE id = p_from OR handle = p_to_handle
                 ORDER BY id FOR UPDATE LOOP
         IF acct.id = p_from THEN

@@ -45,7 +45,8 @@ const PRUNE_EVERY_SECS: i64 = 30;
 /// instance whose clock is behind another's by less than this still finds the record of a
 /// token it would consider valid.
 const PRUNE_MARGIN_SECS: i64 = 300;
-/// `pg_advisory_xact_lock` key that serializes migrations of instances starting together.
+/// `pg_advisory_xact_lock` key that serializes migrations of instances starting together;
+/// far above any account id (`bank_transfer` takes advisory locks keyed by account id).
 const MIGRATION_LOCK_KEY: i64 = 0x62_61_6e_6b_00_01;
 
 pub(super) const ACCOUNT_COLUMNS: &str = "id, sub, handle, currency, balance_minor";
