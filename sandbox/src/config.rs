@@ -3,7 +3,7 @@
 //! Precedence, lowest first: built-in defaults (the protocol contract; no file needed) →
 //! the optional TOML file (`--config`) → the environment (`BANK_API_DATABASE_URL` for the
 //! bank API's `[api] database`) → command-line flags (`--data-dir`, `--authz-addr`,
-//! `--api-addr`, `--allow-non-loopback`, `--database`), applied by the binary. A missing
+//! `--api-addr`, `--allow-non-loopback`, `--in-memory`, `--database`), applied by `serve::config`. A missing
 //! field keeps its default; an unknown field is an error, so typos do not silently do
 //! nothing.
 

@@ -46,10 +46,12 @@ impl CommonArgs {
 /// The options of serving, beyond [`CommonArgs`].
 #[derive(clap::Args, Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServeArgs {
-    /// Authorization server listen address (port 0 picks a free port) [default: 127.0.0.1:8400]
+    /// Authorization server listen address (default: the config file's, else port 8400 on
+    /// 127.0.0.1; port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     pub authz_addr: Option<SocketAddr>,
-    /// Bank API listen address (port 0 picks a free port) [default: 127.0.0.1:8401]
+    /// Bank API listen address (default: the config file's, else port 8401 on 127.0.0.1;
+    /// port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     pub api_addr: Option<SocketAddr>,
     /// Allow listening on non-loopback addresses (anyone who can reach them can use the demo accounts).

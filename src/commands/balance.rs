@@ -2,7 +2,7 @@
 
 use bank_protocol::group_thousands;
 
-use crate::commands::Ctx;
+use crate::context::Ctx;
 use crate::error::CliError;
 use crate::ui::Ui;
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 use bank_protocol::scopes::OPENID;
 use serde_json::json;
 
-use crate::commands::Ctx;
 use crate::config;
+use crate::context::Ctx;
 use crate::error::CliError;
 use crate::oauth::{self, AuthParams, Browser, Interaction};
 use crate::time_text::{parse_duration, rfc3339};

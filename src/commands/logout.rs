@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::commands::Ctx;
+use crate::context::Ctx;
 use crate::error::CliError;
 use crate::oauth;
 use crate::ui::Ui;

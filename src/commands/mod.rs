@@ -9,7 +9,6 @@
 pub mod balance;
 pub mod completions;
 pub mod config;
-pub mod context;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod history;
@@ -24,9 +23,9 @@ pub mod transfer;
 use clap::{Parser, Subcommand};
 
 use crate::config::Overrides;
+pub use crate::context::Ctx;
 use crate::error::CliError;
 use crate::ui::Ui;
-pub use context::Ctx;
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::client::Session;
 use crate::client::session::EXPIRY_SKEW_SECS;
-use crate::commands::Ctx;
+use crate::context::Ctx;
 use crate::error::{CliError, ErrorKind};
 use crate::time_text::{relative, rfc3339};
 use crate::ui::Ui;

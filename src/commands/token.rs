@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::client::Credential;
-use crate::commands::Ctx;
+use crate::context::Ctx;
 use crate::error::CliError;
 use crate::time_text::rfc3339;
 use crate::ui::Ui;

@@ -14,7 +14,7 @@ use bank_protocol::{DEFAULT_TRANSFER_LIMIT_MINOR, IdempotencyKey, TransferOrder,
 use crate::challenge::describe_requirement;
 use crate::client::step_up::StepUpOptions;
 use crate::client::{ApiError, ClientError, StepUpError, TransferDone};
-use crate::commands::Ctx;
+use crate::context::Ctx;
 use crate::error::{CliError, ErrorKind, not_possible_hint};
 use crate::oauth::{Browser, OAuthError};
 use crate::time_text::parse_duration;

@@ -14,7 +14,7 @@
 
 mod narration;
 mod person;
-pub mod walker;
+pub use bank_sandbox::walker;
 
 use std::time::Duration;
 
@@ -26,8 +26,8 @@ use crate::client::step_up::StepUpOptions;
 use crate::client::{
     ApiError, ApiRequest, BankClient, ClientError, Credential, Operation, Session, StepUpError,
 };
-use crate::commands::Ctx;
 use crate::config::{ConfigFile, Env, Overrides, ProfileFile};
+use crate::context::Ctx;
 use crate::error::{CliError, ErrorKind};
 use crate::oauth::{self, AuthParams, Browser, Interaction, OAuthError};
 use crate::token_store::{Storage, TokenStore};
@@ -351,11 +351,7 @@ fn demo_ctx(ui: &Ui, sandbox: &Sandbox, config_dir: &std::path::Path) -> Result<
             callback_port: None,
         },
     )?;
-    let http = crate::commands::context::http_client(concat!(
-        "bank/",
-        env!("CARGO_PKG_VERSION"),
-        " (demo)"
-    ))?;
+    let http = crate::context::http_client(concat!("bank/", env!("CARGO_PKG_VERSION"), " (demo)"))?;
     Ok(Ctx {
         ui: ui.clone(),
         session: Session {

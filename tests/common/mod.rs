@@ -247,7 +247,7 @@ impl TestEnv {
     /// will ask (approved here) — outside `bank`, for tests that need a token `bank login`
     /// would never request or store (`transfer:funds`).
     pub fn mint_token(&self, username: &str, password: &str, scope: &str, mfa: bool) -> String {
-        use bank::demo::walker::{Password, Walker};
+        use bank_sandbox::walker::{Password, Walker};
         const RESOURCE: &str = "https://bank.example/api";
         // Loopback redirect URIs match on any port (RFC 8252 §7.3); nothing listens on it:
         // the walker stops before fetching the callback.
@@ -291,7 +291,7 @@ impl TestEnv {
                     authz.approve_mfa(&pending.id).expect("approve");
                 }
             };
-            let mut observe = |_: &bank::demo::walker::Step| {};
+            let mut observe = |_: &bank_sandbox::walker::Step| {};
             let (callback, ()) =
                 tokio::join!(walker.walk_to_callback(url.as_str(), &mut observe), approve);
             let callback = callback.expect("the sign-in reaches the callback");

@@ -2,8 +2,8 @@
 //!
 //! `bank login` runs it (through `BANK_BROWSER`) with the authorization URL as its last
 //! argument. The walking itself — real HTTP with a cookie jar, the login form with its CSRF
-//! field, the MFA waiting page, the loopback callback — is `bank::demo::walker`, which
-//! `bank demo` uses too; this binary adds what only tests need. It logs in as
+//! field, the MFA waiting page, the loopback callback — is `bank_sandbox::walker`, which
+//! `bank demo` and the benchmark driver use too; this binary adds what only tests need. It logs in as
 //! `BANK_TEST_USERNAME`/`BANK_TEST_PASSWORD` and appends one line per step to
 //! `BANK_TEST_BROWSER_LOG`, which the tests read (and use to fail when the browser was
 //! expected but never ran). `BANK_TEST_BROWSER_MODE` scripts misbehaviour: `idle` (never sign
@@ -13,7 +13,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use bank::demo::walker::{Password, Walker};
+use bank_sandbox::walker::{Password, Walker};
 use reqwest::Url;
 
 fn main() -> ExitCode {
@@ -61,7 +61,7 @@ impl Log {
     }
 }
 
-async fn browse(log: &Log, start: &str) -> Result<(), bank::demo::walker::WalkError> {
+async fn browse(log: &Log, start: &str) -> Result<(), bank_sandbox::walker::WalkError> {
     let mode = std::env::var("BANK_TEST_BROWSER_MODE").unwrap_or_default();
     if mode == "idle" {
         log.line(&format!(
@@ -75,7 +75,7 @@ async fn browse(log: &Log, start: &str) -> Result<(), bank::demo::walker::WalkEr
     let password = std::env::var("BANK_TEST_PASSWORD").unwrap_or_else(|_| "wonderland".into());
     let walker = Walker::new(&username, Password::new(password))?
         .mfa_deadline(std::time::Duration::from_secs(60));
-    let mut observe = |step: &bank::demo::walker::Step| log.line(&step.to_string());
+    let mut observe = |step: &bank_sandbox::walker::Step| log.line(&step.to_string());
     let callback = walker.walk_to_callback(start, &mut observe).await?;
     if mode.starts_with("tamper-state") {
         let tampered = tamper_state(&callback);

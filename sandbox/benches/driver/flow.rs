@@ -1,31 +1,31 @@
 //! Minting tokens through the sandbox's real front door: the authorization code flow with
 //! PKCE S256, the login form (once; the session cookie carries later authorizations) and
 //! auto-approved push MFA, then the token endpoint. No library back door: every token the
-//! benchmarks spend was issued exactly as `bank` would obtain it.
+//! benchmarks spend was issued exactly as `bank` would obtain it. The pages are walked by
+//! the sandbox's one scripted browser, `bank_sandbox::walker`.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
+use bank_sandbox::walker::{Password, Walker};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 const CLIENT_ID: &str = "bank-cli";
 const AUDIENCE: &str = "https://bank.example/api";
-/// Loopback redirects match any port (RFC 8252 §7.3); nothing listens here, the code is
-/// read from the `Location` header instead.
+/// Loopback redirects match any port (RFC 8252 §7.3); nothing listens here: the walker
+/// stops at the callback URL without fetching it, and the code is read from it.
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 
-/// A scripted browser for one user: its own cookie jar, no redirects followed by reqwest.
+/// A scripted browser for one user, plus the client's half of the flow (PKCE, `state`,
+/// the code exchange).
 pub struct Browser {
     http: reqwest::Client,
     issuer: Url,
-    username: String,
-    password: String,
-    cookies: BTreeMap<String, String>,
+    walker: Walker,
 }
 
 fn random_b64(n: usize) -> String {
@@ -42,58 +42,18 @@ impl Browser {
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
             issuer: Url::parse(issuer)?,
-            username: username.to_owned(),
-            password: password.to_owned(),
-            cookies: BTreeMap::new(),
+            walker: Walker::new(username, Password::new(password))?,
         })
     }
 
-    /// A second browser of the same signed-in person (shares the session cookie), for
-    /// minting on several connections at once.
+    /// A second browser of the same signed-in person (shares the cookie jar), for minting
+    /// on several connections at once.
     pub fn clone_session(&self) -> Browser {
         Browser {
             http: self.http.clone(),
             issuer: self.issuer.clone(),
-            username: self.username.clone(),
-            password: self.password.clone(),
-            cookies: self.cookies.clone(),
+            walker: self.walker.clone(),
         }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn keep_cookies(&mut self, response: &reqwest::Response) {
-        for value in response.headers().get_all(SET_COOKIE) {
-            let Ok(value) = value.to_str() else { continue };
-            let pair = value.split(';').next().unwrap_or_default();
-            if let Some((name, v)) = pair.split_once('=') {
-                if v.is_empty() {
-                    self.cookies.remove(name.trim());
-                } else {
-                    self.cookies.insert(name.trim().to_owned(), v.to_owned());
-                }
-            }
-        }
-    }
-
-    async fn send(
-        &mut self,
-        request: reqwest::RequestBuilder,
-    ) -> anyhow::Result<reqwest::Response> {
-        let request = if self.cookies.is_empty() {
-            request
-        } else {
-            request.header(COOKIE, self.cookie_header())
-        };
-        let response = request.send().await?;
-        self.keep_cookies(&response);
-        Ok(response)
     }
 
     /// Runs one authorization for `scope` and returns the access token.
@@ -112,50 +72,16 @@ impl Browser {
             .append_pair("code_challenge_method", "S256")
             .append_pair("audience", AUDIENCE);
 
-        let mut form: Option<Vec<(String, String)>> = None;
-        let code = 'walk: {
-            for _ in 0..12 {
-                let response = match form.take() {
-                    Some(fields) => self.send(self.http.post(url.clone()).form(&fields)).await?,
-                    None => self.send(self.http.get(url.clone())).await?,
-                };
-                let status = response.status();
-                if status.is_redirection() {
-                    let location = response
-                        .headers()
-                        .get(LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .context("redirect without Location")?;
-                    url = url.join(location)?;
-                    if url.path() == "/callback" {
-                        let q: BTreeMap<_, _> = url.query_pairs().into_owned().collect();
-                        if q.get("state") != Some(&state) {
-                            bail!("callback state does not match");
-                        }
-                        match q.get("code") {
-                            Some(code) => break 'walk code.clone(),
-                            None => bail!("authorization failed: {:?}", q.get("error")),
-                        }
-                    }
-                    continue;
-                }
-                let page = response.text().await?;
-                if let Some(next) = attribute(&page, "data-mfa-continue-url") {
-                    // Auto-approved: the decision is already made when the page renders.
-                    url = url.join(&next)?;
-                    continue;
-                }
-                if page.contains(r#"name="password""#) {
-                    let mut fields = hidden_inputs(&page);
-                    fields.push(("username".into(), self.username.clone()));
-                    fields.push(("password".into(), self.password.clone()));
-                    url = url.join("/login")?;
-                    form = Some(fields);
-                    continue;
-                }
-                bail!("stuck at {} ({status})", url.path());
-            }
-            bail!("too many steps");
+        let callback = self
+            .walker
+            .walk_to_callback(url.as_str(), &mut |_| {})
+            .await?;
+        let q: BTreeMap<_, _> = callback.query_pairs().into_owned().collect();
+        if q.get("state") != Some(&state) {
+            bail!("callback state does not match");
+        }
+        let Some(code) = q.get("code") else {
+            bail!("authorization failed: {:?}", q.get("error"));
         };
 
         let token_url = self.issuer.join("/oauth/token")?;
@@ -180,38 +106,4 @@ impl Browser {
             .map(str::to_owned)
             .context("no access_token in the token response")
     }
-}
-
-/// The value of the first `NAME="…"` attribute in `html`.
-fn attribute(html: &str, name: &str) -> Option<String> {
-    let needle = format!(r#"{name}=""#);
-    let start = html.find(&needle)? + needle.len();
-    let end = html[start..].find('"')? + start;
-    Some(unescape(&html[start..end]))
-}
-
-/// `(name, value)` of every `<input type="hidden" …>`.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    html.split("<input")
-        .skip(1)
-        .filter_map(|tag| {
-            let tag = &tag[..tag.find('>')?];
-            if !tag.contains(r#"type="hidden""#) {
-                return None;
-            }
-            Some((
-                attribute(tag, "name")?,
-                attribute(tag, "value").unwrap_or_default(),
-            ))
-        })
-        .collect()
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }

@@ -223,6 +223,13 @@ impl AuthzState {
                 OAuthError::invalid_request("max_age must be a non-negative integer")
             })?),
         };
+        // OIDC Core §3.1.2.1: who is expected to sign in. Held to exactly that username,
+        // which no name longer than a username can be.
+        let login_hint =
+            p("login_hint").filter(|h| !h.is_empty() && self.config().enforce_login_hint);
+        if login_hint.is_some_and(|h| h.len() > 256) {
+            return Err(OAuthError::invalid_request("login_hint is too long"));
+        }
         let now = self.now();
         Ok(TxnRecord {
             id: secrets::random_id("txn_"),
@@ -236,6 +243,7 @@ impl AuthzState {
             acr_values: p("acr_values").map(str::to_owned),
             max_age,
             prompt: prompt.map(str::to_owned),
+            login_hint: login_hint.map(str::to_owned),
             session_hash: None,
             user_id: None,
             auth_time: None,
@@ -272,6 +280,19 @@ impl AuthzState {
                     .max_age
                     .is_none_or(|max| max > 0 && now - auth_time <= max)
         });
+        // A session of someone other than the hinted user is not reused: that user must
+        // sign in.
+        let reusable = match (reusable, txn.login_hint.as_deref()) {
+            (Some((_, user_id, _)), Some(hint))
+                if self
+                    .store()
+                    .user_by_id(user_id)?
+                    .is_none_or(|u| u.username != hint) =>
+            {
+                None
+            }
+            (reusable, _) => reusable,
+        };
         match reusable {
             Some((session, user_id, auth_time)) => {
                 if prompts.contains(&"none") && self.mfa_required(&txn) {
@@ -324,6 +345,23 @@ impl AuthzState {
         user: &UserRecord,
     ) -> Result<Response, OAuthError> {
         if self.mfa_required(txn) {
+            // A new push only within the user's limit (push fatigue); a reload of a
+            // sign-in that already has its push is not another one.
+            if self.store().mfa_by_txn(&txn.id)?.is_none()
+                && let Some(wait) = self.push_wait(user.id)?
+            {
+                self.store().complete_txn(&txn.id, self.now())?;
+                self.record(AuthzEvent::MfaPushLimited {
+                    username: user.username.clone(),
+                });
+                return Err(OAuthError::new(
+                    OAuthErrorKind::TemporarilyUnavailable,
+                    format!(
+                        "too many approval requests for this account; try again in {} minutes",
+                        (wait + 59) / 60
+                    ),
+                ));
+            }
             self.start_mfa(txn, user)?;
             return Ok(redirect(&format!("/mfa/wait?txn={}", txn.id)));
         }

@@ -1,8 +1,9 @@
 //! What the authorization server is configured with: the API it issues tokens for, its
-//! clients and their MFA rules, the seeded users, token lifetimes and login throttling.
+//! clients and their MFA rules, the seeded users, token lifetimes, login throttling and the
+//! MFA push limit.
 //!
-//! The defaults reproduce the protocol contract in DESIGN.md, including the seed article's
-//! rule (client `bank-cli` requesting `transfer:funds` must pass MFA, never remembered), so
+//! The defaults are the sandbox's protocol contract (docs/ARCHITECTURE.md), including the
+//! seed article's rule (client `bank-cli` requesting `transfer:funds` must pass MFA, never remembered), so
 //! the sandbox needs no configuration file at all. Everything here deserializes from the
 //! `[authz]` table of the sandbox's TOML file.
 
@@ -41,6 +42,12 @@ pub struct AuthzConfig {
     pub transaction_lifetime_secs: u64,
     pub session_lifetime_secs: u64,
     pub login_throttle: ThrottleConfig,
+    /// At most so many MFA pushes per user in a window, against push fatigue.
+    pub mfa_push_limit: PushLimit,
+    /// Only the user an authorization request names in `login_hint` may sign in for it.
+    /// `false` treats the hint as advisory, as OIDC Core §3.1.2.1 allows and some
+    /// providers do: for testing a client's own check of who signed in.
+    pub enforce_login_hint: bool,
     pub password_hashing: PasswordHashing,
     /// Library and benchmark use only: approve every MFA request the moment it is
     /// created (still recorded in the events). Never enable this for a demo of step-up.
@@ -85,6 +92,8 @@ impl Default for AuthzConfig {
             transaction_lifetime_secs: 15 * 60,
             session_lifetime_secs: 8 * 3600,
             login_throttle: ThrottleConfig::default(),
+            mfa_push_limit: PushLimit::default(),
+            enforce_login_hint: true,
             password_hashing: PasswordHashing::default(),
             mfa_auto_approve: false,
         }
@@ -110,6 +119,7 @@ impl std::fmt::Debug for AuthzConfig {
             .field("clients", &self.clients)
             .field("users", &self.users)
             .field("mfa_auto_approve", &self.mfa_auto_approve)
+            .field("enforce_login_hint", &self.enforce_login_hint)
             .finish_non_exhaustive()
     }
 }
@@ -160,21 +170,56 @@ pub struct UserSeed {
     pub display_name: String,
 }
 
-/// Failed-login throttling per submitted username.
+/// Failed-login throttling (`[authz.login_throttle]`). Every attempt counts as a failure
+/// before its password is checked (a success takes it back), so parallel guesses cannot
+/// outrun the count. Failures are counted per account and source address, so a stranger's
+/// guesses slow down the stranger rather than the real user, and per account over all
+/// sources, with a higher limit, so guessing spread over many machines is bounded too.
+/// Past a limit each further try must wait: `lockout_secs`, doubling with every failure,
+/// at most `max_lockout_secs`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThrottleConfig {
-    /// Consecutive failures allowed before the username is locked.
+    /// Failures of one account from one source address before tries must wait.
     pub max_failures: u32,
-    /// First lockout; doubles with every further failure (capped at one hour).
+    /// Failures of one account from all sources together before tries must wait.
+    pub account_max_failures: u32,
+    /// The first wait; doubles with every further failure.
     pub lockout_secs: u64,
+    /// The longest wait.
+    pub max_lockout_secs: u64,
+    /// Password checks in flight at once for one account; more are refused at once.
+    pub max_concurrent: u32,
 }
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
         Self {
             max_failures: 5,
+            account_max_failures: 50,
             lockout_secs: 30,
+            max_lockout_secs: 3600,
+            max_concurrent: 2,
+        }
+    }
+}
+
+/// MFA pushes per user (`[authz.mfa_push_limit]`): a sign-in that would send one more is
+/// refused with `temporarily_unavailable`, so nobody can wear a user down with pushes
+/// until one is approved by mistake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushLimit {
+    pub max_pushes: u32,
+    /// At most `transaction_lifetime_secs`: pushes are counted while their sign-in is kept.
+    pub window_secs: u64,
+}
+
+impl Default for PushLimit {
+    fn default() -> Self {
+        Self {
+            max_pushes: 10,
+            window_secs: 600,
         }
     }
 }

@@ -3,18 +3,20 @@
 //! throttling of repeated failures, CSRF bound to the browser session, and session id
 //! rotation on success.
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::pages::{error_page, esc, page};
+use super::pages::{Nonce, error_page, page};
 use super::secrets::{self, Secret};
 use super::session::{self, Session, SessionKind};
+use super::throttle::{Admission, Source};
 use super::{AuthzEvent, AuthzState, LoginName};
 use crate::error::OAuthError;
 use crate::store::StoreError;
-use crate::store::authz::{SecretHash, TxnRecord, UserRecord};
+use crate::store::authz::{TxnRecord, UserRecord};
 
 /// The outcome of checking a username and password.
 pub(crate) enum Credentials {
@@ -27,30 +29,31 @@ pub(crate) enum Credentials {
 }
 
 impl AuthzState {
-    /// Checks credentials with throttling. Unknown usernames are throttled and cost an
-    /// argon2 verification too, so neither timing nor lockouts reveal who has an account.
+    /// Checks credentials with throttling (see `throttle`): the attempt is counted before
+    /// the password is checked. Unknown usernames are throttled and cost an argon2
+    /// verification too, so neither timing nor throttling reveals who has an account.
     pub(crate) async fn check_credentials(
         &self,
         username: &str,
         password: &str,
+        source: Source,
     ) -> Result<Credentials, StoreError> {
-        // Longer names cannot exist (see `add_user`); refusing them early also keeps the
-        // throttle table from growing by attacker-chosen megabytes.
-        if username.is_empty() || username.len() > 64 {
+        // Longer names, or names with control characters, cannot exist (see `add_user`);
+        // refusing them early also keeps the throttle table from growing by
+        // attacker-chosen megabytes.
+        if username.is_empty() || username.len() > 64 || username.chars().any(char::is_control) {
             return Ok(Credentials::Invalid);
         }
-        let now = self.now();
         let user = self.store().user_by_username(username)?;
-        let throttle_name = self.throttle_name(username);
-        let locked_until = self.store().locked_until(&throttle_name)?;
-        if locked_until > now {
-            self.record(AuthzEvent::LoginThrottled {
-                username: self.login_name(username, user.as_ref()),
-            });
-            return Ok(Credentials::Throttled {
-                retry_after: locked_until - now,
-            });
-        }
+        let (_slot, keys) = match self.admit_login(username, source)? {
+            Admission::Check(slot, keys) => (slot, keys),
+            Admission::Wait { retry_after } => {
+                self.record(AuthzEvent::LoginThrottled {
+                    username: self.login_name(username, user.as_ref()),
+                });
+                return Ok(Credentials::Throttled { retry_after });
+            }
+        };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let dummy = self.inner.dummy_password_hash.clone();
         let password = password.to_owned();
@@ -60,35 +63,21 @@ impl AuthzState {
         })
         .await
         .unwrap_or(false);
-        let throttle = &self.config().login_throttle;
         match user {
             Some(user) if ok => {
-                self.store().clear_login_failures(&throttle_name)?;
+                self.login_was_right(&keys)?;
                 self.record(AuthzEvent::LoginSucceeded {
                     username: user.username.clone(),
                 });
                 Ok(Credentials::Valid(user))
             }
             user => {
-                self.store().record_login_failure(
-                    &throttle_name,
-                    self.now(),
-                    throttle.max_failures,
-                    i64::try_from(throttle.lockout_secs).unwrap_or(30),
-                )?;
                 self.record(AuthzEvent::LoginFailed {
                     username: self.login_name(username, user.as_ref()),
                 });
                 Ok(Credentials::Invalid)
             }
         }
-    }
-
-    /// The login throttle's key for a submitted username: a keyed hash, because what was
-    /// typed there may be a password and must not be stored.
-    fn throttle_name(&self, submitted: &str) -> SecretHash {
-        let key = self.inner.throttle_key.expose().as_bytes();
-        secrets::sha256(&[key, b"\0", submitted.as_bytes()].concat())
     }
 
     /// How the audit trail (and so the log) names a login attempt: an account's username
@@ -118,9 +107,21 @@ pub struct TxnQuery {
     txn: String,
 }
 
-/// The login form. Exactly one `<form method="post" action="/login">` with hidden `txn`
-/// and `csrf_token`, and `username` / `password` inputs: the CLI's scripted test browser
-/// and the screenshot test rely on this shape.
+/// The login page (`templates/login.html`).
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    nonce: Nonce,
+    client: String,
+    error: Option<&'a str>,
+    txn: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    /// The only user who may sign in (`login_hint`): shown fixed.
+    hint: Option<&'a str>,
+}
+
+/// The login form, with an error above it and the username kept after a failed try.
 pub(crate) fn login_form(
     state: &AuthzState,
     txn: &TxnRecord,
@@ -129,42 +130,15 @@ pub(crate) fn login_form(
     username: &str,
     status: StatusCode,
 ) -> Response {
-    let client = state.client_name(&txn.client_id);
-    let error = error
-        .map(|e| {
-            format!(
-                r#"<div class="error" role="alert" id="login-error">{}</div>"#,
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    let described_by = if error.is_empty() {
-        ""
-    } else {
-        r#" aria-describedby="login-error""#
-    };
-    let body = format!(
-        r#"<main><section class="card" aria-labelledby="h">
-<h1 id="h">Sign in to Bank</h1>
-<p>to continue to <strong>{client}</strong></p>
-{error}
-<form method="post" action="/login"{described_by}>
-<input type="hidden" name="txn" value="{txn}">
-<input type="hidden" name="csrf_token" value="{csrf}">
-<label for="username">Username</label>
-<input type="text" id="username" name="username" value="{username}" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-</form>
-<p class="muted">Demo users: alice / wonderland, bob / builder.</p>
-</section></main>"#,
-        client = esc(&client),
-        txn = esc(&txn.id),
-        csrf = esc(csrf.expose()),
-        username = esc(username),
-    );
-    page(status, "Sign in", &body, None)
+    page(status, |nonce| LoginPage {
+        nonce,
+        client: state.client_name(&txn.client_id),
+        error,
+        txn: &txn.id,
+        csrf: csrf.expose(),
+        username,
+        hint: txn.login_hint.as_deref(),
+    })
 }
 
 fn expired_txn_page() -> Response {
@@ -236,10 +210,11 @@ impl std::fmt::Debug for Password {
 
 pub async fn login_submit(
     State(state): State<AuthzState>,
+    source: Source,
     headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
-    match submit(&state, &headers, form).await {
+    match submit(&state, source, &headers, form).await {
         Ok(response) => response,
         Err(LoginError::Store(e)) => internal(&e),
         Err(LoginError::OAuth(e)) => {
@@ -266,6 +241,7 @@ impl From<StoreError> for LoginError {
 
 async fn submit(
     state: &AuthzState,
+    source: Source,
     headers: &HeaderMap,
     form: LoginForm,
 ) -> Result<Response, LoginError> {
@@ -296,8 +272,25 @@ async fn submit(
         }
         return Ok(response);
     };
+    // A sign-in for a named user: anyone else is refused before a password is checked
+    // or a push is sent.
+    if let Some(hint) = txn.login_hint.as_deref()
+        && form.username != hint
+    {
+        let csrf = state.new_csrf(&current)?;
+        return Ok(login_form(
+            state,
+            &txn,
+            &csrf,
+            Some(&format!(
+                "This sign-in is for {hint}. Sign in as {hint}, or start again from the application."
+            )),
+            hint,
+            StatusCode::FORBIDDEN,
+        ));
+    }
     match state
-        .check_credentials(&form.username, &form.password.0)
+        .check_credentials(&form.username, &form.password.0, source)
         .await?
     {
         Credentials::Valid(user) => {

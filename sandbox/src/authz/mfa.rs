@@ -8,14 +8,11 @@
 //! unexpired), and every change bumps a watch channel so `wait_for_pending_mfa` needs no
 //! polling.
 //!
-//! The authenticator page stands for the user's phone, a separate device: it has its own
-//! session cookie and CSRF tokens (see `session`), so it always asks for its own sign-in —
-//! the browser's fresh login never approves its own push — and it never touches the
-//! browser's login session. It is still unlocked by the user's password, so it demonstrates
-//! the flow rather than providing a real possession factor.
+//! The authenticator page (the "phone") lives in `authenticator`.
 
 use std::time::Duration;
 
+use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -23,9 +20,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::authorize::ErrorTarget;
-use super::login::Credentials;
-use super::pages::{error_page, esc, page, redirect};
-use super::session::{self, SessionKind};
+use super::pages::{Nonce, error_page, page, redirect};
+use super::session::SessionKind;
 use super::{ACR_MFA, AuthzEvent, AuthzState};
 use crate::error::OAuthError;
 use crate::store::StoreError;
@@ -245,7 +241,7 @@ impl AuthzState {
         }
     }
 
-    fn describe_scopes(&self, scope: &str) -> Vec<String> {
+    pub(super) fn describe_scopes(&self, scope: &str) -> Vec<String> {
         scope
             .split(' ')
             .filter(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
@@ -256,10 +252,10 @@ impl AuthzState {
 
 #[derive(Deserialize)]
 pub struct TxnQuery {
-    txn: String,
+    pub(super) txn: String,
 }
 
-fn internal(err: &dyn std::fmt::Display) -> Response {
+pub(super) fn internal(err: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %err, "mfa failure");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -268,27 +264,23 @@ fn internal(err: &dyn std::fmt::Display) -> Response {
     )
 }
 
-const POLL_JS: &str = r#"
-(function(){
-  var main=document.querySelector('main[data-mfa-status-url]');
-  var statusUrl=main.getAttribute('data-mfa-status-url');
-  var continueUrl=main.getAttribute('data-mfa-continue-url');
-  var text=document.getElementById('mfa-status-text');
-  var messages={approved:'Approved. Returning you to the application…',denied:'The request was denied.',expired:'This request expired before it was approved.'};
-  function poll(){
-    fetch(statusUrl,{credentials:'same-origin',cache:'no-store'})
-      .then(function(r){return r.json();})
-      .then(function(body){
-        if(body.status==='pending'){setTimeout(poll,1000);return;}
-        text.textContent=messages[body.status]||body.status;
-        document.querySelector('.spinner').hidden=true;
-        setTimeout(function(){window.location.assign(continueUrl);},body.status==='approved'?0:1500);
-      })
-      .catch(function(){setTimeout(poll,2000);});
-  }
-  poll();
-})();
-"#;
+/// The waiting page (`templates/mfa_wait.html`).
+#[derive(Template)]
+#[template(path = "mfa_wait.html")]
+struct WaitPage<'a> {
+    nonce: Nonce,
+    txn: &'a str,
+    heading: &'static str,
+    line: &'static str,
+    user: &'a str,
+    client: String,
+    wants: Vec<String>,
+    /// The spinner turns while pending.
+    pending: bool,
+    /// Whether the page polls for the decision (it does until one is known).
+    poll: bool,
+    mins: u64,
+}
 
 pub async fn wait_page(
     State(state): State<AuthzState>,
@@ -323,11 +315,6 @@ pub async fn wait_page(
         .config()
         .client(&txn.client_id)
         .map_or_else(|| txn.client_id.clone(), |c| c.name.clone());
-    let wants = state.describe_scopes(&txn.scope);
-    let items: String = wants
-        .iter()
-        .map(|w| format!("<li>{}</li>", esc(w)))
-        .collect();
     let (heading, line) = match status {
         MfaStatusView::Pending => (
             "Check your authenticator",
@@ -340,30 +327,18 @@ pub async fn wait_page(
             "This request expired before it was approved.",
         ),
     };
-    let id = esc(&txn.id);
-    let body = format!(
-        r#"<main data-mfa-status-url="/mfa/status?txn={id}" data-mfa-continue-url="/mfa/continue?txn={id}"><section class="card" aria-labelledby="h">
-<h1 id="h">{heading}</h1>
-<p>Signed in as <strong>{user}</strong>.</p>
-<div class="what"><strong>{client} wants to:</strong><ul>{items}</ul></div>
-<div class="status" role="status" aria-live="polite"><span class="spinner" aria-hidden="true"{hidden}></span><span id="mfa-status-text">{line}</span></div>
-<p class="muted">Open <a href="/authenticator" target="_blank" rel="noopener">your authenticator</a> (or run <code>bank-sandbox mfa approve</code>). The request expires in {mins} minutes.</p>
-<noscript><a class="button" href="/mfa/continue?txn={id}">Continue after approving</a></noscript>
-</section></main>"#,
-        heading = esc(heading),
-        user = esc(&record.username),
-        client = esc(&client),
-        hidden = if status == MfaStatusView::Pending {
-            ""
-        } else {
-            " hidden"
-        },
-        line = esc(line),
-        mins = state.config().mfa_timeout_secs.div_ceil(60),
-    );
-    let script =
-        (status == MfaStatusView::Pending || status == MfaStatusView::Approved).then_some(POLL_JS);
-    page(StatusCode::OK, heading, &body, script)
+    page(StatusCode::OK, |nonce| WaitPage {
+        nonce,
+        txn: &txn.id,
+        heading,
+        line,
+        user: &record.username,
+        client,
+        wants: state.describe_scopes(&txn.scope),
+        pending: status == MfaStatusView::Pending,
+        poll: matches!(status, MfaStatusView::Pending | MfaStatusView::Approved),
+        mins: state.config().mfa_timeout_secs.div_ceil(60),
+    })
 }
 
 pub async fn status(State(state): State<AuthzState>, Query(q): Query<TxnQuery>) -> Response {
@@ -417,247 +392,4 @@ pub async fn continue_flow(
         state.continue_after_mfa(&txn, &record)
     })();
     result.unwrap_or_else(|e| internal(&e))
-}
-
-// ---- the authenticator ("phone") -------------------------------------------------------
-
-fn authenticator_signin(csrf: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let error = error
-        .map(|e| format!(r#"<div class="error" role="alert">{}</div>"#, esc(e)))
-        .unwrap_or_default();
-    let body = format!(
-        r#"<main><section class="card" aria-labelledby="h">
-<h1 id="h">Authenticator</h1>
-<p>Sign in to see and answer sign-in requests for your account.</p>
-{error}
-<form method="post" action="/authenticator/login">
-<input type="hidden" name="csrf_token" value="{csrf}">
-<label for="username">Username</label>
-<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-</form>
-</section></main>"#,
-        csrf = esc(csrf),
-    );
-    page(status, "Authenticator", &body, None)
-}
-
-const RELOAD_JS: &str = "setTimeout(function(){window.location.reload();},3000);";
-
-fn authenticator_list(state: &AuthzState, user: &UserRecord, csrf: &str) -> Response {
-    let pending = state.pending_mfa(Some(&user.username));
-    let csrf = esc(csrf);
-    let requests: String = if pending.is_empty() {
-        r#"<p class="notice" role="status">No pending requests. This page refreshes by itself.</p>"#
-            .into()
-    } else {
-        pending
-            .iter()
-            .map(|r| {
-                let wants: String = state
-                    .describe_scopes(&r.scopes.join(" "))
-                    .iter()
-                    .map(|w| format!("<li>{}</li>", esc(w)))
-                    .collect();
-                let id = esc(&r.id);
-                format!(
-                    r#"<article class="request" aria-label="Request from {client}">
-<strong>{client} wants to:</strong><ul>{wants}</ul>
-<p class="muted">Request {id}</p>
-<div class="actions">
-<form method="post" action="/authenticator/decide"><input type="hidden" name="csrf_token" value="{csrf}"><input type="hidden" name="id" value="{id}"><input type="hidden" name="decision" value="approve"><button type="submit">Approve</button></form>
-<form method="post" action="/authenticator/decide"><input type="hidden" name="csrf_token" value="{csrf}"><input type="hidden" name="id" value="{id}"><input type="hidden" name="decision" value="deny"><button type="submit" class="deny">Deny</button></form>
-</div></article>"#,
-                    client = esc(&r.client_name),
-                )
-            })
-            .collect()
-    };
-    let body = format!(
-        r#"<main><section class="card wide" aria-labelledby="h">
-<h1 id="h">Authenticator</h1>
-<p>Signed in as <strong>{user}</strong>. Approve only requests you started.</p>
-{requests}
-<form method="post" action="/authenticator/logout"><input type="hidden" name="csrf_token" value="{csrf}"><button type="submit" class="deny">Sign out</button></form>
-</section></main>"#,
-        user = esc(&user.username),
-    );
-    page(
-        StatusCode::OK,
-        "Authenticator",
-        &body,
-        pending.is_empty().then_some(RELOAD_JS),
-    )
-}
-
-pub async fn authenticator_page(State(state): State<AuthzState>, headers: HeaderMap) -> Response {
-    let result = (|| -> Result<Response, StoreError> {
-        let (session, new_cookie) = state.session_for_form(SessionKind::Authenticator, &headers)?;
-        let csrf = state.new_csrf(&session)?;
-        let user = match session.user_id() {
-            Some(id) => state.store().user_by_id(id)?,
-            None => None,
-        };
-        let mut response = match user {
-            Some(user) => authenticator_list(&state, &user, csrf.expose()),
-            None => authenticator_signin(csrf.expose(), None, StatusCode::OK),
-        };
-        if let Some(id) = new_cookie {
-            session::set_cookie(
-                &mut response,
-                SessionKind::Authenticator,
-                &id,
-                state.session_cookie_max_age(),
-            );
-        }
-        Ok(response)
-    })();
-    result.unwrap_or_else(|e| internal(&e))
-}
-
-#[derive(Deserialize)]
-pub struct AuthenticatorLogin {
-    csrf_token: String,
-    username: String,
-    password: super::login::Password,
-}
-
-pub async fn authenticator_login(
-    State(state): State<AuthzState>,
-    headers: HeaderMap,
-    axum::Form(form): axum::Form<AuthenticatorLogin>,
-) -> Response {
-    let result = async {
-        let session = state.current_session(SessionKind::Authenticator, &headers)?;
-        let Some(session) = session.filter(|s| state.csrf_ok(s, &form.csrf_token)) else {
-            return Ok(redirect_see_other("/authenticator"));
-        };
-        match state
-            .check_credentials(&form.username, form.password.expose())
-            .await?
-        {
-            Credentials::Valid(user) => {
-                let (id, _, _) =
-                    state.sign_in_session(SessionKind::Authenticator, Some(&session), user.id)?;
-                let mut response = redirect_see_other("/authenticator");
-                session::set_cookie(
-                    &mut response,
-                    SessionKind::Authenticator,
-                    &id,
-                    state.session_cookie_max_age(),
-                );
-                Ok(response)
-            }
-            Credentials::Invalid => {
-                let csrf = state.new_csrf(&session)?;
-                Ok(authenticator_signin(
-                    csrf.expose(),
-                    Some("That username and password did not match."),
-                    StatusCode::UNAUTHORIZED,
-                ))
-            }
-            Credentials::Throttled { retry_after } => {
-                let csrf = state.new_csrf(&session)?;
-                Ok(authenticator_signin(
-                    csrf.expose(),
-                    Some(&format!(
-                        "Too many failed attempts. Try again in {retry_after} seconds."
-                    )),
-                    StatusCode::TOO_MANY_REQUESTS,
-                ))
-            }
-        }
-    };
-    result.await.unwrap_or_else(|e: StoreError| internal(&e))
-}
-
-#[derive(Deserialize)]
-pub struct Decision {
-    csrf_token: String,
-    id: String,
-    decision: String,
-}
-
-pub async fn authenticator_decide(
-    State(state): State<AuthzState>,
-    headers: HeaderMap,
-    axum::Form(form): axum::Form<Decision>,
-) -> Response {
-    let result = (|| -> Result<Response, MfaError> {
-        let session = state.current_session(SessionKind::Authenticator, &headers)?;
-        let Some(session) = session.filter(|s| state.csrf_ok(s, &form.csrf_token)) else {
-            return Ok(error_page(
-                StatusCode::FORBIDDEN,
-                "Form expired",
-                "Reload the authenticator and try again.",
-            ));
-        };
-        let Some(user_id) = session.user_id() else {
-            return Ok(redirect_see_other("/authenticator"));
-        };
-        // A user may only answer their own requests.
-        let record = state.store().mfa_by_id(&form.id)?;
-        if record.as_ref().is_none_or(|r| r.user_id != user_id) {
-            return Err(MfaError::NotFound);
-        }
-        match form.decision.as_str() {
-            "approve" => state.approve_mfa(&form.id)?,
-            "deny" => state.deny_mfa(&form.id)?,
-            _ => {
-                return Ok(error_page(
-                    StatusCode::BAD_REQUEST,
-                    "Unknown decision",
-                    "Choose Approve or Deny.",
-                ));
-            }
-        }
-        Ok(redirect_see_other("/authenticator"))
-    })();
-    match result {
-        Ok(r) => r,
-        Err(MfaError::NotFound) => error_page(
-            StatusCode::NOT_FOUND,
-            "Unknown request",
-            "That request does not exist.",
-        ),
-        Err(MfaError::NotPending | MfaError::NonePending(_)) => error_page(
-            StatusCode::CONFLICT,
-            "Request already answered",
-            "That request was already answered or has expired.",
-        ),
-        Err(MfaError::Store(e)) => internal(&e),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct Logout {
-    csrf_token: String,
-}
-
-pub async fn authenticator_logout(
-    State(state): State<AuthzState>,
-    headers: HeaderMap,
-    axum::Form(form): axum::Form<Logout>,
-) -> Response {
-    let result = (|| -> Result<Response, StoreError> {
-        if let Some(session) = state.current_session(SessionKind::Authenticator, &headers)?
-            && state.csrf_ok(&session, &form.csrf_token)
-        {
-            state.store().delete_session(&session.id_hash)?;
-            let mut response = redirect_see_other("/authenticator");
-            session::clear_cookie(&mut response, SessionKind::Authenticator);
-            return Ok(response);
-        }
-        Ok(redirect_see_other("/authenticator"))
-    })();
-    result.unwrap_or_else(|e| internal(&e))
-}
-
-/// 303: after a POST, the browser follows with a GET.
-fn redirect_see_other(location: &'static str) -> Response {
-    let mut response = redirect(location);
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    response
 }

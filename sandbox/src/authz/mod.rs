@@ -5,11 +5,12 @@
 //! the audit trail, the MFA change signal); [`router`] maps URLs onto the handler modules.
 //! Each module owns one part of the protocol: `discovery` and `jwks` publish metadata,
 //! `authorize` validates requests and decides what happens next, `login` and `session`
-//! authenticate people, `mfa` runs push approval, `token` and `revoke` are the client-facing
+//! authenticate people, `mfa` runs push approval (answered on the `authenticator` page), `token` and `revoke` are the client-facing
 //! endpoints, `admin` serves the `bank-sandbox mfa` commands. Handlers parse; the
 //! `impl AuthzState` blocks in those modules decide; `store::authz` persists.
 
 mod admin;
+mod authenticator;
 mod authorize;
 pub mod config;
 mod discovery;
@@ -21,6 +22,7 @@ mod pages;
 mod revoke;
 pub mod secrets;
 mod session;
+mod throttle;
 mod token;
 
 use std::collections::VecDeque;
@@ -33,7 +35,7 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 
 pub use config::{
-    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, Password, PasswordHashing, ScopeConfig,
+    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, Password, PasswordHashing, PushLimit, ScopeConfig,
     ThrottleConfig, UserSeed,
 };
 pub use events::{AuthzEvent, LoginName};
@@ -87,6 +89,8 @@ struct Inner {
     /// Keys the names in the login throttle table (persisted, so lockouts survive a
     /// restart): what was typed as a username may be a password, and is never stored.
     throttle_key: secrets::Secret,
+    /// Password checks in flight per account, bounded by `login_throttle.max_concurrent`.
+    verifying: throttle::InFlight,
 }
 
 impl AuthzState {
@@ -141,6 +145,7 @@ impl AuthzState {
                 admin_token_hash,
                 login_name_key: secrets::Secret::generate(),
                 throttle_key,
+                verifying: throttle::InFlight::default(),
             }),
         })
     }
@@ -300,6 +305,13 @@ fn validate_config(config: &AuthzConfig) -> Result<(), AuthzInitError> {
     if config.code_lifetime_secs == 0 || config.mfa_timeout_secs == 0 {
         return bad("lifetimes must be positive".into());
     }
+    // Pushes are counted over the MFA requests still kept, which go with their transaction.
+    if config.mfa_push_limit.window_secs > config.transaction_lifetime_secs {
+        return bad(format!(
+            "mfa_push_limit.window_secs must be at most transaction_lifetime_secs ({})",
+            config.transaction_lifetime_secs
+        ));
+    }
     Ok(())
 }
 
@@ -320,10 +332,19 @@ pub fn router(state: AuthzState) -> Router {
         .route("/mfa/wait", get(mfa::wait_page))
         .route("/mfa/status", get(mfa::status))
         .route("/mfa/continue", get(mfa::continue_flow))
-        .route("/authenticator", get(mfa::authenticator_page))
-        .route("/authenticator/login", post(mfa::authenticator_login))
-        .route("/authenticator/decide", post(mfa::authenticator_decide))
-        .route("/authenticator/logout", post(mfa::authenticator_logout))
+        .route("/authenticator", get(authenticator::authenticator_page))
+        .route(
+            "/authenticator/login",
+            post(authenticator::authenticator_login),
+        )
+        .route(
+            "/authenticator/decide",
+            post(authenticator::authenticator_decide),
+        )
+        .route(
+            "/authenticator/logout",
+            post(authenticator::authenticator_logout),
+        )
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(revoke::revoke))
         .route("/admin/mfa", get(admin::list))

@@ -169,15 +169,20 @@ impl AuthzState {
         );
         let hash = token.hash();
         let now = self.now();
-        // Check the client before spending the token, so another client cannot burn it.
+        // Validate everything the request asks before spending the token: another client
+        // must not be able to burn it, and a request for more than was granted must leave
+        // it usable for the natural retry (spending it would make that retry look like
+        // reuse and revoke the grant).
         let Some(grant_id) = self.store().refresh_token_grant(&hash)? else {
             return Err(OAuthError::invalid_grant("unknown refresh token"));
         };
-        if self.store().grant(&grant_id)?.client_id != client_id {
+        let granted = self.store().grant(&grant_id)?;
+        if granted.client_id != client_id {
             return Err(OAuthError::invalid_grant(
                 "refresh token was issued to another client",
             ));
         }
+        let scope = narrowed_scope(&granted.scope, p("scope"))?;
         let grant = match self.store().use_refresh_token(&hash, now)? {
             RefreshUse::Fresh(grant) => *grant,
             RefreshUse::Reused { grant_id } => {
@@ -190,26 +195,6 @@ impl AuthzState {
                 return Err(OAuthError::invalid_grant(
                     "refresh token expired or revoked",
                 ));
-            }
-        };
-        // RFC 6749 §6: a narrower scope may be requested, never a wider one.
-        let scope = match p("scope") {
-            None => grant.scope.clone(),
-            Some(requested) => {
-                let granted: Vec<&str> = grant.scope.split(' ').collect();
-                if let Some(extra) = requested
-                    .split(' ')
-                    .find(|s| !s.is_empty() && !granted.contains(s))
-                {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "scope {extra} was not granted"
-                    )));
-                }
-                requested
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
             }
         };
         self.issue(&grant, &scope, None, "refresh_token")
@@ -316,6 +301,22 @@ impl AuthzState {
             id_token,
         })
     }
+}
+
+/// The scope a refresh asks for: the grant's by default, narrower if asked, never wider
+/// (RFC 6749 §6).
+fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(granted.to_owned());
+    };
+    let granted: Vec<&str> = granted.split(' ').collect();
+    let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+    if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {extra} was not granted"
+        )));
+    }
+    Ok(requested.join(" "))
 }
 
 /// Parses a form body after checking its content type (RFC 6749 §3.2 requires

@@ -151,6 +151,44 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     sandbox.shutdown().await;
 }
 
+/// A refresh that asks for more than was granted is refused without spending the token:
+/// the natural retry without the extra scope still works, and nothing is revoked.
+#[tokio::test]
+async fn a_refresh_asking_for_more_spends_nothing() {
+    let sandbox = start().await;
+    let jwks = get_json(&format!("{}/.well-known/jwks.json", sandbox.issuer())).await;
+    let pkce = Pkce::new();
+    let code = get_code(&sandbox, &pkce, EVERYDAY, &[]).await;
+    let (_, _, first) = exchange(&sandbox, &code, &pkce.verifier).await;
+    let rt = first["refresh_token"].as_str().expect("rt").to_owned();
+    let live_jti = jti(&jwks, &first["access_token"]);
+
+    let (status, body) = refresh(&sandbox, &rt, Some("view:balance transfer:funds")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope")),
+        "{body}"
+    );
+    let (status, body) = refresh(&sandbox, &rt, Some("view:balance")).await;
+    assert_eq!(status, StatusCode::OK, "the retry works: {body}");
+    assert_eq!(body["scope"], "view:balance");
+    assert!(
+        !sandbox
+            .authz()
+            .is_access_token_revoked(&live_jti)
+            .expect("store"),
+        "the grant was not revoked"
+    );
+    assert!(
+        !sandbox
+            .authz()
+            .events()
+            .iter()
+            .any(|e| matches!(e, AuthzEvent::RefreshTokenReused { .. }))
+    );
+    sandbox.shutdown().await;
+}
+
 #[tokio::test]
 async fn revocation_endpoint_revokes_refresh_tokens() {
     let sandbox = start().await;

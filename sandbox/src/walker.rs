@@ -1,7 +1,8 @@
-//! A scripted person with a browser: walks an authorization server's login pages over HTTP.
+//! A scripted person with a browser: walks the sandbox's login pages over HTTP.
 //!
-//! `bank demo` uses it where no real browser can be opened (no display, SSH, `--yes`), and the
-//! end-to-end tests' `bank-test-browser` wraps it, so there is exactly one copy of this logic.
+//! `bank demo` uses it where no real browser can be opened (no display, SSH, `--yes`), the
+//! end-to-end tests' `bank-test-browser` wraps it, and the benchmark driver mints its tokens
+//! with it, so there is exactly one copy of this logic, next to the pages it reads.
 //! It does what a person does, over real HTTP with a cookie jar and without following
 //! redirects on its own (each hop is observed): open the authorization URL, fill in the login
 //! form (every hidden input — the CSRF token among them — plus `username`/`password`), wait on
@@ -9,8 +10,9 @@
 //! `data-mfa-continue-url` (what the page's script does), and stop at the loopback callback.
 //! [`Walker::walk_to_callback`] returns that callback URL without fetching it, so the caller
 //! decides how to deliver it ([`Walker::deliver`]); the tests use that gap to tamper with
-//! `state`. It knows the sandbox's pages (DESIGN.md's browser-facing contract), not any
-//! provider's: a real provider gets a real browser.
+//! `state`. It knows the sandbox's pages (`templates/*.html`: the login form's shape, the
+//! waiting page's `data-mfa-*` attributes), not any provider's: a real provider gets a
+//! real browser.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -101,7 +103,9 @@ impl fmt::Display for Step {
     }
 }
 
-/// Walks login pages as one user, with its own cookie jar (one browser profile).
+/// Walks login pages as one user, with its own cookie jar (one browser profile). Clones
+/// share the jar: the same profile, e.g. on several connections at once.
+#[derive(Clone)]
 pub struct Walker {
     http: reqwest::Client,
     username: String,
@@ -148,6 +152,7 @@ impl Walker {
             path: url.path().to_owned(),
         });
         let mut pending_post: Option<Vec<(String, String)>> = None;
+        let mut submitted = 0;
         for _ in 0..30 {
             if url.path() == "/callback" {
                 return Ok(url);
@@ -209,9 +214,13 @@ impl Walker {
                 continue;
             }
             if let Some(form) = login_form(&html) {
-                if status == StatusCode::UNAUTHORIZED {
+                // A form that keeps coming back (wrong password; a sign-in bound to
+                // another user) will not take these credentials. One retry covers a form
+                // that had merely expired.
+                if status == StatusCode::UNAUTHORIZED || submitted >= 2 {
                     return Err(WalkError::LoginRejected);
                 }
+                submitted += 1;
                 let mut fields = form.hidden;
                 fields.push(("username".into(), self.username.clone()));
                 fields.push(("password".into(), self.password.0.clone()));
@@ -404,13 +413,49 @@ fn attributes(s: &str) -> HashMap<String, String> {
     out
 }
 
+/// Decodes the character references an HTML escaper emits: `&amp;`, `&lt;`, `&gt;`,
+/// `&quot;`, `&apos;` and numeric ones (`&#34;`, `&#x27;`); anything else stays as is.
 fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest
+            .find(';')
+            .filter(|&end| end <= 10)
+            .and_then(|end| Some((reference(&rest[1..end])?, end)));
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn reference(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => {
+            let number = name.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -444,6 +489,14 @@ mod tests {
         assert_eq!(main["data-mfa-status-url"], "/mfa/status?txn=1");
         assert_eq!(main["data-mfa-continue-url"], "/mfa/continue?txn=1");
         assert!(find_tags("<mainly>", "main").is_empty());
+    }
+
+    #[test]
+    fn attribute_values_are_unescaped() {
+        let html =
+            r#"<input name="a" value="x&#34;&#39;&#60;&#62;&#38;y&amp;&quot;&#x27;&nbsp;&">"#;
+        let input = find_tags(html, "input").into_iter().next().expect("input");
+        assert_eq!(input["value"], "x\"'<>&y&\"'&nbsp;&");
     }
 
     #[test]
