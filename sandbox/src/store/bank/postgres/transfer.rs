@@ -1,8 +1,8 @@
 //! One transfer transaction on PostgreSQL, as an attempt its caller retries: one call of
-//! the `bank_transfer` function (migrations/bank/postgres/001_init.sql), run as a single
-//! autocommit statement. Doing every step inside the server keeps the account locks held
-//! only while the server works and commits, never across a round trip to this process,
-//! which is what a hot account's throughput depends on.
+//! the `bank_transfer` function (migrations/bank/postgres/002_transfer_function.sql), run
+//! as a single autocommit statement. Doing every step inside the server keeps the account
+//! locks held only while the server works and commits, never across a round trip to this
+//! process, which is what a hot account's throughput depends on.
 
 use std::time::Duration;
 
