@@ -97,7 +97,9 @@ pub struct TransferOrder {
 }
 
 impl TransferOrder {
-    /// Validates a transfer from its parts. `limit_minor` is the per-transfer limit.
+    /// Validates a transfer from its parts. `limit_minor` is the per-transfer limit. The
+    /// amount is taken exactly as given: the wire grammar has no room for whitespace (a
+    /// person's typing is trimmed by the CLI before it gets here).
     pub fn new(
         to: &str,
         amount: &str,
@@ -106,7 +108,7 @@ impl TransferOrder {
         limit_minor: i64,
     ) -> Result<TransferOrder, InvalidTransfer> {
         let to = text::normalize_handle(to).ok_or_else(|| InvalidTransfer::Recipient(to.into()))?;
-        let amount = Amount::parse(amount.trim(), limit_minor)?;
+        let amount = Amount::parse(amount, limit_minor)?;
         let currency = text::normalize_currency(currency)
             .ok_or_else(|| InvalidTransfer::Currency(currency.into()))?;
         if let Some(m) = memo
@@ -209,6 +211,10 @@ mod tests {
     #[test]
     fn transfers_are_validated_by_the_contract() {
         let ok = TransferOrder::new(" Bob ", "25", "usd", Some("lunch"), LIMIT).expect("valid");
+        assert!(matches!(
+            TransferOrder::new("bob", " 25", "USD", None, LIMIT),
+            Err(InvalidTransfer::Amount(AmountError::Syntax(_)))
+        ));
         assert_eq!(ok.to, "bob");
         assert_eq!(ok.amount.to_string(), "25.00");
         assert_eq!(ok.currency, "USD");

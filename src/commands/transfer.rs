@@ -88,7 +88,7 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
     // Everything the person typed is checked before anything is sent (exit 2).
     let order = TransferOrder::new(
         &args.to,
-        &args.amount,
+        args.amount.trim(),
         &args.currency,
         args.memo.as_deref(),
         DEFAULT_TRANSFER_LIMIT_MINOR,

@@ -331,6 +331,30 @@ mod tests {
     }
 
     #[test]
+    fn listens_on_127_0_0_1_only() {
+        let listener = Listener::bind(None).expect("bind");
+        let bound = listener
+            .server
+            .server_addr()
+            .to_ip()
+            .expect("a TCP listener");
+        assert_eq!(
+            bound,
+            SocketAddr::from((Ipv4Addr::LOCALHOST, listener.port))
+        );
+        // The address says what the socket was bound to; connecting says who can reach it.
+        // All of 127.0.0.0/8 reaches this host (on Linux), so a listener on 0.0.0.0 or on
+        // `[::]` would also answer 127.0.0.2; one on 127.0.0.1 must not.
+        let timeout = Duration::from_secs(5);
+        let other = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), listener.port));
+        assert!(
+            std::net::TcpStream::connect_timeout(&other, timeout).is_err(),
+            "{other} reached the loopback listener"
+        );
+        std::net::TcpStream::connect_timeout(&bound, timeout).expect("127.0.0.1 reaches it");
+    }
+
+    #[test]
     fn times_out_and_cancels() {
         let listener = Listener::bind(None).expect("bind");
         let cancel = Arc::new(AtomicBool::new(false));

@@ -3,6 +3,7 @@
 //! (`common::issuer`) whose keys it fetches over HTTP.
 
 mod test_accounts;
+mod test_audit;
 mod test_binary;
 mod test_keys;
 mod test_sandbox;
