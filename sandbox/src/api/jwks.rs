@@ -360,19 +360,8 @@ fn rfc8414_url(issuer: &str) -> Result<String, FetchError> {
 /// Keys must come over TLS, except from a loopback issuer (the local sandbox). The same
 /// rule applies to the issuer itself, whose discovery document names the keys.
 pub(crate) fn acceptable_key_url(uri: &str) -> bool {
-    let Ok(url) = url::Url::parse(uri) else {
-        return false;
-    };
-    match url.scheme() {
-        "https" => true,
-        "http" => match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(domain)) => domain == "localhost",
-            None => false,
-        },
-        _ => false,
-    }
+    // One rule for the CLI and the API, in the shared protocol crate.
+    bank_protocol::https::check_str(uri).is_ok()
 }
 
 /// Turns JWKs into verification keys, keeping only signature keys of allowed algorithms.

@@ -27,17 +27,29 @@ pub use self::sqlite::SqliteBank;
 use super::{Migration, StoreError};
 
 /// The SQLite schema, applied in order at open (recorded in `PRAGMA user_version`).
-pub const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
-    name: "001_init",
-    sql: include_str!("../../../migrations/bank/sqlite/001_init.sql"),
-}];
+pub const SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "001_init",
+        sql: include_str!("../../../migrations/bank/sqlite/001_init.sql"),
+    },
+    Migration {
+        name: "002_transfer_function",
+        sql: include_str!("../../../migrations/bank/sqlite/002_transfer_function.sql"),
+    },
+];
 
 /// The same schema for PostgreSQL (recorded in `bank_schema_migrations`). Every SQLite
 /// migration has its PostgreSQL twin under the same name and number.
-pub const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
-    name: "001_init",
-    sql: include_str!("../../../migrations/bank/postgres/001_init.sql"),
-}];
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "001_init",
+        sql: include_str!("../../../migrations/bank/postgres/001_init.sql"),
+    },
+    Migration {
+        name: "002_transfer_function",
+        sql: include_str!("../../../migrations/bank/postgres/002_transfer_function.sql"),
+    },
+];
 
 /// The SQLite migrations under their historical name (`store::open(path, MIGRATIONS)`).
 pub const MIGRATIONS: &[Migration] = SQLITE_MIGRATIONS;

@@ -19,7 +19,8 @@
 //! jitter; a transaction that keeps losing answers `StoreError::Busy` (a 503 the client may
 //! retry with the same key), never a half-done transfer and never a 500.
 //!
-//! The transaction itself is in `transfer`.
+//! The transfer itself is one call of a function in the schema (see `transfer`), so the
+//! account locks are never held across a round trip to an API instance.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -29,7 +30,7 @@ use tokio_postgres::{NoTls, Row, SimpleQueryMessage};
 
 mod transfer;
 
-use self::transfer::{Attempt, backoff, retryable, rollback, transfer_attempt};
+use self::transfer::{Attempt, backoff, retryable, transfer_attempt};
 use super::{
     Account, Durability, LedgerSummary, Opened, POSTGRES_MIGRATIONS, SeedError, TransferCommand,
     TransferError, TransferOutcome, TransferRecord, now_rfc3339,
@@ -44,7 +45,8 @@ const PRUNE_EVERY_SECS: i64 = 30;
 /// instance whose clock is behind another's by less than this still finds the record of a
 /// token it would consider valid.
 const PRUNE_MARGIN_SECS: i64 = 300;
-/// `pg_advisory_xact_lock` key that serializes migrations of instances starting together.
+/// `pg_advisory_xact_lock` key that serializes migrations of instances starting together;
+/// far above any account id (`bank_transfer` takes advisory locks keyed by account id).
 const MIGRATION_LOCK_KEY: i64 = 0x62_61_6e_6b_00_01;
 
 pub(super) const ACCOUNT_COLUMNS: &str = "id, sub, handle, currency, balance_minor";
@@ -305,8 +307,7 @@ impl PgBank {
             .get(0))
     }
 
-    /// See `BankStore::consume_jti_and_transfer`. The caller runs this on its own task,
-    /// so a client that disconnects cannot abandon a transaction half-way.
+    /// See `BankStore::consume_jti_and_transfer`.
     pub async fn consume_jti_and_transfer(
         &self,
         cmd: &TransferCommand<'_>,
@@ -323,7 +324,6 @@ impl PgBank {
             match transfer_attempt(&client, cmd).await {
                 Attempt::Done(result) => return result,
                 Attempt::Failed(err) => {
-                    rollback(&client).await;
                     if !retryable(&err) {
                         return Err(TransferError::Store(err.into()));
                     }
