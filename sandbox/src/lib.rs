@@ -220,7 +220,9 @@ fn spawn_server(
             // Either an explicit stop or the Sandbox being dropped.
             let _ = stop.wait_for(|stopped| *stopped).await;
         };
-        if let Err(err) = axum::serve(listener, router)
+        // With the peer address: the login throttle counts per source.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(err) = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await
         {

@@ -91,8 +91,12 @@ fn main() -> anyhow::Result<()> {
 fn config(data_dir: Option<PathBuf>, real_hashing: bool) -> SandboxConfig {
     let mut config = SandboxConfig::ephemeral();
     config.data_dir = data_dir;
-    // Step-up tokens are minted for the benchmark, not approved by a person.
+    // Step-up tokens are minted for the benchmark, not approved by a person, thousands
+    // for one user: the push limit (against push fatigue) is lifted, and so is the login
+    // throttle's bound on concurrent password checks (minting runs on several connections).
     config.authz.mfa_auto_approve = true;
+    config.authz.mfa_push_limit.max_pushes = u32::MAX;
+    config.authz.login_throttle.max_concurrent = 64;
     if real_hashing {
         config.authz.password_hashing = PasswordHashing::default();
     }

@@ -16,6 +16,7 @@ use super::login::Credentials;
 use super::mfa::{MfaError, internal};
 use super::pages::{Nonce, error_page, page, redirect};
 use super::session::{self, SessionKind};
+use super::throttle::Source;
 use crate::store::StoreError;
 use crate::store::authz::UserRecord;
 
@@ -101,6 +102,7 @@ pub struct AuthenticatorLogin {
 
 pub async fn authenticator_login(
     State(state): State<AuthzState>,
+    source: Source,
     headers: HeaderMap,
     axum::Form(form): axum::Form<AuthenticatorLogin>,
 ) -> Response {
@@ -110,7 +112,7 @@ pub async fn authenticator_login(
             return Ok(redirect_see_other("/authenticator"));
         };
         match state
-            .check_credentials(&form.username, form.password.expose())
+            .check_credentials(&form.username, form.password.expose(), source)
             .await?
         {
             Credentials::Valid(user) => {

@@ -324,6 +324,23 @@ impl AuthzState {
         user: &UserRecord,
     ) -> Result<Response, OAuthError> {
         if self.mfa_required(txn) {
+            // A new push only within the user's limit (push fatigue); a reload of a
+            // sign-in that already has its push is not another one.
+            if self.store().mfa_by_txn(&txn.id)?.is_none()
+                && let Some(wait) = self.push_wait(user.id)?
+            {
+                self.store().complete_txn(&txn.id, self.now())?;
+                self.record(AuthzEvent::MfaPushLimited {
+                    username: user.username.clone(),
+                });
+                return Err(OAuthError::new(
+                    OAuthErrorKind::TemporarilyUnavailable,
+                    format!(
+                        "too many approval requests for this account; try again in {} minutes",
+                        (wait + 59) / 60
+                    ),
+                ));
+            }
             self.start_mfa(txn, user)?;
             return Ok(redirect(&format!("/mfa/wait?txn={}", txn.id)));
         }

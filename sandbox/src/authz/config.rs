@@ -41,6 +41,8 @@ pub struct AuthzConfig {
     pub transaction_lifetime_secs: u64,
     pub session_lifetime_secs: u64,
     pub login_throttle: ThrottleConfig,
+    /// At most so many MFA pushes per user in a window, against push fatigue.
+    pub mfa_push_limit: PushLimit,
     pub password_hashing: PasswordHashing,
     /// Library and benchmark use only: approve every MFA request the moment it is
     /// created (still recorded in the events). Never enable this for a demo of step-up.
@@ -85,6 +87,7 @@ impl Default for AuthzConfig {
             transaction_lifetime_secs: 15 * 60,
             session_lifetime_secs: 8 * 3600,
             login_throttle: ThrottleConfig::default(),
+            mfa_push_limit: PushLimit::default(),
             password_hashing: PasswordHashing::default(),
             mfa_auto_approve: false,
         }
@@ -160,21 +163,56 @@ pub struct UserSeed {
     pub display_name: String,
 }
 
-/// Failed-login throttling per submitted username.
+/// Failed-login throttling (`[authz.login_throttle]`). Every attempt counts as a failure
+/// before its password is checked (a success takes it back), so parallel guesses cannot
+/// outrun the count. Failures are counted per account and source address, so a stranger's
+/// guesses slow down the stranger rather than the real user, and per account over all
+/// sources, with a higher limit, so guessing spread over many machines is bounded too.
+/// Past a limit each further try must wait: `lockout_secs`, doubling with every failure,
+/// at most `max_lockout_secs`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThrottleConfig {
-    /// Consecutive failures allowed before the username is locked.
+    /// Failures of one account from one source address before tries must wait.
     pub max_failures: u32,
-    /// First lockout; doubles with every further failure (capped at one hour).
+    /// Failures of one account from all sources together before tries must wait.
+    pub account_max_failures: u32,
+    /// The first wait; doubles with every further failure.
     pub lockout_secs: u64,
+    /// The longest wait.
+    pub max_lockout_secs: u64,
+    /// Password checks in flight at once for one account; more are refused at once.
+    pub max_concurrent: u32,
 }
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
         Self {
             max_failures: 5,
+            account_max_failures: 50,
             lockout_secs: 30,
+            max_lockout_secs: 3600,
+            max_concurrent: 2,
+        }
+    }
+}
+
+/// MFA pushes per user (`[authz.mfa_push_limit]`): a sign-in that would send one more is
+/// refused with `temporarily_unavailable`, so nobody can wear a user down with pushes
+/// until one is approved by mistake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushLimit {
+    pub max_pushes: u32,
+    /// At most `transaction_lifetime_secs`: pushes are counted while their sign-in is kept.
+    pub window_secs: u64,
+}
+
+impl Default for PushLimit {
+    fn default() -> Self {
+        Self {
+            max_pushes: 10,
+            window_secs: 600,
         }
     }
 }

@@ -29,6 +29,10 @@ pub enum AuthzEvent {
         username: String,
         scope: String,
     },
+    /// A sign-in that needed MFA was refused: the user had been sent too many pushes.
+    MfaPushLimited {
+        username: String,
+    },
     MfaApproved {
         id: String,
     },

@@ -12,10 +12,11 @@ use serde::Deserialize;
 use super::pages::{Nonce, error_page, page};
 use super::secrets::{self, Secret};
 use super::session::{self, Session, SessionKind};
+use super::throttle::{Admission, Source};
 use super::{AuthzEvent, AuthzState, LoginName};
 use crate::error::OAuthError;
 use crate::store::StoreError;
-use crate::store::authz::{SecretHash, TxnRecord, UserRecord};
+use crate::store::authz::{TxnRecord, UserRecord};
 
 /// The outcome of checking a username and password.
 pub(crate) enum Credentials {
@@ -28,30 +29,30 @@ pub(crate) enum Credentials {
 }
 
 impl AuthzState {
-    /// Checks credentials with throttling. Unknown usernames are throttled and cost an
-    /// argon2 verification too, so neither timing nor lockouts reveal who has an account.
+    /// Checks credentials with throttling (see `throttle`): the attempt is counted before
+    /// the password is checked. Unknown usernames are throttled and cost an argon2
+    /// verification too, so neither timing nor throttling reveals who has an account.
     pub(crate) async fn check_credentials(
         &self,
         username: &str,
         password: &str,
+        source: Source,
     ) -> Result<Credentials, StoreError> {
         // Longer names cannot exist (see `add_user`); refusing them early also keeps the
         // throttle table from growing by attacker-chosen megabytes.
         if username.is_empty() || username.len() > 64 {
             return Ok(Credentials::Invalid);
         }
-        let now = self.now();
         let user = self.store().user_by_username(username)?;
-        let throttle_name = self.throttle_name(username);
-        let locked_until = self.store().locked_until(&throttle_name)?;
-        if locked_until > now {
-            self.record(AuthzEvent::LoginThrottled {
-                username: self.login_name(username, user.as_ref()),
-            });
-            return Ok(Credentials::Throttled {
-                retry_after: locked_until - now,
-            });
-        }
+        let (_slot, keys) = match self.admit_login(username, source)? {
+            Admission::Check(slot, keys) => (slot, keys),
+            Admission::Wait { retry_after } => {
+                self.record(AuthzEvent::LoginThrottled {
+                    username: self.login_name(username, user.as_ref()),
+                });
+                return Ok(Credentials::Throttled { retry_after });
+            }
+        };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let dummy = self.inner.dummy_password_hash.clone();
         let password = password.to_owned();
@@ -61,35 +62,21 @@ impl AuthzState {
         })
         .await
         .unwrap_or(false);
-        let throttle = &self.config().login_throttle;
         match user {
             Some(user) if ok => {
-                self.store().clear_login_failures(&throttle_name)?;
+                self.login_was_right(&keys)?;
                 self.record(AuthzEvent::LoginSucceeded {
                     username: user.username.clone(),
                 });
                 Ok(Credentials::Valid(user))
             }
             user => {
-                self.store().record_login_failure(
-                    &throttle_name,
-                    self.now(),
-                    throttle.max_failures,
-                    i64::try_from(throttle.lockout_secs).unwrap_or(30),
-                )?;
                 self.record(AuthzEvent::LoginFailed {
                     username: self.login_name(username, user.as_ref()),
                 });
                 Ok(Credentials::Invalid)
             }
         }
-    }
-
-    /// The login throttle's key for a submitted username: a keyed hash, because what was
-    /// typed there may be a password and must not be stored.
-    fn throttle_name(&self, submitted: &str) -> SecretHash {
-        let key = self.inner.throttle_key.expose().as_bytes();
-        secrets::sha256(&[key, b"\0", submitted.as_bytes()].concat())
     }
 
     /// How the audit trail (and so the log) names a login attempt: an account's username
@@ -219,10 +206,11 @@ impl std::fmt::Debug for Password {
 
 pub async fn login_submit(
     State(state): State<AuthzState>,
+    source: Source,
     headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
-    match submit(&state, &headers, form).await {
+    match submit(&state, source, &headers, form).await {
         Ok(response) => response,
         Err(LoginError::Store(e)) => internal(&e),
         Err(LoginError::OAuth(e)) => {
@@ -249,6 +237,7 @@ impl From<StoreError> for LoginError {
 
 async fn submit(
     state: &AuthzState,
+    source: Source,
     headers: &HeaderMap,
     form: LoginForm,
 ) -> Result<Response, LoginError> {
@@ -280,7 +269,7 @@ async fn submit(
         return Ok(response);
     };
     match state
-        .check_credentials(&form.username, &form.password.0)
+        .check_credentials(&form.username, &form.password.0, source)
         .await?
     {
         Credentials::Valid(user) => {

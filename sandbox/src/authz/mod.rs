@@ -22,6 +22,7 @@ mod pages;
 mod revoke;
 pub mod secrets;
 mod session;
+mod throttle;
 mod token;
 
 use std::collections::VecDeque;
@@ -34,7 +35,7 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 
 pub use config::{
-    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, Password, PasswordHashing, ScopeConfig,
+    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, Password, PasswordHashing, PushLimit, ScopeConfig,
     ThrottleConfig, UserSeed,
 };
 pub use events::{AuthzEvent, LoginName};
@@ -88,6 +89,8 @@ struct Inner {
     /// Keys the names in the login throttle table (persisted, so lockouts survive a
     /// restart): what was typed as a username may be a password, and is never stored.
     throttle_key: secrets::Secret,
+    /// Password checks in flight per account, bounded by `login_throttle.max_concurrent`.
+    verifying: throttle::InFlight,
 }
 
 impl AuthzState {
@@ -142,6 +145,7 @@ impl AuthzState {
                 admin_token_hash,
                 login_name_key: secrets::Secret::generate(),
                 throttle_key,
+                verifying: throttle::InFlight::default(),
             }),
         })
     }
@@ -300,6 +304,13 @@ fn validate_config(config: &AuthzConfig) -> Result<(), AuthzInitError> {
     }
     if config.code_lifetime_secs == 0 || config.mfa_timeout_secs == 0 {
         return bad("lifetimes must be positive".into());
+    }
+    // Pushes are counted over the MFA requests still kept, which go with their transaction.
+    if config.mfa_push_limit.window_secs > config.transaction_lifetime_secs {
+        return bad(format!(
+            "mfa_push_limit.window_secs must be at most transaction_lifetime_secs ({})",
+            config.transaction_lifetime_secs
+        ));
     }
     Ok(())
 }

@@ -6,4 +6,5 @@ mod flow;
 mod logs;
 mod mfa;
 mod pages;
+mod throttle;
 mod tokens;

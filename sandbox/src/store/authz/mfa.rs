@@ -100,6 +100,25 @@ impl AuthzStore {
         raw.into_iter().map(finish_mfa).collect()
     }
 
+    /// When the user's `n`-th newest MFA request (0 = newest) created after `since` was
+    /// created, if there are that many.
+    pub fn nth_newest_mfa_since(
+        &self,
+        user_id: i64,
+        since: i64,
+        n: u32,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT created_at FROM mfa_requests WHERE user_id = ?1 AND created_at > ?2
+                 ORDER BY created_at DESC LIMIT 1 OFFSET ?3",
+                params![user_id, since, n],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Moves a pending, unexpired request to `status`; returns false when it was not
     /// pending any more (decided or expired), so a decision is taken exactly once.
     pub fn decide_mfa(&self, id: &str, status: MfaStatus, now: i64) -> Result<bool, StoreError> {

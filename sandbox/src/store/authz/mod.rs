@@ -31,6 +31,7 @@ pub use keys::SigningKeyRecord;
 pub use mfa::{MfaRecord, MfaStatus};
 pub use refresh::RefreshUse;
 pub use sessions::SessionRecord;
+pub use throttle::{Attempt, Backoff, ThrottleKey};
 pub use transactions::TxnRecord;
 pub use users::UserRecord;
 
@@ -43,6 +44,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         name: "authz/0002_throttle_by_keyed_hash",
         sql: include_str!("../../../migrations/authz/0002_throttle_by_keyed_hash.sql"),
+    },
+    Migration {
+        name: "authz/0003_mfa_requests_by_user",
+        sql: include_str!("../../../migrations/authz/0003_mfa_requests_by_user.sql"),
     },
 ];
 

@@ -1,10 +1,36 @@
-//! Login throttling, keyed by a keyed hash of the submitted name (it may be a mistyped
-//! password), and the installation secret that keys it.
+//! Login throttling, and the installation secret that keys it. Rows are keyed by keyed
+//! hashes (of the submitted name, alone or with the source address): what was typed may be
+//! a mistyped password, so it is never stored.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::super::StoreError;
 use super::{AuthzStore, SecretHash};
+
+/// One throttle row an attempt counts against, and how many failures it allows before
+/// tries must wait.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleKey {
+    pub key: SecretHash,
+    pub max_failures: u32,
+}
+
+/// The waits past a limit: `base` seconds, doubling with every further failure, at most
+/// `cap`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: i64,
+    pub cap: i64,
+}
+
+/// Whether a login attempt may check its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted as a failure until [`AuthzStore::login_succeeded`] takes it back.
+    Counted,
+    /// A key is waiting out a failure: refused, and not counted.
+    Wait { retry_after: i64 },
+}
 
 impl AuthzStore {
     /// The installation's secret called `name`: `candidate` the first time, the stored
@@ -22,87 +48,182 @@ impl AuthzStore {
         )?)
     }
 
-    /// Unix time until which logins for the submitted name are refused (0 = not locked).
-    /// Names are keyed hashes: see `AuthzState::throttle_name`.
-    pub fn locked_until(&self, name: &SecretHash) -> Result<i64, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT locked_until FROM login_throttle WHERE name_hash = ?1",
-                [&name[..]],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0))
-    }
-
-    /// Counts a failure; from the `max_failures`-th consecutive one on, locks the name
-    /// for `base_lockout` seconds, doubling with each further failure (capped at 1 hour).
-    /// Returns the new `locked_until`.
-    pub fn record_login_failure(
+    /// Counts a login attempt against every key, atomically, before its password is
+    /// checked, so concurrent attempts cannot all pass a check made before any of them
+    /// failed. An attempt while any key is waiting is refused and not counted (hammering
+    /// does not lengthen the wait). From a key's `max_failures`-th failure on, it waits
+    /// `backoff.base` seconds, doubling with each further failure.
+    pub fn begin_login_attempt(
         &self,
-        name: &SecretHash,
+        keys: &[ThrottleKey],
         now: i64,
-        max_failures: u32,
-        base_lockout: i64,
-    ) -> Result<i64, StoreError> {
-        let conn = self.conn();
-        let failures: i64 = conn.query_row(
-            "INSERT INTO login_throttle (name_hash, failures, locked_until) VALUES (?1, 1, 0)
-             ON CONFLICT(name_hash) DO UPDATE SET failures = failures + 1
-             RETURNING failures",
-            [&name[..]],
-            |r| r.get(0),
-        )?;
-        let over = failures - i64::from(max_failures);
-        let locked_until = if over >= 0 {
-            let factor = 1i64 << over.min(20);
-            now + (base_lockout.saturating_mul(factor)).min(3600)
-        } else {
-            0
-        };
-        conn.execute(
-            "UPDATE login_throttle SET locked_until = ?2 WHERE name_hash = ?1",
-            params![&name[..], locked_until],
-        )?;
-        Ok(locked_until)
+        backoff: Backoff,
+    ) -> Result<Attempt, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut wait_until = 0;
+        for k in keys {
+            wait_until = wait_until.max(locked_until(&tx, &k.key)?);
+        }
+        if wait_until > now {
+            return Ok(Attempt::Wait {
+                retry_after: wait_until - now,
+            });
+        }
+        for k in keys {
+            let failures: i64 = tx.query_row(
+                "INSERT INTO login_throttle (name_hash, failures, locked_until) VALUES (?1, 1, 0)
+                 ON CONFLICT(name_hash) DO UPDATE SET failures = failures + 1
+                 RETURNING failures",
+                [&k.key[..]],
+                |r| r.get(0),
+            )?;
+            let over = failures - i64::from(k.max_failures);
+            if over >= 0 {
+                let wait = backoff
+                    .base
+                    .saturating_mul(1i64 << over.min(30))
+                    .min(backoff.cap);
+                tx.execute(
+                    "UPDATE login_throttle SET locked_until = ?2 WHERE name_hash = ?1",
+                    params![&k.key[..], now + wait],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(Attempt::Counted)
     }
 
-    pub fn clear_login_failures(&self, name: &SecretHash) -> Result<(), StoreError> {
-        self.conn().execute(
+    /// Takes back a counted attempt whose password was right: `forget` starts afresh (the
+    /// source that knows the password), `uncount` loses this attempt's failure and, below
+    /// its limit again, its wait.
+    pub fn login_succeeded(
+        &self,
+        forget: &SecretHash,
+        uncount: &ThrottleKey,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
             "DELETE FROM login_throttle WHERE name_hash = ?1",
-            [&name[..]],
+            [&forget[..]],
         )?;
+        tx.execute(
+            "UPDATE login_throttle SET failures = failures - 1,
+                locked_until = CASE WHEN failures - 1 < ?2 THEN 0 ELSE locked_until END
+             WHERE name_hash = ?1 AND failures > 0",
+            params![&uncount.key[..], uncount.max_failures],
+        )?;
+        tx.commit()?;
         Ok(())
     }
+}
+
+fn locked_until(tx: &Transaction<'_>, key: &SecretHash) -> Result<i64, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT locked_until FROM login_throttle WHERE name_hash = ?1",
+            [&key[..]],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::store;
+    use super::*;
+
+    const BACKOFF: Backoff = Backoff {
+        base: 30,
+        cap: 3600,
+    };
+
+    fn key(byte: u8, max_failures: u32) -> ThrottleKey {
+        ThrottleKey {
+            key: [byte; 32],
+            max_failures,
+        }
+    }
 
     #[test]
-    fn throttle_locks_after_max_failures_and_doubles() {
+    fn attempts_wait_from_the_limit_on_and_the_wait_doubles() {
         let store = store();
-        let bob = [7u8; 32];
+        let bob = [key(7, 5)];
         for _ in 0..4 {
             assert_eq!(
-                store.record_login_failure(&bob, 1000, 5, 30).expect("fail"),
-                0
+                store.begin_login_attempt(&bob, 1000, BACKOFF).expect("q"),
+                Attempt::Counted
             );
         }
+        // The fifth is counted (its password is checked) and starts a 30 s wait.
         assert_eq!(
-            store.record_login_failure(&bob, 1000, 5, 30).expect("fail"),
-            1030
+            store.begin_login_attempt(&bob, 1000, BACKOFF).expect("q"),
+            Attempt::Counted
         );
         assert_eq!(
-            store.record_login_failure(&bob, 1000, 5, 30).expect("fail"),
-            1060
+            store.begin_login_attempt(&bob, 1010, BACKOFF).expect("q"),
+            Attempt::Wait { retry_after: 20 }
         );
-        assert_eq!(store.locked_until(&bob).expect("q"), 1060);
-        assert_eq!(store.locked_until(&[8u8; 32]).expect("q"), 0);
-        store.clear_login_failures(&bob).expect("clear");
-        assert_eq!(store.locked_until(&bob).expect("q"), 0);
+        // Refused attempts are not counted: the next allowed one doubles the wait once.
+        assert_eq!(
+            store.begin_login_attempt(&bob, 1030, BACKOFF).expect("q"),
+            Attempt::Counted
+        );
+        assert_eq!(
+            store.begin_login_attempt(&bob, 1031, BACKOFF).expect("q"),
+            Attempt::Wait { retry_after: 59 }
+        );
+        // Another key is independent.
+        assert_eq!(
+            store
+                .begin_login_attempt(&[key(8, 5)], 1031, BACKOFF)
+                .expect("q"),
+            Attempt::Counted
+        );
+    }
+
+    #[test]
+    fn any_waiting_key_refuses_and_success_takes_the_attempt_back() {
+        let store = store();
+        let source = key(1, 2);
+        let account = key(2, 3);
+        let both = [source, account];
+        assert_eq!(
+            store.begin_login_attempt(&both, 0, BACKOFF).expect("q"),
+            Attempt::Counted
+        );
+        assert_eq!(
+            store.begin_login_attempt(&both, 0, BACKOFF).expect("q"),
+            Attempt::Counted
+        );
+        assert!(matches!(
+            store.begin_login_attempt(&both, 1, BACKOFF).expect("q"),
+            Attempt::Wait { .. }
+        ));
+        // A success from another source: its own row goes, the account loses one failure.
+        let other = key(3, 2);
+        assert_eq!(
+            store
+                .begin_login_attempt(&[other, account], 1, BACKOFF)
+                .expect("q"),
+            Attempt::Counted
+        );
+        store.login_succeeded(&other.key, &account).expect("ok");
+        assert_eq!(
+            store
+                .begin_login_attempt(&[other, account], 2, BACKOFF)
+                .expect("q"),
+            Attempt::Counted,
+            "account back at 2 of 3 failures"
+        );
+        assert!(matches!(
+            store
+                .begin_login_attempt(&[key(4, 2), account], 2, BACKOFF)
+                .expect("q"),
+            Attempt::Wait { .. }
+        ));
     }
 
     #[test]
