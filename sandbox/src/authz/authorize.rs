@@ -223,6 +223,12 @@ impl AuthzState {
                 OAuthError::invalid_request("max_age must be a non-negative integer")
             })?),
         };
+        // OIDC Core §3.1.2.1: who is expected to sign in. Held to exactly that username,
+        // which no name longer than a username can be.
+        let login_hint = p("login_hint").filter(|h| !h.is_empty());
+        if login_hint.is_some_and(|h| h.len() > 256) {
+            return Err(OAuthError::invalid_request("login_hint is too long"));
+        }
         let now = self.now();
         Ok(TxnRecord {
             id: secrets::random_id("txn_"),
@@ -236,6 +242,7 @@ impl AuthzState {
             acr_values: p("acr_values").map(str::to_owned),
             max_age,
             prompt: prompt.map(str::to_owned),
+            login_hint: login_hint.map(str::to_owned),
             session_hash: None,
             user_id: None,
             auth_time: None,
@@ -272,6 +279,19 @@ impl AuthzState {
                     .max_age
                     .is_none_or(|max| max > 0 && now - auth_time <= max)
         });
+        // A session of someone other than the hinted user is not reused: that user must
+        // sign in.
+        let reusable = match (reusable, txn.login_hint.as_deref()) {
+            (Some((_, user_id, _)), Some(hint))
+                if self
+                    .store()
+                    .user_by_id(user_id)?
+                    .is_none_or(|u| u.username != hint) =>
+            {
+                None
+            }
+            (reusable, _) => reusable,
+        };
         match reusable {
             Some((session, user_id, auth_time)) => {
                 if prompts.contains(&"none") && self.mfa_required(&txn) {

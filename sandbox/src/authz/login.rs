@@ -116,6 +116,8 @@ struct LoginPage<'a> {
     txn: &'a str,
     csrf: &'a str,
     username: &'a str,
+    /// The only user who may sign in (`login_hint`): shown fixed.
+    hint: Option<&'a str>,
 }
 
 /// The login form, with an error above it and the username kept after a failed try.
@@ -134,6 +136,7 @@ pub(crate) fn login_form(
         txn: &txn.id,
         csrf: csrf.expose(),
         username,
+        hint: txn.login_hint.as_deref(),
     })
 }
 
@@ -268,6 +271,23 @@ async fn submit(
         }
         return Ok(response);
     };
+    // A sign-in for a named user: anyone else is refused before a password is checked
+    // or a push is sent.
+    if let Some(hint) = txn.login_hint.as_deref()
+        && form.username != hint
+    {
+        let csrf = state.new_csrf(&current)?;
+        return Ok(login_form(
+            state,
+            &txn,
+            &csrf,
+            Some(&format!(
+                "This sign-in is for {hint}. Sign in as {hint}, or start again from the application."
+            )),
+            hint,
+            StatusCode::FORBIDDEN,
+        ));
+    }
     match state
         .check_credentials(&form.username, &form.password.0, source)
         .await?

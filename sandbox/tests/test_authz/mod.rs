@@ -3,6 +3,7 @@ mod admin;
 mod discovery;
 mod errors;
 mod flow;
+mod login_hint;
 mod logs;
 mod mfa;
 mod pages;

@@ -49,6 +49,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "authz/0003_mfa_requests_by_user",
         sql: include_str!("../../../migrations/authz/0003_mfa_requests_by_user.sql"),
     },
+    Migration {
+        name: "authz/0004_login_hint",
+        sql: include_str!("../../../migrations/authz/0004_login_hint.sql"),
+    },
 ];
 
 /// A SHA-256 digest of a secret (session id, CSRF token, code, refresh token).

@@ -20,6 +20,8 @@ pub struct TxnRecord {
     pub acr_values: Option<String>,
     pub max_age: Option<i64>,
     pub prompt: Option<String>,
+    /// OIDC `login_hint`: the only username that may sign in for this transaction.
+    pub login_hint: Option<String>,
     pub session_hash: Option<Vec<u8>>,
     pub user_id: Option<i64>,
     pub auth_time: Option<i64>,
@@ -33,8 +35,9 @@ impl AuthzStore {
         self.conn().execute(
             "INSERT INTO transactions (id, client_id, redirect_uri, scope, audience, state, nonce,
                 code_challenge, acr_values, max_age, prompt, session_hash, user_id, auth_time,
-                created_at, expires_at, completed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                created_at, expires_at, completed_at, login_hint)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                ?18)",
             params![
                 t.id,
                 t.client_id,
@@ -52,7 +55,8 @@ impl AuthzStore {
                 t.auth_time,
                 t.created_at,
                 t.expires_at,
-                t.completed_at
+                t.completed_at,
+                t.login_hint
             ],
         )?;
         Ok(())
@@ -64,7 +68,7 @@ impl AuthzStore {
             .query_row(
                 "SELECT id, client_id, redirect_uri, scope, audience, state, nonce, code_challenge,
                     acr_values, max_age, prompt, session_hash, user_id, auth_time, created_at,
-                    expires_at, completed_at
+                    expires_at, completed_at, login_hint
                  FROM transactions WHERE id = ?1",
                 [id],
                 |r| {
@@ -86,6 +90,7 @@ impl AuthzStore {
                         created_at: r.get(14)?,
                         expires_at: r.get(15)?,
                         completed_at: r.get(16)?,
+                        login_hint: r.get(17)?,
                     })
                 },
             )
