@@ -61,6 +61,8 @@ pub struct Claims {
     pub preferred_username: Option<String>,
     pub nickname: Option<String>,
     pub email: Option<String>,
+    /// The one transfer this token authorizes (RFC 9396 `payment_initiation`), if bound.
+    pub payment: Option<bank_protocol::PaymentInitiation>,
 }
 
 impl std::fmt::Debug for Claims {
@@ -87,6 +89,8 @@ impl Claims {
 pub struct StepUpPolicy {
     /// Demand MFA evidence (`amr` contains `mfa`, or `acr` is [`MFA_ACR`]).
     pub require_mfa: bool,
+    /// Demand that the token names its transfer (RFC 9396 `payment_initiation`).
+    pub require_authorization_details: bool,
     /// Demand that the user authenticated at most this many seconds ago (`auth_time`).
     pub max_auth_age_secs: Option<u64>,
     pub leeway_secs: u64,
@@ -106,6 +110,9 @@ impl StepUpPolicy {
             if !mfa {
                 return Err(refuse("This operation needs multi-factor authentication"));
             }
+        }
+        if self.require_authorization_details && claims.payment.is_none() {
+            return Err(ApiError::AuthorizationDetailsRequired);
         }
         if let Some(max_age) = self.max_auth_age_secs {
             let Some(auth_time) = claims.auth_time else {
@@ -326,6 +333,7 @@ impl TokenVerifier {
             preferred_username: raw.preferred_username,
             nickname: raw.nickname,
             email: raw.email,
+            payment: payment_of(raw.authorization_details)?,
         };
         Ok(CachedToken {
             claims,
@@ -453,6 +461,35 @@ struct RawClaims {
     preferred_username: Option<String>,
     nickname: Option<String>,
     email: Option<String>,
+    authorization_details: Option<serde_json::Value>,
+}
+
+/// The token's `payment_initiation` detail (RFC 9396 §9.1), if it has one. Details of other
+/// types are another API's business; two payments in one single-use token cannot both be
+/// executed, so such a token is refused rather than guessed at.
+fn payment_of(
+    details: Option<serde_json::Value>,
+) -> Result<Option<bank_protocol::PaymentInitiation>, ApiError> {
+    let Some(details) = details else {
+        return Ok(None);
+    };
+    let serde_json::Value::Array(details) = details else {
+        return Err(ApiError::InvalidToken("malformed authorization_details"));
+    };
+    let mut payment = None;
+    for detail in details {
+        if detail.get("type").and_then(|t| t.as_str()) != Some(bank_protocol::PAYMENT_INITIATION) {
+            continue;
+        }
+        if payment.is_some() {
+            return Err(ApiError::InvalidToken("more than one payment_initiation"));
+        }
+        payment = Some(
+            serde_json::from_value(detail)
+                .map_err(|_| ApiError::InvalidToken("malformed authorization_details"))?,
+        );
+    }
+    Ok(payment)
 }
 
 /// A NumericDate as whole seconds, bounded to ±10^15 so that adding leeway or
@@ -581,6 +618,7 @@ mod tests {
             preferred_username: None,
             nickname: None,
             email: None,
+            payment: None,
         }
     }
 
@@ -588,6 +626,7 @@ mod tests {
     fn step_up_policy_needs_mfa_and_recent_auth() {
         let policy = StepUpPolicy {
             require_mfa: true,
+            require_authorization_details: false,
             max_auth_age_secs: Some(300),
             leeway_secs: 60,
         };
@@ -615,6 +654,7 @@ mod tests {
         }
         let off = StepUpPolicy {
             require_mfa: false,
+            require_authorization_details: false,
             max_auth_age_secs: None,
             leeway_secs: 60,
         };

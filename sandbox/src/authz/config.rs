@@ -44,6 +44,10 @@ pub struct AuthzConfig {
     /// At most so many MFA pushes per user in a window, against push fatigue.
     pub mfa_push_limit: PushLimit,
     pub password_hashing: PasswordHashing,
+    /// Accept and advertise RFC 9396 `authorization_details` (type `payment_initiation`).
+    /// Off, the server behaves as a provider without RAR: details are refused as unknown and
+    /// clients fall back to the scope alone.
+    pub authorization_details: bool,
     /// Library and benchmark use only: approve every MFA request the moment it is
     /// created (still recorded in the events). Never enable this for a demo of step-up.
     pub mfa_auto_approve: bool,
@@ -89,6 +93,7 @@ impl Default for AuthzConfig {
             login_throttle: ThrottleConfig::default(),
             mfa_push_limit: PushLimit::default(),
             password_hashing: PasswordHashing::default(),
+            authorization_details: true,
             mfa_auto_approve: false,
         }
     }

@@ -15,6 +15,10 @@ pub struct ApiArgs {
     /// The API identifier tokens must carry in `aud`.
     #[arg(long, default_value = "https://bank.example/api")]
     audience: String,
+    /// Refuse transfer tokens without RFC 9396 `authorization_details` (only for an issuer
+    /// that supports them; also `[api] require_authorization_details`).
+    #[arg(long)]
+    require_authorization_details: bool,
     /// Listen address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8401")]
     api_addr: SocketAddr,
@@ -32,6 +36,11 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     config.api.issuer = args.issuer.clone();
     config.api.audience = args.audience.clone();
+    // Off unless asked for: many providers cannot put details into their tokens.
+    config.api.require_authorization_details = Some(
+        args.require_authorization_details
+            || config.api.require_authorization_details.unwrap_or(false),
+    );
     let conn = store::open(Some(&dir.join(BANK_DB)), api::MIGRATIONS)?;
     let state = api::ApiState::new(config.api, conn)?;
     let listener = tokio::net::TcpListener::bind(args.api_addr)

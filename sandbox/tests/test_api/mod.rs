@@ -2,6 +2,7 @@
 //! `127.0.0.1:0` listener and validates tokens from a real, independently keyed issuer
 //! (`common::issuer`) whose keys it fetches over HTTP.
 
+mod test_details;
 mod test_keys;
 mod test_sandbox;
 mod test_token_cache;
