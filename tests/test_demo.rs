@@ -31,6 +31,7 @@ const STORY: &[&str] = &[
     "Step 4/7  Step up: authorize again for transfer:funds, with MFA",
     "scope=openid+transfer%3Afunds",
     "authz     MFA required: push mfa_",
+    "phone     the push says: pay bob 25.00 USD; the number is ",
     "phone     --yes: approving",
     "browser   the waiting page sees: approved",
     "✓ Step-up token received.",
