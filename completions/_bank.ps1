@@ -262,8 +262,9 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
         'bank;sandbox' {
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Directory for authz.sqlite3, bank.sqlite3 and the admin token')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Optional TOML configuration (clients, users, rules, lifetimes, limits, addresses)')
-            [CompletionResult]::new('--authz-addr', '--authz-addr', [CompletionResultType]::ParameterName, 'Authorization server listen address (port 0 picks a free port) [default: 127.0.0.1:8400]')
-            [CompletionResult]::new('--api-addr', '--api-addr', [CompletionResultType]::ParameterName, 'Bank API listen address (port 0 picks a free port) [default: 127.0.0.1:8401]')
+            [CompletionResult]::new('--authz-addr', '--authz-addr', [CompletionResultType]::ParameterName, 'Authorization server listen address (default: the config file''s, else port 8400 on 127.0.0.1; port 0 picks a free port)')
+            [CompletionResult]::new('--api-addr', '--api-addr', [CompletionResultType]::ParameterName, 'Bank API listen address (default: the config file''s, else port 8401 on 127.0.0.1; port 0 picks a free port)')
+            [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'The bank API''s ledger: sqlite:PATH or postgres://USER@HOST/DB [default: [api] database, else $BANK_API_DATABASE_URL, else bank.sqlite3 in the data dir]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`)')
             [CompletionResult]::new('--allow-non-loopback', '--allow-non-loopback', [CompletionResultType]::ParameterName, 'Allow listening on non-loopback addresses (anyone who can reach them can use the demo accounts)')
             [CompletionResult]::new('--in-memory', '--in-memory', [CompletionResultType]::ParameterName, 'Keep everything in memory: nothing is written, everything is gone on exit')

@@ -695,7 +695,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__sandbox)
-            opts="-v -h -V --data-dir --config --authz-addr --api-addr --allow-non-loopback --in-memory --profile --json --no-input --verbose --help --version"
+            opts="-v -h -V --data-dir --config --authz-addr --api-addr --allow-non-loopback --in-memory --database --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -714,6 +714,10 @@ _bank() {
                     return 0
                     ;;
                 --api-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -238,8 +238,9 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;sandbox'= {
             cand --data-dir 'Directory for authz.sqlite3, bank.sqlite3 and the admin token'
             cand --config 'Optional TOML configuration (clients, users, rules, lifetimes, limits, addresses)'
-            cand --authz-addr 'Authorization server listen address (port 0 picks a free port) [default: 127.0.0.1:8400]'
-            cand --api-addr 'Bank API listen address (port 0 picks a free port) [default: 127.0.0.1:8401]'
+            cand --authz-addr 'Authorization server listen address (default: the config file''s, else port 8400 on 127.0.0.1; port 0 picks a free port)'
+            cand --api-addr 'Bank API listen address (default: the config file''s, else port 8401 on 127.0.0.1; port 0 picks a free port)'
+            cand --database 'The bank API''s ledger: sqlite:PATH or postgres://USER@HOST/DB [default: [api] database, else $BANK_API_DATABASE_URL, else bank.sqlite3 in the data dir]'
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
             cand --allow-non-loopback 'Allow listening on non-loopback addresses (anyone who can reach them can use the demo accounts)'
             cand --in-memory 'Keep everything in memory: nothing is written, everything is gone on exit'

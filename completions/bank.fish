@@ -154,8 +154,9 @@ complete -c bank -n "__fish_bank_using_subcommand demo" -s h -l help -d 'Print h
 complete -c bank -n "__fish_bank_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c bank -n "__fish_bank_using_subcommand sandbox" -l data-dir -d 'Directory for authz.sqlite3, bank.sqlite3 and the admin token' -r -F
 complete -c bank -n "__fish_bank_using_subcommand sandbox" -l config -d 'Optional TOML configuration (clients, users, rules, lifetimes, limits, addresses)' -r -F
-complete -c bank -n "__fish_bank_using_subcommand sandbox" -l authz-addr -d 'Authorization server listen address (port 0 picks a free port) [default: 127.0.0.1:8400]' -r
-complete -c bank -n "__fish_bank_using_subcommand sandbox" -l api-addr -d 'Bank API listen address (port 0 picks a free port) [default: 127.0.0.1:8401]' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l authz-addr -d 'Authorization server listen address (default: the config file\'s, else port 8400 on 127.0.0.1; port 0 picks a free port)' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l api-addr -d 'Bank API listen address (default: the config file\'s, else port 8401 on 127.0.0.1; port 0 picks a free port)' -r
+complete -c bank -n "__fish_bank_using_subcommand sandbox" -l database -d 'The bank API\'s ledger: sqlite:PATH or postgres://USER@HOST/DB [default: [api] database, else $BANK_API_DATABASE_URL, else bank.sqlite3 in the data dir]' -r
 complete -c bank -n "__fish_bank_using_subcommand sandbox" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
 complete -c bank -n "__fish_bank_using_subcommand sandbox" -l allow-non-loopback -d 'Allow listening on non-loopback addresses (anyone who can reach them can use the demo accounts)'
 complete -c bank -n "__fish_bank_using_subcommand sandbox" -l in-memory -d 'Keep everything in memory: nothing is written, everything is gone on exit'

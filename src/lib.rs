@@ -47,7 +47,6 @@ pub fn run() -> ExitCode {
         }
     };
     let ui = Ui::new(cli.global.json, cli.global.no_input, cli.global.verbose);
-    init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -74,18 +73,4 @@ pub fn report(ui: &Ui, err: CliError) -> ExitCode {
         _ => ui.error(&err),
     }
     err.exit_code()
-}
-
-/// `-v` shows this crate's debug events, `-vv` its trace events. Dependencies stay quiet:
-/// HTTP libraries' traces can include headers, and headers carry tokens.
-fn init_tracing(verbose: u8) {
-    let level = match verbose {
-        0 => return,
-        1 => "bank=debug",
-        _ => "bank=trace",
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .try_init();
 }

@@ -315,7 +315,9 @@ fn step_up_never_runs_unbound() {
 
 #[test]
 fn step_up_signed_by_another_user_is_refused_before_the_retry() {
-    let mut env = TestEnv::start();
+    // A provider that treats `login_hint` as advisory (the sandbox enforces it by default),
+    // so that the CLI's own check of who signed in is what refuses.
+    let mut env = TestEnv::start_with(|c| c.authz.enforce_login_hint = false);
     env.login();
     env.set_env("BANK_TEST_USERNAME", "bob");
     env.set_env("BANK_TEST_PASSWORD", "builder");

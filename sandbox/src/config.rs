@@ -1,9 +1,11 @@
 //! The sandbox's configuration: listen addresses, data dir, and the two halves' settings.
 //!
-//! Precedence, lowest first: built-in defaults (the DESIGN.md contract; no file needed) →
-//! the optional TOML file (`--config`) → command-line flags (`--data-dir`, `--authz-addr`,
-//! `--api-addr`, `--allow-non-loopback`), applied by the binary. A missing field keeps its
-//! default; an unknown field is an error, so typos do not silently do nothing.
+//! Precedence, lowest first: built-in defaults (the protocol contract; no file needed) →
+//! the optional TOML file (`--config`) → the environment (`BANK_API_DATABASE_URL` for the
+//! bank API's `[api] database`) → command-line flags (`--data-dir`, `--authz-addr`,
+//! `--api-addr`, `--allow-non-loopback`, `--in-memory`, `--database`), applied by `serve::config`. A missing
+//! field keeps its default; an unknown field is an error, so typos do not silently do
+//! nothing.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -104,5 +106,31 @@ mod tests {
         assert_eq!(config.authz.access_token_lifetime_secs, 60);
         assert_eq!(config.authz.step_up_token_lifetime_secs, 300);
         assert!(SandboxConfig::from_toml("authz_adr = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_api_section_names_its_ledger_and_durability() {
+        let config = SandboxConfig::from_toml(
+            "[api]\ndatabase = \"postgres://bank:pw@%2Frun%2Fpg/bank\"\n\
+             durability = \"relaxed\"\nopen_accounts = \"provisioned\"\n",
+        )
+        .expect("api section");
+        assert!(matches!(
+            config.api.database,
+            Some(crate::api::Database::Postgres(_))
+        ));
+        assert_eq!(config.api.durability, crate::api::Durability::Relaxed);
+        assert_eq!(
+            config.api.open_accounts,
+            Some(crate::api::OpenAccounts::Provisioned)
+        );
+        assert!(
+            !format!("{config:?}").contains("pw@"),
+            "no password in Debug"
+        );
+        let defaults = SandboxConfig::from_toml("").expect("empty");
+        assert_eq!(defaults.api.durability, crate::api::Durability::Full);
+        assert!(SandboxConfig::from_toml("[api]\ndatabase = \"mysql://x\"").is_err());
+        assert!(SandboxConfig::from_toml("[api]\ndurability = \"fast\"").is_err());
     }
 }

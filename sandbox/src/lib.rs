@@ -137,10 +137,26 @@ impl Sandbox {
                 account.sub = authz.user_sub(&account.handle)?;
             }
         }
-        let bank_path = data_dir.as_ref().map(|d| d.join(BANK_DB));
-        create_private_file(bank_path.as_deref())?;
-        let bank_conn = store::open(bank_path.as_deref(), api::MIGRATIONS)?;
-        let bank = api::ApiState::new(api_config, bank_conn)?;
+        // The sandbox's own issuer: its usernames are unique and admin-made, so they may
+        // name accounts, and its users get one on first use unless configured otherwise.
+        api_config.handle_from_preferred_username = true;
+        api_config
+            .open_accounts
+            .get_or_insert(api::OpenAccounts::OnFirstUse);
+        let database = api_config
+            .database
+            .clone()
+            .unwrap_or_else(|| api::Database::Sqlite(data_dir.as_ref().map(|d| d.join(BANK_DB))));
+        if let api::Database::Sqlite(path) = &database {
+            create_private_file(path.as_deref())?;
+        }
+        let bank_store = store::bank::BankStore::open(
+            &database,
+            api_config.durability,
+            api_config.database_pool_size,
+        )
+        .await?;
+        let bank = api::ApiState::new(api_config, bank_store).await?;
 
         let (stop, _) = watch::channel(false);
         let tasks = vec![

@@ -46,10 +46,12 @@ impl CommonArgs {
 /// The options of serving, beyond [`CommonArgs`].
 #[derive(clap::Args, Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServeArgs {
-    /// Authorization server listen address (port 0 picks a free port) [default: 127.0.0.1:8400]
+    /// Authorization server listen address (default: the config file's, else port 8400 on
+    /// 127.0.0.1; port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     pub authz_addr: Option<SocketAddr>,
-    /// Bank API listen address (port 0 picks a free port) [default: 127.0.0.1:8401]
+    /// Bank API listen address (default: the config file's, else port 8401 on 127.0.0.1;
+    /// port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     pub api_addr: Option<SocketAddr>,
     /// Allow listening on non-loopback addresses (anyone who can reach them can use the demo accounts).
@@ -58,7 +60,20 @@ pub struct ServeArgs {
     /// Keep everything in memory: nothing is written, everything is gone on exit.
     #[arg(long)]
     pub in_memory: bool,
+    /// The bank API's ledger: sqlite:PATH or postgres://USER@HOST/DB [default: [api]
+    /// database, else $BANK_API_DATABASE_URL, else bank.sqlite3 in the data dir].
+    // No clap `env` here: these options are also read before any command, and an
+    // environment variable must not make `bank-sandbox mfa list` a usage error.
+    #[arg(long, value_name = "URL", value_parser = parse_database)]
+    pub database: Option<crate::api::Database>,
 }
+
+fn parse_database(value: &str) -> Result<crate::api::Database, String> {
+    crate::api::Database::parse(value).map_err(|err| err.to_string())
+}
+
+/// The environment variable naming the bank API's database, for `serve` and `api` alike.
+pub const DATABASE_ENV: &str = "BANK_API_DATABASE_URL";
 
 impl ServeArgs {
     /// These options, with `outer`'s filling the gaps (`bank-sandbox --in-memory serve`).
@@ -68,6 +83,7 @@ impl ServeArgs {
             api_addr: self.api_addr.or(outer.api_addr),
             allow_non_loopback: self.allow_non_loopback || outer.allow_non_loopback,
             in_memory: self.in_memory || outer.in_memory,
+            database: self.database.or(outer.database),
         }
     }
 
@@ -78,6 +94,7 @@ impl ServeArgs {
             (self.api_addr.is_some(), "--api-addr"),
             (self.allow_non_loopback, "--allow-non-loopback"),
             (self.in_memory, "--in-memory"),
+            (self.database.is_some(), "--database"),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag))
@@ -141,6 +158,20 @@ pub fn config(common: &CommonArgs, args: &ServeArgs) -> Result<SandboxConfig, Se
         config.api_addr = addr;
     }
     config.allow_non_loopback |= args.allow_non_loopback;
+    // Precedence: the flag, then the environment, then the file.
+    let from_env = match std::env::var(DATABASE_ENV) {
+        Ok(value) if !value.trim().is_empty() => {
+            Some(crate::api::Database::parse(&value).map_err(|_| {
+                ServeError::Conflict(
+                    "BANK_API_DATABASE_URL must be sqlite:PATH or a valid postgres://… URL",
+                )
+            })?)
+        }
+        _ => None,
+    };
+    if let Some(database) = args.database.clone().or(from_env) {
+        config.api.database = Some(database);
+    }
     Ok(config)
 }
 

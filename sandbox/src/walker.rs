@@ -167,6 +167,7 @@ impl Walker {
             path: url.path().to_owned(),
         });
         let mut pending_post: Option<Vec<(String, String)>> = None;
+        let mut submitted = 0;
         for _ in 0..30 {
             if url.path() == "/callback" {
                 return Ok(url);
@@ -231,9 +232,13 @@ impl Walker {
                 continue;
             }
             if let Some(form) = login_form(&html) {
-                if status == StatusCode::UNAUTHORIZED {
+                // A form that keeps coming back (wrong password; a sign-in bound to
+                // another user) will not take these credentials. One retry covers a form
+                // that had merely expired.
+                if status == StatusCode::UNAUTHORIZED || submitted >= 2 {
                     return Err(WalkError::LoginRejected);
                 }
+                submitted += 1;
                 let mut fields = form.hidden;
                 fields.push(("username".into(), self.username.clone()));
                 fields.push(("password".into(), self.password.0.clone()));

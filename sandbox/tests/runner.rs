@@ -2,3 +2,4 @@
 mod common;
 mod test_api;
 mod test_authz;
+mod test_postgres;

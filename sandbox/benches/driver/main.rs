@@ -4,6 +4,9 @@
 //! (`transfers`), or times password hashing (`hash`). Results are one JSON object on stdout;
 //! `bench/run` turns them into the table. Nothing here asserts a time: the transfer run
 //! fails only when the ledger is wrong (a lost or doubled transfer), never when it is slow.
+//! `--database postgres://…` puts the bank API's ledger on PostgreSQL; `--instances 2`
+//! then serves a second API instance (its own pool, key cache and token cache, in this
+//! process) on the same database, and the load alternates between the two.
 
 mod flow;
 
@@ -13,8 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use bank_sandbox::api::ApiConfig;
+use bank_sandbox::api::{self, ApiConfig, Database, Durability};
 use bank_sandbox::authz::PasswordHashing;
+use bank_sandbox::store::bank::BankStore;
 use bank_sandbox::{Sandbox, SandboxConfig};
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -24,6 +28,35 @@ use serde_json::json;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where and how durably the bank API keeps its ledger.
+#[derive(clap::Args, Clone)]
+struct LedgerArgs {
+    /// `sqlite:PATH` or `postgres://…` (default: SQLite in the data dir).
+    #[arg(long)]
+    database: Option<String>,
+    /// `full` (fsync per commit, the default) or `relaxed`.
+    #[arg(long, default_value = "full", value_parser = parse_durability)]
+    durability: Durability,
+}
+
+fn parse_durability(value: &str) -> Result<Durability, String> {
+    match value {
+        "full" => Ok(Durability::Full),
+        "relaxed" => Ok(Durability::Relaxed),
+        _ => Err("full or relaxed".into()),
+    }
+}
+
+impl LedgerArgs {
+    fn apply(&self, config: &mut SandboxConfig) -> anyhow::Result<()> {
+        if let Some(url) = &self.database {
+            config.api.database = Some(Database::parse(url)?);
+        }
+        config.api.durability = self.durability;
+        Ok(())
+    }
 }
 
 #[derive(Subcommand)]
@@ -41,6 +74,8 @@ enum Command {
         /// The bank API's verified-token cache size (0 turns it off, for comparison).
         #[arg(long, default_value_t = ApiConfig::default().verified_token_cache_capacity)]
         token_cache_capacity: usize,
+        #[command(flatten)]
+        ledger: LedgerArgs,
     },
     /// Mint `count` step-up tokens through the real flow, then spend them on `count`
     /// transfers over `connections` keep-alive connections; check the ledger.
@@ -55,6 +90,11 @@ enum Command {
         /// Directory for the WAL-mode databases (a fresh temp dir by default).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// API instances sharing the ledger (2 needs --database postgres://…).
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
     },
     /// Time one argon2id hash with the production parameters (median of `runs`).
     Hash {
@@ -73,13 +113,28 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             real_password_hashing,
             token_cache_capacity,
-        } => runtime.block_on(serve(data_dir, real_password_hashing, token_cache_capacity))?,
+            ledger,
+        } => runtime.block_on(serve(
+            data_dir,
+            real_password_hashing,
+            token_cache_capacity,
+            ledger,
+        ))?,
         Command::Transfers {
             count,
             connections,
             replays,
             data_dir,
-        } => runtime.block_on(transfers(count, connections, replays, data_dir))?,
+            ledger,
+            instances,
+        } => runtime.block_on(transfers(
+            count,
+            connections,
+            replays,
+            data_dir,
+            ledger,
+            instances,
+        ))?,
         Command::Hash { runs } => hash(runs)?,
     };
     if let Some(output) = output {
@@ -107,9 +162,11 @@ async fn serve(
     data_dir: Option<PathBuf>,
     real_hashing: bool,
     token_cache_capacity: usize,
+    ledger: LedgerArgs,
 ) -> anyhow::Result<Option<serde_json::Value>> {
     let mut config = config(data_dir, real_hashing);
     config.api.verified_token_cache_capacity = token_cache_capacity;
+    ledger.apply(&mut config)?;
     let sandbox = Sandbox::start(config).await?;
     let mut alice = flow::Browser::new(sandbox.issuer(), "alice", "wonderland")?;
     let token = alice.access_token("openid view:balance").await?;
@@ -194,18 +251,38 @@ async fn transfers(
     connections: usize,
     replays: usize,
     data_dir: Option<PathBuf>,
+    ledger: LedgerArgs,
+    instances: usize,
 ) -> anyhow::Result<Option<serde_json::Value>> {
     ensure!(
         count > 0 && connections > 0,
         "count and connections must be positive"
     );
     ensure!(replays <= count, "replays must be at most count");
+    ensure!(
+        instances == 1 || (instances == 2 && ledger.database.is_some()),
+        "two instances need a shared --database"
+    );
     let temp = tempfile::tempdir()?;
     let dir = data_dir.unwrap_or_else(|| temp.path().join("data"));
-    let sandbox = Sandbox::start(config(Some(dir), false)).await?;
-    let bank = sandbox.bank().clone();
-    let alice_before = bank.balance_of("alice").context("alice's account")?;
-    let bob_before = bank.balance_of("bob").context("bob's account")?;
+    let mut sandbox_config = config(Some(dir), false);
+    ledger.apply(&mut sandbox_config)?;
+    let sandbox = Sandbox::start(sandbox_config).await?;
+    let bank = sandbox.bank().store().clone();
+    let mut urls = vec![format!("{}/v1/transfers", sandbox.api_url())];
+    if instances == 2 {
+        urls.push(second_instance(&sandbox, &ledger).await?);
+    }
+    let balance = |handle: &'static str| {
+        let bank = bank.clone();
+        async move {
+            bank.balance_of(handle)
+                .await?
+                .with_context(|| format!("{handle}'s account"))
+        }
+    };
+    let alice_before = balance("alice").await?;
+    let bob_before = balance("bob").await?;
     ensure!(
         alice_before >= count as i64,
         "alice cannot afford {count} transfers of 0.01"
@@ -227,12 +304,13 @@ async fn transfers(
         .pool_max_idle_per_host(connections)
         .timeout(Duration::from_secs(60))
         .build()?;
-    let url = format!("{}/v1/transfers", sandbox.api_url());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (http, url, next, tokens) = (http.clone(), url.clone(), next.clone(), tokens.clone());
+    for worker in 0..connections {
+        // Connections alternate between the instances, as behind a round-robin proxy.
+        let url = urls[worker % urls.len()].clone();
+        let (http, next, tokens) = (http.clone(), next.clone(), tokens.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
@@ -267,19 +345,21 @@ async fn transfers(
     let mut retries_replayed = 0;
     for (i, fresh) in retry_tokens.iter().enumerate() {
         let key = format!("bench-{i}");
-        let spent = post_transfer(&http, &url, &tokens[i], &key).await?;
+        // With two instances, each check goes to the other one than the transfer did.
+        let other = &urls[(i + 1) % urls.len()];
+        let spent = post_transfer(&http, other, &tokens[i], &key).await?;
         if spent.status == 401 {
             replay_refused += 1;
         }
-        let retry = post_transfer(&http, &url, fresh, &key).await?;
+        let retry = post_transfer(&http, other, fresh, &key).await?;
         if retry.status == 201 && retry.replayed {
             retries_replayed += 1;
         }
     }
 
-    let summary = bank.ledger_summary();
-    let alice_after = bank.balance_of("alice").context("alice's account")?;
-    let bob_after = bank.balance_of("bob").context("bob's account")?;
+    let summary = bank.ledger_summary().await?;
+    let alice_after = balance("alice").await?;
+    let bob_after = balance("bob").await?;
     let ledger_ok = summary.transfers == count as i64
         && alice_after == alice_before - count as i64
         && bob_after == bob_before + count as i64
@@ -287,6 +367,8 @@ async fn transfers(
     let result = json!({
         "count": count,
         "connections": connections,
+        "engine": bank.engine(),
+        "instances": instances,
         "seconds": elapsed,
         "per_second": count as f64 / elapsed,
         "p50_ms": percentile(&latencies, 50.0) as f64 / 1000.0,
@@ -311,6 +393,21 @@ async fn transfers(
         bail!("the ledger or the single-use / idempotency checks are wrong");
     }
     Ok(Some(result))
+}
+
+/// A second bank API over the same database: its own pool, key cache and verified-token
+/// cache, on its own listener. Returns its transfers URL.
+async fn second_instance(sandbox: &Sandbox, ledger: &LedgerArgs) -> anyhow::Result<String> {
+    let config = sandbox.bank().config().clone();
+    let database = config.database.clone().context("a shared database")?;
+    let store = BankStore::open(&database, ledger.durability, config.database_pool_size).await?;
+    let state = api::ApiState::new(config, store).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1/transfers", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, api::router(state)).await;
+    });
+    Ok(url)
 }
 
 fn hash(runs: usize) -> anyhow::Result<Option<serde_json::Value>> {

@@ -61,6 +61,8 @@ pub struct Claims {
     pub preferred_username: Option<String>,
     pub nickname: Option<String>,
     pub email: Option<String>,
+    /// The issuer says it checked that `email` belongs to the user.
+    pub email_verified: bool,
     /// The one transfer this token authorizes (RFC 9396 `payment_initiation`), if bound.
     pub payment: Option<bank_protocol::PaymentInitiation>,
 }
@@ -333,6 +335,8 @@ impl TokenVerifier {
             preferred_username: raw.preferred_username,
             nickname: raw.nickname,
             email: raw.email,
+            email_verified: matches!(raw.email_verified, Some(serde_json::Value::Bool(true)))
+                || raw.email_verified.as_ref().and_then(|v| v.as_str()) == Some("true"),
             payment: payment_of(raw.authorization_details)?,
         };
         Ok(CachedToken {
@@ -461,6 +465,8 @@ struct RawClaims {
     preferred_username: Option<String>,
     nickname: Option<String>,
     email: Option<String>,
+    /// A boolean per OpenID Connect Core §5.1; some issuers send the string `"true"`.
+    email_verified: Option<serde_json::Value>,
     authorization_details: Option<serde_json::Value>,
 }
 
@@ -618,6 +624,7 @@ mod tests {
             preferred_username: None,
             nickname: None,
             email: None,
+            email_verified: false,
             payment: None,
         }
     }

@@ -357,8 +357,9 @@ fn rfc8414_url(issuer: &str) -> Result<String, FetchError> {
     Ok(url.to_string())
 }
 
-/// Keys must come over TLS, except from a loopback issuer (the local sandbox).
-fn acceptable_key_url(uri: &str) -> bool {
+/// Keys must come over TLS, except from a loopback issuer (the local sandbox). The same
+/// rule applies to the issuer itself, whose discovery document names the keys.
+pub(crate) fn acceptable_key_url(uri: &str) -> bool {
     let Ok(url) = url::Url::parse(uri) else {
         return false;
     };

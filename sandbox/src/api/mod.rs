@@ -16,6 +16,7 @@
 
 pub mod auth;
 mod balance;
+mod config;
 pub mod extract;
 pub mod jwks;
 pub mod token_cache;
@@ -31,107 +32,20 @@ use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
 
 use self::auth::TokenVerifier;
 pub use self::auth::{Claims, Clock, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
+use self::config::validate_config;
+pub use self::config::{AccountSeed, ApiConfig, OpenAccounts};
 use self::jwks::KeyCache;
 pub use self::token_cache::TokenCacheStats;
 use crate::error::ApiError;
 use crate::store::StoreError;
-use crate::store::bank::{BankStore, SeedError};
-pub use crate::store::bank::{LedgerSummary, MIGRATIONS};
+use crate::store::bank::{BankStore, Opened, SeedError};
+pub use crate::store::bank::{Database, Durability, LedgerSummary, MIGRATIONS};
 
 /// How many request records the in-memory audit trail keeps.
 const AUDIT_CAPACITY: usize = 1024;
-
-/// The bank API's configuration. Every field has a default (`#[serde(default)]`), so a
-/// TOML section only names what it changes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiConfig {
-    /// The issuer whose tokens are accepted, compared as an exact string with `iss`
-    /// (e.g. `http://127.0.0.1:8400`, or `https://TENANT.auth0.com/` with its slash).
-    /// Filled in by `Sandbox::start` when the sandbox's own issuer is used.
-    pub issuer: String,
-    /// Our API identifier; tokens must carry it in `aud` (string or array).
-    pub audience: String,
-    /// Accounts created at start (unless they exist). Seeds without a `sub` are skipped:
-    /// the sandbox fills them in from its user store.
-    pub accounts: Vec<AccountSeed>,
-    /// RFC 9470 policy for transfers: demand MFA evidence (`amr` has `mfa` or the
-    /// multi-factor `acr`). On in the sandbox.
-    pub require_mfa_for_transfers: bool,
-    /// Refuse transfer tokens that are not bound to the transfer by RFC 9396
-    /// `authorization_details` (`payment_initiation`). Unset: on for the sandbox's own
-    /// issuer, off for `bank-sandbox api --issuer …` (providers without RAR).
-    pub require_authorization_details: Option<bool>,
-    /// RFC 9470 policy for transfers: the user must have authenticated at most this many
-    /// seconds ago (`auth_time`). `None` disables the check.
-    pub max_auth_age_secs: Option<u64>,
-    /// Clock-skew allowance for `exp`, `nbf`, `iat` (at most 60 s is accepted).
-    pub leeway_secs: u64,
-    /// Balance of an account opened on the first request of a new `sub`, in minor units.
-    pub opening_balance_minor: i64,
-    /// The one currency of this bank (ISO 4217).
-    pub currency: String,
-    /// Largest amount of a single transfer, in minor units.
-    pub max_transfer_minor: i64,
-    /// Key fetches allowed at once (e.g. right after a key rotation)...
-    pub jwks_refresh_burst: u32,
-    /// ...then at most one per this many seconds, so made-up `kid`s cannot hammer the
-    /// issuer. Zero disables the limit.
-    pub jwks_min_refresh_secs: u64,
-    /// Cached keys older than this are refreshed on next use (kept if the issuer is down).
-    pub jwks_max_age_secs: u64,
-    /// How many verified tokens to remember, so that a token used again skips the signature
-    /// check (never the time, scope, step-up or single-use checks); 0 disables the cache.
-    pub verified_token_cache_capacity: usize,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        ApiConfig {
-            issuer: String::new(),
-            audience: "https://bank.example/api".into(),
-            // The demo users of DESIGN.md. Their `sub`s live in the authorization server's
-            // store, so the sandbox fills them in at start; against an external issuer
-            // they are skipped and accounts open on first use instead.
-            accounts: vec![
-                AccountSeed {
-                    handle: "alice".into(),
-                    sub: None,
-                    balance_minor: 100_000,
-                },
-                AccountSeed {
-                    handle: "bob".into(),
-                    sub: None,
-                    balance_minor: 50_000,
-                },
-            ],
-            require_mfa_for_transfers: true,
-            require_authorization_details: None,
-            max_auth_age_secs: Some(300),
-            leeway_secs: 60,
-            opening_balance_minor: 100_000,
-            currency: "USD".into(),
-            max_transfer_minor: 1_000_000,
-            jwks_refresh_burst: 3,
-            jwks_min_refresh_secs: 10,
-            jwks_max_age_secs: 3600,
-            verified_token_cache_capacity: 10_000,
-        }
-    }
-}
-
-/// An account to create at start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountSeed {
-    pub handle: String,
-    pub sub: Option<String>,
-    pub balance_minor: i64,
-}
 
 /// Why the API could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +56,8 @@ pub enum ApiInitError {
     Http(#[source] reqwest::Error),
     #[error("could not seed account")]
     Seed(#[source] SeedError),
+    #[error("could not open the bank database")]
+    Store(#[source] StoreError),
 }
 
 /// One answered request, for tests and the demo. Never contains a token.
@@ -166,7 +82,8 @@ struct Inner {
     config: ApiConfig,
     verifier: TokenVerifier,
     policy: StepUpPolicy,
-    store: Arc<BankStore>,
+    store: BankStore,
+    open_accounts: OpenAccounts,
     audit: Mutex<VecDeque<ApiRequestRecord>>,
 }
 
@@ -180,10 +97,10 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    /// Builds the state over a connection from `store::open(path, store::bank::MIGRATIONS)`
-    /// and seeds the configured accounts. No network call happens here: the issuer's keys
-    /// are fetched on the first request that needs them.
-    pub fn new(config: ApiConfig, conn: rusqlite::Connection) -> Result<ApiState, ApiInitError> {
+    /// Builds the state over an open store and seeds the configured accounts. No call to
+    /// the issuer happens here: its keys are fetched on the first request that needs them.
+    /// `open_accounts` left unset means `provisioned`.
+    pub async fn new(config: ApiConfig, store: BankStore) -> Result<ApiState, ApiInitError> {
         validate_config(&config)?;
         let keys = KeyCache::new(
             config.issuer.clone(),
@@ -206,19 +123,22 @@ impl ApiState {
             max_auth_age_secs: config.max_auth_age_secs,
             leeway_secs: config.leeway_secs,
         };
-        let store = BankStore::new(conn);
         for seed in &config.accounts {
             let Some(sub) = &seed.sub else { continue };
-            store
-                .seed_account(sub, &seed.handle, &config.currency, seed.balance_minor)
+            // Seeds are idempotent: an existing account keeps its balance.
+            let _: Opened = store
+                .open_account(sub, &seed.handle, &config.currency, seed.balance_minor)
+                .await
                 .map_err(ApiInitError::Seed)?;
         }
+        let open_accounts = config.open_accounts.unwrap_or(OpenAccounts::Provisioned);
         Ok(ApiState {
             inner: Arc::new(Inner {
                 config,
                 verifier,
                 policy,
-                store: Arc::new(store),
+                store,
+                open_accounts,
                 audit: Mutex::new(VecDeque::with_capacity(AUDIT_CAPACITY)),
             }),
         })
@@ -243,17 +163,34 @@ impl ApiState {
         self.audit().iter().cloned().collect()
     }
 
-    /// The balance of the account named `handle`, in minor units.
+    /// The ledger, for reads from any engine (`store().balance_of(h).await`).
+    pub fn store(&self) -> &BankStore {
+        &self.inner.store
+    }
+
+    /// The balance of the account named `handle`, in minor units, read synchronously (the
+    /// demo and tests). SQLite only: on PostgreSQL use [`ApiState::store`].
     pub fn balance_of(&self, handle: &str) -> Option<i64> {
-        self.inner.store.balance_of(handle).unwrap_or_else(|err| {
+        let Some(store) = self.inner.store.as_sqlite() else {
+            tracing::error!("balance_of is for SQLite; use store().balance_of on PostgreSQL");
+            return None;
+        };
+        store.balance_of(handle).unwrap_or_else(|err| {
             tracing::error!(error = %err, "balance_of failed");
             None
         })
     }
 
-    /// Totals for invariant checks (sum of balances = sum of openings).
+    /// Totals for invariant checks (sum of balances = sum of openings), read synchronously.
+    /// SQLite only: on PostgreSQL use [`ApiState::store`].
     pub fn ledger_summary(&self) -> LedgerSummary {
-        self.inner.store.ledger_summary().unwrap_or_else(|err| {
+        let summary = match self.inner.store.as_sqlite() {
+            Some(store) => store.ledger_summary(),
+            None => Err(StoreError::Config(
+                "ledger_summary is for SQLite; use store().ledger_summary on PostgreSQL".into(),
+            )),
+        };
+        summary.unwrap_or_else(|err| {
             tracing::error!(error = %err, "ledger_summary failed");
             LedgerSummary {
                 accounts: 0,
@@ -272,49 +209,40 @@ impl ApiState {
         &self.inner.policy
     }
 
-    /// Runs a store operation on the blocking pool: SQLite calls block, and the store's
-    /// mutex must never be held on an async worker.
-    pub(crate) async fn with_store<T, F>(&self, op: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&BankStore) -> T + Send + 'static,
-    {
-        let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || op(&store))
-            .await
-            .map_err(ApiError::internal)
-    }
-
-    /// The caller's account, opened on first sight of a new `sub` (with the configured
-    /// opening balance and a handle from `preferred_username`, `nickname` or `email`).
+    /// The caller's account. Unknown `sub`s get one only under `on-first-use`, with the
+    /// configured opening balance and a handle the issuer vouches for.
     pub(crate) async fn account_for(
         &self,
         claims: &Claims,
     ) -> Result<crate::store::bank::Account, ApiError> {
-        // The common case, an existing account, without a trip to the blocking pool.
-        match self.inner.store.try_account_by_sub(&claims.sub) {
-            Some(Ok(Some(account))) => return Ok(account),
-            Some(Err(err)) => return Err(ApiError::internal(err)),
-            Some(Ok(None)) | None => {}
+        let store = &self.inner.store;
+        if let Some(account) = store
+            .account_by_sub(&claims.sub)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(account);
         }
-        let sub = claims.sub.clone();
-        let candidates: Vec<String> = [&claims.preferred_username, &claims.nickname, &claims.email]
-            .into_iter()
-            .flatten()
-            .filter_map(|name| normalize_handle(name))
-            .collect();
+        if self.inner.open_accounts == OpenAccounts::Provisioned {
+            return Err(ApiError::AccountNotOpen);
+        }
+        let config = &self.inner.config;
+        let candidates = vouched_handles(claims, config.handle_from_preferred_username);
         let fallback = {
             use sha2::Digest as _;
-            let digest = sha2::Sha256::digest(sub.as_bytes());
+            let digest = sha2::Sha256::digest(claims.sub.as_bytes());
             format!("user-{}", &hex::encode(digest)[..12])
         };
-        let currency = self.inner.config.currency.clone();
-        let opening = self.inner.config.opening_balance_minor;
-        self.with_store(move |store| {
-            store.account_for_sub(&sub, &candidates, &fallback, &currency, opening)
-        })
-        .await?
-        .map_err(|err: StoreError| ApiError::internal(err))
+        store
+            .account_on_first_use(
+                &claims.sub,
+                &candidates,
+                &fallback,
+                &config.currency,
+                config.opening_balance_minor,
+            )
+            .await
+            .map_err(store_error)
     }
 
     fn audit(&self) -> std::sync::MutexGuard<'_, VecDeque<ApiRequestRecord>> {
@@ -323,40 +251,32 @@ impl ApiState {
     }
 }
 
-fn validate_config(config: &ApiConfig) -> Result<(), ApiInitError> {
-    let bad = |msg: &str| Err(ApiInitError::Config(msg.to_owned()));
-    if config.issuer.is_empty() {
-        return bad("issuer is required");
-    }
-    if !(config.issuer.starts_with("https://") || config.issuer.starts_with("http://")) {
-        return bad("issuer must be an http(s) URL");
-    }
-    if config.audience.is_empty() {
-        return bad("audience is required");
-    }
-    // RFC 9068 / common practice: clock skew allowances beyond a minute only widen replay
-    // and expiry windows.
-    if config.leeway_secs > 60 {
-        return bad("leeway_secs must be at most 60");
-    }
-    if config.opening_balance_minor < 0 || config.max_transfer_minor <= 0 {
-        return bad("opening balance must be >= 0 and max transfer > 0");
-    }
-    if config.currency.len() != 3 || !config.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return bad("currency must be a three-letter ISO 4217 code");
-    }
-    for seed in &config.accounts {
-        if normalize_handle(&seed.handle).as_deref() != Some(seed.handle.as_str()) {
-            return Err(ApiInitError::Config(format!(
-                "account handle {:?} must be 1-64 of a-z 0-9 . _ - + @",
-                seed.handle
-            )));
+/// Handles a token's issuer vouches for, best first. `nickname` and an unverified `email`
+/// are whatever the user typed at the issuer, so they never name an account: whoever
+/// typed `alice` first would own the handle.
+fn vouched_handles(claims: &Claims, trust_preferred_username: bool) -> Vec<String> {
+    let username = claims
+        .preferred_username
+        .as_deref()
+        .filter(|_| trust_preferred_username);
+    let email = claims.email.as_deref().filter(|_| claims.email_verified);
+    [username, email]
+        .into_iter()
+        .flatten()
+        .filter_map(normalize_handle)
+        .collect()
+}
+
+/// A store failure as an answer: contention and an unreachable database are a 503 the
+/// client may retry (nothing half-done), anything else a 500.
+pub(crate) fn store_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Busy { .. } | StoreError::Unavailable(_) => {
+            tracing::warn!(error = %err, "bank database busy or unavailable");
+            ApiError::Busy
         }
-        if seed.balance_minor < 0 {
-            return bad("seed balances must be >= 0");
-        }
+        other => ApiError::internal(other),
     }
-    Ok(())
 }
 
 pub(crate) use bank_protocol::text::normalize_handle;
@@ -462,14 +382,17 @@ async fn audit_and_headers(
 mod tests {
     use super::*;
 
-    fn state() -> ApiState {
-        let conn = crate::store::open(None, MIGRATIONS).expect("in-memory db");
+    fn store() -> BankStore {
+        BankStore::from_sqlite(crate::store::open(None, MIGRATIONS).expect("in-memory db"))
+    }
+
+    async fn state() -> ApiState {
         // Port 9 (discard) is never contacted: these requests carry no token.
         let config = ApiConfig {
             issuer: "http://127.0.0.1:9".into(),
             ..ApiConfig::default()
         };
-        ApiState::new(config, conn).expect("state")
+        ApiState::new(config, store()).await.expect("state")
     }
 
     #[tokio::test]
@@ -477,7 +400,7 @@ mod tests {
         use axum::body::Body;
         use tower::ServiceExt as _;
 
-        let app = router(state());
+        let app = router(state().await);
         let request = Request::get("/v1/balance")
             .body(Body::empty())
             .expect("request");
@@ -493,9 +416,8 @@ mod tests {
         assert_eq!(response.status(), 200);
     }
 
-    #[test]
-    fn config_is_validated() {
-        let conn = || crate::store::open(None, MIGRATIONS).expect("in-memory db");
+    #[tokio::test]
+    async fn config_is_validated() {
         for bad in [
             ApiConfig::default(),
             ApiConfig {
@@ -509,9 +431,46 @@ mod tests {
             },
         ] {
             assert!(matches!(
-                ApiState::new(bad, conn()),
+                ApiState::new(bad, store()).await,
                 Err(ApiInitError::Config(_))
             ));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_issuer_needs_tls_unless_it_is_on_loopback() {
+        for issuer in [
+            "http://idp.example.test",
+            "http://idp.example.test:8400/",
+            "http://10.0.0.8",
+            "http://127.0.0.1.nip.io",
+            "http://localhost.example",
+        ] {
+            let config = ApiConfig {
+                issuer: issuer.into(),
+                ..ApiConfig::default()
+            };
+            let err = ApiState::new(config, store())
+                .await
+                .expect_err(issuer)
+                .to_string();
+            assert!(
+                err.contains("issuer") && err.contains("https") && err.contains(issuer),
+                "{issuer}: {err}"
+            );
+        }
+        for issuer in [
+            "https://tenant.auth0.com/",
+            "http://127.0.0.1:8400",
+            "http://127.9.9.9",
+            "http://[::1]:8400",
+            "http://localhost:8400",
+        ] {
+            let config = ApiConfig {
+                issuer: issuer.into(),
+                ..ApiConfig::default()
+            };
+            assert!(ApiState::new(config, store()).await.is_ok(), "{issuer}");
         }
     }
 

@@ -182,6 +182,7 @@ mod tests {
                 preferred_username: None,
                 nickname: None,
                 email: None,
+                email_verified: false,
                 payment: None,
             },
             not_before: None,

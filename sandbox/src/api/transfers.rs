@@ -13,9 +13,9 @@ use bank_protocol::{
 };
 use sha2::{Digest, Sha256};
 
-use super::ApiState;
 use super::auth::{RequireScope, RequireStepUp, ViewBalance};
 use super::extract::{AppJson, IdempotencyKey};
+use super::{ApiState, store_error};
 use crate::error::ApiError;
 use crate::store::bank::{TransferCommand, TransferError, TransferOutcome, TransferRecord};
 
@@ -32,9 +32,10 @@ pub async fn list_transfers(
     let account = state.account_for(&claims).await?;
     let id = account.id;
     let records = state
-        .with_store(move |store| store.list_transfers(id, limit))
-        .await?
-        .map_err(ApiError::internal)?;
+        .store()
+        .list_transfers(id, limit)
+        .await
+        .map_err(store_error)?;
     Ok(Json(TransferList {
         account: account.handle,
         transfers: records
@@ -90,14 +91,14 @@ pub async fn create_transfer(
     if let Some(payment) = &claims.payment
         && let Err(mismatch) = payment.check(&order)
     {
-        let (issuer, token_id) = (claims.issuer.clone(), claims.token_id.clone());
         let expires = claims
             .exp
             .saturating_add(state.verifier().leeway_secs() as i64);
         let spent = state
-            .with_store(move |store| store.spend_token(&issuer, &token_id, expires))
-            .await?
-            .map_err(ApiError::internal)?;
+            .store()
+            .spend_token(&claims.issuer, &claims.token_id, expires)
+            .await
+            .map_err(store_error)?;
         if !spent {
             return Err(ApiError::TokenAlreadyUsed);
         }
@@ -127,23 +128,19 @@ pub async fn create_transfer(
     let account = state.account_for(&claims).await?;
     let leeway = state.verifier().leeway_secs() as i64;
     let now = state.verifier().clock().now();
-    let outcome = state
-        .with_store(move |store| {
-            let cmd = TransferCommand {
-                issuer: &claims.issuer,
-                token_id: &claims.token_id,
-                token_expires_at: claims.exp.saturating_add(leeway),
-                from_account: account.id,
-                to_handle: &to,
-                amount_minor,
-                currency: &currency,
-                memo: memo.as_deref(),
-                idempotency_key: &idempotency_key,
-                request_hash,
-            };
-            store.consume_jti_and_transfer(&cmd, now)
-        })
-        .await?;
+    let cmd = TransferCommand {
+        issuer: &claims.issuer,
+        token_id: &claims.token_id,
+        token_expires_at: claims.exp.saturating_add(leeway),
+        from_account: account.id,
+        to_handle: &to,
+        amount_minor,
+        currency: &currency,
+        memo: memo.as_deref(),
+        idempotency_key: &idempotency_key,
+        request_hash,
+    };
+    let outcome = state.store().consume_jti_and_transfer(&cmd, now).await;
 
     match outcome {
         Ok(TransferOutcome::Created(record)) => Ok(receipt(StatusCode::CREATED, record, false)),
@@ -155,7 +152,7 @@ pub async fn create_transfer(
         Err(TransferError::SameAccount) => Err(ApiError::SameAccount),
         Err(TransferError::CurrencyMismatch) => Err(ApiError::CurrencyMismatch),
         Err(TransferError::InsufficientFunds) => Err(ApiError::InsufficientFunds),
-        Err(TransferError::Store(err)) => Err(ApiError::internal(err)),
+        Err(TransferError::Store(err)) => Err(store_error(err)),
     }
 }
 

@@ -225,7 +225,8 @@ impl AuthzState {
         };
         // OIDC Core §3.1.2.1: who is expected to sign in. Held to exactly that username,
         // which no name longer than a username can be.
-        let login_hint = p("login_hint").filter(|h| !h.is_empty());
+        let login_hint =
+            p("login_hint").filter(|h| !h.is_empty() && self.config().enforce_login_hint);
         if login_hint.is_some_and(|h| h.len() > 256) {
             return Err(OAuthError::invalid_request("login_hint is too long"));
         }

@@ -1,8 +1,9 @@
 //! What the authorization server is configured with: the API it issues tokens for, its
-//! clients and their MFA rules, the seeded users, token lifetimes and login throttling.
+//! clients and their MFA rules, the seeded users, token lifetimes, login throttling and the
+//! MFA push limit.
 //!
-//! The defaults reproduce the protocol contract in DESIGN.md, including the seed article's
-//! rule (client `bank-cli` requesting `transfer:funds` must pass MFA, never remembered), so
+//! The defaults are the sandbox's protocol contract (docs/ARCHITECTURE.md), including the
+//! seed article's rule (client `bank-cli` requesting `transfer:funds` must pass MFA, never remembered), so
 //! the sandbox needs no configuration file at all. Everything here deserializes from the
 //! `[authz]` table of the sandbox's TOML file.
 
@@ -43,6 +44,10 @@ pub struct AuthzConfig {
     pub login_throttle: ThrottleConfig,
     /// At most so many MFA pushes per user in a window, against push fatigue.
     pub mfa_push_limit: PushLimit,
+    /// Only the user an authorization request names in `login_hint` may sign in for it.
+    /// `false` treats the hint as advisory, as OIDC Core §3.1.2.1 allows and some
+    /// providers do: for testing a client's own check of who signed in.
+    pub enforce_login_hint: bool,
     pub password_hashing: PasswordHashing,
     /// Accept and advertise RFC 9396 `authorization_details` (type `payment_initiation`).
     /// Off, the server behaves as a provider without RAR: details are refused as unknown and
@@ -92,6 +97,7 @@ impl Default for AuthzConfig {
             session_lifetime_secs: 8 * 3600,
             login_throttle: ThrottleConfig::default(),
             mfa_push_limit: PushLimit::default(),
+            enforce_login_hint: true,
             password_hashing: PasswordHashing::default(),
             authorization_details: true,
             mfa_auto_approve: false,
@@ -118,6 +124,7 @@ impl std::fmt::Debug for AuthzConfig {
             .field("clients", &self.clients)
             .field("users", &self.users)
             .field("mfa_auto_approve", &self.mfa_auto_approve)
+            .field("enforce_login_hint", &self.enforce_login_hint)
             .finish_non_exhaustive()
     }
 }

@@ -38,9 +38,10 @@ impl AuthzState {
         password: &str,
         source: Source,
     ) -> Result<Credentials, StoreError> {
-        // Longer names cannot exist (see `add_user`); refusing them early also keeps the
-        // throttle table from growing by attacker-chosen megabytes.
-        if username.is_empty() || username.len() > 64 {
+        // Longer names, or names with control characters, cannot exist (see `add_user`);
+        // refusing them early also keeps the throttle table from growing by
+        // attacker-chosen megabytes.
+        if username.is_empty() || username.len() > 64 || username.chars().any(char::is_control) {
             return Ok(Credentials::Invalid);
         }
         let user = self.store().user_by_username(username)?;

@@ -62,7 +62,8 @@ impl Drop for Verifying<'_> {
     }
 }
 
-/// The throttle rows one login attempt counts against.
+/// The throttle rows one login attempt counts against: the account from this source,
+/// and the account from everywhere.
 pub(crate) struct AttemptKeys {
     source: ThrottleKey,
     account: ThrottleKey,
@@ -84,7 +85,8 @@ impl AuthzState {
         source: Source,
     ) -> Result<Admission<'_>, StoreError> {
         let config = &self.config().login_throttle;
-        let account = self.throttle_name(username);
+        // Distinct prefixes keep the two kinds of key apart whatever a name contains.
+        let account = self.throttle_name(&format!("account\0{username}"));
         let Some(slot) = self.verifying_slot(account, config.max_concurrent) else {
             // Checks already in flight for this account: one second is enough to retry.
             return Ok(Admission::Wait { retry_after: 1 });

@@ -1,15 +1,18 @@
-//! `bank-sandbox api`: only the bank API, trusting an external issuer.
+//! `bank-sandbox api`: only the bank API, trusting an external issuer. Several instances
+//! may share one PostgreSQL ledger (`--database postgres://…`) behind a proxy.
 
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
+use bank_sandbox::api::{self, Database, OpenAccounts};
 use bank_sandbox::serve::CommonArgs;
-use bank_sandbox::{BANK_DB, api, store};
+use bank_sandbox::store::bank::BankStore;
 use clap::Args;
 
 #[derive(Args)]
 pub struct ApiArgs {
-    /// The issuer whose tokens the API accepts, exactly as in its tokens' `iss`.
+    /// The issuer whose tokens the API accepts, exactly as in its tokens' `iss` (https,
+    /// except on loopback).
     #[arg(long)]
     issuer: String,
     /// The API identifier tokens must carry in `aud`.
@@ -22,6 +25,49 @@ pub struct ApiArgs {
     /// Listen address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8401")]
     api_addr: SocketAddr,
+    #[command(flatten)]
+    database: DatabaseArg,
+}
+
+/// The ledger's location, shared by `api` and `accounts open` so both name it alike.
+#[derive(Args, Clone, Debug, Default)]
+pub struct DatabaseArg {
+    /// Where the ledger lives: sqlite:PATH or postgres://USER@HOST/DB [default: [api]
+    /// database, else bank.sqlite3 in the data dir]. Instances sharing one PostgreSQL
+    /// database share one ledger.
+    // The value may hold a password: never shown in --help.
+    #[arg(
+        long,
+        env = "BANK_API_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        value_parser = parse_database
+    )]
+    pub database: Option<Database>,
+}
+
+fn parse_database(value: &str) -> Result<Database, String> {
+    Database::parse(value).map_err(|err| err.to_string())
+}
+
+impl DatabaseArg {
+    /// The flag (or environment), else the config file's `[api] database`, else
+    /// `bank.sqlite3` in the data dir.
+    pub fn resolve(
+        &self,
+        common: &CommonArgs,
+        config: &bank_sandbox::SandboxConfig,
+    ) -> anyhow::Result<Database> {
+        if let Some(database) = self
+            .database
+            .clone()
+            .or_else(|| config.api.database.clone())
+        {
+            return Ok(database);
+        }
+        let dir = common.data_dir(config)?;
+        Ok(Database::Sqlite(Some(dir.join(bank_sandbox::BANK_DB))))
+    }
 }
 
 pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
@@ -32,8 +78,6 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
             args.api_addr
         );
     }
-    let dir = common.data_dir(&config)?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     config.api.issuer = args.issuer.clone();
     config.api.audience = args.audience.clone();
     // Off unless asked for: many providers cannot put details into their tokens.
@@ -41,18 +85,49 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
         args.require_authorization_details
             || config.api.require_authorization_details.unwrap_or(false),
     );
-    let conn = store::open(Some(&dir.join(BANK_DB)), api::MIGRATIONS)?;
-    let state = api::ApiState::new(config.api, conn)?;
+    // Against an external issuer nobody is a customer until the bank says so.
+    let policy = *config
+        .api
+        .open_accounts
+        .get_or_insert(OpenAccounts::Provisioned);
+    // Settings first, so a refused issuer is reported before any database is touched.
+    config.api.validate()?;
+    let database = args.database.resolve(common, &config)?;
+    if let Database::Sqlite(Some(path)) = &database
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    let store = BankStore::open(
+        &database,
+        config.api.durability,
+        config.api.database_pool_size,
+    )
+    .await
+    .with_context(|| format!("could not open the bank database {}", database.redacted()))?;
+    let durability = config.api.durability;
+    let state = api::ApiState::new(config.api, store).await?;
     let listener = tokio::net::TcpListener::bind(args.api_addr)
         .await
         .with_context(|| format!("could not listen on {}", args.api_addr))?;
     let addr = listener.local_addr()?;
+    let accounts = match policy {
+        OpenAccounts::Provisioned => {
+            "provisioned (bank-sandbox accounts open --sub SUB --handle NAME)"
+        }
+        OpenAccounts::OnFirstUse => "opened on first use (a sandbox convenience)",
+    };
     println!(
         "\nbank API is running on http://{addr}\n\n\
          \x20 Trusted issuer  {}\n\
-         \x20 Audience        {}\n\n\
+         \x20 Audience        {}\n\
+         \x20 Ledger          {} (durability {durability:?})\n\
+         \x20 Accounts        {accounts}\n\n\
          Press Ctrl-C to stop.",
-        args.issuer, args.audience
+        args.issuer,
+        args.audience,
+        database.redacted(),
     );
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(async {

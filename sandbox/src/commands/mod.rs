@@ -3,6 +3,7 @@
 //! file with its arguments; serving itself is the library's (`bank_sandbox::serve`), shared
 //! with `bank sandbox`.
 
+mod accounts;
 mod api;
 mod keys;
 mod mfa;
@@ -59,6 +60,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Manage the bank API's accounts (works while the API runs).
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
 }
 
 impl Cli {
@@ -121,6 +125,7 @@ async fn run(common: &CommonArgs, command: Command) -> anyhow::Result<()> {
         Command::Mfa(command) => mfa::cmd_mfa(common, command).await,
         Command::Keys(command) => keys::cmd_keys(common, command),
         Command::Users(command) => users::cmd_users(common, command),
+        Command::Accounts(command) => accounts::cmd_accounts(common, command).await,
     }
 }
 

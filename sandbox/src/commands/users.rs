@@ -51,7 +51,26 @@ fn add_user(common: &CommonArgs, username: &str, display_name: Option<&str>) -> 
     .ok_or_else(|| anyhow!("user {username} already exists"))?;
     println!("{sub}");
     eprintln!(
-        "Added {username} ({sub}). Note: the bank API opens accounts only for configured account seeds."
+        "Added {username} ({sub}). {}",
+        account_note(&config.api, username, &sub)
     );
     Ok(())
+}
+
+/// What the bank API of `serve` will do for the new user, as configured: `serve` opens
+/// accounts on first use unless the config says `provisioned`.
+fn account_note(api: &bank_sandbox::api::ApiConfig, username: &str, sub: &str) -> String {
+    use bank_sandbox::api::OpenAccounts;
+    match api.open_accounts.unwrap_or(OpenAccounts::OnFirstUse) {
+        OpenAccounts::OnFirstUse => format!(
+            "The sandbox's bank API opens an account for them on their first request \
+             ({} {}), named {username} unless that handle is taken.",
+            bank_protocol::format_minor(api.opening_balance_minor),
+            api.currency,
+        ),
+        OpenAccounts::Provisioned => format!(
+            "The bank API serves no account for them until one is opened: \
+             bank-sandbox accounts open --sub {sub} --handle {username}"
+        ),
+    }
 }

@@ -78,6 +78,14 @@ pub enum ApiError {
     SameAccount,
     #[error("currency not supported")]
     CurrencyMismatch,
+    /// A valid token whose `sub` has no account, and the API opens none by itself
+    /// (`open_accounts = "provisioned"`).
+    #[error("no account for this identity")]
+    AccountNotOpen,
+    /// The ledger stayed contended (or unreachable) through every retry: the request
+    /// changed nothing and can be sent again with the same `Idempotency-Key`.
+    #[error("ledger busy")]
+    Busy,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -100,6 +108,7 @@ impl ApiError {
             | ApiError::TokenAlreadyUsed
             | ApiError::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientScope { .. }
+            | ApiError::AccountNotOpen
             | ApiError::AuthorizationDetailsRequired
             | ApiError::AuthorizationDetailsMismatch { .. } => StatusCode::FORBIDDEN,
             ApiError::InvalidAuthRequest(_)
@@ -115,7 +124,7 @@ impl ApiError {
             | ApiError::CurrencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::KeysUnavailable | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -267,6 +276,20 @@ impl ApiError {
                 "Currency not supported",
                 "Transfers must be in the account's currency.".into(),
             ),
+            ApiError::AccountNotOpen => (
+                Some("account-not-open"),
+                "No account",
+                "This bank has no account for your identity; the bank opens accounts for its \
+                 customers (`bank-sandbox accounts open`)."
+                    .into(),
+            ),
+            ApiError::Busy => (
+                Some("busy"),
+                "Try again",
+                "The ledger is busy or unreachable right now. Retry with the same Idempotency-Key: \
+                 a transfer is never made twice."
+                    .into(),
+            ),
             ApiError::NotFound => (None, "Not Found", "No such resource.".into()),
             ApiError::MethodNotAllowed => (
                 None,
@@ -307,6 +330,10 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&challenge)
         {
             headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if matches!(self, ApiError::Busy) {
+            // RFC 9110 §10.2.3: a short, explicit wait before the retry.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if matches!(self, ApiError::MethodNotAllowed) {
             headers.insert(header::ALLOW, HeaderValue::from_static("GET, POST"));

@@ -1,11 +1,12 @@
 //! Persistence for both halves of the sandbox.
 //!
 //! The authorization server and the bank API keep separate databases (`authz.sqlite3` and
-//! `bank.sqlite3` in the data dir), because they are separate trust domains: the bank must
-//! never be able to read password hashes, and the authorization server must never touch
-//! money. This module owns what they share: opening a connection with the right pragmas
-//! and running numbered migrations. Each half's operations live in its own submodule and
-//! expose operations (`consume_jti_and_transfer`), never SQL.
+//! `bank.sqlite3` in the data dir, or PostgreSQL for the bank), because they are separate
+//! trust domains: the bank must never be able to read password hashes, and the
+//! authorization server must never touch money. This module owns what they share: opening
+//! a SQLite connection with the right pragmas, running numbered migrations, and the error
+//! type. Each half's operations live in its own submodule and expose operations
+//! (`consume_jti_and_transfer`), never SQL.
 
 pub mod authz;
 pub mod bank;
@@ -33,6 +34,22 @@ pub enum StoreError {
     },
     #[error("database error")]
     Sqlite(#[source] rusqlite::Error),
+    #[error("database error")]
+    Postgres(#[source] tokio_postgres::Error),
+    #[error("database migration {name} failed")]
+    PostgresMigration {
+        name: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The database could not be reached in time (pool timeout, server gone).
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Conflicting transactions kept failing each other through every retry.
+    #[error("database busy after {attempts} attempts")]
+    Busy { attempts: u32 },
+    #[error("invalid database setting: {0}")]
+    Config(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -40,6 +57,19 @@ impl From<rusqlite::Error> for StoreError {
         match err {
             rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
             other => StoreError::Sqlite(other),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        // A closed connection or an I/O error means the database is unreachable rather
+        // than wrong: the caller may try again later.
+        let io = std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>());
+        if err.is_closed() || io {
+            StoreError::Unavailable(Box::new(err))
+        } else {
+            StoreError::Postgres(err)
         }
     }
 }
@@ -54,6 +84,16 @@ pub struct Migration {
 /// date. WAL lets readers proceed while a transfer commits; `synchronous=NORMAL` is the
 /// documented safe pairing with WAL (durable across application crashes).
 pub fn open(path: Option<&Path>, migrations: &[Migration]) -> Result<Connection, StoreError> {
+    open_with(path, migrations, "NORMAL")
+}
+
+/// [`open`] with the given `PRAGMA synchronous` (`FULL` makes every commit wait for an
+/// fsync of the WAL, so a committed transaction survives a power cut, not only a crash).
+pub fn open_with(
+    path: Option<&Path>,
+    migrations: &[Migration],
+    synchronous: &str,
+) -> Result<Connection, StoreError> {
     let mut conn = match path {
         Some(path) => Connection::open(path).map_err(|source| StoreError::Open {
             path: path.display().to_string(),
@@ -65,7 +105,7 @@ pub fn open(path: Option<&Path>, migrations: &[Migration]) -> Result<Connection,
         })?,
     };
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&mut conn, migrations)?;

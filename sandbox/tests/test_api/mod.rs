@@ -2,6 +2,8 @@
 //! `127.0.0.1:0` listener and validates tokens from a real, independently keyed issuer
 //! (`common::issuer`) whose keys it fetches over HTTP.
 
+mod test_accounts;
+mod test_binary;
 mod test_details;
 mod test_keys;
 mod test_sandbox;
@@ -77,7 +79,12 @@ pub fn config(issuer: &str) -> ApiConfig {
 impl Api {
     pub async fn start(config: ApiConfig) -> Api {
         let conn = store::open(None, store::bank::MIGRATIONS).expect("open bank store");
-        let state = ApiState::new(config, conn).expect("api state");
+        Api::start_on(config, store::bank::BankStore::from_sqlite(conn)).await
+    }
+
+    /// The API over a store the test opened (another engine, a shared database).
+    pub async fn start_on(config: ApiConfig, store: store::bank::BankStore) -> Api {
+        let state = ApiState::new(config, store).await.expect("api state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind api");

@@ -409,3 +409,40 @@ async fn a_step_up_on_an_old_browser_session_is_fresh_authentication() {
     let answer = api.transfer(&token, "after-an-hour", &transfer).await;
     assert_eq!(answer.status, 201, "{:?}", answer.body);
 }
+
+#[tokio::test]
+async fn a_user_added_while_the_sandbox_runs_gets_the_account_the_message_promises() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let mut config = SandboxConfig::ephemeral();
+    config.data_dir = Some(dir.path().to_owned());
+    let sandbox = start_with(config).await;
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_bank-sandbox"))
+        .env_clear()
+        .args(["users", "add", "carol", "--data-dir"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run users add");
+    {
+        use std::io::Write as _;
+        let mut stdin = add.stdin.take().expect("stdin");
+        stdin.write_all(b"in-the-garden\n").expect("password");
+    }
+    let out = add.wait_with_output().expect("users add");
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{message}");
+    assert!(
+        message.contains("opens an account for them on their first request (1,000.00 USD)")
+            || message.contains("opens an account for them on their first request (1000.00 USD)"),
+        "{message}"
+    );
+    assert!(message.contains("named carol"), "{message}");
+    let token = token_without_mfa(&sandbox, "carol", "in-the-garden", EVERYDAY).await;
+    let answer = client(&sandbox).get("/v1/balance", Some(&token)).await;
+    assert_eq!(
+        answer.body,
+        json!({"account": "carol", "balance": "1000.00", "currency": "USD"})
+    );
+}

@@ -352,43 +352,6 @@ async fn malformed_requests_answer_problem_json() {
 }
 
 #[tokio::test]
-async fn a_new_subject_gets_an_account_named_after_its_username() {
-    let issuer = TestIssuer::start().await;
-    let api = Api::for_issuer(&issuer).await;
-    let answer = api
-        .get(
-            "/v1/balance",
-            Some(&issuer.token("auth0|abc123", "Dave", VIEW)),
-        )
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    assert_eq!(
-        answer.body,
-        json!({"account": "dave", "balance": "1000.00", "currency": "USD"})
-    );
-    // A second subject claiming the same username gets its own, different handle.
-    let claims = TestIssuer::edit(
-        &issuer.claims("auth0|zzz999", "dave", VIEW),
-        json!({"email": "dave@example.com"}),
-    );
-    let answer = api.get("/v1/balance", Some(&issuer.sign(&claims))).await;
-    assert_eq!(answer.body["account"], "dave@example.com");
-    let summary = api.state.ledger_summary();
-    assert_eq!(summary.accounts, 4);
-    assert_eq!(summary.total_balance_minor, summary.total_opening_minor);
-    // The newcomer can receive money by handle.
-    let sent = api
-        .transfer(
-            &step_up(&issuer, ALICE, "alice"),
-            "to-dave",
-            &json!({"to": "dave", "amount": "5.00"}),
-        )
-        .await;
-    assert_eq!(sent.status, 201, "{}", sent.body);
-    assert_eq!(api.state.balance_of("dave"), Some(100_500));
-}
-
-#[tokio::test]
 async fn a_storm_of_concurrent_transfers_keeps_the_books_balanced() {
     let issuer = TestIssuer::start().await;
     let mut cfg = config(&issuer.issuer);

@@ -105,3 +105,74 @@ async fn a_session_of_another_user_is_not_reused_for_a_hinted_sign_in() {
     );
     sandbox.shutdown().await;
 }
+
+/// With `enforce_login_hint = false` the hint is advisory, as some providers treat it: the
+/// client's own check of who signed in is then the only binding.
+#[tokio::test]
+async fn an_advisory_hint_binds_nothing() {
+    let mut config = bank_sandbox::SandboxConfig::ephemeral();
+    config.authz.enforce_login_hint = false;
+    let sandbox = start_with(config).await;
+    let mut browser = Browser::new(&sandbox);
+    let url = authorize_url(
+        sandbox.issuer(),
+        &Pkce::new(),
+        "openid transfer:funds",
+        &[("login_hint", "alice")],
+    );
+    let first = browser.get(&url).await;
+    let login = browser.get(first.location()).await;
+    assert_eq!(login.input("username"), "");
+    assert!(!login.body.contains("readonly"), "{}", login.body);
+    let waiting = browser.submit_login(&login, "bob", "builder").await;
+    assert!(waiting.location().starts_with("/mfa/wait?"));
+    sandbox.shutdown().await;
+}
+
+/// The scripted browser, signing in as someone other than the hinted user, gives up with
+/// a clear error instead of submitting the form again and again.
+#[tokio::test]
+async fn the_walker_gives_up_on_a_sign_in_for_someone_else() {
+    use bank_sandbox::walker::{Password, WalkError, Walker};
+    let sandbox = start().await;
+    let url = authorize_url(
+        sandbox.issuer(),
+        &Pkce::new(),
+        "openid transfer:funds",
+        &[("login_hint", "alice")],
+    );
+    let bob = Walker::new("bob", Password::new("builder")).expect("walker");
+    let mut posts = 0;
+    let outcome = bob
+        .walk_to_callback(&url, &mut |step| {
+            if matches!(step, bank_sandbox::walker::Step::Post { .. }) {
+                posts += 1;
+            }
+        })
+        .await;
+    assert!(
+        matches!(outcome, Err(WalkError::LoginRejected)),
+        "{outcome:?}"
+    );
+    assert!(posts <= 2, "{posts} posts");
+    assert_eq!(pushes(&sandbox), 0);
+
+    // Alice's walk reaches the callback (the push approved from her "phone").
+    let alice = Walker::new("alice", Password::new("wonderland")).expect("walker");
+    let authz = sandbox.authz().clone();
+    let approver = tokio::spawn(async move {
+        let pending = authz
+            .wait_for_pending_mfa("alice", std::time::Duration::from_secs(30))
+            .await
+            .expect("a push");
+        authz.approve_mfa(&pending.id).expect("approve");
+    });
+    let callback = alice
+        .walk_to_callback(&url, &mut |_| {})
+        .await
+        .expect("the walk reaches the callback");
+    approver.await.expect("approver");
+    assert_eq!(callback.path(), "/callback");
+    assert!(callback.query_pairs().any(|(k, _)| k == "code"));
+    sandbox.shutdown().await;
+}

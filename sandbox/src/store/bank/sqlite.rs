@@ -1,149 +1,47 @@
-//! The bank's ledger: accounts, transfers, spent step-up tokens and idempotency keys.
-//!
-//! It offers operations, not SQL, so that the API layer cannot get the money rules wrong by
-//! forgetting a statement: [`BankStore::consume_jti_and_transfer`] is the one place where a
-//! transfer happens, and it records the spent token, the debit, the credit, the ledger entry
-//! and the idempotency record in a single `BEGIN IMMEDIATE` transaction, so either all of
-//! them happen or none does. One connection behind a `std::sync::Mutex` is enough for a
-//! sandbox (callers run these on the blocking pool and never hold the lock across `.await`);
-//! `BEGIN IMMEDIATE` keeps the invariants even if a second process opens the same file.
+//! The ledger on SQLite: one connection behind a `std::sync::Mutex` (callers run these on
+//! the blocking pool and never hold the lock across `.await`). Each transfer is one
+//! `BEGIN IMMEDIATE` transaction, which keeps the invariants even if a second process (say
+//! `bank-sandbox accounts open` while the API runs) opens the same file.
 
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use super::{Migration, StoreError};
+use super::{
+    Account, Durability, LedgerSummary, Opened, SQLITE_MIGRATIONS, SeedError, TransferCommand,
+    TransferError, TransferOutcome, TransferRecord, new_transfer_id, now_rfc3339,
+};
+use crate::store::StoreError;
 
-/// The bank database's migrations, applied in order by [`super::open`].
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "001_init",
-    sql: include_str!("../../migrations/bank/001_init.sql"),
-}];
-
-/// An account as the API sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub id: i64,
-    pub sub: String,
-    pub handle: String,
-    pub currency: String,
-    pub balance_minor: i64,
-}
-
-/// One ledger entry, with the handles resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransferRecord {
-    pub id: String,
-    pub from: String,
-    pub to: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub memo: Option<String>,
-    /// The sender's balance right after this transfer.
-    pub from_balance_after: i64,
-    pub created_at: String,
-}
-
-/// Totals for invariant checks: the sum of balances must always equal the sum of openings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LedgerSummary {
-    pub accounts: i64,
-    pub transfers: i64,
-    pub total_balance_minor: i64,
-    pub total_opening_minor: i64,
-}
-
-/// Everything a transfer needs, already validated by the API layer.
-#[derive(Debug, Clone)]
-pub struct TransferCommand<'a> {
-    /// `iss` of the token, so two issuers' `jti`s can never collide.
-    pub issuer: &'a str,
-    /// The token's single-use identifier (its `jti`, or a digest when it has none).
-    pub token_id: &'a str,
-    /// Unix time after which the token can no longer validate (exp + leeway): until then
-    /// the spent-token record must be kept.
-    pub token_expires_at: i64,
-    pub from_account: i64,
-    pub to_handle: &'a str,
-    pub amount_minor: i64,
-    pub currency: &'a str,
-    pub memo: Option<&'a str>,
-    pub idempotency_key: &'a str,
-    /// Digest of the canonical request: same key + same digest = the same transfer.
-    pub request_hash: [u8; 32],
-}
-
-/// A transfer that happened now, or the one this idempotency key created earlier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransferOutcome {
-    Created(TransferRecord),
-    Replayed(TransferRecord),
-}
-
-/// Why a transfer did not happen. Apart from `TokenAlreadyUsed` and `Store`, the token
-/// *was* consumed: it authorized one attempt, and that attempt was made.
-#[derive(Debug, thiserror::Error)]
-pub enum TransferError {
-    #[error("token already used")]
-    TokenAlreadyUsed,
-    /// The token expired between its verification and this transaction.
-    #[error("token expired")]
-    TokenExpired,
-    #[error("idempotency key reused with a different request")]
-    IdempotencyKeyReused,
-    #[error("unknown recipient")]
-    UnknownRecipient,
-    #[error("same account")]
-    SameAccount,
-    #[error("currency mismatch")]
-    CurrencyMismatch,
-    #[error("insufficient funds")]
-    InsufficientFunds,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for TransferError {
-    fn from(err: rusqlite::Error) -> Self {
-        TransferError::Store(err.into())
-    }
-}
-
-/// Why an account could not be seeded.
-#[derive(Debug, thiserror::Error)]
-pub enum SeedError {
-    #[error("handle {handle:?} already belongs to another account")]
-    HandleTaken { handle: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for SeedError {
-    fn from(err: rusqlite::Error) -> Self {
-        SeedError::Store(err.into())
-    }
-}
-
-/// The bank database handle.
-pub struct BankStore {
+/// The SQLite ledger.
+pub struct SqliteBank {
     conn: Mutex<Connection>,
 }
 
-impl std::fmt::Debug for BankStore {
+impl std::fmt::Debug for SqliteBank {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BankStore").finish_non_exhaustive()
+        f.debug_struct("SqliteBank").finish_non_exhaustive()
     }
 }
 
-impl BankStore {
-    /// Wraps a connection opened with [`super::open`] and [`MIGRATIONS`].
+impl SqliteBank {
+    /// Opens `path` (in memory when `None`), migrated, with the durability's
+    /// `PRAGMA synchronous`.
+    pub fn open(path: Option<&Path>, durability: Durability) -> Result<Self, StoreError> {
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Relaxed => "NORMAL",
+        };
+        let conn = crate::store::open_with(path, SQLITE_MIGRATIONS, synchronous)?;
+        Ok(SqliteBank::new(conn))
+    }
+
+    /// Wraps a connection opened with `store::open` and [`SQLITE_MIGRATIONS`].
     pub fn new(conn: Connection) -> Self {
         // Every statement of the request paths stays prepared (rusqlite's default is 16).
         conn.set_prepared_statement_cache_capacity(64);
-        BankStore {
+        SqliteBank {
             conn: Mutex::new(conn),
         }
     }
@@ -156,39 +54,64 @@ impl BankStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Creates the account for `sub` unless it exists (balances are never reset by a
+    /// `PRAGMA synchronous` as SQLite reports it: 2 = FULL, 1 = NORMAL.
+    pub fn synchronous_setting(&self) -> Result<String, StoreError> {
+        let level: i64 = self
+            .lock()
+            .pragma_query_value(None, "synchronous", |row| row.get(0))?;
+        Ok(match level {
+            0 => "OFF".into(),
+            1 => "NORMAL".into(),
+            2 => "FULL".into(),
+            3 => "EXTRA".into(),
+            other => other.to_string(),
+        })
+    }
+
+    /// Opens the account for `sub` unless it exists (balances are never reset by a
     /// restart). Fails if `handle` belongs to a different `sub`.
-    pub fn seed_account(
+    pub fn open_account(
         &self,
         sub: &str,
         handle: &str,
         currency: &str,
         opening_minor: i64,
-    ) -> Result<(), SeedError> {
+    ) -> Result<Opened, SeedError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let by_sub: Option<String> = tx
-            .query_row("SELECT handle FROM accounts WHERE sub = ?1", [sub], |row| {
-                row.get(0)
-            })
-            .optional()?;
-        if by_sub.is_none() {
-            let owner: Option<String> = tx
-                .query_row(
-                    "SELECT sub FROM accounts WHERE handle = ?1",
-                    [handle],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            if owner.is_some() {
-                return Err(SeedError::HandleTaken {
-                    handle: handle.to_owned(),
-                });
-            }
-            insert_account(&tx, sub, handle, currency, opening_minor)?;
+        if let Some(existing) = account_by_sub(&tx, sub)? {
+            return Ok(Opened::Existing {
+                handle: existing.handle,
+            });
         }
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT sub FROM accounts WHERE handle = ?1",
+                [handle],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if owner.is_some() {
+            return Err(SeedError::HandleTaken {
+                handle: handle.to_owned(),
+            });
+        }
+        insert_account(&tx, sub, handle, currency, opening_minor)?;
         tx.commit()?;
-        Ok(())
+        Ok(Opened::New)
+    }
+
+    /// The account of `sub`, if any.
+    pub fn account_by_sub(&self, sub: &str) -> Result<Option<Account>, StoreError> {
+        Ok(account_by_sub(&self.lock(), sub)?)
+    }
+
+    pub fn transfer_exists(&self, transfer_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().query_row(
+            "SELECT EXISTS (SELECT 1 FROM transfers WHERE id = ?1)",
+            [transfer_id],
+            |row| row.get(0),
+        )?)
     }
 
     /// The account of `sub`, opening it (with `opening_minor`) on first sight. The handle
@@ -519,34 +442,17 @@ fn insert_account(
     Ok(())
 }
 
-/// `tr_` + 24 hex characters of OS randomness: unguessable, so ids leak nothing.
-fn new_transfer_id() -> String {
-    let mut bytes = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("tr_{}", hex::encode(bytes))
-}
-
-/// RFC 3339 UTC with whole seconds, e.g. `2025-01-31T12:00:00Z`.
-fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(0)
-        .unwrap_or(now)
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn store() -> BankStore {
-        let conn = super::super::open(None, MIGRATIONS).expect("in-memory bank db");
-        let store = BankStore::new(conn);
+    fn store() -> SqliteBank {
+        let store = SqliteBank::open(None, Durability::Full).expect("in-memory bank db");
         store
-            .seed_account("s-a", "alice", "USD", 1_000)
+            .open_account("s-a", "alice", "USD", 1_000)
             .expect("seed alice");
         store
-            .seed_account("s-b", "bob", "USD", 0)
+            .open_account("s-b", "bob", "USD", 0)
             .expect("seed bob");
         store
     }
@@ -616,12 +522,17 @@ mod tests {
     #[test]
     fn seeding_is_idempotent_and_handles_are_unique() {
         let store = store();
-        store
-            .seed_account("s-a", "alice", "USD", 5)
-            .expect("re-seed is a no-op");
+        assert_eq!(
+            store
+                .open_account("s-a", "alice", "USD", 5)
+                .expect("re-seed is a no-op"),
+            Opened::Existing {
+                handle: "alice".into()
+            }
+        );
         assert_eq!(store.balance_of("alice").expect("query"), Some(1_000));
         assert!(matches!(
-            store.seed_account("s-other", "alice", "USD", 5),
+            store.open_account("s-other", "alice", "USD", 5),
             Err(SeedError::HandleTaken { .. })
         ));
     }

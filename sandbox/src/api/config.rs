@@ -1,0 +1,185 @@
+//! The bank API's settings (`[api]` in the sandbox's TOML), their defaults, and the checks
+//! made before anything is served: a refused setting is an error at start, never a
+//! surprise at the first request.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ApiInitError, jwks, normalize_handle};
+use crate::store::bank::{Database, Durability};
+
+/// The bank API's configuration. Every field has a default (`#[serde(default)]`), so a
+/// TOML section only names what it changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// The issuer whose tokens are accepted, compared as an exact string with `iss`
+    /// (e.g. `http://127.0.0.1:8400`, or `https://TENANT.auth0.com/` with its slash).
+    /// Filled in by `Sandbox::start` when the sandbox's own issuer is used.
+    pub issuer: String,
+    /// Our API identifier; tokens must carry it in `aud` (string or array).
+    pub audience: String,
+    /// Accounts created at start (unless they exist). Seeds without a `sub` are skipped:
+    /// the sandbox fills them in from its user store.
+    pub accounts: Vec<AccountSeed>,
+    /// RFC 9470 policy for transfers: demand MFA evidence (`amr` has `mfa` or the
+    /// multi-factor `acr`). On in the sandbox.
+    pub require_mfa_for_transfers: bool,
+    /// Refuse transfer tokens that are not bound to the transfer by RFC 9396
+    /// `authorization_details` (`payment_initiation`). Unset: on for the sandbox's own
+    /// issuer, off for `bank-sandbox api --issuer …` (providers without RAR).
+    pub require_authorization_details: Option<bool>,
+    /// RFC 9470 policy for transfers: the user must have authenticated at most this many
+    /// seconds ago (`auth_time`). `None` disables the check.
+    pub max_auth_age_secs: Option<u64>,
+    /// Clock-skew allowance for `exp`, `nbf`, `iat` (at most 60 s is accepted).
+    pub leeway_secs: u64,
+    /// Balance of an account opened on the first request of a new `sub`, in minor units.
+    pub opening_balance_minor: i64,
+    /// The one currency of this bank (ISO 4217).
+    pub currency: String,
+    /// Largest amount of a single transfer, in minor units.
+    pub max_transfer_minor: i64,
+    /// Key fetches allowed at once (e.g. right after a key rotation)...
+    pub jwks_refresh_burst: u32,
+    /// ...then at most one per this many seconds, so made-up `kid`s cannot hammer the
+    /// issuer. Zero disables the limit.
+    pub jwks_min_refresh_secs: u64,
+    /// Cached keys older than this are refreshed on next use (kept if the issuer is down).
+    pub jwks_max_age_secs: u64,
+    /// How many verified tokens to remember, so that a token used again skips the signature
+    /// check (never the time, scope, step-up or single-use checks); 0 disables the cache.
+    pub verified_token_cache_capacity: usize,
+    /// Where the ledger lives: `sqlite:PATH` or `postgres://…`. `None`: `bank.sqlite3` in
+    /// the data dir (in memory without one). Also `--database` and `BANK_API_DATABASE_URL`.
+    pub database: Option<Database>,
+    /// Most connections one instance keeps to PostgreSQL.
+    pub database_pool_size: usize,
+    /// `full` (default): a 201 means the transfer reached the disk. `relaxed`: it survives
+    /// a crash of the API, not a power cut of the database's machine.
+    pub durability: Durability,
+    /// Who gets an account. `None` means the mode's default: `on-first-use` for the
+    /// sandbox's own `serve`, `provisioned` for `bank-sandbox api --issuer …`.
+    pub open_accounts: Option<OpenAccounts>,
+    /// Whether `preferred_username` may name a new account's handle. Only for the sandbox's
+    /// own issuer, whose usernames are unique and chosen by its administrator
+    /// (`Sandbox::start` sets it); an external issuer's `preferred_username` is whatever the
+    /// user typed. Never read from a file.
+    #[serde(skip)]
+    pub handle_from_preferred_username: bool,
+}
+
+/// Who gets an account at this bank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpenAccounts {
+    /// A sandbox convenience: the first request of an unknown `sub` opens an account with
+    /// the opening balance, under a handle the issuer vouches for (`preferred_username`
+    /// from the sandbox's own issuer, `email` only with `email_verified`), else a handle
+    /// derived from `sub`. A handle that is taken is never handed out.
+    OnFirstUse,
+    /// Only accounts opened by the bank (`bank-sandbox accounts open`, or `[[api.accounts]]`
+    /// seeds) are served; anyone else gets `403 account-not-open`.
+    Provisioned,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            issuer: String::new(),
+            audience: "https://bank.example/api".into(),
+            // The demo users (alice, bob). Their `sub`s live in the authorization server's
+            // store, so the sandbox fills them in at start; against an external issuer
+            // they are skipped and accounts open on first use instead.
+            accounts: vec![
+                AccountSeed {
+                    handle: "alice".into(),
+                    sub: None,
+                    balance_minor: 100_000,
+                },
+                AccountSeed {
+                    handle: "bob".into(),
+                    sub: None,
+                    balance_minor: 50_000,
+                },
+            ],
+            require_mfa_for_transfers: true,
+            require_authorization_details: None,
+            max_auth_age_secs: Some(300),
+            leeway_secs: 60,
+            opening_balance_minor: 100_000,
+            currency: "USD".into(),
+            max_transfer_minor: 1_000_000,
+            jwks_refresh_burst: 3,
+            jwks_min_refresh_secs: 10,
+            jwks_max_age_secs: 3600,
+            verified_token_cache_capacity: 10_000,
+            database: None,
+            database_pool_size: 16,
+            durability: Durability::Full,
+            open_accounts: None,
+            handle_from_preferred_username: false,
+        }
+    }
+}
+
+/// An account to create at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSeed {
+    pub handle: String,
+    pub sub: Option<String>,
+    pub balance_minor: i64,
+}
+
+impl ApiConfig {
+    /// The checks [`ApiState::new`] makes, for callers that want them before opening a
+    /// database.
+    pub fn validate(&self) -> Result<(), ApiInitError> {
+        validate_config(self)
+    }
+}
+
+pub(super) fn validate_config(config: &ApiConfig) -> Result<(), ApiInitError> {
+    let bad = |msg: &str| Err(ApiInitError::Config(msg.to_owned()));
+    if config.issuer.is_empty() {
+        return bad("issuer is required");
+    }
+    if !(config.issuer.starts_with("https://") || config.issuer.starts_with("http://")) {
+        return bad("issuer must be an http(s) URL");
+    }
+    // Discovery and the signing keys come from the issuer's URL: over plain http anyone on
+    // the path could serve their own keys and have forged tokens accepted.
+    if !jwks::acceptable_key_url(&config.issuer) {
+        return Err(ApiInitError::Config(format!(
+            "issuer (--issuer, [api] issuer) must use https unless it is a loopback address \
+             (127.0.0.0/8, ::1, localhost): {}",
+            config.issuer
+        )));
+    }
+    if config.audience.is_empty() {
+        return bad("audience is required");
+    }
+    // RFC 9068 / common practice: clock skew allowances beyond a minute only widen replay
+    // and expiry windows.
+    if config.leeway_secs > 60 {
+        return bad("leeway_secs must be at most 60");
+    }
+    if config.opening_balance_minor < 0 || config.max_transfer_minor <= 0 {
+        return bad("opening balance must be >= 0 and max transfer > 0");
+    }
+    if config.currency.len() != 3 || !config.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return bad("currency must be a three-letter ISO 4217 code");
+    }
+    for seed in &config.accounts {
+        if normalize_handle(&seed.handle).as_deref() != Some(seed.handle.as_str()) {
+            return Err(ApiInitError::Config(format!(
+                "account handle {:?} must be 1-64 of a-z 0-9 . _ - + @",
+                seed.handle
+            )));
+        }
+        if seed.balance_minor < 0 {
+            return bad("seed balances must be >= 0");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `bank-sandbox api` and `bank-sandbox accounts open` as a person runs them, on SQLite.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::common::issuer::TestIssuer;
+use crate::test_postgres::ApiProcess;
+
+fn sandbox_bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bank-sandbox"));
+    command.env_clear();
+    command
+}
+
+#[test]
+fn an_issuer_over_plain_http_is_refused_unless_it_is_on_loopback() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let out = sandbox_bin()
+        .args([
+            "api",
+            "--issuer",
+            "http://idp.example.test",
+            "--api-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run api");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("issuer (--issuer, [api] issuer) must use https")
+            && stderr.contains("http://idp.example.test"),
+        "{stderr}"
+    );
+    // Refused before anything was opened or written.
+    assert!(!dir.path().join("bank.sqlite3").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_open_works_on_the_sqlite_file_while_the_api_runs() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let data_dir = dir.path().display().to_string();
+    let issuer = TestIssuer::start().await;
+    let api = ApiProcess::spawn_with(&issuer.issuer, &["--data-dir", &data_dir]);
+    let token = issuer.token("okta|frank", "frank", "openid view:balance");
+    api.client
+        .get("/v1/balance", Some(&token))
+        .await
+        .assert_problem(403, "account-not-open");
+    let open = |handle: &str, sub: &str| {
+        sandbox_bin()
+            .args(["accounts", "open", "--sub", sub, "--handle", handle])
+            .args(["--balance", "7.00", "--data-dir", &data_dir])
+            .output()
+            .expect("run accounts open")
+    };
+    let out = open("frank", "okta|frank");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = api.client.get("/v1/balance", Some(&token)).await;
+    assert_eq!(
+        answer.body,
+        json!({"account": "frank", "balance": "7.00", "currency": "USD"})
+    );
+    // A taken handle is refused with a clear message; the same account again is a no-op.
+    let taken = open("frank", "okta|someone-else");
+    assert!(!taken.status.success());
+    assert!(
+        String::from_utf8_lossy(&taken.stderr).contains("belongs to another account"),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    assert!(open("frank", "okta|frank").status.success());
+    let bad = sandbox_bin()
+        .args([
+            "accounts",
+            "open",
+            "--sub",
+            "x",
+            "--handle",
+            "Not A Handle",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run accounts open");
+    assert!(!bad.status.success());
+}

@@ -1,0 +1,162 @@
+//! The ledger rules on PostgreSQL, through the real API in-process, and the durability
+//! settings as each engine reports them.
+
+use bank_sandbox::api::{Durability, OpenAccounts};
+use bank_sandbox::store::bank::{BankStore, Opened};
+use serde_json::json;
+
+use super::{fresh_store, open_store};
+use crate::common::issuer::TestIssuer;
+use crate::test_api::{ALICE, Api, BOB, config, join_all};
+
+const STEP_UP: &str = "openid transfer:funds";
+const VIEW: &str = "openid view:balance";
+
+#[tokio::test]
+async fn durability_is_full_by_default_and_relaxed_on_request_on_both_engines() {
+    let sqlite = |d| async move {
+        let store = BankStore::open(&bank_sandbox::api::Database::Sqlite(None), d, 1)
+            .await
+            .expect("sqlite");
+        store.durability_setting().await.expect("pragma")
+    };
+    assert_eq!(sqlite(Durability::Full).await, "FULL");
+    assert_eq!(sqlite(Durability::Relaxed).await, "NORMAL");
+    assert_eq!(
+        bank_sandbox::api::ApiConfig::default().durability,
+        Durability::Full
+    );
+
+    let Some((url, full)) = fresh_store().await else {
+        return;
+    };
+    assert_eq!(full.engine(), "postgres");
+    assert_eq!(full.durability_setting().await.expect("show"), "on");
+    let relaxed = open_store(&url, Durability::Relaxed).await;
+    assert_eq!(relaxed.durability_setting().await.expect("show"), "off");
+}
+
+#[tokio::test]
+async fn the_ledger_rules_hold_on_postgres() {
+    let Some((_, store)) = fresh_store().await else {
+        return;
+    };
+    let issuer = TestIssuer::start().await;
+    let api = Api::start_on(config(&issuer.issuer), store.clone()).await;
+    let token = issuer.token(ALICE, "alice", STEP_UP);
+    let body = json!({"to": "bob", "amount": "25.00", "memo": "lunch"});
+    let first = api.transfer(&token, "k-1", &body).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.body["balance_after"], "975.00");
+    // Single use, across keys.
+    api.transfer(&token, "k-2", &body)
+        .await
+        .assert_token_already_used();
+    // A retry with a fresh token and the same key is the same transfer.
+    let retry = api
+        .transfer(&issuer.token(ALICE, "alice", STEP_UP), "k-1", &body)
+        .await;
+    assert_eq!(retry.status, 201);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body["id"], first.body["id"]);
+    // The same key for another transfer is refused; so are overdrafts and strangers.
+    api.transfer(
+        &issuer.token(ALICE, "alice", STEP_UP),
+        "k-1",
+        &json!({"to": "bob", "amount": "26.00"}),
+    )
+    .await
+    .assert_problem(422, "idempotency-key-reused");
+    api.transfer(
+        &issuer.token(BOB, "bob", STEP_UP),
+        "k-3",
+        &json!({"to": "alice", "amount": "5000.00"}),
+    )
+    .await
+    .assert_problem(422, "insufficient-funds");
+    api.transfer(
+        &issuer.token(BOB, "bob", STEP_UP),
+        "k-4",
+        &json!({"to": "nobody", "amount": "1.00"}),
+    )
+    .await
+    .assert_problem(422, "unknown-recipient");
+
+    let history = api
+        .get("/v1/transfers", Some(&issuer.token(BOB, "bob", VIEW)))
+        .await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    assert_eq!(history.body["transfers"][0]["id"], first.body["id"]);
+    assert_eq!(history.body["transfers"][0]["memo"], "lunch");
+    let balance = api
+        .get("/v1/balance", Some(&issuer.token(BOB, "bob", VIEW)))
+        .await;
+    assert_eq!(balance.body["balance"], "525.00");
+    let summary = store.ledger_summary().await.expect("summary");
+    assert_eq!(summary.transfers, 1);
+    assert_eq!(summary.total_balance_minor, summary.total_opening_minor);
+}
+
+#[tokio::test]
+async fn migrations_run_once_however_many_instances_start_together() {
+    let Some((url, store)) = fresh_store().await else {
+        return;
+    };
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            async move { open_store(&url, Durability::Full).await }
+        })
+        .collect();
+    let stores = join_all(opens).await;
+    assert_eq!(
+        stores[3]
+            .open_account("s-1", "first", "USD", 10)
+            .await
+            .expect("open"),
+        Opened::New
+    );
+    assert_eq!(store.ledger_summary().await.expect("summary").accounts, 1);
+}
+
+#[tokio::test]
+async fn first_use_on_postgres_never_hands_out_a_taken_handle() {
+    let Some((_, store)) = fresh_store().await else {
+        return;
+    };
+    let issuer = TestIssuer::start().await;
+    let mut cfg = config(&issuer.issuer);
+    cfg.open_accounts = Some(OpenAccounts::OnFirstUse);
+    // Two instances over one database, racing for one verified email.
+    let a = Api::start_on(cfg.clone(), store.clone()).await;
+    let b = Api::start_on(cfg, store.clone()).await;
+    let mut requests = Vec::new();
+    for i in 0..20 {
+        let claims = TestIssuer::edit(
+            &issuer.claims(&format!("usr_racer_{i}"), "racer", VIEW),
+            json!({"email": "prize@example.com", "email_verified": true}),
+        );
+        let token = issuer.sign(&claims);
+        let client = if i % 2 == 0 {
+            a.client.clone()
+        } else {
+            b.client.clone()
+        };
+        requests.push(async move { client.get("/v1/balance", Some(&token)).await });
+    }
+    let mut handles: Vec<String> = join_all(requests)
+        .await
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 200, "{}", a.body);
+            a.body["account"].as_str().expect("handle").to_owned()
+        })
+        .collect();
+    assert_eq!(
+        handles.iter().filter(|h| *h == "prize@example.com").count(),
+        1
+    );
+    handles.sort();
+    handles.dedup();
+    assert_eq!(handles.len(), 20);
+}
