@@ -1,5 +1,6 @@
 //! Integration tests of the authorization server over real HTTP on ephemeral ports.
 mod admin;
+mod authenticator;
 mod discovery;
 mod errors;
 mod flow;
