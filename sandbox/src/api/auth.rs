@@ -337,7 +337,7 @@ impl TokenVerifier {
             email: raw.email,
             email_verified: matches!(raw.email_verified, Some(serde_json::Value::Bool(true)))
                 || raw.email_verified.as_ref().and_then(|v| v.as_str()) == Some("true"),
-            payment: payment_of(raw.authorization_details)?,
+            payment: super::details::payment_of(raw.authorization_details)?,
         };
         Ok(CachedToken {
             claims,
@@ -468,34 +468,6 @@ struct RawClaims {
     /// A boolean per OpenID Connect Core §5.1; some issuers send the string `"true"`.
     email_verified: Option<serde_json::Value>,
     authorization_details: Option<serde_json::Value>,
-}
-
-/// The token's `payment_initiation` detail (RFC 9396 §9.1), if it has one. Details of other
-/// types are another API's business; two payments in one single-use token cannot both be
-/// executed, so such a token is refused rather than guessed at.
-fn payment_of(
-    details: Option<serde_json::Value>,
-) -> Result<Option<bank_protocol::PaymentInitiation>, ApiError> {
-    let Some(details) = details else {
-        return Ok(None);
-    };
-    let serde_json::Value::Array(details) = details else {
-        return Err(ApiError::InvalidToken("malformed authorization_details"));
-    };
-    let mut payment = None;
-    for detail in details {
-        if detail.get("type").and_then(|t| t.as_str()) != Some(bank_protocol::PAYMENT_INITIATION) {
-            continue;
-        }
-        if payment.is_some() {
-            return Err(ApiError::InvalidToken("more than one payment_initiation"));
-        }
-        payment = Some(
-            serde_json::from_value(detail)
-                .map_err(|_| ApiError::InvalidToken("malformed authorization_details"))?,
-        );
-    }
-    Ok(payment)
 }
 
 /// A NumericDate as whole seconds, bounded to ±10^15 so that adding leeway or

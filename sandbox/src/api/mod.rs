@@ -17,6 +17,7 @@
 pub mod auth;
 mod balance;
 mod config;
+mod details;
 pub mod extract;
 pub mod jwks;
 pub mod token_cache;

@@ -100,6 +100,11 @@ async fn data_dir_persists_keys_and_users_and_guards_the_admin_api() {
         "approving needs the number"
     );
     let number = browser.get(waiting.location()).await.binding_code();
+    let wrong = if number == "10" { "11" } else { "10" };
+    let refused = decide(json!({ "decision": "approve", "user": "alice", "code": wrong }))
+        .await
+        .expect("decide");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a wrong number");
     let decided = decide(json!({ "decision": "approve", "user": "alice", "code": number }))
         .await
         .expect("decide");
@@ -199,6 +204,16 @@ async fn mfa_commands_honour_a_data_dir_given_before_or_after_the_command() {
         stdout.starts_with(&format!("{id}  alice  transfer:funds \u{2014} bank CLI, ")),
         "{stdout}"
     );
+
+    // `--json` is the admin API's document, each push with its details (none here).
+    let json = bank_sandbox(
+        home.path(),
+        &["--data-dir", &data_dir, "mfa", "list", "--json"],
+    )
+    .await;
+    let listed: Value = serde_json::from_slice(&json.stdout).expect("mfa list --json");
+    assert_eq!(listed["pending"][0]["id"], id.as_str());
+    assert_eq!(listed["pending"][0]["username"], "alice");
 
     // Between the group and the command, with the number the browser shows.
     let number = browser.get(waiting.location()).await.binding_code();
