@@ -123,6 +123,29 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
     assert!(!run.stderr.contains("error"), "{}", run.stderr);
     // The step-up names the logged-in user to the provider (OIDC `login_hint`).
     assert!(run.stderr.contains("login_hint=alice"), "{}", run.stderr);
+    // ...and exactly this transfer (RFC 9396), built from the body it retries, with the
+    // API base as `locations`: the page the person sees says so, with the number to type.
+    assert!(
+        run.stderr.contains(&format!(
+            "authorization_details={}",
+            url::form_urlencoded::byte_serialize(
+                format!(
+                    r#"[{{"type":"payment_initiation","instructedAmount":{{"currency":"USD","amount":"25.00"}},"creditorAccount":{{"handle":"bob"}},"locations":["{}"]}}]"#,
+                    proxy.url
+                )
+                .as_bytes()
+            )
+            .collect::<String>()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        env.browser_log()
+            .contains("mfa: waiting; the page says: Pay bob 25.00 USD; number "),
+        "{}",
+        env.browser_log()
+    );
 
     // The bank API: a 403 naming transfer:funds, then one 201, both with the same key.
     let posts = transfer_posts(&env);
