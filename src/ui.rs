@@ -251,6 +251,12 @@ impl Observer for Ui {
                 if let Some(max_age) = params.max_age {
                     line.push_str(&format!(", max_age {max_age}"));
                 }
+                if let Some(payment) = &params.authorization_details {
+                    line.push_str(&format!(
+                        ", authorization_details payment_initiation ({})",
+                        payment.action()
+                    ));
+                }
                 self.debug(&line);
             }
             Event::StepUpAuthorized { .. } => {

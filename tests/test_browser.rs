@@ -247,8 +247,21 @@ fn login_and_step_up_in_headless_chromium() {
         );
         let url = nth_url(&urls, 2).await;
         assert!(url.contains("scope=openid+transfer%3Afunds"), "{url}");
+        assert!(url.contains("authorization_details="), "RFC 9396: {url}");
         c.goto(&url).await.expect("open the step-up URL");
         let main = css(&c, "main[data-mfa-status-url][data-mfa-continue-url]").await;
+        // What is approved, and the number to type on the phone, as the person sees them.
+        let payment = css(&c, "[data-payment]").await.text().await.expect("text");
+        assert_eq!(payment, "Pay bob 25.00 USD");
+        let number = css(&c, "[data-binding-code]")
+            .await
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            number.len() == 2 && number.bytes().all(|b| b.is_ascii_digit()),
+            "a two-digit number: {number:?}"
+        );
         assert!(
             main.text()
                 .await
@@ -288,10 +301,17 @@ fn login_and_step_up_in_headless_chromium() {
             "form[action='/authenticator/decide'] input[name=decision][value=approve] ~ button",
         )
         .await;
+        let phone_text = text_of(&c).await;
         assert!(
-            text_of(&c).await.contains("bank CLI wants to:"),
-            "the authenticator names the client"
+            phone_text.contains("Pay bob 25.00 USD") && phone_text.contains("bank CLI"),
+            "the authenticator says what is approved and who asks: {phone_text}"
         );
+        // Approving means typing the number the browser shows.
+        css(&c, "form[action='/authenticator/decide'] input[name=code]")
+            .await
+            .send_keys(&number)
+            .await
+            .expect("type the number");
         screenshot(&c, "authenticator").await;
         approve.click().await.expect("click Approve");
         css(&c, "p.notice[role=status]").await; // "No pending requests."

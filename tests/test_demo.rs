@@ -31,6 +31,7 @@ const STORY: &[&str] = &[
     "Step 4/7  Step up: authorize again for transfer:funds, with MFA",
     "scope=openid+transfer%3Afunds",
     "authz     MFA required: push mfa_",
+    "phone     the push says: pay bob 25.00 USD; the number is ",
     "phone     --yes: approving",
     "browser   the waiting page sees: approved",
     "✓ Step-up token received.",
@@ -283,7 +284,10 @@ fn demo_on_a_terminal_asks_and_a_no_denies() {
     for expected in [
         "No browser is opened (no display to open a browser on",
         "authz     MFA required: push mfa_",
-        "Approve request from bank CLI to transfer funds? [y/N]",
+        // The phone reads the number from the scripted browser's page, and the prompt says
+        // what is approved, who asked and when.
+        "phone     the push says: pay bob 25.00 USD; the number is ",
+        "Approve: Pay bob 25.00 USD \u{2014} bank CLI, ",
         "phone     denied",
         "browser   the waiting page sees: denied",
         "The MFA request was denied, so no step-up token was issued and no money moves.",

@@ -11,8 +11,8 @@ use bank_sandbox::authz::{ACR_MFA, AuthzEvent};
 use crate::common::proxy::Proxy;
 use crate::common::{Run, TestEnv};
 
-const STEP_UP_MESSAGE: &str =
-    "Step-up required to transfer funds — approve the request on your authenticator";
+/// What the terminal says on every transfer's step-up (after "pay <to> <amount> USD").
+const STEP_UP_MESSAGE: &str = "(match the number shown in the browser)";
 
 #[derive(Clone, Copy)]
 enum Mfa {
@@ -113,10 +113,39 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
         receipt["id"].as_str().expect("id").starts_with("tr_"),
         "{receipt}"
     );
-    assert!(run.stderr.contains(STEP_UP_MESSAGE), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "Approve on your authenticator: pay bob 25.00 USD (match the number shown in the browser)"
+        ),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("error"), "{}", run.stderr);
     // The step-up names the logged-in user to the provider (OIDC `login_hint`).
     assert!(run.stderr.contains("login_hint=alice"), "{}", run.stderr);
+    // ...and exactly this transfer (RFC 9396), built from the body it retries, with the
+    // API base as `locations`: the page the person sees says so, with the number to type.
+    assert!(
+        run.stderr.contains(&format!(
+            "authorization_details={}",
+            url::form_urlencoded::byte_serialize(
+                format!(
+                    r#"[{{"type":"payment_initiation","instructedAmount":{{"currency":"USD","amount":"25.00"}},"creditorAccount":{{"handle":"bob"}},"locations":["{}"]}}]"#,
+                    proxy.url
+                )
+                .as_bytes()
+            )
+            .collect::<String>()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        env.browser_log()
+            .contains("mfa: waiting; the page says: Pay bob 25.00 USD; number "),
+        "{}",
+        env.browser_log()
+    );
 
     // The bank API: a 403 naming transfer:funds, then one 201, both with the same key.
     let posts = transfer_posts(&env);
@@ -449,7 +478,7 @@ fn rfc_9470_challenge_steps_up_with_acr_values_and_max_age() {
     let env = TestEnv::start_with(|c| c.authz.clients[0].mfa_scopes.clear());
     env.run_with_browser(&["login", "--insecure-storage"])
         .success();
-    let broad = env.mint_token("alice", "wonderland", "openid transfer:funds", false);
+    let broad = env.mint_token("alice", "wonderland", "openid transfer:funds", false, None);
     env.edit_token_file(|bundle| bundle["access_token"] = broad.into());
     assert!(
         !env.browser_log().contains("mfa:"),
@@ -515,7 +544,15 @@ fn sufficient_token_needs_no_step_up_and_cannot_be_replayed() {
     let mut env = TestEnv::start();
     // A transfer token minted through the real flow (authorization with MFA) outside
     // `bank`, which never stores one.
-    let token = env.mint_token("alice", "wonderland", "openid transfer:funds", true);
+    // Bound to exactly the transfer below (RFC 9396), as the sandbox's API demands.
+    let details = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"USD","amount":"10.00"},"creditorAccount":{"handle":"bob"}}]"#;
+    let token = env.mint_token(
+        "alice",
+        "wonderland",
+        "openid transfer:funds",
+        true,
+        Some(details),
+    );
     env.set_env("BANK_TOKEN", &token);
     let browsers = browser_runs(&env);
     let authorizations = authorization_requests(&env).len();
@@ -583,11 +620,30 @@ fn sufficient_token_needs_no_step_up_and_cannot_be_replayed() {
 /// gives up after its one retry, exit 4, naming what is missing.
 #[test]
 fn a_second_challenge_after_step_up_is_final() {
-    let env = TestEnv::start_with(|c| c.authz.clients[0].mfa_scopes.clear());
+    // A provider without RAR, too (RFC 9396 details are high-value: they would bring MFA
+    // back), and so an API that cannot demand them.
+    let env = TestEnv::start_with(|c| {
+        c.authz.clients[0].mfa_scopes.clear();
+        c.authz.authorization_details = false;
+        c.api.require_authorization_details = Some(false);
+    });
     env.login();
     let run = env
         .run_with_browser(&["transfer", "--to", "bob", "--amount", "5", "--yes"])
         .code(4);
+    // Without RAR in the metadata the CLI asks for the scope alone, and says so.
+    assert!(
+        !run.stderr.contains("authorization_details"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "Step-up required to transfer funds — approve the request on your authenticator"
+        ),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains(
             "error: Transfer not authorized: the bank still requires a stronger or more recent sign-in (acr_values `http://schemas.openid.net/pape/policies/2007/06/multi-factor`, max_age 300s) after step-up\n"

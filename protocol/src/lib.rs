@@ -8,6 +8,7 @@
 //! typed with the same functions the API uses to refuse it, so the two cannot drift apart:
 //! a typo fails locally with the message the bank would have sent.
 
+pub mod details;
 pub mod https;
 pub mod money;
 pub mod problem;
@@ -15,6 +16,7 @@ pub mod scopes;
 pub mod text;
 pub mod transfer;
 
+pub use details::{InvalidDetails, Mismatch, PAYMENT_INITIATION, PaymentInitiation};
 pub use money::{Amount, AmountError, DEFAULT_TRANSFER_LIMIT_MINOR, format_minor, group_thousands};
 pub use problem::Problem;
 pub use transfer::{

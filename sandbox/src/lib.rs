@@ -129,6 +129,9 @@ impl Sandbox {
 
         let mut api_config = std::mem::take(&mut config.api);
         api_config.issuer = issuer.clone();
+        // Our own issuer speaks RFC 9396, so its transfer tokens can always be bound.
+        api_config.require_authorization_details =
+            api_config.require_authorization_details.or(Some(true));
         for account in &mut api_config.accounts {
             if account.sub.is_none() {
                 account.sub = authz.user_sub(&account.handle)?;

@@ -78,7 +78,13 @@ pub enum Step {
         status: u16,
     },
     SubmittingLogin,
-    MfaWaiting,
+    /// The waiting page: what it says is being approved ("Pay bob 25.00 USD", when the
+    /// request is bound to a payment) and the number to type on the authenticator, read
+    /// from the page as a person reads them.
+    MfaWaiting {
+        payment: Option<String>,
+        code: Option<String>,
+    },
     /// The MFA request's final status: `approved`, `denied` or `expired`.
     MfaDone {
         status: String,
@@ -96,7 +102,16 @@ impl fmt::Display for Step {
             Step::Get { path, status } => write!(f, "GET {path} -> {status}"),
             Step::Post { path, status } => write!(f, "POST {path} -> {status}"),
             Step::SubmittingLogin => f.write_str("login: submitting form"),
-            Step::MfaWaiting => f.write_str("mfa: waiting"),
+            Step::MfaWaiting { payment, code } => {
+                f.write_str("mfa: waiting")?;
+                if let Some(payment) = payment {
+                    write!(f, "; the page says: {payment}")?;
+                }
+                if let Some(code) = code {
+                    write!(f, "; number {code}")?;
+                }
+                Ok(())
+            }
             Step::MfaDone { status } => write!(f, "mfa: {status}"),
             Step::Callback { status } => write!(f, "callback {status}"),
         }
@@ -207,7 +222,10 @@ impl Walker {
                     main.get("data-mfa-continue-url")
                         .ok_or(WalkError::NoContinueUrl)?,
                 )?;
-                observe(&Step::MfaWaiting);
+                observe(&Step::MfaWaiting {
+                    payment: element_text(&html, "data-payment"),
+                    code: element_text(&html, "data-binding-code"),
+                });
                 let outcome = self.poll_mfa(&status_url).await?;
                 observe(&Step::MfaDone { status: outcome });
                 url = continue_url;
@@ -285,6 +303,27 @@ impl Walker {
             tokio::time::sleep(self.poll_every).await;
         }
     }
+}
+
+/// The text of the first element carrying attribute `marker`, up to the first closing tag
+/// inside it (so `<p data-payment><strong>Pay bob</strong></p>` reads "Pay bob"), with
+/// character references decoded and trimmed; `None` without one.
+fn element_text(html: &str, marker: &str) -> Option<String> {
+    let at = html.find(&format!(" {marker}"))?;
+    let content = &html[at + find_tag_end(&html[at..])? + 1..];
+    let content = &content[..content.find("</")?];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in content.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = unescape(text.trim());
+    (!text.is_empty()).then_some(text)
 }
 
 struct LoginForm {
@@ -489,6 +528,25 @@ mod tests {
         assert_eq!(main["data-mfa-status-url"], "/mfa/status?txn=1");
         assert_eq!(main["data-mfa-continue-url"], "/mfa/continue?txn=1");
         assert!(find_tags("<mainly>", "main").is_empty());
+    }
+
+    #[test]
+    fn reads_what_the_waiting_page_says_and_its_number() {
+        let html = r#"<p class="payment" data-payment><strong>Pay bob 25.00 USD</strong></p>
+            <p>Type <strong class="binding-code" data-binding-code>47</strong></p>"#;
+        assert_eq!(
+            element_text(html, "data-payment").as_deref(),
+            Some("Pay bob 25.00 USD")
+        );
+        assert_eq!(
+            element_text(html, "data-binding-code").as_deref(),
+            Some("47")
+        );
+        assert_eq!(element_text(html, "data-nothing"), None);
+        assert_eq!(
+            element_text("<b data-payment>Pay o&amp;b</b>", "data-payment").as_deref(),
+            Some("Pay o&b")
+        );
     }
 
     #[test]

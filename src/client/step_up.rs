@@ -16,7 +16,13 @@
 //!    browser, a colleague at the keyboard) would move *their* money under a command the
 //!    person ran as themselves. A login that recorded no `sub` cannot be bound, so the
 //!    step-up is refused: there is no unbound step-up.
-//! 5. The *same* operation is retried exactly once with the step-up token — a transfer
+//! 5. A transfer's step-up asks for exactly that transfer when the provider can say so
+//!    (RFC 9396 `authorization_details` of type `payment_initiation`, listed in its
+//!    metadata): the detail is built from the very body that is retried — amount,
+//!    currency, recipient, memo, and the API base as `locations` — so what the person
+//!    approves on the authenticator is what the bank executes, and the token is good for
+//!    nothing else. A provider without RAR gets the scope alone, as before.
+//! 6. The *same* operation is retried exactly once with the step-up token — a transfer
 //!    keeps its `Idempotency-Key`, so it cannot happen twice — and whatever the API says
 //!    then is final: no loop. The token is a [`Credential::StepUp`], which has no way into
 //!    the token store: it lives for this one request and is dropped with it.
@@ -24,6 +30,7 @@
 use std::time::Duration;
 
 use bank_protocol::scopes::{OFFLINE_ACCESS, OPENID, TRANSFER_FUNDS};
+use bank_protocol::{PAYMENT_INITIATION, PaymentInitiation, TransferOrder};
 
 use super::observer::Event;
 use super::request::{ApiRequest, ApiResponse, Credential, Operation};
@@ -67,18 +74,31 @@ impl<'s> StepUp<'s> {
         if everyday.sub.is_none() {
             return Err(StepUpError::Unbound);
         }
+        let metadata = self.session.metadata().await?;
         let mut params = step_up_params(challenge, required_scope(operation));
         params.login_hint = everyday.username.clone();
+        let rar = metadata
+            .authorization_details_types_supported
+            .iter()
+            .any(|t| t == PAYMENT_INITIATION);
+        if rar {
+            params.authorization_details = payment_for(operation, &self.session.profile.api_url);
+        }
         let purpose = purpose(operation);
         next.observe(Event::StepUpAuthorizing {
             params: &params,
             purpose,
         });
         let person = self.options.person;
-        person.notice(&format!(
-            "Step-up required to {purpose} — approve the request on your authenticator"
-        ));
-        let metadata = self.session.metadata().await?;
+        person.notice(&match &params.authorization_details {
+            Some(payment) => format!(
+                "Approve on your authenticator: {} (match the number shown in the browser)",
+                payment.action()
+            ),
+            None => {
+                format!("Step-up required to {purpose} — approve the request on your authenticator")
+            }
+        });
         let tokens = oauth::authorize(
             &self.session.http,
             &self.session.profile,
@@ -164,6 +184,25 @@ pub fn required_scope(operation: &Operation) -> Option<&'static str> {
     }
 }
 
+/// The RFC 9396 detail for exactly this operation's transfer, for the API at `api_url`.
+/// The body is what is retried, and what the bank will compare with the token; one the
+/// contract would refuse (or without a currency, which only the account knows) gets none.
+pub fn payment_for(operation: &Operation, api_url: &str) -> Option<PaymentInitiation> {
+    let Operation::Transfer { body, .. } = operation else {
+        return None;
+    };
+    let order = TransferOrder::new(
+        &body.to,
+        &body.amount,
+        body.currency.as_deref()?,
+        body.memo.as_deref(),
+        i64::MAX,
+    )
+    .ok()?;
+    // Only a body already in the canonical form binds: the bank compares it as sent.
+    (order.to_request() == *body).then(|| PaymentInitiation::for_order(&order, Some(api_url)))
+}
+
 /// What the person is doing, for the messages.
 fn purpose(operation: &Operation) -> &'static str {
     match operation {
@@ -190,6 +229,7 @@ pub fn step_up_params(challenge: &StepUpChallenge, required_scope: Option<&str>)
         max_age: challenge.max_age,
         prompt_login: false,
         login_hint: None,
+        authorization_details: None,
     }
 }
 

@@ -209,6 +209,7 @@ impl Story<'_> {
             &self.ctx.ui,
             &user,
             self.options.yes,
+            self.scripted_reason.is_some(),
             &self.browser_lines,
         );
         let outcome = client.transfer(&order, &key).await;

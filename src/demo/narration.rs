@@ -141,6 +141,14 @@ impl Observer for StoryObserver<'_> {
                      through the same browser. Its rule for transfer:funds: MFA, every time.",
                     params.scopes.join(" ")
                 ));
+                if let Some(payment) = &params.authorization_details {
+                    n.say(&format!(
+                        "It also asks for exactly this transfer (RFC 9396 authorization_details, \
+                         payment_initiation): {}. The push will say so, the browser shows a \
+                         number the phone must type, and the token will pay nothing else.",
+                        payment.action()
+                    ));
+                }
             }
             Event::StepUpAuthorized { access_token } => {
                 n.ok("Step-up token received.");

@@ -1,6 +1,8 @@
 //! Who plays the person in `bank demo`: a real browser when one can open, else the scripted
 //! walker in this process; and the authenticator app, a terminal prompt (or `--yes`) that
-//! answers the MFA push through the sandbox's library API.
+//! answers the MFA push through the sandbox's library API, with the number the waiting page
+//! shows (number matching): the scripted phone reads it from the scripted browser's page, as
+//! a person would; a person with a real browser types it.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -76,7 +78,15 @@ pub fn browser_for(ui: &Ui, person: &Person, lines: &BrowserLines) -> Browser {
                 let lines = lines.clone();
                 let url = url.to_owned();
                 tokio::spawn(async move {
-                    let mut observe = |step: &Step| lines.say(&ui, narrate_step(step));
+                    let mut observe = |step: &Step| {
+                        if let Step::MfaWaiting {
+                            code: Some(code), ..
+                        } = step
+                        {
+                            lines.show_number(code);
+                        }
+                        lines.say(&ui, narrate_step(step));
+                    };
                     let outcome = match walker.walk_to_callback(&url, &mut observe).await {
                         Ok(callback) => walker.deliver(&callback, &mut observe).await.map(drop),
                         Err(e) => Err(e),
@@ -94,10 +104,35 @@ pub fn browser_for(ui: &Ui, person: &Person, lines: &BrowserLines) -> Browser {
 /// The scripted browser's narration runs concurrently with the MFA prompt. While the prompt
 /// waits for the person, the browser's lines are held back and printed after the answer,
 /// so they never land in the middle of the question.
-#[derive(Clone, Default)]
-pub struct BrowserLines(Arc<Mutex<Option<Vec<String>>>>);
+/// It also carries the number the scripted browser's waiting page shows, to the phone.
+#[derive(Clone)]
+pub struct BrowserLines(
+    Arc<Mutex<Option<Vec<String>>>>,
+    Arc<tokio::sync::watch::Sender<Option<String>>>,
+);
+
+impl Default for BrowserLines {
+    fn default() -> Self {
+        BrowserLines(
+            Arc::default(),
+            Arc::new(tokio::sync::watch::channel(None).0),
+        )
+    }
+}
 
 impl BrowserLines {
+    fn show_number(&self, code: &str) {
+        self.1.send_replace(Some(code.to_owned()));
+    }
+
+    /// The number on the scripted browser's page, once it shows one.
+    async fn number(&self) -> Option<String> {
+        let mut shown = self.1.subscribe();
+        let wait = shown.wait_for(Option::is_some);
+        let found = tokio::time::timeout(Duration::from_secs(60), wait).await;
+        found.ok()?.ok()?.clone()
+    }
+
     fn say(&self, ui: &Ui, line: String) {
         let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         match held.as_mut() {
@@ -128,7 +163,13 @@ fn narrate_step(step: &Step) -> String {
         Step::SubmittingLogin => {
             format!("browser   fills in the login form as {USER} (password: {PASSWORD})")
         }
-        Step::MfaWaiting => "browser   shows “Approve the request on your phone…”".into(),
+        Step::MfaWaiting { payment, code } => format!(
+            "browser   shows “{}” and the number {} to type on the phone",
+            payment
+                .as_deref()
+                .unwrap_or("Approve the request on your phone"),
+            code.as_deref().unwrap_or("?")
+        ),
         Step::MfaDone { status } => format!("browser   the waiting page sees: {status}"),
         Step::Callback { status } => format!(
             "browser   delivers the redirect to bank's loopback /callback → {}",
@@ -138,13 +179,15 @@ fn narrate_step(step: &Step) -> String {
     format!("    {text}")
 }
 
-/// Plays the authenticator app: waits for the push, asks (or `--yes`), approves or denies,
-/// through the sandbox's library API (as `bank-sandbox mfa` does through its admin API).
+/// Plays the authenticator app: waits for the push, shows what it approves, asks (or
+/// `--yes`), and approves with the number the browser shows — read from the scripted page
+/// (`scripted`), or typed by the person looking at their real browser — or denies.
 pub fn answer_mfa(
     sandbox: &Sandbox,
     ui: &Ui,
     user: &str,
     yes: bool,
+    scripted: bool,
     lines: &BrowserLines,
 ) -> tokio::task::JoinHandle<()> {
     let authz = sandbox.authz().clone();
@@ -159,28 +202,39 @@ pub fn answer_mfa(
             return;
         };
         ui.status(&format!(
-            "    authz     MFA required: push {} sent to {}'s authenticator ({} wants {})",
+            "    authz     MFA required: push {} sent to {}'s authenticator: {}",
             request.id,
             request.username,
-            request.client_name,
-            request.scopes.join(" ")
+            request.summary()
         ));
-        let approve = if yes {
+        let number = if scripted { lines.number().await } else { None };
+        if let Some(number) = &number {
+            let what = request
+                .payment()
+                .map_or_else(|| request.scopes.join(" "), |p| p.action());
+            ui.status(&format!(
+                "    phone     the push says: {what}; the number is {number}"
+            ));
+        }
+        let answer = if yes {
             ui.status("    phone     --yes: approving");
-            true
+            Some(number)
         } else {
             lines.hold();
-            let answer = ask(&request).await;
+            let answer = ask(&request, number).await;
             lines.release(&ui);
             answer
         };
-        let outcome = if approve {
-            authz.approve_mfa(&request.id)
-        } else {
-            authz.deny_mfa(&request.id)
+        let outcome = match &answer {
+            Some(Some(code)) => authz.approve_with_code(&request.id, code).map(drop),
+            Some(None) => {
+                ui.status("    phone     the browser showed no number to type");
+                authz.deny_mfa(&request.id)
+            }
+            None => authz.deny_mfa(&request.id),
         };
         match outcome {
-            Ok(()) if approve => ui.status("    phone     approved"),
+            Ok(()) if matches!(answer, Some(Some(_))) => ui.status("    phone     approved"),
             Ok(()) => ui.status("    phone     denied"),
             Err(e) => ui.status(&format!("    phone     {e}")),
         }
@@ -189,19 +243,28 @@ pub fn answer_mfa(
 
 /// The terminal prompt of the sandbox's authenticator. On its own thread, not the runtime's
 /// blocking pool: an unanswered prompt must not keep the process alive after the demo ends.
-async fn ask(request: &MfaRequestInfo) -> bool {
-    let prompt = format!(
-        "Approve request from {} to transfer funds?",
-        request.client_name
-    );
+/// `None`: denied; `Some(number)`: approved with that number (read from the scripted page,
+/// or asked for when a real browser shows it).
+async fn ask(request: &MfaRequestInfo, number: Option<String>) -> Option<Option<String>> {
+    let prompt = format!("Approve: {}?", request.summary());
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let answer = dialoguer::Confirm::new()
+        let term = dialoguer::console::Term::stderr();
+        let approve = dialoguer::Confirm::new()
             .with_prompt(prompt)
             .default(false)
-            .interact_on(&dialoguer::console::Term::stderr())
+            .interact_on(&term)
             .unwrap_or(false);
+        let answer = match (approve, number) {
+            (false, _) => None,
+            (true, Some(number)) => Some(Some(number)),
+            (true, None) => dialoguer::Input::<String>::new()
+                .with_prompt("The number shown in your browser")
+                .interact_text_on(&term)
+                .ok()
+                .map(Some),
+        };
         let _ = tx.send(answer);
     });
-    rx.await.unwrap_or(false)
+    rx.await.unwrap_or(None)
 }

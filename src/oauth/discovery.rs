@@ -23,6 +23,9 @@ pub struct Metadata {
     /// RFC 9207 §3: the server promises an `iss` on every authorization response.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 9396 §10: the authorization details types the server understands.
+    #[serde(default)]
+    pub authorization_details_types_supported: Vec<String>,
 }
 
 /// The two well-known locations to try, in order.
@@ -174,6 +177,7 @@ mod tests {
             revocation_endpoint: None,
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: false,
+            authorization_details_types_supported: Vec::new(),
         };
         assert!(matches!(
             validate("http://127.0.0.1:8400", &m),

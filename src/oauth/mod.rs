@@ -176,6 +176,9 @@ pub struct AuthParams {
     /// OIDC Core §3.1.2.1 `login_hint`: who is expected to sign in (the step-up names the
     /// everyday login's user, so the provider pre-fills or picks that account).
     pub login_hint: Option<String>,
+    /// RFC 9396 `authorization_details`: the one transfer a step-up is for, sent only to a
+    /// provider that lists `payment_initiation` in `authorization_details_types_supported`.
+    pub authorization_details: Option<bank_protocol::PaymentInitiation>,
 }
 
 /// The person's part of an interactive authorization, as the caller presents it: this
@@ -262,6 +265,11 @@ pub async fn authorize(
     }
     if let Some(hint) = &params.login_hint {
         request = request.add_extra_param("login_hint", hint.clone());
+    }
+    if let Some(detail) = &params.authorization_details {
+        // Strings only: serializing cannot fail, and "[]" would be refused, never widened.
+        let json = serde_json::to_string(&[detail]).unwrap_or_else(|_| "[]".into());
+        request = request.add_extra_param("authorization_details", json);
     }
     let (url, state) = request.url();
 
@@ -526,6 +534,7 @@ mod tests {
             revocation_endpoint: None,
             code_challenge_methods_supported: None,
             authorization_response_iss_parameter_supported: false,
+            authorization_details_types_supported: Vec::new(),
         };
         assert!(check_response_issuer(&metadata, Some("https://bank.example")).is_ok());
         assert!(check_response_issuer(&metadata, None).is_ok());

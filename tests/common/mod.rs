@@ -246,7 +246,15 @@ impl TestEnv {
     /// login form (the same walker `bank-test-browser` uses), MFA when `mfa` says the rule
     /// will ask (approved here) — outside `bank`, for tests that need a token `bank login`
     /// would never request or store (`transfer:funds`).
-    pub fn mint_token(&self, username: &str, password: &str, scope: &str, mfa: bool) -> String {
+    /// `details`: RFC 9396 `authorization_details` (JSON) binding the token to one transfer.
+    pub fn mint_token(
+        &self,
+        username: &str,
+        password: &str,
+        scope: &str,
+        mfa: bool,
+        details: Option<&str>,
+    ) -> String {
         use bank_sandbox::walker::{Password, Walker};
         const RESOURCE: &str = "https://bank.example/api";
         // Loopback redirect URIs match on any port (RFC 8252 §7.3); nothing listens on it:
@@ -279,6 +287,10 @@ impl TestEnv {
                 .append_pair("code_challenge", challenge.as_str())
                 .append_pair("code_challenge_method", "S256")
                 .append_pair("resource", RESOURCE);
+            if let Some(details) = details {
+                url.query_pairs_mut()
+                    .append_pair("authorization_details", details);
+            }
             let walker = Walker::new(username, Password::new(password))
                 .expect("walker")
                 .mfa_deadline(Duration::from_secs(60));

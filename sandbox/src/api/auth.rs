@@ -63,6 +63,8 @@ pub struct Claims {
     pub email: Option<String>,
     /// The issuer says it checked that `email` belongs to the user.
     pub email_verified: bool,
+    /// The one transfer this token authorizes (RFC 9396 `payment_initiation`), if bound.
+    pub payment: Option<bank_protocol::PaymentInitiation>,
 }
 
 impl std::fmt::Debug for Claims {
@@ -89,6 +91,8 @@ impl Claims {
 pub struct StepUpPolicy {
     /// Demand MFA evidence (`amr` contains `mfa`, or `acr` is [`MFA_ACR`]).
     pub require_mfa: bool,
+    /// Demand that the token names its transfer (RFC 9396 `payment_initiation`).
+    pub require_authorization_details: bool,
     /// Demand that the user authenticated at most this many seconds ago (`auth_time`).
     pub max_auth_age_secs: Option<u64>,
     pub leeway_secs: u64,
@@ -108,6 +112,9 @@ impl StepUpPolicy {
             if !mfa {
                 return Err(refuse("This operation needs multi-factor authentication"));
             }
+        }
+        if self.require_authorization_details && claims.payment.is_none() {
+            return Err(ApiError::AuthorizationDetailsRequired);
         }
         if let Some(max_age) = self.max_auth_age_secs {
             let Some(auth_time) = claims.auth_time else {
@@ -330,6 +337,7 @@ impl TokenVerifier {
             email: raw.email,
             email_verified: matches!(raw.email_verified, Some(serde_json::Value::Bool(true)))
                 || raw.email_verified.as_ref().and_then(|v| v.as_str()) == Some("true"),
+            payment: super::details::payment_of(raw.authorization_details)?,
         };
         Ok(CachedToken {
             claims,
@@ -459,6 +467,7 @@ struct RawClaims {
     email: Option<String>,
     /// A boolean per OpenID Connect Core §5.1; some issuers send the string `"true"`.
     email_verified: Option<serde_json::Value>,
+    authorization_details: Option<serde_json::Value>,
 }
 
 /// A NumericDate as whole seconds, bounded to ±10^15 so that adding leeway or
@@ -588,6 +597,7 @@ mod tests {
             nickname: None,
             email: None,
             email_verified: false,
+            payment: None,
         }
     }
 
@@ -595,6 +605,7 @@ mod tests {
     fn step_up_policy_needs_mfa_and_recent_auth() {
         let policy = StepUpPolicy {
             require_mfa: true,
+            require_authorization_details: false,
             max_auth_age_secs: Some(300),
             leeway_secs: 60,
         };
@@ -622,6 +633,7 @@ mod tests {
         }
         let off = StepUpPolicy {
             require_mfa: false,
+            require_authorization_details: false,
             max_auth_age_secs: None,
             leeway_secs: 60,
         };

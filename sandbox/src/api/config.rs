@@ -24,6 +24,10 @@ pub struct ApiConfig {
     /// RFC 9470 policy for transfers: demand MFA evidence (`amr` has `mfa` or the
     /// multi-factor `acr`). On in the sandbox.
     pub require_mfa_for_transfers: bool,
+    /// Refuse transfer tokens that are not bound to the transfer by RFC 9396
+    /// `authorization_details` (`payment_initiation`). Unset: on for the sandbox's own
+    /// issuer, off for `bank-sandbox api --issuer …` (providers without RAR).
+    pub require_authorization_details: Option<bool>,
     /// RFC 9470 policy for transfers: the user must have authenticated at most this many
     /// seconds ago (`auth_time`). `None` disables the check.
     pub max_auth_age_secs: Option<u64>,
@@ -99,6 +103,7 @@ impl Default for ApiConfig {
                 },
             ],
             require_mfa_for_transfers: true,
+            require_authorization_details: None,
             max_auth_age_secs: Some(300),
             leeway_secs: 60,
             opening_balance_minor: 100_000,

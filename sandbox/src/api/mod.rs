@@ -17,6 +17,7 @@
 pub mod auth;
 mod balance;
 mod config;
+mod details;
 pub mod extract;
 pub mod jwks;
 pub mod token_cache;
@@ -119,6 +120,7 @@ impl ApiState {
         .with_cache(config.verified_token_cache_capacity);
         let policy = StepUpPolicy {
             require_mfa: config.require_mfa_for_transfers,
+            require_authorization_details: config.require_authorization_details.unwrap_or(false),
             max_auth_age_secs: config.max_auth_age_secs,
             leeway_secs: config.leeway_secs,
         };

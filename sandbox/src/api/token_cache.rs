@@ -183,6 +183,7 @@ mod tests {
                 nickname: None,
                 email: None,
                 email_verified: false,
+                payment: None,
             },
             not_before: None,
             kid: "k".into(),

@@ -85,6 +85,28 @@ pub async fn create_transfer(
     // The wire contract's rules, the very functions the CLI checks its input with.
     let order = TransferOrder::from_request(&request, &config.currency, config.max_transfer_minor)
         .map_err(|err| ApiError::InvalidBody(format!("{err}.")))?;
+    // A token bound to one transfer (RFC 9396) executes that transfer or nothing, and this
+    // comes before every business rule: a token for bob used to pay carol is refused the
+    // same way whatever carol's account looks like, so it reveals nothing about it.
+    if let Some(payment) = &claims.payment
+        && let Err(mismatch) = payment.check(&order)
+    {
+        let expires = claims
+            .exp
+            .saturating_add(state.verifier().leeway_secs() as i64);
+        let spent = state
+            .store()
+            .spend_token(&claims.issuer, &claims.token_id, expires)
+            .await
+            .map_err(store_error)?;
+        if !spent {
+            return Err(ApiError::TokenAlreadyUsed);
+        }
+        return Err(ApiError::AuthorizationDetailsMismatch {
+            field: mismatch.field(),
+            approved: payment.action(),
+        });
+    }
     if order.currency != config.currency {
         return Err(ApiError::CurrencyMismatch);
     }

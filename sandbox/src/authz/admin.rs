@@ -64,9 +64,15 @@ pub async fn list(
 pub struct DecideBody {
     /// `approve` or `deny`.
     decision: String,
-    /// A request id; without it, the oldest pending request of `user`.
+    /// A request id; without it, `user`'s request (by number to approve, oldest to deny).
     id: Option<String>,
     user: Option<String>,
+    /// The number the browser shows: required to approve (number matching, see `binding`).
+    code: Option<String>,
+}
+
+fn refusal(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
 }
 
 pub async fn decide(
@@ -77,49 +83,40 @@ pub async fn decide(
     if let Some(denied) = state.admin_refusal(&headers) {
         return denied;
     }
-    let approve = match body.decision.as_str() {
-        "approve" => true,
-        "deny" => false,
-        _ => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({ "error": "decision must be approve or deny" })),
-            )
-                .into_response();
-        }
-    };
-    let result = match (body.id.as_deref(), body.user.as_deref()) {
-        (Some(id), _) => {
-            let info = state.pending_mfa(None).into_iter().find(|r| r.id == id);
-            let decided = if approve {
-                state.approve_mfa(id)
-            } else {
-                state.deny_mfa(id)
-            };
-            decided.map(|()| info)
-        }
-        (None, Some(user)) => {
-            let decided = if approve {
-                state.approve_pending(user)
-            } else {
-                state.deny_pending(user)
-            };
-            decided.map(Some)
-        }
-        (None, None) => {
-            // The oldest pending request of anyone: convenient with a single demo user.
-            match state.pending_mfa(None).into_iter().next() {
-                Some(first) => {
-                    let decided = if approve {
-                        state.approve_mfa(&first.id)
-                    } else {
-                        state.deny_mfa(&first.id)
-                    };
-                    decided.map(|()| Some(first))
-                }
-                None => Err(MfaError::NonePending("anyone".into())),
+    let id = body.id.as_deref();
+    let user = body.user.as_deref();
+    let result = match body.decision.as_str() {
+        // Approving "the oldest" is what let someone else's push through: an approval names
+        // the number the person sees in their browser, and a request id or the user.
+        "approve" => match (body.code.as_deref(), id, user) {
+            (None, _, _) => {
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    "approving needs the number shown in the browser (--code NN)",
+                );
             }
-        }
+            (Some(code), Some(id), _) => state.approve_with_code(id, code).map(Some),
+            (Some(code), None, Some(user)) => state.approve_pending_with_code(user, code).map(Some),
+            (Some(_), None, None) => {
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    "name the request (its id) or the user (--user) with the number",
+                );
+            }
+        },
+        "deny" => match (id, user) {
+            (Some(id), _) => {
+                let info = state.pending_mfa(None).into_iter().find(|r| r.id == id);
+                state.deny_mfa(id).map(|()| info)
+            }
+            (None, Some(user)) => state.deny_pending(user).map(Some),
+            // The oldest pending request of anyone: denying never lets anything through.
+            (None, None) => match state.pending_mfa(None).into_iter().next() {
+                Some(first) => state.deny_mfa(&first.id).map(|()| Some(first)),
+                None => Err(MfaError::NonePending("anyone".into())),
+            },
+        },
+        _ => return refusal(StatusCode::BAD_REQUEST, "decision must be approve or deny"),
     };
     match result {
         Ok(info) => Json(json!({ "decided": info, "decision": body.decision })).into_response(),
@@ -127,9 +124,10 @@ pub async fn decide(
             let status = match err {
                 MfaError::NotFound => StatusCode::NOT_FOUND,
                 MfaError::NotPending | MfaError::NonePending(_) => StatusCode::CONFLICT,
+                MfaError::WrongCode | MfaError::WrongCodeDenied(_) => StatusCode::FORBIDDEN,
                 MfaError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            (status, Json(json!({ "error": err.to_string() }))).into_response()
+            refusal(status, &err.to_string())
         }
     }
 }

@@ -40,30 +40,46 @@ struct ListPage<'a> {
     nonce: Nonce,
     user: &'a str,
     csrf: &'a str,
+    error: Option<&'a str>,
     requests: Vec<RequestView>,
 }
 
-/// One pending request as the authenticator shows it.
+/// One pending request as the authenticator shows it: the same words as the waiting page
+/// (who asks, what, when), but never the number, which only the browser shows.
 struct RequestView {
     id: String,
     client: String,
+    /// "Pay bob 25.00 USD" when the request is bound to a payment (RFC 9396).
+    payment: Option<String>,
+    memo: Option<String>,
     wants: Vec<String>,
+    when: String,
 }
 
-fn authenticator_list(state: &AuthzState, user: &UserRecord, csrf: &str) -> Response {
+fn authenticator_list(
+    state: &AuthzState,
+    user: &UserRecord,
+    csrf: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let requests = state
         .pending_mfa(Some(&user.username))
         .into_iter()
         .map(|r| RequestView {
+            payment: r.payment().map(ToString::to_string),
+            memo: r.payment().and_then(|p| p.memo()).map(str::to_owned),
             wants: state.describe_scopes(&r.scopes.join(" ")),
+            when: super::binding::clock_time(r.created_at),
             id: r.id,
             client: r.client_name,
         })
         .collect();
-    page(StatusCode::OK, |nonce| ListPage {
+    page(status, |nonce| ListPage {
         nonce,
         user: &user.username,
         csrf,
+        error,
         requests,
     })
 }
@@ -77,7 +93,7 @@ pub async fn authenticator_page(State(state): State<AuthzState>, headers: Header
             None => None,
         };
         let mut response = match user {
-            Some(user) => authenticator_list(&state, &user, csrf.expose()),
+            Some(user) => authenticator_list(&state, &user, csrf.expose(), None, StatusCode::OK),
             None => authenticator_signin(csrf.expose(), None, StatusCode::OK),
         };
         if let Some(id) = new_cookie {
@@ -155,6 +171,9 @@ pub struct Decision {
     csrf_token: String,
     id: String,
     decision: String,
+    /// The number shown in the browser, typed to approve.
+    #[serde(default)]
+    code: String,
 }
 
 pub async fn authenticator_decide(
@@ -180,7 +199,25 @@ pub async fn authenticator_decide(
             return Err(MfaError::NotFound);
         }
         match form.decision.as_str() {
-            "approve" => state.approve_mfa(&form.id)?,
+            "approve" => match state.approve_with_code(&form.id, &form.code) {
+                Ok(_) => {}
+                Err(err @ (MfaError::WrongCode | MfaError::WrongCodeDenied(_))) => {
+                    let user = state
+                        .store()
+                        .user_by_id(user_id)?
+                        .ok_or(StoreError::NotFound)?;
+                    let csrf = state.new_csrf(&session)?;
+                    let message = format!("{err}.");
+                    return Ok(authenticator_list(
+                        &state,
+                        &user,
+                        csrf.expose(),
+                        Some(&message),
+                        StatusCode::FORBIDDEN,
+                    ));
+                }
+                Err(other) => return Err(other),
+            },
             "deny" => state.deny_mfa(&form.id)?,
             _ => {
                 return Ok(error_page(
@@ -199,7 +236,12 @@ pub async fn authenticator_decide(
             "Unknown request",
             "That request does not exist.",
         ),
-        Err(MfaError::NotPending | MfaError::NonePending(_)) => error_page(
+        Err(
+            MfaError::NotPending
+            | MfaError::NonePending(_)
+            | MfaError::WrongCode
+            | MfaError::WrongCodeDenied(_),
+        ) => error_page(
             StatusCode::CONFLICT,
             "Request already answered",
             "That request was already answered or has expired.",

@@ -230,6 +230,31 @@ impl AuthzState {
         if login_hint.is_some_and(|h| h.len() > 256) {
             return Err(OAuthError::invalid_request("login_hint is too long"));
         }
+        let rar = self.config().authorization_details;
+        let authorization_details = p("authorization_details")
+            .map(|json| {
+                if !rar {
+                    return Err(OAuthError::new(
+                        OAuthErrorKind::InvalidAuthorizationDetails,
+                        "authorization_details are not supported here",
+                    ));
+                }
+                // The authorization server does not know the API's own limit; the contract's
+                // default bounds what a person can be asked to approve, and the API applies
+                // its own limit to the transfer itself.
+                bank_protocol::details::parse_authorization_details(
+                    json,
+                    bank_protocol::DEFAULT_TRANSFER_LIMIT_MINOR,
+                )
+                .and_then(|detail| {
+                    serde_json::to_string(&[detail])
+                        .map_err(|e| bank_protocol::InvalidDetails::Syntax(e.to_string()))
+                })
+                .map_err(|err| {
+                    OAuthError::new(OAuthErrorKind::InvalidAuthorizationDetails, err.to_string())
+                })
+            })
+            .transpose()?;
         let now = self.now();
         Ok(TxnRecord {
             id: secrets::random_id("txn_"),
@@ -244,6 +269,7 @@ impl AuthzState {
             max_age,
             prompt: prompt.map(str::to_owned),
             login_hint: login_hint.map(str::to_owned),
+            authorization_details,
             session_hash: None,
             user_id: None,
             auth_time: None,
@@ -334,7 +360,9 @@ impl AuthzState {
             .acr_values
             .as_deref()
             .is_some_and(|acr| acr.split(' ').any(|v| v == ACR_MFA));
-        by_scope || by_acr
+        // RFC 9396 details of type payment_initiation move money as `transfer:funds` does.
+        let by_details = txn.authorization_details.is_some();
+        by_scope || by_acr || by_details
     }
 
     /// The user is authenticated for `txn` (the transaction already records the session):
@@ -404,6 +432,7 @@ impl AuthzState {
             auth_time,
             amr: amr.join(" "),
             acr: acr.to_owned(),
+            authorization_details: txn.authorization_details.clone(),
             revoked_at: None,
         };
         let record = CodeRecord {

@@ -49,6 +49,10 @@ pub struct AuthzConfig {
     /// providers do: for testing a client's own check of who signed in.
     pub enforce_login_hint: bool,
     pub password_hashing: PasswordHashing,
+    /// Accept and advertise RFC 9396 `authorization_details` (type `payment_initiation`).
+    /// Off, the server behaves as a provider without RAR: details are refused as unknown and
+    /// clients fall back to the scope alone.
+    pub authorization_details: bool,
     /// Library and benchmark use only: approve every MFA request the moment it is
     /// created (still recorded in the events). Never enable this for a demo of step-up.
     pub mfa_auto_approve: bool,
@@ -95,6 +99,7 @@ impl Default for AuthzConfig {
             mfa_push_limit: PushLimit::default(),
             enforce_login_hint: true,
             password_hashing: PasswordHashing::default(),
+            authorization_details: true,
             mfa_auto_approve: false,
         }
     }

@@ -21,7 +21,7 @@ impl AuthzState {
             .iter()
             .map(|s| s.name.as_str())
             .collect();
-        json!({
+        let mut metadata = json!({
             "issuer": iss,
             "authorization_endpoint": format!("{iss}/authorize"),
             "token_endpoint": format!("{iss}/oauth/token"),
@@ -43,7 +43,13 @@ impl AuthzState {
             "claims_parameter_supported": false,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
-        })
+        });
+        if self.config().authorization_details {
+            // RFC 9396 §10: a transfer can be authorized exactly, not just by scope.
+            metadata["authorization_details_types_supported"] =
+                json!([bank_protocol::PAYMENT_INITIATION]);
+        }
+        metadata
     }
 }
 

@@ -38,6 +38,10 @@ pub struct MfaRequestInfo {
     /// Unix seconds.
     pub created_at: i64,
     pub expires_at: i64,
+    /// The RFC 9396 details the push approves (one `payment_initiation`), if any. Never
+    /// the number to match: that is only in the browser that asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Vec<bank_protocol::PaymentInitiation>>,
 }
 
 /// What the waiting page's poller sees.
@@ -58,6 +62,10 @@ pub enum MfaError {
     NotPending,
     #[error("no pending MFA request for {0}")]
     NonePending(String),
+    #[error("that number does not match the one shown in the browser")]
+    WrongCode,
+    #[error("that number does not match; after {0} wrong numbers the request is denied")]
+    WrongCodeDenied(u32),
     #[error("MFA store failure")]
     Store(#[from] StoreError),
 }
@@ -72,7 +80,7 @@ fn view(record: &MfaRecord, now: i64) -> MfaStatusView {
 }
 
 impl AuthzState {
-    fn info(&self, r: &MfaRecord) -> MfaRequestInfo {
+    pub(super) fn info(&self, r: &MfaRecord) -> MfaRequestInfo {
         MfaRequestInfo {
             id: r.id.clone(),
             username: r.username.clone(),
@@ -84,6 +92,7 @@ impl AuthzState {
             scopes: r.scope.split(' ').map(str::to_owned).collect(),
             created_at: r.created_at,
             expires_at: r.expires_at,
+            authorization_details: super::binding::details_of(r.authorization_details.as_deref()),
         }
     }
 
@@ -95,8 +104,9 @@ impl AuthzState {
         let id = super::secrets::random_id("mfa_");
         let now = self.now();
         let expires = now + i64::try_from(self.config().mfa_timeout_secs).unwrap_or(120);
+        let code = self.new_binding_code(&user.username)?;
         self.store()
-            .insert_mfa(&id, &txn.id, user.id, now, expires)?;
+            .insert_mfa(&id, &txn.id, user.id, now, expires, &code)?;
         self.record(AuthzEvent::MfaRequired {
             id: id.clone(),
             username: user.username.clone(),
@@ -114,7 +124,7 @@ impl AuthzState {
         Ok(())
     }
 
-    fn decide(&self, id: &str, status: MfaStatus) -> Result<(), MfaError> {
+    pub(super) fn decide(&self, id: &str, status: MfaStatus) -> Result<(), MfaError> {
         if self.store().decide_mfa(id, status, self.now())? {
             self.record(match status {
                 MfaStatus::Approved => AuthzEvent::MfaApproved { id: id.to_owned() },
@@ -275,6 +285,13 @@ struct WaitPage<'a> {
     user: &'a str,
     client: String,
     wants: Vec<String>,
+    /// "Pay bob 25.00 USD" when the request is bound to a payment (RFC 9396).
+    payment: Option<String>,
+    memo: Option<String>,
+    /// When the push was sent.
+    when: String,
+    /// The number to type on the authenticator; only this browser shows it.
+    code: &'a str,
     /// The spinner turns while pending.
     pending: bool,
     /// Whether the page polls for the decision (it does until one is known).
@@ -327,6 +344,8 @@ pub async fn wait_page(
             "This request expired before it was approved.",
         ),
     };
+    let payment = super::binding::details_of(record.authorization_details.as_deref())
+        .and_then(|details| details.into_iter().next());
     page(StatusCode::OK, |nonce| WaitPage {
         nonce,
         txn: &txn.id,
@@ -335,6 +354,10 @@ pub async fn wait_page(
         user: &record.username,
         client,
         wants: state.describe_scopes(&txn.scope),
+        payment: payment.as_ref().map(ToString::to_string),
+        memo: payment.as_ref().and_then(|p| p.memo()).map(str::to_owned),
+        when: super::binding::clock_time(record.created_at),
+        code: &record.binding_code,
         pending: status == MfaStatusView::Pending,
         poll: matches!(status, MfaStatusView::Pending | MfaStatusView::Approved),
         mins: state.config().mfa_timeout_secs.div_ceil(60),

@@ -5,13 +5,15 @@
 //! the audit trail, the MFA change signal); [`router`] maps URLs onto the handler modules.
 //! Each module owns one part of the protocol: `discovery` and `jwks` publish metadata,
 //! `authorize` validates requests and decides what happens next, `login` and `session`
-//! authenticate people, `mfa` runs push approval (answered on the `authenticator` page), `token` and `revoke` are the client-facing
+//! authenticate people, `mfa` runs push approval (answered on the `authenticator` page) and
+//! `binding` ties each push to its browser by a number and to its payment by RFC 9396 details, `token` and `revoke` are the client-facing
 //! endpoints, `admin` serves the `bank-sandbox mfa` commands. Handlers parse; the
 //! `impl AuthzState` blocks in those modules decide; `store::authz` persists.
 
 mod admin;
 mod authenticator;
 mod authorize;
+mod binding;
 pub mod config;
 mod discovery;
 mod events;
@@ -34,6 +36,7 @@ use axum::routing::{get, post};
 use rusqlite::Connection;
 use tokio::sync::watch;
 
+pub use binding::{MAX_WRONG_CODES, clock_time};
 pub use config::{
     ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, Password, PasswordHashing, PushLimit, ScopeConfig,
     ThrottleConfig, UserSeed,

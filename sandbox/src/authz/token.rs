@@ -3,7 +3,9 @@
 //! detection (RFC 9700 §4.14.2), issuing RFC 9068 access tokens and OIDC ID tokens.
 //!
 //! Token lifetimes follow the step-up design: a token carrying a step-up scope
-//! (`transfer:funds`) lives minutes and never comes with a refresh token.
+//! (`transfer:funds`) lives minutes and never comes with a refresh token. So does a token
+//! bound to one transfer by RFC 9396 `authorization_details`, which it carries in a claim
+//! and which the token response repeats (RFC 9396 §7, §9.1).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -34,6 +36,8 @@ struct AccessClaims<'a> {
     acr: &'a str,
     amr: Vec<&'a str>,
     preferred_username: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorization_details: Option<&'a serde_json::Value>,
 }
 
 /// OIDC Core §2 ID token claims.
@@ -66,6 +70,8 @@ pub struct TokenResponse {
     refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorization_details: Option<serde_json::Value>,
 }
 
 impl IntoResponse for TokenResponse {
@@ -183,6 +189,14 @@ impl AuthzState {
             ));
         }
         let scope = narrowed_scope(&granted.scope, p("scope"))?;
+        // RFC 9396 §6: a refresh may narrow what was granted, never widen it. Grants with
+        // details get no refresh token at all, so any details asked for here are new ones.
+        if p("authorization_details").is_some() {
+            return Err(OAuthError::new(
+                OAuthErrorKind::InvalidAuthorizationDetails,
+                "authorization_details were not granted to this refresh token",
+            ));
+        }
         let grant = match self.store().use_refresh_token(&hash, now)? {
             RefreshUse::Fresh(grant) => *grant,
             RefreshUse::Reused { grant_id } => {
@@ -224,6 +238,16 @@ impl AuthzState {
         let step_up = scopes
             .iter()
             .any(|s| config.step_up_scopes.iter().any(|u| u == s));
+        let details: Option<serde_json::Value> = grant
+            .authorization_details
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|err| {
+                tracing::error!(error = %err, "stored authorization_details");
+                OAuthError::server_error()
+            })?;
+        let step_up = step_up || details.is_some();
         let lifetime = if step_up {
             config.step_up_token_lifetime_secs
         } else {
@@ -246,6 +270,7 @@ impl AuthzState {
             acr: &grant.acr,
             amr: amr.clone(),
             preferred_username: &user.username,
+            authorization_details: details.as_ref(),
         };
         let access_token = self.sign("at+jwt", &claims)?;
         self.store()
@@ -275,7 +300,8 @@ impl AuthzState {
             && !grant
                 .scope
                 .split(' ')
-                .any(|s| config.step_up_scopes.iter().any(|u| u == s));
+                .any(|s| config.step_up_scopes.iter().any(|u| u == s))
+            && details.is_none();
         let refresh_token = if grant_allows_refresh {
             let rt = Secret::generate();
             let ttl = i64::try_from(config.refresh_token_lifetime_secs).unwrap_or(86400);
@@ -299,6 +325,7 @@ impl AuthzState {
             scope: scope.to_owned(),
             refresh_token,
             id_token,
+            authorization_details: details,
         })
     }
 }

@@ -18,6 +18,10 @@ pub struct ApiArgs {
     /// The API identifier tokens must carry in `aud`.
     #[arg(long, default_value = "https://bank.example/api")]
     audience: String,
+    /// Refuse transfer tokens without RFC 9396 `authorization_details` (only for an issuer
+    /// that supports them; also `[api] require_authorization_details`).
+    #[arg(long)]
+    require_authorization_details: bool,
     /// Listen address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8401")]
     api_addr: SocketAddr,
@@ -76,6 +80,11 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
     }
     config.api.issuer = args.issuer.clone();
     config.api.audience = args.audience.clone();
+    // Off unless asked for: many providers cannot put details into their tokens.
+    config.api.require_authorization_details = Some(
+        args.require_authorization_details
+            || config.api.require_authorization_details.unwrap_or(false),
+    );
     // Against an external issuer nobody is a customer until the bank says so.
     let policy = *config
         .api

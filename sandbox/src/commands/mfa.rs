@@ -14,16 +14,30 @@ pub enum MfaCommand {
         /// Only this user's requests.
         #[arg(long)]
         user: Option<String>,
+        /// Print the admin API's JSON (with each request's `authorization_details`).
+        #[arg(long)]
+        json: bool,
     },
-    /// Approve a request: by ID, or the oldest pending one (of --user).
-    Approve(Decide),
-    /// Deny a request: by ID, or the oldest pending one (of --user).
+    /// Approve a request with the number its browser shows: by ID, or --user's push showing
+    /// that number. Three wrong numbers deny the push.
+    Approve(Approve),
+    /// Deny a request: by ID, or the oldest pending one (of --user, or of anyone).
     Deny(Decide),
 }
 
 #[derive(Args)]
+pub struct Approve {
+    /// The two-digit number shown in the browser that is waiting (number matching).
+    #[arg(long, value_name = "NN")]
+    code: String,
+    #[command(flatten)]
+    which: Decide,
+}
+
+#[derive(Args)]
+#[group(required = false, multiple = false)]
 pub struct Decide {
-    /// Only consider this user's requests.
+    /// This user's request.
     #[arg(long)]
     user: Option<String>,
     /// The request ID (mfa_…), as shown by `mfa list`.
@@ -64,8 +78,8 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))
         .build()?;
-    let (decision, user, id) = match command {
-        MfaCommand::List { user } => {
+    let (decision, user, id, code) = match command {
+        MfaCommand::List { user, json } => {
             let admin = admin_file(common)?;
             let mut request = client
                 .get(format!("{}/admin/mfa", admin.issuer))
@@ -74,30 +88,36 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
                 request = request.query(&[("user", user)]);
             }
             let body: serde_json::Value = checked(request.send().await).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+                return Ok(());
+            }
             let pending: Vec<MfaRequestInfo> = serde_json::from_value(body["pending"].clone())?;
             if pending.is_empty() {
                 eprintln!("No pending MFA requests.");
             }
+            // One line per push, with what it approves, who asked and when: two pending
+            // pushes can be told apart at a glance. Text from the server is escaped.
             for r in pending {
-                println!(
-                    "{}  {}  {} wants: {}",
-                    r.id,
-                    r.username,
-                    r.client_name,
-                    r.scopes.join(" ")
-                );
+                let line = format!("{}  {}  {}", r.id, r.username, r.summary());
+                println!("{}", bank_protocol::text::escape_hidden(&line, &[]));
             }
             return Ok(());
         }
-        MfaCommand::Approve(d) => ("approve", d.user, d.id),
-        MfaCommand::Deny(d) => ("deny", d.user, d.id),
+        MfaCommand::Approve(a) => ("approve", a.which.user, a.which.id, Some(a.code)),
+        MfaCommand::Deny(d) => ("deny", d.user, d.id, None),
     };
+    if decision == "approve" && user.is_none() && id.is_none() {
+        bail!("name the request to approve: its ID, or --user with the number");
+    }
     let admin = admin_file(common)?;
     let body: serde_json::Value = checked(
         client
             .post(format!("{}/admin/mfa/decide", admin.issuer))
             .bearer_auth(&admin.token)
-            .json(&serde_json::json!({ "decision": decision, "id": id, "user": user }))
+            .json(
+                &serde_json::json!({ "decision": decision, "id": id, "user": user, "code": code }),
+            )
             .send()
             .await,
     )
@@ -109,11 +129,11 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
     };
     match serde_json::from_value::<Option<MfaRequestInfo>>(body["decided"].clone())? {
         Some(r) => eprintln!(
-            "{done} {} ({} for {}: {}).",
-            r.id,
-            r.client_name,
-            r.username,
-            r.scopes.join(" ")
+            "{}",
+            bank_protocol::text::escape_hidden(
+                &format!("{done} {} for {}: {}.", r.id, r.username, r.summary()),
+                &[]
+            )
         ),
         None => eprintln!("{done}."),
     }

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8707 §2 and
-/// OpenID Connect Core §3.1.2.6.
+/// OpenID Connect Core §3.1.2.6, RFC 9396 §5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorKind {
     InvalidRequest,
@@ -22,6 +22,7 @@ pub enum OAuthErrorKind {
     UnsupportedTokenType,
     InvalidScope,
     InvalidTarget,
+    InvalidAuthorizationDetails,
     AccessDenied,
     LoginRequired,
     InteractionRequired,
@@ -41,6 +42,7 @@ impl OAuthErrorKind {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidAuthorizationDetails => "invalid_authorization_details",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",

@@ -42,6 +42,17 @@ pub enum ApiError {
         acr_values: Option<String>,
         max_age: Option<u64>,
     },
+    /// A transfer token not bound to its transfer by RFC 9396 `authorization_details`,
+    /// where the API demands that (`require_authorization_details`).
+    #[error("authorization details required")]
+    AuthorizationDetailsRequired,
+    /// A token bound to one transfer, presented for another: `field` differs from what the
+    /// person approved (`approved`, "pay bob 25.00 USD"). The token is spent.
+    #[error("the transfer is not the one that was approved")]
+    AuthorizationDetailsMismatch {
+        field: &'static str,
+        approved: String,
+    },
     /// The issuer's keys could not be obtained, so no token can be checked right now.
     #[error("signing keys unavailable")]
     KeysUnavailable,
@@ -96,7 +107,10 @@ impl ApiError {
             | ApiError::InvalidToken(_)
             | ApiError::TokenAlreadyUsed
             | ApiError::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientScope { .. } | ApiError::AccountNotOpen => StatusCode::FORBIDDEN,
+            ApiError::InsufficientScope { .. }
+            | ApiError::AccountNotOpen
+            | ApiError::AuthorizationDetailsRequired
+            | ApiError::AuthorizationDetailsMismatch { .. } => StatusCode::FORBIDDEN,
             ApiError::InvalidAuthRequest(_)
             | ApiError::BadRequest(_)
             | ApiError::MissingIdempotencyKey => StatusCode::BAD_REQUEST,
@@ -144,6 +158,16 @@ impl ApiError {
                 }
                 challenge
             }
+            // No RFC defines this error code; the parameter says what the token lacks, so
+            // that a client can ask for it (RFC 9396 §2: details of this type).
+            ApiError::AuthorizationDetailsRequired => format!(
+                r#"{}, authorization_details_types="{}""#,
+                bearer_error(
+                    "insufficient_authorization_details",
+                    "transfers need a token bound to the transfer by authorization_details"
+                ),
+                bank_protocol::PAYMENT_INITIATION
+            ),
             _ => return None,
         })
     }
@@ -182,6 +206,21 @@ impl ApiError {
                 Some("insufficient-user-authentication"),
                 "Stronger or more recent authentication required",
                 format!("{detail}; sign in again with multi-factor authentication."),
+            ),
+            ApiError::AuthorizationDetailsRequired => (
+                Some("authorization-details-required"),
+                "Transfer not bound to the token",
+                "Transfers need a token whose authorization_details (type payment_initiation) \
+                 name this transfer: amount, currency, recipient and memo."
+                    .into(),
+            ),
+            ApiError::AuthorizationDetailsMismatch { field, approved } => (
+                Some("authorization-details-mismatch"),
+                "Not the transfer that was approved",
+                format!(
+                    "This token was approved to {approved}, but the transfer's {field} is \
+                     different. Nothing was moved, and the token is now spent."
+                ),
             ),
             ApiError::KeysUnavailable => (
                 Some("keys-unavailable"),

@@ -110,6 +110,17 @@ impl Page {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+    /// The number the MFA waiting page shows (`data-binding-code`), as a person reads it.
+    pub fn binding_code(&self) -> String {
+        let at = self
+            .body
+            .find(" data-binding-code>")
+            .unwrap_or_else(|| panic!("a number to match in page:\n{}", self.body))
+            + " data-binding-code>".len();
+        let end = self.body[at..].find('<').expect("end of the number") + at;
+        self.body[at..end].trim().to_owned()
+    }
+
     /// The value of `<input ... name="NAME" value="...">` in the page.
     pub fn input(&self, name: &str) -> String {
         let needle = format!(r#"name="{name}" value=""#);
@@ -416,4 +427,20 @@ pub fn verify_jwt(jwks: &Value, token: &str) -> (Value, Value) {
     key.verify(signing_input.as_bytes(), &signature)
         .expect("signature verifies");
     (header, claims)
+}
+
+/// The RFC 9396 `authorization_details` that ask for exactly the transfer `body` (a
+/// `POST /v1/transfers` JSON body; the account's currency USD when it names none).
+pub fn details_for(body: &serde_json::Value) -> String {
+    let text = |name: &str| body[name].as_str();
+    let order = bank_protocol::TransferOrder::new(
+        text("to").expect("to"),
+        text("amount").expect("amount"),
+        text("currency").unwrap_or("USD"),
+        text("memo"),
+        bank_protocol::DEFAULT_TRANSFER_LIMIT_MINOR,
+    )
+    .expect("a valid transfer");
+    serde_json::to_string(&[bank_protocol::PaymentInitiation::for_order(&order, None)])
+        .expect("json")
 }

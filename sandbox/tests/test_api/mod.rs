@@ -5,6 +5,7 @@
 mod test_accounts;
 mod test_audit;
 mod test_binary;
+mod test_details;
 mod test_keys;
 mod test_sandbox;
 mod test_token_cache;

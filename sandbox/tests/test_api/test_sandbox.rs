@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::{Answer, Api, ApiClient, join_all};
 use crate::common::issuer::{TestIssuer, TestKey, b64, hs256, unsigned};
 use crate::common::{
-    ACR_MFA, Browser, Pkce, authorize_and_login, authorize_url, exchange, get_json, query_param,
-    start, start_with,
+    ACR_MFA, Browser, Pkce, authorize_and_login, authorize_url, details_for, exchange, get_json,
+    query_param, start, start_with,
 };
 
 const EVERYDAY: &str = "openid profile offline_access view:balance";
@@ -42,26 +42,31 @@ async fn token_without_mfa(sandbox: &Sandbox, user: &str, password: &str, scope:
     access_token(sandbox, &code, &pkce).await
 }
 
-/// The step-up the CLI performs after a challenge: authorize for `transfer:funds` with the
-/// challenge's `acr_values` / `max_age`, wait for the push, approve it on the "phone".
-async fn step_up_token(sandbox: &Sandbox, user: &str, password: &str) -> String {
+/// The step-up the CLI performs after a challenge: authorize for `transfer:funds` and
+/// exactly `transfer` (RFC 9396 details) with the challenge's `acr_values` / `max_age`, then
+/// approve the push on the "phone" with the number the waiting page shows.
+async fn step_up_token(sandbox: &Sandbox, user: &str, password: &str, transfer: &Value) -> String {
     let pkce = Pkce::new();
     let mut browser = Browser::new(sandbox);
+    let details = details_for(transfer);
     let url = authorize_url(
         sandbox.issuer(),
         &pkce,
         TRANSFER,
-        &[("acr_values", ACR_MFA), ("max_age", "300")],
+        &[
+            ("acr_values", ACR_MFA),
+            ("max_age", "300"),
+            ("authorization_details", &details),
+        ],
     );
     let waiting = authorize_and_login(&mut browser, &url, user, password).await;
     assert_eq!(waiting.status, StatusCode::FOUND, "{}", waiting.body);
     let txn = query_param(waiting.location(), "txn").expect("MFA transaction");
+    let number = browser.get(waiting.location()).await.binding_code();
     sandbox
         .authz()
-        .wait_for_pending_mfa(user, Duration::from_secs(10))
-        .await
-        .expect("a pending push");
-    sandbox.authz().approve_pending(user).expect("approve");
+        .approve_pending_with_code(user, &number)
+        .expect("approve");
     let done = browser.get(&format!("/mfa/continue?txn={txn}")).await;
     let code = query_param(done.location(), "code").expect("code after approval");
     access_token(sandbox, &code, &pkce).await
@@ -99,7 +104,7 @@ async fn the_step_up_story_with_real_tokens() {
     );
 
     // Step up with push MFA, retry the same transfer with the same key.
-    let step_up = step_up_token(&sandbox, "alice", "wonderland").await;
+    let step_up = step_up_token(&sandbox, "alice", "wonderland", &transfer).await;
     let done = api.transfer(&step_up, "story-1", &transfer).await;
     assert_eq!(done.status, 201, "{}", done.body);
     assert_eq!(done.body["balance_after"], "975.00");
@@ -111,7 +116,7 @@ async fn the_step_up_story_with_real_tokens() {
     replay.assert_token_already_used();
 
     // A lost response retried with a fresh step-up token: the original answer, once.
-    let fresh = step_up_token(&sandbox, "alice", "wonderland").await;
+    let fresh = step_up_token(&sandbox, "alice", "wonderland", &transfer).await;
     let retry = api.transfer(&fresh, "story-1", &transfer).await;
     assert_eq!(retry.status, 201);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
@@ -131,19 +136,14 @@ async fn the_step_up_story_with_real_tokens() {
 async fn fifty_racing_requests_with_one_real_step_up_token_move_money_once() {
     let sandbox = start().await;
     let api = client(&sandbox);
-    let token = step_up_token(&sandbox, "bob", "builder").await;
+    let transfer = json!({"to": "alice", "amount": "5.00"});
+    let token = step_up_token(&sandbox, "bob", "builder", &transfer).await;
     let requests = (0..50)
         .map(|i| {
             let api = api.clone();
             let token = token.clone();
-            async move {
-                api.transfer(
-                    &token,
-                    &format!("race-{i}"),
-                    &json!({"to": "alice", "amount": "5.00"}),
-                )
-                .await
-            }
+            let transfer = transfer.clone();
+            async move { api.transfer(&token, &format!("race-{i}"), &transfer).await }
         })
         .collect();
     let answers: Vec<Answer> = join_all(requests).await;
@@ -324,8 +324,8 @@ async fn a_key_rotation_at_the_sandbox_is_picked_up_at_once() {
 async fn real_tokens_age_out_stale_authentication_then_expiry() {
     let sandbox = start().await;
     let api = client(&sandbox);
-    let token = step_up_token(&sandbox, "alice", "wonderland").await;
     let transfer = json!({"to": "bob", "amount": "1.00"});
+    let token = step_up_token(&sandbox, "alice", "wonderland", &transfer).await;
 
     // 330 s later: the 5-minute token is still inside its 60 s leeway, but the MFA is older
     // than max_age=300, so the API asks for a fresh authentication (RFC 9470).
@@ -367,10 +367,17 @@ async fn a_step_up_on_an_old_browser_session_is_fresh_authentication() {
     sandbox.authz().clock().advance(an_hour);
     sandbox.bank().clock().advance(an_hour);
 
-    // The CLI's first step-up after a 403 names only the scope.
+    // The CLI's first step-up after a 403 names the scope and the transfer, nothing more.
     let pkce = Pkce::new();
+    let transfer = json!({"to": "bob", "amount": "1.00"});
+    let details = details_for(&transfer);
     let waiting = browser
-        .get(&authorize_url(sandbox.issuer(), &pkce, TRANSFER, &[]))
+        .get(&authorize_url(
+            sandbox.issuer(),
+            &pkce,
+            TRANSFER,
+            &[("authorization_details", &details)],
+        ))
         .await;
     assert_eq!(waiting.status, StatusCode::FOUND, "{}", waiting.body);
     assert!(
@@ -379,7 +386,11 @@ async fn a_step_up_on_an_old_browser_session_is_fresh_authentication() {
         waiting.location()
     );
     let txn = query_param(waiting.location(), "txn").expect("MFA transaction");
-    sandbox.authz().approve_pending("alice").expect("approve");
+    let number = browser.get(waiting.location()).await.binding_code();
+    sandbox
+        .authz()
+        .approve_pending_with_code("alice", &number)
+        .expect("approve");
     let done = browser.get(&format!("/mfa/continue?txn={txn}")).await;
     let code = query_param(done.location(), "code").expect("code after approval");
     let token = access_token(&sandbox, &code, &pkce).await;
@@ -395,13 +406,7 @@ async fn a_step_up_on_an_old_browser_session_is_fresh_authentication() {
         "auth_time is the approval"
     );
 
-    let answer = api
-        .transfer(
-            &token,
-            "after-an-hour",
-            &json!({"to": "bob", "amount": "1.00"}),
-        )
-        .await;
+    let answer = api.transfer(&token, "after-an-hour", &transfer).await;
     assert_eq!(answer.status, 201, "{:?}", answer.body);
 }
 

@@ -80,18 +80,39 @@ async fn data_dir_persists_keys_and_users_and_guards_the_admin_api() {
     let pending = list["pending"].as_array().expect("pending");
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0]["username"], "alice");
-    let decided = client
-        .post(format!("{iss}/admin/mfa/decide"))
-        .bearer_auth(&token)
-        .json(&json!({ "decision": "approve", "user": "alice" }))
-        .send()
+    assert!(
+        pending[0].get("binding_code").is_none() && !list.to_string().contains("code"),
+        "the number is only in the browser: {list}"
+    );
+    let decide = |body: Value| {
+        client
+            .post(format!("{iss}/admin/mfa/decide"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let no_code = decide(json!({ "decision": "approve", "user": "alice" }))
+        .await
+        .expect("decide");
+    assert_eq!(
+        no_code.status(),
+        StatusCode::BAD_REQUEST,
+        "approving needs the number"
+    );
+    let number = browser.get(waiting.location()).await.binding_code();
+    let wrong = if number == "10" { "11" } else { "10" };
+    let refused = decide(json!({ "decision": "approve", "user": "alice", "code": wrong }))
+        .await
+        .expect("decide");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a wrong number");
+    let decided = decide(json!({ "decision": "approve", "user": "alice", "code": number }))
         .await
         .expect("decide");
     assert_eq!(decided.status(), StatusCode::OK);
     let again = client
         .post(format!("{iss}/admin/mfa/decide"))
         .bearer_auth(&token)
-        .json(&json!({ "decision": "approve", "id": pending[0]["id"] }))
+        .json(&json!({ "decision": "approve", "id": pending[0]["id"], "code": number }))
         .send()
         .await
         .expect("decide");
@@ -180,14 +201,34 @@ async fn mfa_commands_honour_a_data_dir_given_before_or_after_the_command() {
         String::from_utf8_lossy(&list.stderr)
     );
     assert!(
-        stdout.starts_with(&format!("{id}  alice  bank CLI wants:")),
+        stdout.starts_with(&format!("{id}  alice  transfer:funds \u{2014} bank CLI, ")),
         "{stdout}"
     );
 
-    // Between the group and the command.
+    // `--json` is the admin API's document, each push with its details (none here).
+    let json = bank_sandbox(
+        home.path(),
+        &["--data-dir", &data_dir, "mfa", "list", "--json"],
+    )
+    .await;
+    let listed: Value = serde_json::from_slice(&json.stdout).expect("mfa list --json");
+    assert_eq!(listed["pending"][0]["id"], id.as_str());
+    assert_eq!(listed["pending"][0]["username"], "alice");
+
+    // Between the group and the command, with the number the browser shows.
+    let number = browser.get(waiting.location()).await.binding_code();
     let approve = bank_sandbox(
         home.path(),
-        &["mfa", "--data-dir", &data_dir, "approve", "--user", "alice"],
+        &[
+            "mfa",
+            "--data-dir",
+            &data_dir,
+            "approve",
+            "--user",
+            "alice",
+            "--code",
+            &number,
+        ],
     )
     .await;
     let stderr = String::from_utf8_lossy(&approve.stderr);

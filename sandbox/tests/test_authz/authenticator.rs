@@ -76,13 +76,34 @@ async fn authenticator_page_lists_and_approves_the_users_own_requests() {
         )
         .await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
-    let approved = phone
+    // Approving needs the number the waiting browser shows; a wrong one is refused.
+    let number = browser.get(&wait_url).await.binding_code();
+    let wrong = if number == "10" { "11" } else { "10" };
+    let refused = phone
         .post_form(
             "/authenticator/decide",
             &[
                 ("csrf_token", &list.input("csrf_token")),
                 ("id", &id),
                 ("decision", "approve"),
+                ("code", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.contains("does not match"), "{}", refused.body);
+    assert_eq!(
+        sandbox.authz().mfa_status(&txn).expect("store"),
+        Some(MfaStatusView::Pending)
+    );
+    let approved = phone
+        .post_form(
+            "/authenticator/decide",
+            &[
+                ("csrf_token", &refused.input("csrf_token")),
+                ("id", &id),
+                ("decision", "approve"),
+                ("code", &number),
             ],
         )
         .await;
@@ -215,6 +236,7 @@ async fn signing_in_on_the_login_page_does_not_unlock_the_authenticator() {
     assert_eq!(browser.get(&wait_url).await.status, StatusCode::OK);
     // ...and approving there (with its CSRF token) lets the flow finish.
     assert!(list.body.contains(&id), "{}", list.body);
+    let number = browser.get(&wait_url).await.binding_code();
     let approved = browser
         .post_form(
             "/authenticator/decide",
@@ -222,6 +244,7 @@ async fn signing_in_on_the_login_page_does_not_unlock_the_authenticator() {
                 ("csrf_token", &list.input("csrf_token")),
                 ("id", &id),
                 ("decision", "approve"),
+                ("code", &number),
             ],
         )
         .await;

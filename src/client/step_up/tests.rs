@@ -132,3 +132,32 @@ fn step_up_credentials_do_not_print() {
     let t = Credential::StepUp(AccessToken::new("eyJ.secret.sig".into()));
     assert_eq!(format!("{t:?}"), "Credential::StepUp([redacted])");
 }
+
+#[test]
+fn a_transfer_asks_for_exactly_its_body() {
+    let order = TransferOrder::new("bob", "25", "USD", Some("lunch"), i64::MAX).expect("order");
+    let transfer = Operation::Transfer {
+        body: order.to_request(),
+        key: bank_protocol::IdempotencyKey::generate(),
+    };
+    let detail = payment_for(&transfer, "https://api.bank.example").expect("a detail");
+    assert_eq!(detail.action(), "pay bob 25.00 USD");
+    assert_eq!(detail.memo(), Some("lunch"));
+    assert_eq!(
+        detail.locations.as_deref(),
+        Some(&["https://api.bank.example".to_owned()][..])
+    );
+    assert_eq!(detail.check(&order), Ok(()));
+    assert_eq!(payment_for(&Operation::Balance, "https://x"), None);
+    // A body the bank would read differently from the detail binds nothing.
+    let loose = Operation::Transfer {
+        body: bank_protocol::TransferRequest {
+            to: "Bob".into(),
+            amount: "25".into(),
+            currency: None,
+            memo: None,
+        },
+        key: bank_protocol::IdempotencyKey::generate(),
+    };
+    assert_eq!(payment_for(&loose, "https://x"), None);
+}

@@ -17,6 +17,8 @@ pub struct GrantRecord {
     /// Space-separated `amr` values.
     pub amr: String,
     pub acr: String,
+    /// RFC 9396 `authorization_details` (JSON), if the grant is bound to one transfer.
+    pub authorization_details: Option<String>,
     pub revoked_at: Option<i64>,
 }
 
@@ -52,8 +54,9 @@ impl AuthzStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
-            "INSERT INTO grants (id, user_id, client_id, scope, audience, auth_time, amr, acr, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO grants (id, user_id, client_id, scope, audience, auth_time, amr, acr, created_at,
+                authorization_details)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 grant.id,
                 grant.user_id,
@@ -63,7 +66,8 @@ impl AuthzStore {
                 grant.auth_time,
                 grant.amr,
                 grant.acr,
-                now
+                now,
+                grant.authorization_details
             ],
         )?;
         tx.execute(
@@ -168,7 +172,8 @@ impl AuthzStore {
 
 pub(super) fn grant_tx(conn: &Connection, id: &str) -> Result<GrantRecord, StoreError> {
     Ok(conn.query_row(
-        "SELECT id, user_id, client_id, scope, audience, auth_time, amr, acr, revoked_at
+        "SELECT id, user_id, client_id, scope, audience, auth_time, amr, acr, revoked_at,
+            authorization_details
          FROM grants WHERE id = ?1",
         [id],
         |r| {
@@ -182,6 +187,7 @@ pub(super) fn grant_tx(conn: &Connection, id: &str) -> Result<GrantRecord, Store
                 amr: r.get(6)?,
                 acr: r.get(7)?,
                 revoked_at: r.get(8)?,
+                authorization_details: r.get(9)?,
             })
         },
     )?)

@@ -45,6 +45,10 @@ pub struct MfaRecord {
     pub status: MfaStatus,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The two-digit number the browser shows and the approver must type.
+    pub binding_code: String,
+    /// The transaction's RFC 9396 details (JSON), shown with the push.
+    pub authorization_details: Option<String>,
 }
 
 impl AuthzStore {
@@ -55,17 +59,20 @@ impl AuthzStore {
         user_id: i64,
         now: i64,
         expires_at: i64,
+        binding_code: &str,
     ) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO mfa_requests (id, txn_id, user_id, status, created_at, expires_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
-            params![id, txn_id, user_id, now, expires_at],
+            "INSERT INTO mfa_requests (id, txn_id, user_id, status, created_at, expires_at,
+                binding_code)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6)",
+            params![id, txn_id, user_id, now, expires_at, binding_code],
         )?;
         Ok(())
     }
 
     const MFA_SELECT: &'static str = "SELECT m.id, m.txn_id, m.user_id, u.username, t.client_id,
-            t.scope, m.status, m.created_at, m.expires_at
+            t.scope, m.status, m.created_at, m.expires_at, m.binding_code,
+            t.authorization_details
          FROM mfa_requests m JOIN users u ON u.id = m.user_id
          JOIN transactions t ON t.id = m.txn_id";
 
@@ -129,6 +136,25 @@ impl AuthzStore {
         )?;
         Ok(n == 1)
     }
+
+    /// Counts a wrong number typed for a pending request; at `limit` wrong numbers the
+    /// request is denied. Returns whether it was denied now.
+    pub fn wrong_mfa_code(&self, id: &str, limit: u32, now: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE mfa_requests SET wrong_codes = wrong_codes + 1
+             WHERE id = ?1 AND status = 'pending' AND expires_at > ?2",
+            params![id, now],
+        )?;
+        let denied = tx.execute(
+            "UPDATE mfa_requests SET status = 'denied', decided_at = ?2
+             WHERE id = ?1 AND status = 'pending' AND wrong_codes >= ?3",
+            params![id, now, limit],
+        )?;
+        tx.commit()?;
+        Ok(denied == 1)
+    }
 }
 
 type MfaRow = (
@@ -141,6 +167,8 @@ type MfaRow = (
     String,
     i64,
     i64,
+    String,
+    Option<String>,
 );
 
 fn mfa_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MfaRow> {
@@ -154,11 +182,25 @@ fn mfa_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MfaRow> {
         r.get(6)?,
         r.get(7)?,
         r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
     ))
 }
 
 fn finish_mfa(row: MfaRow) -> Result<MfaRecord, StoreError> {
-    let (id, txn_id, user_id, username, client_id, scope, status, created_at, expires_at) = row;
+    let (
+        id,
+        txn_id,
+        user_id,
+        username,
+        client_id,
+        scope,
+        status,
+        created_at,
+        expires_at,
+        binding_code,
+        authorization_details,
+    ) = row;
     Ok(MfaRecord {
         id,
         txn_id,
@@ -169,5 +211,7 @@ fn finish_mfa(row: MfaRow) -> Result<MfaRecord, StoreError> {
         status: MfaStatus::parse(&status)?,
         created_at,
         expires_at,
+        binding_code,
+        authorization_details,
     })
 }

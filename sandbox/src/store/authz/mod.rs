@@ -53,6 +53,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "authz/0004_login_hint",
         sql: include_str!("../../../migrations/authz/0004_login_hint.sql"),
     },
+    Migration {
+        name: "authz/0005_authorization_details",
+        sql: include_str!("../../../migrations/authz/0005_authorization_details.sql"),
+    },
 ];
 
 /// A SHA-256 digest of a secret (session id, CSRF token, code, refresh token).

@@ -22,6 +22,8 @@ pub struct TxnRecord {
     pub prompt: Option<String>,
     /// OIDC `login_hint`: the only username that may sign in for this transaction.
     pub login_hint: Option<String>,
+    /// RFC 9396 `authorization_details` as validated JSON (one `payment_initiation`).
+    pub authorization_details: Option<String>,
     pub session_hash: Option<Vec<u8>>,
     pub user_id: Option<i64>,
     pub auth_time: Option<i64>,
@@ -35,9 +37,9 @@ impl AuthzStore {
         self.conn().execute(
             "INSERT INTO transactions (id, client_id, redirect_uri, scope, audience, state, nonce,
                 code_challenge, acr_values, max_age, prompt, session_hash, user_id, auth_time,
-                created_at, expires_at, completed_at, login_hint)
+                created_at, expires_at, completed_at, login_hint, authorization_details)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18)",
+                ?18, ?19)",
             params![
                 t.id,
                 t.client_id,
@@ -56,7 +58,8 @@ impl AuthzStore {
                 t.created_at,
                 t.expires_at,
                 t.completed_at,
-                t.login_hint
+                t.login_hint,
+                t.authorization_details
             ],
         )?;
         Ok(())
@@ -68,7 +71,7 @@ impl AuthzStore {
             .query_row(
                 "SELECT id, client_id, redirect_uri, scope, audience, state, nonce, code_challenge,
                     acr_values, max_age, prompt, session_hash, user_id, auth_time, created_at,
-                    expires_at, completed_at, login_hint
+                    expires_at, completed_at, login_hint, authorization_details
                  FROM transactions WHERE id = ?1",
                 [id],
                 |r| {
@@ -91,6 +94,7 @@ impl AuthzStore {
                         expires_at: r.get(15)?,
                         completed_at: r.get(16)?,
                         login_hint: r.get(17)?,
+                        authorization_details: r.get(18)?,
                     })
                 },
             )

@@ -345,6 +345,27 @@ impl BankStore {
         }
     }
 
+    /// Spends a step-up token without moving anything: it was presented for a transfer it
+    /// does not authorize (RFC 9396 details), and whoever tried may not try again. Returns
+    /// false when it had already been spent.
+    pub async fn spend_token(
+        &self,
+        issuer: &str,
+        token_id: &str,
+        token_expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            BankStore::Sqlite(s) => {
+                let (issuer, token_id) = (issuer.to_owned(), token_id.to_owned());
+                blocking(s, move |s| {
+                    s.spend_token(&issuer, &token_id, token_expires_at)
+                })
+                .await?
+            }
+            BankStore::Postgres(p) => p.spend_token(issuer, token_id, token_expires_at).await,
+        }
+    }
+
     /// Spends the step-up token and performs the transfer, atomically.
     ///
     /// Order matters: the token is consumed first, so a replayed token never even learns

@@ -217,6 +217,23 @@ impl SqliteBank {
         )?)
     }
 
+    /// Spends a step-up token without moving anything: it was presented for a transfer it
+    /// does not authorize (RFC 9396 details), and whoever tried may not try again. Returns
+    /// false when it had already been spent.
+    pub fn spend_token(
+        &self,
+        issuer: &str,
+        token_id: &str,
+        token_expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.lock().execute(
+            "INSERT INTO used_tokens (issuer, token_id, expires_at, used_at)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            params![issuer, token_id, token_expires_at, now_rfc3339()],
+        )?;
+        Ok(inserted == 1)
+    }
+
     /// Spends the step-up token and performs the transfer, atomically.
     ///
     /// Order matters: the token is consumed first, so a replayed token never even learns

@@ -307,6 +307,24 @@ impl PgBank {
             .get(0))
     }
 
+    /// See `BankStore::spend_token`.
+    pub async fn spend_token(
+        &self,
+        issuer: &str,
+        token_id: &str,
+        token_expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let inserted = client
+            .execute(
+                "INSERT INTO used_tokens (issuer, token_id, expires_at, used_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&issuer, &token_id, &token_expires_at, &now_rfc3339()],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
     /// See `BankStore::consume_jti_and_transfer`.
     pub async fn consume_jti_and_transfer(
         &self,

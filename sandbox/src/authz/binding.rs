@@ -1,0 +1,134 @@
+//! Number matching and "what is approved": what makes one push distinguishable from another
+//! and ties it to the browser that asked.
+//!
+//! A push alone cannot tell the person *which* sign-in it belongs to: someone who knows the
+//! password can start one at the same moment, and "approve the oldest" then approves theirs.
+//! So every push gets a two-digit number that only the waiting browser shows
+//! (`data-binding-code`), and approving means typing it — on the authenticator page or with
+//! `bank-sandbox mfa approve --code NN` — as Microsoft Authenticator and Duo Verified Push
+//! do against push fatigue. Three wrong numbers deny the push, so it cannot be guessed in
+//! the 90 tries the number space allows. With the RFC 9396 details every surface shows the
+//! same words for the same request: "Pay bob 25.00 USD", the memo, the client, the time.
+
+use rand::Rng as _;
+use rand::rngs::OsRng;
+
+use super::AuthzState;
+use super::mfa::{MfaError, MfaRequestInfo};
+use crate::store::StoreError;
+use crate::store::authz::MfaStatus;
+
+/// Wrong numbers after which a push is denied.
+pub const MAX_WRONG_CODES: u32 = 3;
+
+/// The details a transaction stored (validated JSON), for display.
+pub(crate) fn details_of(json: Option<&str>) -> Option<Vec<bank_protocol::PaymentInitiation>> {
+    serde_json::from_str(json?).ok()
+}
+
+/// Unix seconds as `HH:MM:SS UTC`: enough to tell two pushes of the same minute apart.
+pub fn clock_time(unix: i64) -> String {
+    let format = time::macros::format_description!("[hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+impl MfaRequestInfo {
+    /// The payment the push approves, if it is bound to one.
+    pub fn payment(&self) -> Option<&bank_protocol::PaymentInitiation> {
+        self.authorization_details.as_ref()?.first()
+    }
+
+    /// One line that tells this request apart: "Pay bob 25.00 USD, memo “lunch” — bank CLI,
+    /// 21:04:05 UTC", or the scopes when it is not bound to a payment.
+    pub fn summary(&self) -> String {
+        let what = match self.payment() {
+            Some(payment) => match payment.memo() {
+                Some(memo) => format!("{payment}, memo \u{201c}{memo}\u{201d}"),
+                None => payment.to_string(),
+            },
+            None => self.scopes.join(" "),
+        };
+        format!(
+            "{what} \u{2014} {}, {}",
+            self.client_name,
+            clock_time(self.created_at)
+        )
+    }
+}
+
+impl AuthzState {
+    /// A number from 10 to 99 that none of the user's other pending pushes shows, so that
+    /// with `--user` the number alone picks the push.
+    pub(super) fn new_binding_code(&self, username: &str) -> Result<String, StoreError> {
+        let taken: Vec<String> = self
+            .store()
+            .pending_mfa(Some(username), self.now())?
+            .into_iter()
+            .map(|r| r.binding_code)
+            .collect();
+        loop {
+            let code = OsRng.gen_range(10..100u32).to_string();
+            if !taken.contains(&code) {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Approves request `id` if `code` is its number; a wrong number counts towards
+    /// [`MAX_WRONG_CODES`].
+    pub fn approve_with_code(&self, id: &str, code: &str) -> Result<MfaRequestInfo, MfaError> {
+        let record = self.store().mfa_by_id(id)?.ok_or(MfaError::NotFound)?;
+        if record.status != MfaStatus::Pending || record.expires_at <= self.now() {
+            return Err(MfaError::NotPending);
+        }
+        if !super::secrets::ct_eq(record.binding_code.as_bytes(), code.trim().as_bytes()) {
+            return Err(self.wrong_code(&[id])?);
+        }
+        self.decide(id, MfaStatus::Approved)?;
+        Ok(self.info(&record))
+    }
+
+    /// Approves the one pending push of `username` whose number is `code`. A number that
+    /// matches none counts as a wrong number for each of them: the person is looking at one
+    /// browser, and whoever guesses must not get a free try per push.
+    pub fn approve_pending_with_code(
+        &self,
+        username: &str,
+        code: &str,
+    ) -> Result<MfaRequestInfo, MfaError> {
+        let pending = self.store().pending_mfa(Some(username), self.now())?;
+        if pending.is_empty() {
+            return Err(MfaError::NonePending(username.to_owned()));
+        }
+        match pending.iter().find(|r| r.binding_code == code.trim()) {
+            Some(record) => self.approve_with_code(&record.id, code),
+            None => {
+                let ids: Vec<&str> = pending.iter().map(|r| r.id.as_str()).collect();
+                Err(self.wrong_code(&ids)?)
+            }
+        }
+    }
+
+    fn wrong_code(&self, ids: &[&str]) -> Result<MfaError, StoreError> {
+        let mut denied = false;
+        for id in ids {
+            if self
+                .store()
+                .wrong_mfa_code(id, MAX_WRONG_CODES, self.now())?
+            {
+                denied = true;
+                self.record(super::AuthzEvent::MfaDenied {
+                    id: (*id).to_owned(),
+                });
+            }
+        }
+        if denied {
+            self.inner.mfa_changes.send_modify(|n| *n += 1);
+            return Ok(MfaError::WrongCodeDenied(MAX_WRONG_CODES));
+        }
+        Ok(MfaError::WrongCode)
+    }
+}
