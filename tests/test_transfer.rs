@@ -35,6 +35,11 @@ fn with_mfa(env: &TestEnv, args: &[&str], decision: Mfa) -> Run {
             pending.scopes.iter().any(|s| s == "transfer:funds"),
             "{pending:?}"
         );
+        if !matches!(decision, Mfa::Expire) {
+            // As a person would: look at the waiting page (its payment and number) first,
+            // then answer the push.
+            wait_until(|| env.browser_log().contains("mfa: waiting"));
+        }
         match decision {
             Mfa::Approve => authz.approve_mfa(&pending.id).expect("approve"),
             Mfa::Deny => authz.deny_mfa(&pending.id).expect("deny"),
@@ -44,6 +49,18 @@ fn with_mfa(env: &TestEnv, args: &[&str], decision: Mfa) -> Run {
         }
         run.join().expect("the bank run does not panic")
     })
+}
+
+/// Waits (up to a minute) for something another process does; not a timing assertion.
+fn wait_until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting after a minute"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn transfer_posts(env: &TestEnv) -> Vec<ApiRequestRecord> {
