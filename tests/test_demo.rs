@@ -252,8 +252,8 @@ fn sandbox_serves_what_its_walkthrough_says() {
         "bank login ",
         "bank balance ",
         "bank transfer --to bob --amount 25.00",
-        &format!("open {issuer}/authenticator and sign in as alice"),
-        "or run: bank-sandbox mfa approve --user alice --data-dir ",
+        &format!("open {issuer}/authenticator, sign in as alice, type the number"),
+        "or run: bank-sandbox mfa approve --user alice --code NN --data-dir ",
         "Stopping the sandbox…",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?}:\n{stderr}");

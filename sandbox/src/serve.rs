@@ -275,15 +275,18 @@ impl std::fmt::Display for Banner<'_> {
              \x20 bank balance                             # Balance: 1,000.00 USD\n\
              \x20 bank transfer --to bob --amount 25.00    # needs step-up: approve the MFA push\n\n\
              Approve the MFA push on the sandbox's \"phone\":\n\n\
-             \x20 open {issuer}/authenticator and sign in as {user}\n"
+             \x20 open {issuer}/authenticator, sign in as {user}, type the number the browser shows\n"
         )?;
         match data {
             Some(dir) if Some(dir) == default_data => {
-                writeln!(f, "  or run: bank-sandbox mfa approve --user {user}")?;
+                writeln!(
+                    f,
+                    "  or run: bank-sandbox mfa approve --user {user} --code NN"
+                )?;
             }
             Some(dir) => writeln!(
                 f,
-                "  or run: bank-sandbox mfa approve --user {user} --data-dir {}",
+                "  or run: bank-sandbox mfa approve --user {user} --code NN --data-dir {}",
                 shell_word(&dir.display().to_string())
             )?,
             // The admin API's token lives in the data dir: an in-memory sandbox has none.
@@ -352,11 +355,13 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("open http://127.0.0.1:8400/authenticator and sign in as alice"),
+            text.contains(
+                "open http://127.0.0.1:8400/authenticator, sign in as alice, type the number"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("or run: bank-sandbox mfa approve --user alice\n"),
+            text.contains("or run: bank-sandbox mfa approve --user alice --code NN\n"),
             "{text}"
         );
         assert!(text.contains("alice / wonderland    bob / builder"));
@@ -378,7 +383,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("or run: bank-sandbox mfa approve --user alice --data-dir /tmp/sb\n"),
+            text.contains(
+                "or run: bank-sandbox mfa approve --user alice --code NN --data-dir /tmp/sb\n"
+            ),
             "{text}"
         );
         let text = banner(

@@ -31,7 +31,7 @@ seeding the demo users alice/wonderland and bob/builder on first start. Transfer
 push MFA: approve them on http://127.0.0.1:8400/authenticator or with `bank-sandbox mfa approve`.",
     after_help = "Examples:\n  bank-sandbox                          # serve with defaults\n  \
 bank-sandbox serve --authz-addr 127.0.0.1:0 --api-addr 127.0.0.1:0\n  \
-bank-sandbox mfa approve --user alice   # approve alice's oldest pending request\n  \
+bank-sandbox mfa approve --user alice --code 47   # approve alice's push showing 47\n  \
 bank-sandbox api --issuer https://TENANT.auth0.com/ --audience https://bank.example/api\n  \
 echo 'secret' | bank-sandbox users add carol"
 )]
