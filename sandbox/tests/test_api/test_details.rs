@@ -388,3 +388,51 @@ async fn a_refresh_never_adds_details() {
     assert_eq!(body["error"], "invalid_authorization_details");
     sandbox.shutdown().await;
 }
+
+/// Another issuer's tokens (Auth0 with RAR, say): the claim binds the transfer the same way,
+/// and `require_authorization_details` decides whether an unbound transfer token is enough.
+#[tokio::test]
+async fn any_issuers_bound_token_is_held_to_its_transfer() {
+    use super::{ALICE, Api, config};
+    use crate::common::issuer::TestIssuer;
+    let issuer = TestIssuer::start().await;
+    let bound = |amount: &str| {
+        let claims = TestIssuer::edit(
+            &issuer.claims(ALICE, "alice", "openid transfer:funds"),
+            json!({"authorization_details": [{"type": "payment_initiation",
+                "instructedAmount": {"currency": "USD", "amount": amount},
+                "creditorAccount": {"handle": "bob"}}]}),
+        );
+        issuer.sign(&claims)
+    };
+    let unbound = || issuer.token(ALICE, "alice", "openid transfer:funds");
+    let transfer = json!({"to": "bob", "amount": "25.00", "currency": "USD"});
+
+    // Off (the default for an external issuer): an unbound token still pays, a bound one
+    // only its transfer.
+    let api = Api::start(config(&issuer.issuer)).await;
+    assert_eq!(api.transfer(&unbound(), "k1", &transfer).await.status, 201);
+    api.transfer(&bound("26.00"), "k2", &transfer)
+        .await
+        .assert_problem(403, "authorization-details-mismatch");
+    assert_eq!(
+        api.transfer(&bound("25.00"), "k3", &transfer).await.status,
+        201
+    );
+
+    // On: the unbound token is refused, naming what is missing.
+    let mut strict = config(&issuer.issuer);
+    strict.require_authorization_details = Some(true);
+    let api = Api::start(strict).await;
+    let refused = api.transfer(&unbound(), "k4", &transfer).await;
+    refused.assert_problem(403, "authorization-details-required");
+    assert!(
+        refused
+            .www_authenticate()
+            .is_some_and(|c| c.contains(r#"authorization_details_types="payment_initiation""#))
+    );
+    assert_eq!(
+        api.transfer(&bound("25.00"), "k5", &transfer).await.status,
+        201
+    );
+}
