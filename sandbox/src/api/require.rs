@@ -106,3 +106,34 @@ impl FromRequestParts<ApiState> for RequireStepUp {
         Ok(RequireStepUp(claims))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_parsing_follows_rfc_6750() {
+        let mut headers = HeaderMap::new();
+        assert!(matches!(
+            bearer_token(&headers),
+            Err(ApiError::MissingToken)
+        ));
+        headers.insert(header::AUTHORIZATION, "Basic YTpi".parse().expect("header"));
+        assert!(matches!(
+            bearer_token(&headers),
+            Err(ApiError::MissingToken)
+        ));
+        headers.insert(header::AUTHORIZATION, "bearer abc".parse().expect("header"));
+        assert_eq!(bearer_token(&headers).ok(), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "Bearer ".parse().expect("header"));
+        assert!(matches!(
+            bearer_token(&headers),
+            Err(ApiError::InvalidToken(_))
+        ));
+        headers.append(header::AUTHORIZATION, "Bearer x".parse().expect("header"));
+        assert!(matches!(
+            bearer_token(&headers),
+            Err(ApiError::InvalidAuthRequest(_))
+        ));
+    }
+}
