@@ -56,8 +56,13 @@ impl Browser {
         }
     }
 
-    /// Runs one authorization for `scope` and returns the access token.
-    pub async fn access_token(&mut self, scope: &str) -> anyhow::Result<String> {
+    /// Runs one authorization for `scope` (and RFC 9396 `authorization_details`, when
+    /// given) and returns the access token.
+    pub async fn access_token(
+        &mut self,
+        scope: &str,
+        authorization_details: Option<&str>,
+    ) -> anyhow::Result<String> {
         let verifier = random_b64(32);
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let state = random_b64(16);
@@ -71,6 +76,10 @@ impl Browser {
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256")
             .append_pair("audience", AUDIENCE);
+        if let Some(details) = authorization_details {
+            url.query_pairs_mut()
+                .append_pair("authorization_details", details);
+        }
 
         let callback = self
             .walker

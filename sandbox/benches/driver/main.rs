@@ -169,7 +169,7 @@ async fn serve(
     ledger.apply(&mut config)?;
     let sandbox = Sandbox::start(config).await?;
     let mut alice = flow::Browser::new(sandbox.issuer(), "alice", "wonderland")?;
-    let token = alice.access_token("openid view:balance").await?;
+    let token = alice.access_token("openid view:balance", None).await?;
     let ready = json!({
         "issuer": sandbox.issuer(),
         "api_url": sandbox.api_url(),
@@ -196,6 +196,10 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// What every benchmark transfer token is bound to (RFC 9396): the transfer the driver
+/// sends, alice → bob 0.01 USD — the sandbox executes a bound token for exactly that.
+const PAYMENT: &str = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"USD","amount":"0.01"},"creditorAccount":{"handle":"bob"}}]"#;
+
 async fn mint(
     browser: &flow::Browser,
     count: usize,
@@ -209,7 +213,10 @@ async fn mint(
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < count {
-                out.push(b.access_token("openid transfer:funds").await?);
+                out.push(
+                    b.access_token("openid transfer:funds", Some(PAYMENT))
+                        .await?,
+                );
             }
             anyhow::Ok(out)
         }));
@@ -291,7 +298,9 @@ async fn transfers(
     let mint_started = Instant::now();
     let mut alice = flow::Browser::new(sandbox.issuer(), "alice", "wonderland")?;
     // The first authorization signs in (password form); later ones reuse the session.
-    let first = alice.access_token("openid transfer:funds").await?;
+    let first = alice
+        .access_token("openid transfer:funds", Some(PAYMENT))
+        .await?;
     let mut tokens = mint(&alice, count + replays - 1, 4).await?;
     tokens.insert(0, first);
     let mint_secs = mint_started.elapsed().as_secs_f64();

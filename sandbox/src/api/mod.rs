@@ -20,6 +20,7 @@ mod config;
 mod details;
 pub mod extract;
 pub mod jwks;
+mod require;
 pub mod token_cache;
 mod transfers;
 
