@@ -117,7 +117,8 @@ fn login_stores_tokens_in_the_keyring() {
 fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TEST_BROWSER_MODE", "tamper-state");
-    let run = env.run_with_browser(&["login", "--timeout", "3s"]).code(1);
+    // Long enough for the scripted browser to deliver its stray callback on a loaded machine.
+    let run = env.run_with_browser(&["login", "--timeout", "8s"]).code(1);
     assert!(
         run.stderr
             .contains("a request reached the login callback without this login's state"),
@@ -125,7 +126,7 @@ fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("error: timed out after 3s"),
+        run.stderr.contains("error: timed out after 8s"),
         "{}",
         run.stderr
     );

@@ -7,7 +7,7 @@
 
 use super::SessionError;
 use super::observer::RefreshReason;
-use super::request::{ApiRequest, ApiResponse, Credential};
+use super::request::{ApiRequest, ApiResponse};
 use super::session::Session;
 use super::{ApiError, ClientError};
 use super::{BoxFuture, Layer, Next};
@@ -30,12 +30,8 @@ impl Layer for Refresh<'_> {
     ) -> BoxFuture<'a, Result<ApiResponse, ClientError>> {
         Box::pin(async move {
             let operation = request.operation.clone();
-            let stored = request
-                .credential
-                .as_ref()
-                .and_then(Credential::stored_bundle)
-                .cloned();
-            let from_env = matches!(request.credential, Some(Credential::Env(_)));
+            let stored = request.stored_login();
+            let from_env = request.is_from_env();
             let description = match next.run(request).await {
                 Err(ClientError::Api(ApiError::InvalidToken { description })) => description,
                 other => return other,

@@ -107,6 +107,20 @@ impl ApiRequest {
         self.credential = Some(credential);
         self
     }
+
+    /// A copy of the stored login this request carries, if it carries one: what a retry
+    /// layer refreshes, or binds a step-up to, once the answer is in.
+    pub fn stored_login(&self) -> Option<TokenBundle> {
+        self.credential
+            .as_ref()
+            .and_then(Credential::stored_bundle)
+            .cloned()
+    }
+
+    /// Whether the token is `BANK_TOKEN`'s, which is never refreshed or stepped up.
+    pub fn is_from_env(&self) -> bool {
+        matches!(self.credential, Some(Credential::Env(_)))
+    }
 }
 
 /// A successful answer.

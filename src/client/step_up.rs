@@ -131,12 +131,8 @@ impl Layer for StepUp<'_> {
     ) -> BoxFuture<'a, Result<ApiResponse, ClientError>> {
         Box::pin(async move {
             let operation = request.operation.clone();
-            let everyday = request
-                .credential
-                .as_ref()
-                .and_then(Credential::stored_bundle)
-                .cloned();
-            let from_env = matches!(request.credential, Some(Credential::Env(_)));
+            let everyday = request.stored_login();
+            let from_env = request.is_from_env();
             let challenge = match next.run(request).await {
                 Err(ClientError::Api(ApiError::StepUpRequired(challenge))) => challenge,
                 other => return other,
