@@ -226,7 +226,7 @@ impl<'a> BankClient<'a> {
 
 /// A success body in the contract's shape, or an [`ApiError::UnexpectedResponse`].
 fn typed<T: DeserializeOwned>(body: &Value) -> Result<T, ClientError> {
-    serde_json::from_value(body.clone()).map_err(|e| {
+    T::deserialize(body).map_err(|e| {
         ClientError::Api(ApiError::UnexpectedResponse {
             status: 200,
             what: format!("the answer does not have the expected fields ({e})"),

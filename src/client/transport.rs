@@ -59,31 +59,26 @@ impl Transport {
         let response = http.send().await.map_err(|source| self.network(source))?;
 
         let status = response.status();
-        let challenge_header = response
+        // Read once: shown to the observer, then parsed for a step-up challenge.
+        let challenges: Vec<String> = response
             .headers()
             .get_all(header::WWW_AUTHENTICATE)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(", ");
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        let shown = challenges.join(", ");
         observer.event(&Event::Response {
             method: method.as_str(),
             url: &url,
             status: status.as_u16(),
-            www_authenticate: Some(challenge_header.as_str()).filter(|h| !h.is_empty()),
+            www_authenticate: Some(shown.as_str()).filter(|h| !h.is_empty()),
         });
         let replayed = response
             .headers()
             .get("idempotent-replayed")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let challenge = BearerChallenge::from_headers(
-            response
-                .headers()
-                .get_all(header::WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        );
+        let challenge = BearerChallenge::from_headers(challenges.iter().map(String::as_str));
         let bytes = response
             .bytes()
             .await

@@ -124,7 +124,6 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         .idempotency_key
         .clone()
         .unwrap_or_else(IdempotencyKey::generate);
-    ui.debug(&format!("Idempotency-Key: {key}"));
     let client = ctx.client_with_step_up(StepUpOptions {
         person: ui,
         browser: Browser::from_env(args.no_browser),
