@@ -26,9 +26,7 @@ pub mod session;
 pub mod step_up;
 mod transport;
 
-use bank_protocol::{
-    Balance, IdempotencyKey, TransferList, TransferOrder, TransferReceipt, TransferRequest,
-};
+use bank_protocol::{Balance, IdempotencyKey, TransferList, TransferOrder, TransferReceipt};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -162,10 +160,6 @@ impl<'a> BankClient<'a> {
         }
     }
 
-    pub fn base(&self) -> &str {
-        self.transport.base()
-    }
-
     /// Sends one request down the stack.
     pub async fn send(&self, request: ApiRequest) -> Result<ApiResponse, ClientError> {
         Next::new(&self.layers, &self.transport, self.observer)
@@ -190,18 +184,9 @@ impl<'a> BankClient<'a> {
         order: &TransferOrder,
         key: &IdempotencyKey,
     ) -> Result<TransferDone, ClientError> {
-        self.transfer_request(order.to_request(), key).await
-    }
-
-    /// [`BankClient::transfer`] with a body as it is (the demo's thief replays one).
-    pub async fn transfer_request(
-        &self,
-        body: TransferRequest,
-        key: &IdempotencyKey,
-    ) -> Result<TransferDone, ClientError> {
         let response = self
             .send(ApiRequest::new(Operation::Transfer {
-                body,
+                body: order.to_request(),
                 key: key.clone(),
             }))
             .await?;

@@ -29,10 +29,6 @@ impl Transport {
         }
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     pub async fn send(
         &self,
         request: ApiRequest,
