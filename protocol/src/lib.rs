@@ -4,11 +4,12 @@
 //! ([`transfer`], [`Balance`]), the RFC 9457 problem body ([`Problem`]), the money grammar
 //! and limit ([`money`]), the rules for handles, currencies and memos ([`text`]), the
 //! `Idempotency-Key` rule, the scope names ([`scopes`]), and which URLs may carry a token
-//! at all ([`https`]). The CLI checks what a person
+//! at all ([`https`]), and the RFC 9449 thumbprint and token hash ([`dpop`]). The CLI checks what a person
 //! typed with the same functions the API uses to refuse it, so the two cannot drift apart:
 //! a typo fails locally with the message the bank would have sent.
 
 pub mod details;
+pub mod dpop;
 pub mod https;
 pub mod money;
 pub mod problem;
