@@ -59,14 +59,22 @@ pub struct BearerChallenge {
 }
 
 impl BearerChallenge {
-    /// The first Bearer challenge among all `WWW-Authenticate` header values, if any.
+    /// The challenge that says what went wrong, among all `WWW-Authenticate` header values:
+    /// the first `Bearer` or `DPoP` challenge naming an `error` (a server that takes both
+    /// schemes sends one challenge for each, RFC 9449 §7.1, and names the error in the scheme
+    /// the request used), else the first `Bearer` one.
     pub fn from_headers<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<BearerChallenge> {
-        values
+        let challenges: Vec<Challenge> = values
             .into_iter()
             .filter_map(|v| parse(v).ok())
             .flatten()
-            .find(|c| c.is("Bearer"))
-            .map(|c| BearerChallenge::from_challenge(&c))
+            .filter(|c| c.is("Bearer") || c.is(bank_protocol::dpop::TOKEN_TYPE))
+            .collect();
+        challenges
+            .iter()
+            .find(|c| c.param("error").is_some())
+            .or_else(|| challenges.iter().find(|c| c.is("Bearer")))
+            .map(BearerChallenge::from_challenge)
     }
 
     pub fn from_challenge(c: &Challenge) -> BearerChallenge {

@@ -54,6 +54,7 @@ pub const KEYS: &[&str] = &[
     "api_url",
     "scopes",
     "callback_port",
+    "dpop",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,37 @@ impl fmt::Display for AudienceParam {
     }
 }
 
+/// Whether a protocol extension the provider may offer is used: `auto` when its metadata
+/// advertises it, `always` (a provider without it is refused, never silently downgraded),
+/// or `never`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Use {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl fmt::Display for Use {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Use::Auto => "auto",
+            Use::Always => "always",
+            Use::Never => "never",
+        })
+    }
+}
+
+fn parse_use(value: &str) -> Option<Use> {
+    match value {
+        "auto" => Some(Use::Auto),
+        "always" => Some(Use::Always),
+        "never" => Some(Use::Never),
+        _ => None,
+    }
+}
+
 /// One `[profiles.NAME]` table as written in the file: every key optional.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +160,9 @@ pub struct ProfileFile {
     pub scopes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_port: Option<u16>,
+    /// RFC 9449 sender-constrained tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<Use>,
 }
 
 /// The whole `config.toml`.
@@ -205,6 +240,7 @@ pub struct Profile {
     pub api_url: String,
     pub scopes: Vec<String>,
     pub callback_port: Option<u16>,
+    pub dpop: Use,
     pub sources: BTreeMap<&'static str, Source>,
 }
 
@@ -219,6 +255,7 @@ impl Profile {
             "api_url" => Some(self.api_url.clone()),
             "scopes" => Some(self.scopes.join(" ")),
             "callback_port" => self.callback_port.map(|p| p.to_string()),
+            "dpop" => Some(self.dpop.to_string()),
             other => return Err(ConfigError::UnknownKey(other.to_owned())),
         })
     }
@@ -350,6 +387,9 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         }
         (None, None) => None,
     };
+    let dpop = from_file.dpop.inspect(|_| {
+        sources.insert("dpop", Source::File);
+    });
     Ok(Profile {
         name,
         issuer,
@@ -359,6 +399,7 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         api_url,
         scopes,
         callback_port,
+        dpop: dpop.unwrap_or_default(),
         sources,
     })
 }
@@ -444,6 +485,11 @@ pub fn set_value(
                 return Err(invalid("expected a port number between 1 and 65535"));
             }
             profile.callback_port = Some(port);
+        }
+        "dpop" => {
+            profile.dpop = Some(parse_use(value).ok_or_else(|| {
+                invalid("expected `auto` (when the provider offers DPoP), `always` or `never`")
+            })?)
         }
         other => return Err(ConfigError::UnknownKey(other.to_owned())),
     }

@@ -5,6 +5,7 @@
 use oauth2::AccessToken;
 
 use crate::client::credentials::Credentials;
+use crate::client::dpop::Dpop;
 use crate::client::refresh::Refresh;
 use crate::client::step_up::{StepUp, StepUpOptions};
 use crate::client::{BankClient, Observer, Session, session};
@@ -60,7 +61,7 @@ impl Ctx {
     }
 
     /// The one composition of the client's layers, top to bottom: credentials, step-up
-    /// (when the operation may need it), refresh; `observer` sees every step.
+    /// (when the operation may need it), refresh, DPoP proofs; `observer` sees every step.
     pub fn client_observed<'a>(
         &'a self,
         observer: &'a dyn Observer,
@@ -73,7 +74,10 @@ impl Ctx {
         if let Some(options) = step_up {
             builder = builder.layer(StepUp::new(session, options));
         }
-        builder.layer(Refresh::new(session)).build()
+        builder
+            .layer(Refresh::new(session))
+            .layer(Dpop::new())
+            .build()
     }
 }
 

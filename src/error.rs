@@ -202,9 +202,14 @@ impl From<OAuthError> for CliError {
                 Some("check that the issuer is reachable (`bank config get issuer`)".into()),
             ),
             E::TokenEndpoint { .. } => (ErrorKind::Network, None),
-            E::InsecureEndpoint { .. } | E::IssuerMismatch { .. } | E::NoS256 => {
-                (ErrorKind::General, None)
-            }
+            E::DpopUnsupported | E::NotBound => (
+                ErrorKind::General,
+                Some("use another provider or client that binds tokens, or allow bearer tokens: `bank config set dpop auto`".into()),
+            ),
+            E::InsecureEndpoint { .. }
+            | E::IssuerMismatch { .. }
+            | E::NoS256
+            | E::UnexpectedTokenType { .. } => (ErrorKind::General, None),
             E::Browser(_) | E::Loopback(_) | E::BadUrl(_) => (ErrorKind::General, None),
         };
         let out = CliError::wrap(kind, err);
@@ -290,6 +295,11 @@ impl From<ApiError> for CliError {
             E::InvalidToken { .. } => (ErrorKind::LoginRequired, Some("run `bank login`".into())),
             E::StepUpRequired { .. } | E::Forbidden { .. } => (ErrorKind::Denied, None),
             E::BadRequest { .. } => (ErrorKind::Usage, None),
+            E::ProofRefused { .. } => (
+                ErrorKind::Denied,
+                Some("a DPoP proof carries the time: check this computer's clock; if it is right, run `bank login` again".into()),
+            ),
+            E::UseDpopNonce { .. } => (ErrorKind::Network, None),
             E::Server { .. } | E::UnexpectedResponse { .. } => (ErrorKind::Network, None),
             E::Network { url, .. } => (
                 ErrorKind::Network,

@@ -22,6 +22,7 @@ pub mod config;
 pub mod context;
 #[cfg(feature = "sandbox")]
 pub mod demo;
+pub mod dpop;
 pub mod error;
 pub mod oauth;
 pub mod time_text;

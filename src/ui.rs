@@ -81,6 +81,13 @@ impl Ui {
         !self.no_input && self.stdin_tty && self.stderr_tty
     }
 
+    /// A hint for a person at a terminal; scripts reading stderr are spared it.
+    pub fn note(&self, message: &str) {
+        if self.stderr_tty {
+            self.status(&format!("note: {message}"));
+        }
+    }
+
     /// One line of data on stdout.
     pub fn data(&self, line: &str) -> Result<(), CliError> {
         write_stdout(&terminal_safe(line))
@@ -220,6 +227,7 @@ impl Observer for Ui {
                 method,
                 url,
                 operation,
+                dpop_jkt,
                 ..
             } => {
                 let key = match operation {
@@ -227,6 +235,9 @@ impl Observer for Ui {
                     _ => String::new(),
                 };
                 self.debug(&format!("→ {method} {url}{key}"));
+                if let Some(jkt) = dpop_jkt {
+                    self.debug(&format!("  DPoP proof by key {jkt}"));
+                }
             }
             Event::Response {
                 method,

@@ -140,6 +140,7 @@ fn file_only_store_never_touches_the_keyring() {
         refresh_token: None,
         username: Some("alice".into()),
         sub: None,
+        dpop_key: None,
     };
     let saved = store.save(&key, &bundle, false).expect("saved");
     assert!(saved.fallback_reason.is_none());

@@ -17,6 +17,14 @@ pub enum ApiError {
     /// the step-up layer answers it by authorizing again with the challenge's parameters.
     #[error("the bank API requires a stronger authorization{}", suffix(&.0.description))]
     StepUpRequired(StepUpChallenge),
+    /// RFC 9449 §9 `use_dpop_nonce`: send again with this nonce in the proof (the DPoP
+    /// layer does, once).
+    #[error("the bank API asks for a DPoP proof with its nonce")]
+    UseDpopNonce { nonce: String },
+    /// RFC 9449 §7.1 `invalid_dpop_proof`: the proof, not the token, was refused (a clock
+    /// far off, or a token bound to another key).
+    #[error("the bank API refused the DPoP proof{}", suffix(.description))]
+    ProofRefused { description: Option<String> },
     #[error("the bank API refused: {problem}")]
     Forbidden { problem: Problem },
     #[error("the bank API rejected the request: {problem}")]

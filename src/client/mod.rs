@@ -12,12 +12,15 @@
 //!    names and retry the same operation exactly once with that single-use token;
 //! 3. [`refresh::Refresh`] — on `401 invalid_token`, refresh the stored login once and
 //!    retry once;
-//! 4. the [`Transport`] — HTTP, and what each answer means ([`ApiError`]).
+//! 4. [`dpop::Dpop`] — a proof on every request whose token is bound to a key (RFC 9449),
+//!    and one retry when the API demands its nonce;
+//! 5. the [`Transport`] — HTTP, and what each answer means ([`ApiError`]).
 //!
 //! An [`Observer`] sees every request, response, challenge and authorization step as it
 //! happens: `-v` prints them, and `bank demo` narrates the story from them.
 
 pub mod credentials;
+pub mod dpop;
 mod error;
 pub mod observer;
 pub mod refresh;
@@ -99,6 +102,12 @@ impl<'a> Next<'a> {
 
     pub fn observer(&self) -> &'a dyn Observer {
         self.observer
+    }
+
+    /// The URL `operation` is sent to (`None` if the base is no URL: then the transport
+    /// fails the request before anything is sent).
+    pub fn url_of(&self, operation: &Operation) -> Option<url::Url> {
+        self.transport.url_of(operation)
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Event<'a> {
         url: &'a str,
         operation: &'a Operation,
         credential: Option<&'a Credential>,
+        /// The thumbprint of the DPoP key whose proof the request carries, if it carries one.
+        dpop_jkt: Option<&'a str>,
     },
     /// The answer's status line and challenge, whatever the status.
     Response {

@@ -7,6 +7,7 @@ use bank_protocol::{IdempotencyKey, TransferRequest};
 use oauth2::AccessToken;
 use serde_json::Value;
 
+use crate::dpop::DpopKey;
 use crate::token_store::{Storage, TokenBundle};
 
 /// What the bank is asked to do. Repeatable: a retry sends the same operation again, and a
@@ -52,8 +53,12 @@ pub enum Credential {
         storage: Storage,
     },
     /// A step-up token: for the one retry of the operation it was obtained for. It has no
-    /// way into the token store, and is deliberately not `Clone`.
-    StepUp(AccessToken),
+    /// way into the token store, and is deliberately not `Clone`. `sender` is the DPoP key
+    /// it is bound to, if the provider bound it.
+    StepUp {
+        token: AccessToken,
+        sender: Option<DpopKey>,
+    },
     /// A token given as it is, used without refresh or step-up (the demo replays a spent
     /// step-up token this way, as a thief would).
     Fixed(AccessToken),
@@ -62,8 +67,18 @@ pub enum Credential {
 impl Credential {
     pub fn access_token(&self) -> &AccessToken {
         match self {
-            Credential::Env(t) | Credential::StepUp(t) | Credential::Fixed(t) => t,
+            Credential::Env(t) | Credential::StepUp { token: t, .. } | Credential::Fixed(t) => t,
             Credential::Stored { bundle, .. } => &bundle.access_token,
+        }
+    }
+
+    /// The DPoP key the token is bound to: every request with it carries a proof by this
+    /// key (RFC 9449 §7). `BANK_TOKEN` and fixed tokens are bearer tokens.
+    pub fn sender(&self) -> Option<&DpopKey> {
+        match self {
+            Credential::Stored { bundle, .. } => bundle.dpop_key.as_ref(),
+            Credential::StepUp { sender, .. } => sender.as_ref(),
+            Credential::Env(_) | Credential::Fixed(_) => None,
         }
     }
 
@@ -76,12 +91,31 @@ impl Credential {
     }
 }
 
+impl Credential {
+    /// The same credential for a second send of the same request (the DPoP layer's nonce
+    /// retry). Not `Clone`: nothing outside the client keeps a step-up token around.
+    pub(super) fn for_retry(&self) -> Credential {
+        match self {
+            Credential::Env(t) => Credential::Env(t.clone()),
+            Credential::Stored { bundle, storage } => Credential::Stored {
+                bundle: bundle.clone(),
+                storage: storage.clone(),
+            },
+            Credential::StepUp { token, sender } => Credential::StepUp {
+                token: token.clone(),
+                sender: sender.clone(),
+            },
+            Credential::Fixed(t) => Credential::Fixed(t.clone()),
+        }
+    }
+}
+
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Credential::Env(_) => "Credential::Env([redacted])",
             Credential::Stored { .. } => "Credential::Stored([redacted])",
-            Credential::StepUp(_) => "Credential::StepUp([redacted])",
+            Credential::StepUp { .. } => "Credential::StepUp([redacted])",
             Credential::Fixed(_) => "Credential::Fixed([redacted])",
         })
     }
@@ -93,6 +127,8 @@ pub struct ApiRequest {
     pub operation: Operation,
     /// Set by the credentials layer unless a layer above chose one (the step-up retry).
     pub credential: Option<Credential>,
+    /// The DPoP proof for this one send, set by the DPoP layer when the token is bound.
+    pub proof: Option<String>,
 }
 
 impl ApiRequest {
@@ -100,6 +136,16 @@ impl ApiRequest {
         ApiRequest {
             operation,
             credential: None,
+            proof: None,
+        }
+    }
+
+    /// The same request, unsigned, for a second send.
+    pub(super) fn for_retry(&self) -> ApiRequest {
+        ApiRequest {
+            operation: self.operation.clone(),
+            credential: self.credential.as_ref().map(Credential::for_retry),
+            proof: None,
         }
     }
 
@@ -130,4 +176,6 @@ pub struct ApiResponse {
     pub body: Value,
     /// `Idempotent-Replayed: true`.
     pub replayed: bool,
+    /// `DPoP-Nonce`: the nonce the API wants in the next proof (RFC 9449 §9).
+    pub dpop_nonce: Option<String>,
 }

@@ -15,6 +15,7 @@ use oauth2::AccessToken;
 use super::observer::{RefreshReason, RefreshStep};
 use super::{Credential, Event, Observer, SessionError};
 use crate::config::Profile;
+use crate::dpop::DpopKey;
 use crate::oauth::{self, Metadata, OAuthError, TokenSet};
 use crate::token_store::{Key, Storage, StoreError, TokenBundle, TokenStore};
 
@@ -66,7 +67,14 @@ impl Session {
     /// Turns a token endpoint answer into what we cache. On a refresh, `previous` is the
     /// bundle being replaced: the user it names stays the login's user (OIDC Core §12.2: a
     /// refreshed ID token names the same `sub`), and its name fills in what the answer lacks.
-    pub fn bundle_from(&self, tokens: TokenSet, previous: Option<&TokenBundle>) -> TokenBundle {
+    /// `key` is the DPoP key the token request carried a proof of; it is kept only when the
+    /// provider bound the tokens to it.
+    pub fn bundle_from(
+        &self,
+        tokens: TokenSet,
+        previous: Option<&TokenBundle>,
+        key: Option<DpopKey>,
+    ) -> TokenBundle {
         let previous_sub = previous.and_then(|b| b.sub.clone());
         let previous_username = previous.and_then(|b| b.username.clone());
         TokenBundle {
@@ -78,6 +86,7 @@ impl Session {
             refresh_token: tokens.refresh_token,
             username: tokens.username.or(previous_username),
             sub: previous_sub.or(tokens.subject),
+            dpop_key: key.filter(|_| tokens.bound),
         }
     }
 
@@ -148,6 +157,7 @@ impl Session {
             &metadata,
             &refresh_token,
             &current.scopes,
+            current.dpop_key.as_ref(),
         )
         .await
         {
@@ -157,7 +167,7 @@ impl Session {
             }
             Err(e) => return Err(e.into()),
         };
-        let bundle = self.bundle_from(tokens, Some(&current));
+        let bundle = self.bundle_from(tokens, Some(&current), current.dpop_key.clone());
         let saved = self
             .store
             .save(&key, &bundle, matches!(storage, Storage::File(_)))?;

@@ -84,6 +84,11 @@ impl<'s> StepUp<'s> {
         if rar {
             params.authorization_details = payment_for(operation, &self.session.profile.api_url);
         }
+        // The login's key when it has one; a fresh key binds the step-up token alone.
+        let sender = match &everyday.dpop_key {
+            Some(key) => Some(key.clone()),
+            None => oauth::dpop_key_for(&self.session.profile, &metadata)?,
+        };
         let purpose = purpose(operation);
         next.observe(Event::StepUpAuthorizing {
             params: &params,
@@ -113,13 +118,17 @@ impl<'s> StepUp<'s> {
                     "Waiting for approval to {purpose} on your authenticator… (Ctrl-C to cancel)"
                 ),
             },
+            sender.as_ref(),
         )
         .await?;
         check_same_user(everyday, &tokens)?;
         next.observe(Event::StepUpAuthorized {
             access_token: &tokens.access_token,
         });
-        Ok(Credential::StepUp(tokens.access_token))
+        Ok(Credential::StepUp {
+            sender: sender.filter(|_| tokens.bound),
+            token: tokens.access_token,
+        })
     }
 }
 

@@ -7,6 +7,9 @@
 //! and transport failures are the server's or the network's fault.
 
 use bank_protocol::Problem;
+use bank_protocol::dpop::{
+    DPOP_HEADER, ERR_INVALID_PROOF, ERR_USE_NONCE, NONCE_HEADER, TOKEN_TYPE,
+};
 use reqwest::{StatusCode, header};
 
 use super::error::{ApiError, ClientError};
@@ -29,25 +32,49 @@ impl Transport {
         }
     }
 
+    fn url(&self, operation: &Operation) -> String {
+        format!("{}{}", self.base, operation.path())
+    }
+
+    pub fn url_of(&self, operation: &Operation) -> Option<url::Url> {
+        url::Url::parse(&self.url(operation)).ok()
+    }
+
     pub async fn send(
         &self,
         request: ApiRequest,
         observer: &dyn Observer,
     ) -> Result<ApiResponse, ClientError> {
         let method = request.operation.method();
-        let url = format!("{}{}", self.base, request.operation.path());
+        let url = self.url(&request.operation);
         observer.event(&Event::Request {
             method: method.as_str(),
             url: &url,
             operation: &request.operation,
             credential: request.credential.as_ref(),
+            dpop_jkt: request
+                .proof
+                .as_ref()
+                .and(request.credential.as_ref())
+                .and_then(|c| c.sender())
+                .map(|key| key.thumbprint()),
         });
         let mut http = self
             .http
             .request(method.clone(), &url)
             .header(header::ACCEPT, "application/json");
-        if let Some(credential) = &request.credential {
-            http = http.bearer_auth(credential.access_token().secret());
+        match (&request.credential, &request.proof) {
+            // RFC 9449 §7.1: a bound token travels in the DPoP scheme, beside its proof.
+            (Some(credential), Some(proof)) => {
+                http = http
+                    .header(
+                        header::AUTHORIZATION,
+                        format!("{TOKEN_TYPE} {}", credential.access_token().secret()),
+                    )
+                    .header(DPOP_HEADER, proof);
+            }
+            (Some(credential), None) => http = http.bearer_auth(credential.access_token().secret()),
+            (None, _) => {}
         }
         if let Operation::Transfer { body, key } = &request.operation {
             http = http.json(body).header("Idempotency-Key", key.as_str());
@@ -75,6 +102,11 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let challenge = BearerChallenge::from_headers(challenges.iter().map(String::as_str));
+        let dpop_nonce = response
+            .headers()
+            .get(NONCE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = response
             .bytes()
             .await
@@ -89,9 +121,12 @@ impl Transport {
                 status: status.as_u16(),
                 body,
                 replayed,
+                dpop_nonce,
             });
         }
-        Err(ClientError::Api(failure(status, challenge, &bytes)))
+        Err(ClientError::Api(failure(
+            status, challenge, dpop_nonce, &bytes,
+        )))
     }
 
     fn network(&self, source: reqwest::Error) -> ClientError {
@@ -109,7 +144,12 @@ fn one_line(text: String) -> String {
 }
 
 /// What a non-success answer means.
-fn failure(status: StatusCode, challenge: Option<BearerChallenge>, body: &[u8]) -> ApiError {
+fn failure(
+    status: StatusCode,
+    challenge: Option<BearerChallenge>,
+    dpop_nonce: Option<String>,
+    body: &[u8],
+) -> ApiError {
     let mut problem: Problem = serde_json::from_slice(body).unwrap_or_default();
     problem.status = status.as_u16();
     // The server's words end up in one line of an error message: they may not start another.
@@ -117,6 +157,18 @@ fn failure(status: StatusCode, challenge: Option<BearerChallenge>, body: &[u8]) 
     problem.detail = problem.detail.map(one_line);
     if let Some(step_up) = challenge.as_ref().and_then(|c| c.step_up(status.as_u16())) {
         return ApiError::StepUpRequired(step_up);
+    }
+    let error = challenge.as_ref().and_then(|c| c.error.as_deref());
+    match (status, error, dpop_nonce) {
+        (StatusCode::UNAUTHORIZED, Some(ERR_USE_NONCE), Some(nonce)) => {
+            return ApiError::UseDpopNonce { nonce };
+        }
+        (StatusCode::UNAUTHORIZED, Some(ERR_INVALID_PROOF), _) => {
+            return ApiError::ProofRefused {
+                description: challenge.and_then(|c| c.error_description).map(one_line),
+            };
+        }
+        _ => {}
     }
     match status {
         StatusCode::UNAUTHORIZED => ApiError::InvalidToken {
@@ -150,7 +202,8 @@ mod tests {
     #[test]
     fn a_hostile_problem_cannot_act_on_the_terminal() {
         let body = br#"{"title":"Bad\nrequest","detail":"pay \u202ebob\u001b[2J","status":400}"#;
-        let ApiError::BadRequest { problem } = failure(StatusCode::BAD_REQUEST, None, body) else {
+        let ApiError::BadRequest { problem } = failure(StatusCode::BAD_REQUEST, None, None, body)
+        else {
             panic!("a 400 is a bad request");
         };
         assert_eq!(problem.title.as_deref(), Some("Bad\\u{a}request"));
@@ -162,7 +215,7 @@ mod tests {
             "Bearer error=\"invalid_token\", error_description=\"x\u{7}y\"",
         ]);
         let ApiError::InvalidToken { description } =
-            failure(StatusCode::UNAUTHORIZED, challenge, b"")
+            failure(StatusCode::UNAUTHORIZED, challenge, None, b"")
         else {
             panic!("a 401 invalid_token");
         };

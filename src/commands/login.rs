@@ -98,6 +98,7 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
     }
     let metadata = session.metadata().await?;
     let browser = Browser::from_env(args.no_browser);
+    let key = oauth::dpop_key_for(profile, &metadata)?;
     let params = AuthParams {
         scopes,
         prompt_login: args.force,
@@ -115,10 +116,11 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
             callback_port: profile.callback_port,
             waiting_message: "Waiting for you to sign in in the browser… (Ctrl-C to cancel)".into(),
         },
+        key.as_ref(),
     )
     .await?;
 
-    let bundle = session.bundle_from(tokens, None);
+    let bundle = session.bundle_from(tokens, None, key);
     let store = TokenStore::new(&session.config_dir, args.insecure_storage);
     let saved = store.save(&session.key(), &bundle, false)?;
     if let Some(reason) = &saved.fallback_reason {

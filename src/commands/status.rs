@@ -81,6 +81,7 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
             "expires_at": bundle.expires_at.and_then(rfc3339),
             "expired": expired,
             "refresh_token": bundle.refresh_token.is_some(),
+            "dpop_jkt": bundle.dpop_key.as_ref().map(|k| k.thumbprint()),
             "storage": storage.kind(),
         }))?;
         return outcome;
@@ -113,6 +114,13 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
             "yes"
         } else {
             "no"
+        }
+    ))?;
+    ui.data(&format!(
+        "Tokens:   {}",
+        match &bundle.dpop_key {
+            Some(key) => format!("DPoP-bound to this CLI's key {}", key.thumbprint()),
+            None => "bearer (usable by whoever holds them)".into(),
         }
     ))?;
     ui.data(&format!("Storage:  {storage}"))?;

@@ -142,18 +142,21 @@ impl Story<'_> {
         // 1. The everyday login.
         n.step(1, "Sign in for an everyday token (scope view:balance)");
         self.explain_person();
+        let metadata = session.metadata().await?;
+        let key = oauth::dpop_key_for(&session.profile, &metadata)?;
         let tokens = oauth::authorize(
             &session.http,
             &session.profile,
-            &session.metadata().await?,
+            &metadata,
             &AuthParams {
                 scopes: session.profile.scopes.clone(),
                 ..AuthParams::default()
             },
             self.interaction("Waiting for the sign-in…"),
+            key.as_ref(),
         )
         .await?;
-        let bundle = session.bundle_from(tokens, None);
+        let bundle = session.bundle_from(tokens, None, key);
         let saved = session.store.save(&session.key(), &bundle, true)?;
         let user = bundle.username.clone().unwrap_or_else(|| USER.to_owned());
         n.ok(&format!("Logged in to the sandbox as {user}."));

@@ -85,19 +85,25 @@ impl Observer for StoryObserver<'_> {
                 url,
                 operation,
                 credential,
+                dpop_jkt,
             } => {
-                if matches!(credential, Some(Credential::StepUp(_))) {
+                if matches!(credential, Some(Credential::StepUp { .. })) {
                     n.step(
                         5,
                         "Retry the transfer once: same Idempotency-Key, new token",
                     );
                 }
+                // The scheme as sent: a bound token travels as `DPoP`, with its proof.
                 let token = credential
-                    .map(|c| {
-                        format!(
+                    .map(|c| match dpop_jkt {
+                        Some(jkt) => format!(
+                            "  Authorization: DPoP {}  DPoP: proof by key {jkt}",
+                            redact(c.access_token().secret())
+                        ),
+                        None => format!(
                             "  Authorization: Bearer {}",
                             redact(c.access_token().secret())
-                        )
+                        ),
                     })
                     .unwrap_or_default();
                 let body = match operation {

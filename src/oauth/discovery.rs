@@ -26,6 +26,19 @@ pub struct Metadata {
     /// RFC 9396 §10: the authorization details types the server understands.
     #[serde(default)]
     pub authorization_details_types_supported: Vec<String>,
+    /// RFC 9449 §5.1: the proof algorithms the server accepts; present means it binds
+    /// tokens to a DPoP key.
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
+}
+
+impl Metadata {
+    /// Whether the server accepts the one proof algorithm `bank` signs with.
+    pub fn offers_dpop(&self) -> bool {
+        self.dpop_signing_alg_values_supported
+            .iter()
+            .any(|alg| alg == bank_protocol::dpop::ALG_ES256)
+    }
 }
 
 /// The two well-known locations to try, in order.
@@ -178,6 +191,7 @@ mod tests {
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: false,
             authorization_details_types_supported: Vec::new(),
+            dpop_signing_alg_values_supported: Vec::new(),
         };
         assert!(matches!(
             validate("http://127.0.0.1:8400", &m),

@@ -14,6 +14,7 @@ pub mod browser;
 pub mod discovery;
 mod id_token;
 pub mod loopback;
+mod token_http;
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,13 +33,15 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AudienceParam, Profile};
+use crate::config::{AudienceParam, Profile, Use};
+use crate::dpop::DpopKey;
 pub use browser::{Browser, BrowserError};
 pub use discovery::Metadata;
 use id_token::{check_id_token, name_claim};
 pub use id_token::{claims, display_name};
 pub use loopback::LoopbackError;
 use loopback::{Callback, Listener};
+pub use token_http::TokenHttp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -90,6 +93,16 @@ pub enum OAuthError {
         error: String,
         description: Option<String>,
     },
+    #[error(
+        "the provider does not offer DPoP with ES256, and this profile requires it (dpop = always)"
+    )]
+    DpopUnsupported,
+    #[error(
+        "the provider answered with a bearer token, and this profile requires DPoP-bound tokens (dpop = always)"
+    )]
+    NotBound,
+    #[error("the token endpoint answered with a {token_type} token this login did not ask for")]
+    UnexpectedTokenType { token_type: String },
     #[error("the ID token from the token endpoint is not valid for this login: {reason}")]
     InvalidIdToken { reason: &'static str },
     #[error("request to the authorization server failed: {what}")]
@@ -162,6 +175,9 @@ pub struct TokenSet {
     pub username: Option<String>,
     /// Who signed in, from the checked ID token (`None` when the provider sent none).
     pub subject: Option<String>,
+    /// `token_type: DPoP`: the tokens are bound to the key whose proof the request carried
+    /// (RFC 9449 §5) and are sent with a proof; `false` for bearer tokens.
+    pub bound: bool,
 }
 
 /// What to ask the authorization server for.
@@ -228,6 +244,17 @@ fn client(profile: &Profile, metadata: &Metadata) -> Result<Client, OAuthError> 
     )
 }
 
+/// The key a new login binds its tokens to (RFC 9449), as the profile's `dpop` setting and
+/// the provider's metadata decide: a fresh one when DPoP is used, `None` for bearer tokens.
+pub fn dpop_key_for(profile: &Profile, metadata: &Metadata) -> Result<Option<DpopKey>, OAuthError> {
+    match profile.dpop {
+        Use::Never => Ok(None),
+        Use::Auto if !metadata.offers_dpop() => Ok(None),
+        Use::Always if !metadata.offers_dpop() => Err(OAuthError::DpopUnsupported),
+        Use::Auto | Use::Always => Ok(Some(DpopKey::generate())),
+    }
+}
+
 /// Runs one interactive authorization: loopback listener, browser, wait, code exchange.
 pub async fn authorize(
     http: &reqwest::Client,
@@ -235,6 +262,7 @@ pub async fn authorize(
     metadata: &Metadata,
     params: &AuthParams,
     interaction: Interaction<'_>,
+    sender: Option<&DpopKey>,
 ) -> Result<TokenSet, OAuthError> {
     let listener = Listener::bind(interaction.callback_port).map_err(|e| match e {
         LoopbackError::PortBusy { port, .. } => OAuthError::CallbackPortBusy { port, source: e },
@@ -270,6 +298,10 @@ pub async fn authorize(
         // Strings only: serializing cannot fail, and "[]" would be refused, never widened.
         let json = serde_json::to_string(&[detail]).unwrap_or_else(|_| "[]".into());
         request = request.add_extra_param("authorization_details", json);
+    }
+    if let Some(key) = sender {
+        // RFC 9449 §10: the code can only be redeemed with a proof by this key.
+        request = request.add_extra_param("dpop_jkt", key.thumbprint().to_owned());
     }
     let (url, state) = request.url();
 
@@ -342,10 +374,10 @@ pub async fn authorize(
         exchange = exchange.add_extra_param("resource", profile.audience.clone());
     }
     let response = exchange
-        .request_async(http)
+        .request_async(&TokenHttp::new(http, sender))
         .await
         .map_err(|e| token_error(e, false))?;
-    token_set(response, profile, metadata, &params.scopes, None)
+    token_set(response, profile, metadata, &params.scopes, None, sender)
 }
 
 /// RFC 6749 §6: a new access token from a refresh token. Providers that rotate refresh tokens
@@ -356,6 +388,7 @@ pub async fn refresh(
     metadata: &Metadata,
     refresh_token: &RefreshToken,
     scopes: &[String],
+    sender: Option<&DpopKey>,
 ) -> Result<TokenSet, OAuthError> {
     let client = client(profile, metadata)?;
     let mut request = client.exchange_refresh_token(refresh_token);
@@ -363,10 +396,17 @@ pub async fn refresh(
         request = request.add_extra_param("resource", profile.audience.clone());
     }
     let response = request
-        .request_async(http)
+        .request_async(&TokenHttp::new(http, sender))
         .await
         .map_err(|e| token_error(e, true))?;
-    token_set(response, profile, metadata, scopes, Some(refresh_token))
+    token_set(
+        response,
+        profile,
+        metadata,
+        scopes,
+        Some(refresh_token),
+        sender,
+    )
 }
 
 /// RFC 7009: revokes a refresh token. `Ok(false)` when the provider has no revocation endpoint.
@@ -459,7 +499,22 @@ fn token_set(
     metadata: &Metadata,
     requested: &[String],
     old_refresh: Option<&RefreshToken>,
+    sender: Option<&DpopKey>,
 ) -> Result<TokenSet, OAuthError> {
+    // RFC 9449 §5: a DPoP token only ever answers a request that carried a proof; one we
+    // could not have asked for is refused rather than stored.
+    let bound = response
+        .token_type()
+        .as_ref()
+        .eq_ignore_ascii_case(bank_protocol::dpop::TOKEN_TYPE);
+    if bound && sender.is_none() {
+        return Err(OAuthError::UnexpectedTokenType {
+            token_type: bank_protocol::dpop::TOKEN_TYPE.into(),
+        });
+    }
+    if !bound && profile.dpop == Use::Always {
+        return Err(OAuthError::NotBound);
+    }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expires_at = response
         .expires_in()
@@ -497,6 +552,7 @@ fn token_set(
         scopes,
         username,
         subject,
+        bound,
     })
 }
 
@@ -517,6 +573,7 @@ mod tests {
             scopes: vec![],
             username: None,
             subject: None,
+            bound: false,
         };
         let text = format!("{set:?}");
         assert!(
@@ -535,6 +592,7 @@ mod tests {
             code_challenge_methods_supported: None,
             authorization_response_iss_parameter_supported: false,
             authorization_details_types_supported: Vec::new(),
+            dpop_signing_alg_values_supported: Vec::new(),
         };
         assert!(check_response_issuer(&metadata, Some("https://bank.example")).is_ok());
         assert!(check_response_issuer(&metadata, None).is_ok());

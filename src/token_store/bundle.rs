@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
+use crate::dpop::DpopKey;
 
 /// What one login leaves behind.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -30,6 +31,11 @@ pub struct TokenBundle {
     /// the provider sent no ID token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// The DPoP key the access and refresh tokens are bound to (RFC 9449); `None` for
+    /// bearer tokens. The tokens are useless without it, so it is stored, and deleted, with
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<DpopKey>,
 }
 
 impl TokenBundle {
@@ -126,6 +132,7 @@ pub(super) mod fixtures {
             refresh_token: Some(RefreshToken::new("rt-secret".into())),
             username: Some("alice".into()),
             sub: Some("usr_alice".into()),
+            dpop_key: None,
         }
     }
 

@@ -82,6 +82,7 @@ fn everyday(sub: Option<&str>) -> TokenBundle {
         refresh_token: None,
         username: Some("alice".into()),
         sub: sub.map(str::to_owned),
+        dpop_key: None,
     }
 }
 
@@ -93,6 +94,7 @@ fn step_up_tokens(subject: Option<&str>, username: Option<&str>) -> oauth::Token
         scopes: vec!["openid".into(), "transfer:funds".into()],
         username: username.map(str::to_owned),
         subject: subject.map(str::to_owned),
+        bound: false,
     }
 }
 
@@ -129,7 +131,10 @@ fn the_step_up_must_be_signed_by_the_logged_in_user() {
 
 #[test]
 fn step_up_credentials_do_not_print() {
-    let t = Credential::StepUp(AccessToken::new("eyJ.secret.sig".into()));
+    let t = Credential::StepUp {
+        token: AccessToken::new("eyJ.secret.sig".into()),
+        sender: Some(crate::dpop::DpopKey::generate()),
+    };
     assert_eq!(format!("{t:?}"), "Credential::StepUp([redacted])");
 }
 

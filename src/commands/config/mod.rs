@@ -28,6 +28,7 @@ Keys:
   api_url         the bank API's base URL
   scopes          space-separated scopes of an everyday login
   callback_port   fixed loopback port for the login redirect
+  dpop            DPoP-bound tokens (RFC 9449): auto, always or never
 
 Examples:
   bank config list
