@@ -11,6 +11,7 @@ pub mod api;
 pub mod authz;
 pub mod clock;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod serve;
 pub mod store;
@@ -143,6 +144,10 @@ impl Sandbox {
         api_config
             .open_accounts
             .get_or_insert(api::OpenAccounts::OnFirstUse);
+        // The URL proofs name: where this listener is, unless a proxy's is configured.
+        api_config.public_url.get_or_insert_with(|| api_url.clone());
+        // Our own issuer binds tokens to DPoP keys, so money moves only with bound tokens.
+        api_config.dpop.get_or_insert(api::DpopMode::Transfers);
         let database = api_config
             .database
             .clone()

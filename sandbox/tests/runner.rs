@@ -2,4 +2,5 @@
 mod common;
 mod test_api;
 mod test_authz;
+mod test_dpop;
 mod test_postgres;

@@ -64,6 +64,9 @@ pub struct Claims {
     pub email_verified: bool,
     /// The one transfer this token authorizes (RFC 9396 `payment_initiation`), if bound.
     pub payment: Option<bank_protocol::PaymentInitiation>,
+    /// `cnf.jkt` (RFC 9449 §6.1): the DPoP key the token is bound to. Such a token is
+    /// accepted only with a proof by that key, on every request.
+    pub dpop_jkt: Option<String>,
 }
 
 impl std::fmt::Debug for Claims {
@@ -337,6 +340,7 @@ impl TokenVerifier {
             email_verified: matches!(raw.email_verified, Some(serde_json::Value::Bool(true)))
                 || raw.email_verified.as_ref().and_then(|v| v.as_str()) == Some("true"),
             payment: super::details::payment_of(raw.authorization_details)?,
+            dpop_jkt: confirmation_key(raw.cnf)?,
         };
         Ok(CachedToken {
             claims,
@@ -467,6 +471,28 @@ struct RawClaims {
     /// A boolean per OpenID Connect Core §5.1; some issuers send the string `"true"`.
     email_verified: Option<serde_json::Value>,
     authorization_details: Option<serde_json::Value>,
+    cnf: Option<serde_json::Value>,
+}
+
+/// The DPoP key of a token's `cnf` claim (RFC 7800 §3.1, RFC 9449 §6.1). A confirmation this
+/// API cannot check (an mTLS certificate's `x5t#S256`, say) is refused, never ignored:
+/// ignoring it would turn a sender-constrained token back into a bearer token.
+fn confirmation_key(cnf: Option<serde_json::Value>) -> Result<Option<String>, ApiError> {
+    let Some(cnf) = cnf else {
+        return Ok(None);
+    };
+    let serde_json::Value::Object(members) = cnf else {
+        return Err(ApiError::InvalidToken("invalid cnf"));
+    };
+    if members.keys().any(|name| name != "jkt") {
+        return Err(ApiError::InvalidToken(
+            "unsupported confirmation method (cnf)",
+        ));
+    }
+    match members.get("jkt") {
+        Some(serde_json::Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.clone())),
+        _ => Err(ApiError::InvalidToken("invalid cnf")),
+    }
 }
 
 /// A NumericDate as whole seconds, bounded to ±10^15 so that adding leeway or
@@ -503,6 +529,7 @@ mod tests {
             email: None,
             email_verified: false,
             payment: None,
+            dpop_jkt: None,
         }
     }
 

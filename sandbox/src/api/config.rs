@@ -60,6 +60,17 @@ pub struct ApiConfig {
     /// Who gets an account. `None` means the mode's default: `on-first-use` for the
     /// sandbox's own `serve`, `provisioned` for `bank-sandbox api --issuer …`.
     pub open_accounts: Option<OpenAccounts>,
+    /// RFC 9449 sender-constrained tokens: `required` (every request needs a DPoP-bound
+    /// token), `transfers` (moving money does), `optional` (bound tokens are held to their
+    /// key, bearer tokens still work). `None` means the mode's default: `transfers` for the
+    /// sandbox's own issuer, `optional` for `bank-sandbox api --issuer …`.
+    pub dpop: Option<DpopMode>,
+    /// The proof window and the nonce demand for proofs sent with bound tokens.
+    pub dpop_proofs: crate::dpop::ProofPolicy,
+    /// The URL clients reach this API at, which their proofs name in `htu` (behind a proxy
+    /// or load balancer, its public address). `None`: `http://` and the listen address,
+    /// filled in when the API starts. Never taken from a request's `Host` header.
+    pub public_url: Option<String>,
     /// Whether `preferred_username` may name a new account's handle. Only for the sandbox's
     /// own issuer, whose usernames are unique and chosen by its administrator
     /// (`Sandbox::start` sets it); an external issuer's `preferred_username` is whatever the
@@ -117,9 +128,24 @@ impl Default for ApiConfig {
             database_pool_size: 16,
             durability: Durability::Full,
             open_accounts: None,
+            dpop: None,
+            dpop_proofs: crate::dpop::ProofPolicy::default(),
+            public_url: None,
             handle_from_preferred_username: false,
         }
     }
+}
+
+/// Which tokens must be DPoP-bound (`[api] dpop`, `--dpop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DpopMode {
+    /// Every request needs a DPoP-bound token with its proof.
+    Required,
+    /// `POST /v1/transfers` needs a DPoP-bound token; reading works with bearer tokens.
+    Transfers,
+    /// Bound tokens need their proof; unbound bearer tokens are accepted everywhere.
+    Optional,
 }
 
 /// An account to create at start.
@@ -169,6 +195,12 @@ pub(super) fn validate_config(config: &ApiConfig) -> Result<(), ApiInitError> {
     }
     if config.currency.len() != 3 || !config.currency.bytes().all(|b| b.is_ascii_uppercase()) {
         return bad("currency must be a three-letter ISO 4217 code");
+    }
+    if let Some(problem) = config.dpop_proofs.problem() {
+        return Err(ApiInitError::Config(format!("api.{problem}")));
+    }
+    if let Some(url) = &config.public_url {
+        super::dpop::public_base(url)?;
     }
     for seed in &config.accounts {
         if normalize_handle(&seed.handle).as_deref() != Some(seed.handle.as_str()) {

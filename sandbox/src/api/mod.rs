@@ -18,6 +18,7 @@ pub mod auth;
 mod balance;
 mod config;
 mod details;
+pub mod dpop;
 pub mod extract;
 pub mod jwks;
 mod require;
@@ -38,10 +39,11 @@ use axum::routing::get;
 use self::auth::TokenVerifier;
 pub use self::auth::{Claims, Clock, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
 use self::config::validate_config;
-pub use self::config::{AccountSeed, ApiConfig, OpenAccounts};
+pub use self::config::{AccountSeed, ApiConfig, DpopMode, OpenAccounts};
+use self::dpop::SenderConstraint;
 use self::jwks::KeyCache;
 pub use self::token_cache::TokenCacheStats;
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthChallenge, AuthScheme};
 use crate::store::StoreError;
 use crate::store::bank::{BankStore, Opened, SeedError};
 pub use crate::store::bank::{Database, Durability, LedgerSummary, MIGRATIONS};
@@ -84,6 +86,7 @@ struct Inner {
     config: ApiConfig,
     verifier: TokenVerifier,
     policy: StepUpPolicy,
+    sender: SenderConstraint,
     store: BankStore,
     open_accounts: OpenAccounts,
     audit: Mutex<VecDeque<ApiRequestRecord>>,
@@ -101,9 +104,15 @@ impl std::fmt::Debug for ApiState {
 impl ApiState {
     /// Builds the state over an open store and seeds the configured accounts. No call to
     /// the issuer happens here: its keys are fetched on the first request that needs them.
-    /// `open_accounts` left unset means `provisioned`.
+    /// `open_accounts` left unset means `provisioned`, `dpop` left unset `optional`;
+    /// `public_url` is required (the caller knows where it listens).
     pub async fn new(config: ApiConfig, store: BankStore) -> Result<ApiState, ApiInitError> {
         validate_config(&config)?;
+        let Some(public_url) = config.public_url.as_deref() else {
+            return Err(ApiInitError::Config(
+                "public_url is required: the URL clients reach this API at".into(),
+            ));
+        };
         let keys = KeyCache::new(
             config.issuer.clone(),
             config.jwks_refresh_burst,
@@ -111,14 +120,29 @@ impl ApiState {
             Duration::from_secs(config.jwks_max_age_secs),
         )
         .map_err(ApiInitError::Http)?;
+        let clock = Clock::default();
         let verifier = TokenVerifier::new(
             config.issuer.clone(),
             config.audience.clone(),
             config.leeway_secs,
             keys,
-            Clock::default(),
+            clock.clone(),
         )
         .with_cache(config.verified_token_cache_capacity);
+        // Every instance on one database must accept the nonces the others hand out.
+        let nonce_key = store
+            .server_secret("dpop-nonce-key", &hex::encode(rand::random::<[u8; 32]>()))
+            .await
+            .map_err(ApiInitError::Store)?;
+        let nonce_key: [u8; 32] =
+            <sha2::Sha256 as sha2::Digest>::digest(nonce_key.as_bytes()).into();
+        let sender = SenderConstraint::new(
+            config.dpop.unwrap_or(DpopMode::Optional),
+            config.dpop_proofs.clone(),
+            public_url,
+            nonce_key,
+            clock,
+        )?;
         let policy = StepUpPolicy {
             require_mfa: config.require_mfa_for_transfers,
             require_authorization_details: config.require_authorization_details.unwrap_or(false),
@@ -139,6 +163,7 @@ impl ApiState {
                 config,
                 verifier,
                 policy,
+                sender,
                 store,
                 open_accounts,
                 audit: Mutex::new(VecDeque::with_capacity(AUDIT_CAPACITY)),
@@ -209,6 +234,11 @@ impl ApiState {
 
     pub(crate) fn step_up_policy(&self) -> &StepUpPolicy {
         &self.inner.policy
+    }
+
+    /// The DPoP rules: the mode, the proof verifier, the public URL.
+    pub fn sender(&self) -> &SenderConstraint {
+        &self.inner.sender
     }
 
     /// The caller's account. Unknown `sub`s get one only under `on-first-use`, with the
@@ -323,17 +353,68 @@ async fn method_not_allowed(uri: Uri) -> Response {
     response
 }
 
-/// Where the token extractor leaves the verified `jti` for the audit record.
+/// What the token extractors learned about a request, for the answer's challenges and the
+/// audit record.
 #[derive(Clone, Default)]
-pub(crate) struct AuditSlot(Arc<Mutex<Option<String>>>);
+pub(crate) struct AuditSlot(Arc<Mutex<SlotData>>);
+
+#[derive(Default)]
+struct SlotData {
+    jti: Option<String>,
+    scheme: Option<AuthScheme>,
+    /// Only DPoP-bound tokens are accepted here (the extractor of the endpoint said so).
+    bearer_refused: bool,
+}
 
 impl AuditSlot {
+    fn data(&self) -> std::sync::MutexGuard<'_, SlotData> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn set_jti(&self, jti: Option<String>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = jti;
+        self.data().jti = jti;
+    }
+
+    pub(crate) fn set_scheme(&self, scheme: AuthScheme) {
+        self.data().scheme = Some(scheme);
+    }
+
+    pub(crate) fn refuse_bearer(&self) {
+        self.data().bearer_refused = true;
     }
 
     fn take_jti(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.data().jti.take()
+    }
+}
+
+/// Renders the challenge of a refusal for the scheme the request used and the schemes the
+/// endpoint accepts (`error::challenges`), and hands out the current DPoP nonce while one
+/// is demanded (RFC 9449 §9: on any answer, so clients follow its changes).
+fn finish_challenges(state: &ApiState, slot: &AuditSlot, response: &mut Response) {
+    if let Some(challenge) = response.extensions_mut().remove::<AuthChallenge>() {
+        let (scheme, bearer_refused) = {
+            let data = slot.data();
+            (data.scheme.unwrap_or(AuthScheme::None), data.bearer_refused)
+        };
+        let bearer_allowed = !bearer_refused && state.sender().mode() != DpopMode::Required;
+        let headers = response.headers_mut();
+        headers.remove(header::WWW_AUTHENTICATE);
+        for value in crate::error::challenges(&challenge, scheme, bearer_allowed) {
+            if let Some(value) = crate::error::challenge_header(&value) {
+                headers.append(header::WWW_AUTHENTICATE, value);
+            }
+        }
+    }
+    if let Some(nonce) = state.sender().nonce()
+        && !response
+            .headers()
+            .contains_key(bank_protocol::dpop::NONCE_HEADER)
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        response
+            .headers_mut()
+            .insert(bank_protocol::dpop::NONCE_HEADER, value);
     }
 }
 
@@ -355,6 +436,7 @@ async fn audit_and_headers(
         .map(|s| s.chars().take(255).collect());
 
     let mut response = next.run(req).await;
+    finish_challenges(&state, &slot, &mut response);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -392,6 +474,7 @@ mod tests {
         // Port 9 (discard) is never contacted: these requests carry no token.
         let config = ApiConfig {
             issuer: "http://127.0.0.1:9".into(),
+            public_url: Some("http://127.0.0.1:9".into()),
             ..ApiConfig::default()
         };
         ApiState::new(config, store()).await.expect("state")
@@ -408,7 +491,12 @@ mod tests {
             .expect("request");
         let response = app.clone().oneshot(request).await.expect("response");
         assert_eq!(response.status(), 401);
-        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(challenges, ["Bearer", r#"DPoP algs="ES256""#]);
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
 
         let request = Request::get("/healthz")
@@ -470,6 +558,7 @@ mod tests {
         ] {
             let config = ApiConfig {
                 issuer: issuer.into(),
+                public_url: Some("http://127.0.0.1:9".into()),
                 ..ApiConfig::default()
             };
             assert!(ApiState::new(config, store()).await.is_ok(), "{issuer}");

@@ -1,7 +1,8 @@
 //! Authorization in the handler's signature: extractors that admit a request only with a
-//! verified bearer token (RFC 6750 §2.1: the `Authorization` header only) — [`ValidatedClaims`]
-//! — that also carries a scope — [`RequireScope`] — or that passes the step-up policy for
-//! moving money — [`RequireStepUp`]. The checks themselves are `auth.rs`'s.
+//! verified access token in the `Authorization` header (RFC 6750 §2.1; RFC 9449 §7.1 for
+//! the `DPoP` scheme) — [`ValidatedClaims`] — that also carries a scope — [`RequireScope`]
+//! — or that passes the step-up policy for moving money — [`RequireStepUp`]. The checks
+//! themselves are `auth.rs`'s (the token) and `dpop.rs`'s (its binding).
 
 use std::marker::PhantomData;
 
@@ -10,12 +11,37 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
 use super::auth::{Claims, SCOPE_TRANSFER_FUNDS, SCOPE_VIEW_BALANCE};
+use super::dpop::DpopMode;
 use super::{ApiState, AuditSlot};
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthScheme};
 
-/// The bearer token of a request, per RFC 6750 §2.1 (header only: query and form tokens
-/// leak into logs and are not accepted).
-fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+/// The access token of a request and the scheme it came with.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    /// RFC 6750 `Bearer`.
+    Bearer(&'a str),
+    /// RFC 9449 `DPoP`: the token is bound, and a `DPoP` header carries its proof.
+    Dpop(&'a str),
+}
+
+impl<'a> Credentials<'a> {
+    pub fn token(&self) -> &'a str {
+        match self {
+            Credentials::Bearer(token) | Credentials::Dpop(token) => token,
+        }
+    }
+
+    pub fn scheme(&self) -> AuthScheme {
+        match self {
+            Credentials::Bearer(_) => AuthScheme::Bearer,
+            Credentials::Dpop(_) => AuthScheme::Dpop,
+        }
+    }
+}
+
+/// The credentials of a request: the `Authorization` header only (query and form tokens
+/// leak into logs and are not accepted), scheme `Bearer` or `DPoP`.
+fn credentials(headers: &HeaderMap) -> Result<Credentials<'_>, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(ApiError::MissingToken);
@@ -29,19 +55,24 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
         .to_str()
         .map_err(|_| ApiError::InvalidToken("malformed token"))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    // The auth scheme is case-insensitive (RFC 9110 §11.1). Another scheme means no bearer
-    // credentials were sent at all.
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::MissingToken);
-    }
     let token = token.trim_start_matches(' ');
+    // The auth scheme is case-insensitive (RFC 9110 §11.1). Another scheme means no
+    // credentials this API understands were sent at all.
+    let credentials = if scheme.eq_ignore_ascii_case("bearer") {
+        Credentials::Bearer(token)
+    } else if scheme.eq_ignore_ascii_case(bank_protocol::dpop::TOKEN_TYPE) {
+        Credentials::Dpop(token)
+    } else {
+        return Err(ApiError::MissingToken);
+    };
     if token.is_empty() {
         return Err(ApiError::InvalidToken("malformed token"));
     }
-    Ok(token)
+    Ok(credentials)
 }
 
-/// A request whose bearer token verified. Rejects with RFC 6750 answers.
+/// A request whose access token verified and met its DPoP binding. Rejects with RFC 6750
+/// and RFC 9449 answers.
 #[derive(Debug, Clone)]
 pub struct ValidatedClaims(pub Claims);
 
@@ -49,9 +80,28 @@ impl FromRequestParts<ApiState> for ValidatedClaims {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers)?;
-        let claims = state.verifier().verify(token).await?;
-        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+        let slot = parts.extensions.get::<AuditSlot>().cloned();
+        let credentials = credentials(&parts.headers);
+        if let (Some(slot), Ok(credentials)) = (&slot, &credentials) {
+            // The challenge of any refusal below answers in the scheme the client used.
+            slot.set_scheme(credentials.scheme());
+        }
+        let credentials = credentials?;
+        let claims = state.verifier().verify(credentials.token()).await?;
+        // On every request, also for a token the verified-token cache knew: the cache only
+        // ever spares the signature check.
+        state
+            .sender()
+            .check(
+                &parts.method,
+                parts.uri.path(),
+                &parts.headers,
+                &credentials,
+                &claims,
+                state.store(),
+            )
+            .await?;
+        if let Some(slot) = &slot {
             slot.set_jti(claims.jti.clone());
         }
         Ok(ValidatedClaims(claims))
@@ -91,15 +141,26 @@ impl<S: ScopeName> FromRequestParts<ApiState> for RequireScope<S> {
 }
 
 /// A verified `transfer:funds` token that also satisfies the step-up policy (MFA, recent
-/// authentication); otherwise `401 insufficient_user_authentication` (RFC 9470 §3).
+/// authentication); otherwise `401 insufficient_user_authentication` (RFC 9470 §3). In the
+/// `transfers` DPoP mode it must also be DPoP-bound.
 pub struct RequireStepUp(pub Claims);
 
 impl FromRequestParts<ApiState> for RequireStepUp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let bound_only = state.sender().mode() != DpopMode::Optional;
+        if bound_only && let Some(slot) = parts.extensions.get::<AuditSlot>() {
+            slot.refuse_bearer();
+        }
         let RequireScope(claims, _) =
             RequireScope::<TransferFunds>::from_request_parts(parts, state).await?;
+        // After the scope: a token that cannot move money at all is told to step up first.
+        if bound_only && claims.dpop_jkt.is_none() {
+            return Err(ApiError::DpopRequired(
+                "moving money needs a DPoP-bound token",
+            ));
+        }
         state
             .step_up_policy()
             .check(&claims, state.verifier().clock().now())?;
@@ -112,27 +173,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_token_parsing_follows_rfc_6750() {
+    fn credentials_parsing_follows_rfc_6750_and_9449() {
         let mut headers = HeaderMap::new();
-        assert!(matches!(
-            bearer_token(&headers),
-            Err(ApiError::MissingToken)
-        ));
+        assert!(matches!(credentials(&headers), Err(ApiError::MissingToken)));
         headers.insert(header::AUTHORIZATION, "Basic YTpi".parse().expect("header"));
-        assert!(matches!(
-            bearer_token(&headers),
-            Err(ApiError::MissingToken)
-        ));
+        assert!(matches!(credentials(&headers), Err(ApiError::MissingToken)));
         headers.insert(header::AUTHORIZATION, "bearer abc".parse().expect("header"));
-        assert_eq!(bearer_token(&headers).ok(), Some("abc"));
+        assert!(matches!(
+            credentials(&headers),
+            Ok(Credentials::Bearer("abc"))
+        ));
+        headers.insert(header::AUTHORIZATION, "dpop abc".parse().expect("header"));
+        assert!(matches!(
+            credentials(&headers),
+            Ok(Credentials::Dpop("abc"))
+        ));
         headers.insert(header::AUTHORIZATION, "Bearer ".parse().expect("header"));
         assert!(matches!(
-            bearer_token(&headers),
+            credentials(&headers),
             Err(ApiError::InvalidToken(_))
         ));
         headers.append(header::AUTHORIZATION, "Bearer x".parse().expect("header"));
         assert!(matches!(
-            bearer_token(&headers),
+            credentials(&headers),
             Err(ApiError::InvalidAuthRequest(_))
         ));
     }

@@ -11,7 +11,9 @@
 //! that verified it is still the issuer's key for its `kid` (a key that disappears from the
 //! JWKS takes its cached tokens with it). Scope, RFC 9470 and single-use checks come after
 //! `verify` in the extractors and the store, so a cached token meets all of them as before;
-//! a spent step-up token is refused by the store whether or not it was cached.
+//! a spent step-up token is refused by the store whether or not it was cached. So is the
+//! DPoP proof a bound token needs: the cached claims carry its `cnf.jkt`, and the
+//! extractors check a fresh proof against it on every request, hit or miss.
 //!
 //! Bounded in memory by two generations (a cheap approximation of LRU): new entries go into
 //! the current generation; when it is full it becomes the previous one and the oldest
@@ -184,6 +186,7 @@ mod tests {
                 email: None,
                 email_verified: false,
                 payment: None,
+                dpop_jkt: None,
             },
             not_before: None,
             kid: "k".into(),

@@ -134,7 +134,7 @@ impl AuthzState {
         }
     }
 
-    /// RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2, OIDC Core §3.1.2.1.
+    /// RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2, OIDC Core §3.1.2.1, RFC 9449 §10.
     fn validate_request(
         &self,
         params: &[(String, String)],
@@ -255,6 +255,12 @@ impl AuthzState {
                 })
             })
             .transpose()?;
+        // RFC 9449 §10: the code will be redeemable only with a proof by this key. A
+        // provider without DPoP ignores the parameter, as unknown ones (RFC 6749 §3.1).
+        let dpop_jkt = p("dpop_jkt")
+            .filter(|_| self.dpop_enabled())
+            .map(super::dpop::parse_dpop_jkt)
+            .transpose()?;
         let now = self.now();
         Ok(TxnRecord {
             id: secrets::random_id("txn_"),
@@ -270,6 +276,7 @@ impl AuthzState {
             prompt: prompt.map(str::to_owned),
             login_hint: login_hint.map(str::to_owned),
             authorization_details,
+            dpop_jkt,
             session_hash: None,
             user_id: None,
             auth_time: None,
@@ -433,12 +440,15 @@ impl AuthzState {
             amr: amr.join(" "),
             acr: acr.to_owned(),
             authorization_details: txn.authorization_details.clone(),
+            // Bound when the code is redeemed with a proof (the token endpoint's business).
+            dpop_jkt: None,
             revoked_at: None,
         };
         let record = CodeRecord {
             redirect_uri: txn.redirect_uri.clone(),
             code_challenge: txn.code_challenge.clone(),
             nonce: txn.nonce.clone(),
+            dpop_jkt: txn.dpop_jkt.clone(),
             expires_at: now + i64::try_from(self.config().code_lifetime_secs).unwrap_or(60),
         };
         self.store()

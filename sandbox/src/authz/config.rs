@@ -53,6 +53,12 @@ pub struct AuthzConfig {
     /// Off, the server behaves as a provider without RAR: details are refused as unknown and
     /// clients fall back to the scope alone.
     pub authorization_details: bool,
+    /// RFC 9449 sender-constrained tokens at the token endpoint: `optional` binds the tokens
+    /// of every request that carries a DPoP proof, `required` refuses requests without one,
+    /// `off` behaves as a provider without DPoP (proofs ignored, nothing advertised).
+    pub dpop: DpopSupport,
+    /// The proof window and the nonce demand of the token endpoint.
+    pub dpop_proofs: crate::dpop::ProofPolicy,
     /// Library and benchmark use only: approve every MFA request the moment it is
     /// created (still recorded in the events). Never enable this for a demo of step-up.
     pub mfa_auto_approve: bool,
@@ -100,6 +106,8 @@ impl Default for AuthzConfig {
             enforce_login_hint: true,
             password_hashing: PasswordHashing::default(),
             authorization_details: true,
+            dpop: DpopSupport::Optional,
+            dpop_proofs: crate::dpop::ProofPolicy::default(),
             mfa_auto_approve: false,
         }
     }
@@ -125,8 +133,22 @@ impl std::fmt::Debug for AuthzConfig {
             .field("users", &self.users)
             .field("mfa_auto_approve", &self.mfa_auto_approve)
             .field("enforce_login_hint", &self.enforce_login_hint)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
+}
+
+/// What the authorization server does with DPoP proofs (`[authz] dpop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DpopSupport {
+    /// Bind the tokens of every token request that carries a proof; accept requests without.
+    Optional,
+    /// Refuse token requests without a proof (`invalid_dpop_proof`).
+    Required,
+    /// A provider without DPoP: proofs and `dpop_jkt` are ignored and tokens are bearer
+    /// tokens. For testing a client's fallback.
+    Off,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

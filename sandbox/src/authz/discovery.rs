@@ -44,6 +44,10 @@ impl AuthzState {
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
         });
+        if self.dpop_enabled() {
+            // RFC 9449 §5.1: the algorithms this server accepts in proofs.
+            metadata["dpop_signing_alg_values_supported"] = json!([bank_protocol::dpop::ALG_ES256]);
+        }
         if self.config().authorization_details {
             // RFC 9396 §10: a transfer can be authorized exactly, not just by scope.
             metadata["authorization_details_types_supported"] =

@@ -49,6 +49,8 @@ pub enum AuthzEvent {
         amr: Vec<String>,
         /// `authorization_code` or `refresh_token`.
         grant: String,
+        /// The thumbprint of the DPoP key the access token is bound to, if any.
+        dpop_jkt: Option<String>,
     },
     /// An authorization code was presented twice; its grant was revoked.
     CodeReplayed {

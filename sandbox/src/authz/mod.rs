@@ -16,6 +16,7 @@ mod authorize;
 mod binding;
 pub mod config;
 mod discovery;
+mod dpop;
 mod events;
 pub mod keys;
 mod login;
@@ -38,8 +39,8 @@ use tokio::sync::watch;
 
 pub use binding::{MAX_WRONG_CODES, clock_time};
 pub use config::{
-    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, Password, PasswordHashing, PushLimit, ScopeConfig,
-    ThrottleConfig, UserSeed,
+    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, DpopSupport, Password, PasswordHashing, PushLimit,
+    ScopeConfig, ThrottleConfig, UserSeed,
 };
 pub use events::{AuthzEvent, LoginName};
 pub use mfa::{MfaError, MfaRequestInfo, MfaStatusView};
@@ -94,6 +95,8 @@ struct Inner {
     throttle_key: secrets::Secret,
     /// Password checks in flight per account, bounded by `login_throttle.max_concurrent`.
     verifying: throttle::InFlight,
+    /// RFC 9449 proofs at the token endpoint (and any endpoint that accepts one).
+    dpop: crate::dpop::ProofVerifier,
 }
 
 impl AuthzState {
@@ -134,6 +137,14 @@ impl AuthzState {
         let throttle_key = secrets::Secret::from_wire(
             store.server_secret("login-throttle-key", &secrets::random_b64(32))?,
         );
+        let dpop = crate::dpop::ProofVerifier::new(
+            config.dpop_proofs.clone(),
+            secrets::Secret::from_wire(
+                store.server_secret("dpop-nonce-key", &secrets::random_b64(32))?,
+            )
+            .hash(),
+            clock.clone(),
+        );
         let (mfa_changes, _) = watch::channel(0);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -149,6 +160,7 @@ impl AuthzState {
                 login_name_key: secrets::Secret::generate(),
                 throttle_key,
                 verifying: throttle::InFlight::default(),
+                dpop,
             }),
         })
     }
@@ -304,6 +316,9 @@ fn validate_config(config: &AuthzConfig) -> Result<(), AuthzInitError> {
                 ));
             }
         }
+    }
+    if let Some(problem) = config.dpop_proofs.problem() {
+        return bad(format!("authz.{problem}"));
     }
     if config.code_lifetime_secs == 0 || config.mfa_timeout_secs == 0 {
         return bad("lifetimes must be positive".into());

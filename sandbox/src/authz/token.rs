@@ -2,6 +2,11 @@
 //! verification (RFC 7636 §4.6) and the `refresh_token` grant with rotation and reuse
 //! detection (RFC 9700 §4.14.2), issuing RFC 9068 access tokens and OIDC ID tokens.
 //!
+//! A request with a DPoP proof (RFC 9449 §5) gets tokens bound to the proof's key: the
+//! access token carries `cnf.jkt` and the answer says `token_type: DPoP`; the refresh-token
+//! family of a grant is bound to the key that redeemed its code, and a refresh must prove
+//! possession of that key before the token is spent.
+//!
 //! Token lifetimes follow the step-up design: a token carrying a step-up scope
 //! (`transfer:funds`) lives minutes and never comes with a refresh token. So does a token
 //! bound to one transfer by RFC 9396 `authorization_details`, which it carries in a claim
@@ -17,6 +22,7 @@ use serde::Serialize;
 use super::authorize::{param, parse_params};
 use super::secrets::{self, Secret};
 use super::{AuthzEvent, AuthzState};
+use crate::dpop::VerifiedProof;
 use crate::error::{OAuthError, OAuthErrorKind};
 use crate::store::StoreError;
 use crate::store::authz::{CodeUse, GrantRecord, RefreshUse};
@@ -38,6 +44,15 @@ struct AccessClaims<'a> {
     preferred_username: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     authorization_details: Option<&'a serde_json::Value>,
+    /// RFC 9449 §6.1: the key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// RFC 7800 confirmation by a JWK SHA-256 thumbprint (RFC 9449 §6.1).
+#[derive(Debug, Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 /// OIDC Core §2 ID token claims.
@@ -86,10 +101,12 @@ impl IntoResponse for TokenResponse {
 }
 
 impl AuthzState {
-    /// Dispatches on `grant_type` after authenticating the (public) client.
+    /// Dispatches on `grant_type` after authenticating the (public) client. `proof` is the
+    /// request's verified DPoP proof, if it had one: every grant binds to it.
     pub(crate) async fn token_request(
         &self,
         params: &[(String, String)],
+        proof: Option<&VerifiedProof>,
     ) -> Result<TokenResponse, OAuthError> {
         let p = |name| param(params, name);
         let client_id =
@@ -98,8 +115,8 @@ impl AuthzState {
             return Err(OAuthError::invalid_client("unknown client"));
         }
         match p("grant_type") {
-            Some("authorization_code") => self.code_grant(client_id, params),
-            Some("refresh_token") => self.refresh_grant(client_id, params),
+            Some("authorization_code") => self.code_grant(client_id, params, proof),
+            Some("refresh_token") => self.refresh_grant(client_id, params, proof),
             Some(other) => Err(OAuthError::new(
                 OAuthErrorKind::UnsupportedGrantType,
                 format!("grant_type {other} is not supported"),
@@ -108,11 +125,12 @@ impl AuthzState {
         }
     }
 
-    /// RFC 6749 §4.1.3 + RFC 7636 §4.6.
+    /// RFC 6749 §4.1.3 + RFC 7636 §4.6, and RFC 9449 §10 for a code bound by `dpop_jkt`.
     fn code_grant(
         &self,
         client_id: &str,
         params: &[(String, String)],
+        proof: Option<&VerifiedProof>,
     ) -> Result<TokenResponse, OAuthError> {
         let p = |name| param(params, name);
         let code = Secret::from_wire(
@@ -153,20 +171,42 @@ impl AuthzState {
         if !secrets::pkce_matches(verifier, &code_record.code_challenge) {
             return Err(OAuthError::invalid_grant("PKCE verification failed"));
         }
+        if let Some(bound) = code_record.dpop_jkt.as_deref() {
+            let Some(proof) = proof else {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "the authorization request named dpop_jkt: the code needs a DPoP proof by that key",
+                ));
+            };
+            if proof.jkt != bound {
+                return Err(OAuthError::invalid_grant(
+                    "the DPoP proof's key is not the one the authorization request named (dpop_jkt)",
+                ));
+            }
+        }
+        // A public client's refresh tokens are bound to the key that redeemed the code
+        // (RFC 9449 §5): the family is bound here, once.
+        let mut grant = grant;
+        if let Some(proof) = proof {
+            self.store().bind_grant_to_dpop_key(&grant.id, &proof.jkt)?;
+            grant.dpop_jkt.get_or_insert_with(|| proof.jkt.clone());
+        }
         let scope = grant.scope.clone();
         self.issue(
             &grant,
             &scope,
             code_record.nonce.as_deref(),
             "authorization_code",
+            proof,
         )
     }
 
-    /// RFC 6749 §6 with rotation: every use spends the token and returns a new one.
+    /// RFC 6749 §6 with rotation: every use spends the token and returns a new one. A token
+    /// of a bound family needs a proof by its key (RFC 9449 §5).
     fn refresh_grant(
         &self,
         client_id: &str,
         params: &[(String, String)],
+        proof: Option<&VerifiedProof>,
     ) -> Result<TokenResponse, OAuthError> {
         let p = |name| param(params, name);
         let token = Secret::from_wire(
@@ -187,6 +227,20 @@ impl AuthzState {
             return Err(OAuthError::invalid_grant(
                 "refresh token was issued to another client",
             ));
+        }
+        // Whoever holds a bound refresh token without its key gets nothing, and the token
+        // stays usable by its owner.
+        if let Some(bound) = granted.dpop_jkt.as_deref() {
+            let Some(proof) = proof else {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "this refresh token is bound to a DPoP key: send a DPoP proof by that key",
+                ));
+            };
+            if proof.jkt != bound {
+                return Err(OAuthError::invalid_grant(
+                    "refresh token is bound to another DPoP key",
+                ));
+            }
         }
         let scope = narrowed_scope(&granted.scope, p("scope"))?;
         // RFC 9396 §6: a refresh may narrow what was granted, never widen it. Grants with
@@ -211,7 +265,7 @@ impl AuthzState {
                 ));
             }
         };
-        self.issue(&grant, &scope, None, "refresh_token")
+        self.issue(&grant, &scope, None, "refresh_token", proof)
     }
 
     fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, OAuthError> {
@@ -221,13 +275,15 @@ impl AuthzState {
         })
     }
 
-    /// Signs the tokens for `grant` with `scope` (the grant's, or narrower on refresh).
+    /// Signs the tokens for `grant` with `scope` (the grant's, or narrower on refresh); with
+    /// a proof, the access token is bound to its key.
     fn issue(
         &self,
         grant: &GrantRecord,
         scope: &str,
         nonce: Option<&str>,
         grant_type: &str,
+        proof: Option<&VerifiedProof>,
     ) -> Result<TokenResponse, OAuthError> {
         let config = self.config();
         let user = self
@@ -271,6 +327,7 @@ impl AuthzState {
             amr: amr.clone(),
             preferred_username: &user.username,
             authorization_details: details.as_ref(),
+            cnf: proof.map(|p| Confirmation { jkt: &p.jkt }),
         };
         let access_token = self.sign("at+jwt", &claims)?;
         self.store()
@@ -317,10 +374,15 @@ impl AuthzState {
             jti,
             amr: grant.amr.split(' ').map(str::to_owned).collect(),
             grant: grant_type.to_owned(),
+            dpop_jkt: proof.map(|p| p.jkt.clone()),
         });
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if proof.is_some() {
+                bank_protocol::dpop::TOKEN_TYPE
+            } else {
+                "Bearer"
+            },
             expires_in: lifetime,
             scope: scope.to_owned(),
             refresh_token,
@@ -377,10 +439,13 @@ pub(crate) fn form_params(
 pub async fn token(State(state): State<AuthzState>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
         let params = form_params(&headers, &body)?;
-        state.token_request(&params).await
+        // Before the grant type is even looked at: no grant can skip the proof.
+        let proof = state.token_endpoint_proof(&headers).await?;
+        state.token_request(&params, proof.as_ref()).await
     };
-    match result.await {
+    let response = match result.await {
         Ok(tokens) => tokens.into_response(),
         Err(err) => err.into_response(),
-    }
+    };
+    state.with_dpop_nonce(response)
 }

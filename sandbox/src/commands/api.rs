@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
-use bank_sandbox::api::{self, Database, OpenAccounts};
+use bank_sandbox::api::{self, Database, DpopMode, OpenAccounts};
 use bank_sandbox::serve::CommonArgs;
 use bank_sandbox::store::bank::BankStore;
 use clap::Args;
@@ -22,6 +22,15 @@ pub struct ApiArgs {
     /// that supports them; also `[api] require_authorization_details`).
     #[arg(long)]
     require_authorization_details: bool,
+    /// Which tokens must be DPoP-bound (RFC 9449): required (all), transfers (moving money),
+    /// optional (bound tokens are held to their key, bearer tokens work) [default: [api]
+    /// dpop, else optional].
+    #[arg(long, value_enum, value_name = "MODE")]
+    dpop: Option<DpopMode>,
+    /// The URL clients reach this API at, which their DPoP proofs name (behind a proxy, the
+    /// proxy's) [default: [api] public_url, else http:// and the listen address].
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// Listen address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8401")]
     api_addr: SocketAddr,
@@ -70,6 +79,14 @@ impl DatabaseArg {
     }
 }
 
+fn dpop_words(mode: DpopMode) -> &'static str {
+    match mode {
+        DpopMode::Required => "required: every request needs a DPoP-bound token",
+        DpopMode::Transfers => "transfers need a DPoP-bound token",
+        DpopMode::Optional => "optional: bound tokens need their proof, bearer tokens work",
+    }
+}
+
 pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
     let mut config = common.load_config()?;
     if !args.api_addr.ip().is_loopback() && !config.allow_non_loopback {
@@ -90,6 +107,14 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
         .api
         .open_accounts
         .get_or_insert(OpenAccounts::Provisioned);
+    // Many providers issue no DPoP-bound tokens: bound ones are checked, others accepted.
+    let dpop = *config
+        .api
+        .dpop
+        .insert(args.dpop.or(config.api.dpop).unwrap_or(DpopMode::Optional));
+    if let Some(url) = args.public_url {
+        config.api.public_url = Some(url);
+    }
     // Settings first, so a refused issuer is reported before any database is touched.
     config.api.validate()?;
     let database = args.database.resolve(common, &config)?;
@@ -107,11 +132,16 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("could not open the bank database {}", database.redacted()))?;
     let durability = config.api.durability;
-    let state = api::ApiState::new(config.api, store).await?;
     let listener = tokio::net::TcpListener::bind(args.api_addr)
         .await
         .with_context(|| format!("could not listen on {}", args.api_addr))?;
     let addr = listener.local_addr()?;
+    let public_url = config
+        .api
+        .public_url
+        .get_or_insert_with(|| format!("http://{addr}"))
+        .clone();
+    let state = api::ApiState::new(config.api, store).await?;
     let accounts = match policy {
         OpenAccounts::Provisioned => {
             "provisioned (bank-sandbox accounts open --sub SUB --handle NAME)"
@@ -123,11 +153,13 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
          \x20 Trusted issuer  {}\n\
          \x20 Audience        {}\n\
          \x20 Ledger          {} (durability {durability:?})\n\
-         \x20 Accounts        {accounts}\n\n\
+         \x20 Accounts        {accounts}\n\
+         \x20 DPoP            {dpop} (proofs name {public_url})\n\n\
          Press Ctrl-C to stop.",
         args.issuer,
         args.audience,
         database.redacted(),
+        dpop = dpop_words(dpop),
     );
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(async {

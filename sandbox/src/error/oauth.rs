@@ -9,8 +9,8 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8707 §2 and
-/// OpenID Connect Core §3.1.2.6, RFC 9396 §5.
+/// The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8707 §2,
+/// OpenID Connect Core §3.1.2.6, RFC 9396 §5 and RFC 9449 §5, §8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorKind {
     InvalidRequest,
@@ -23,6 +23,8 @@ pub enum OAuthErrorKind {
     InvalidScope,
     InvalidTarget,
     InvalidAuthorizationDetails,
+    InvalidDpopProof,
+    UseDpopNonce,
     AccessDenied,
     LoginRequired,
     InteractionRequired,
@@ -43,6 +45,8 @@ impl OAuthErrorKind {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidAuthorizationDetails => "invalid_authorization_details",
+            Self::InvalidDpopProof => bank_protocol::dpop::ERR_INVALID_PROOF,
+            Self::UseDpopNonce => bank_protocol::dpop::ERR_USE_NONCE,
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
@@ -75,6 +79,9 @@ impl std::fmt::Display for OAuthErrorKind {
 pub struct OAuthError {
     pub kind: OAuthErrorKind,
     pub description: String,
+    /// The nonce to send in `DPoP-Nonce` (RFC 9449 §8): with `use_dpop_nonce`, and with any
+    /// answer of a server that demands nonces.
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -82,7 +89,16 @@ impl OAuthError {
         Self {
             kind,
             description: description.into(),
+            dpop_nonce: None,
         }
+    }
+    /// The answer also hands out this DPoP nonce.
+    pub fn with_dpop_nonce(mut self, nonce: Option<String>) -> Self {
+        self.dpop_nonce = nonce.or(self.dpop_nonce);
+        self
+    }
+    pub fn invalid_dpop_proof(d: impl Into<String>) -> Self {
+        Self::new(OAuthErrorKind::InvalidDpopProof, d)
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(OAuthErrorKind::InvalidRequest, d)
@@ -123,6 +139,13 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(nonce) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            headers.insert(bank_protocol::dpop::NONCE_HEADER, nonce);
+        }
         if self.kind == OAuthErrorKind::InvalidClient {
             // RFC 6749 §5.2: a 401 carries a challenge for the scheme the client may use.
             headers.insert(

@@ -1,11 +1,14 @@
 //! The bank API's error answers: one [`ApiError`] enum, one `IntoResponse`.
 //!
 //! Every failure becomes an RFC 9457 `application/problem+json` document that a person can
-//! read, and, when the token was not good enough, the `WWW-Authenticate: Bearer` challenge
-//! a client needs to recover: RFC 6750 §3 (`invalid_token`, `insufficient_scope`,
-//! `invalid_request`, and no `error` at all when no token was sent) and RFC 9470 §3
-//! (`insufficient_user_authentication` with `acr_values` / `max_age`). Keeping the mapping
-//! in one place is what keeps the status, the challenge and the body consistent.
+//! read, and, when the token was not good enough, the `WWW-Authenticate` challenge a client
+//! needs to recover: RFC 6750 §3 (`invalid_token`, `insufficient_scope`, `invalid_request`,
+//! and no `error` at all when no token was sent), RFC 9470 §3
+//! (`insufficient_user_authentication` with `acr_values` / `max_age`) and RFC 9449 §7.1
+//! (`invalid_dpop_proof`, `use_dpop_nonce` with a `DPoP-Nonce` header). The error goes in
+//! the scheme the client used ([`challenges`]), beside an offer of the other one where it
+//! is accepted. Keeping the mapping in one place is what keeps the status, the challenge
+//! and the body consistent.
 //! 5xx answers carry no internal detail; the cause is logged instead.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -53,6 +56,16 @@ pub enum ApiError {
         field: &'static str,
         approved: String,
     },
+    /// The DPoP proof of a request with a bound token failed a check of RFC 9449 §4.3 (or
+    /// its key is not the token's). The description is a fixed phrase.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// The API demands a nonce in proofs and this one had none, or a stale one (§9).
+    #[error("DPoP nonce required")]
+    UseDpopNonce { nonce: String },
+    /// An unbound token where this API demands a DPoP-bound one (`[api] dpop`).
+    #[error("DPoP-bound token required: {0}")]
+    DpopRequired(&'static str),
     /// The issuer's keys could not be obtained, so no token can be checked right now.
     #[error("signing keys unavailable")]
     KeysUnavailable,
@@ -106,7 +119,10 @@ impl ApiError {
             ApiError::MissingToken
             | ApiError::InvalidToken(_)
             | ApiError::TokenAlreadyUsed
-            | ApiError::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
+            | ApiError::InsufficientUserAuthentication { .. }
+            | ApiError::InvalidDpopProof(_)
+            | ApiError::UseDpopNonce { .. }
+            | ApiError::DpopRequired(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientScope { .. }
             | ApiError::AccountNotOpen
             | ApiError::AuthorizationDetailsRequired
@@ -129,47 +145,74 @@ impl ApiError {
         }
     }
 
-    /// The `WWW-Authenticate` challenge, when the answer is about the token.
-    pub fn challenge(&self) -> Option<String> {
+    /// The challenge's auth-params, when the answer is about the credentials.
+    pub fn auth_challenge(&self) -> Option<AuthChallenge> {
+        let rfc6750 = |params: String| AuthChallenge {
+            params,
+            dpop_only: false,
+        };
+        let dpop = |params: String| AuthChallenge {
+            params,
+            dpop_only: true,
+        };
         Some(match self {
-            ApiError::MissingToken => "Bearer".to_owned(),
-            ApiError::InvalidToken(description) => bearer_error("invalid_token", description),
-            ApiError::TokenAlreadyUsed => bearer_error("invalid_token", "token already used"),
+            ApiError::MissingToken => rfc6750(String::new()),
+            ApiError::InvalidToken(description) => {
+                rfc6750(error_params("invalid_token", description))
+            }
+            ApiError::TokenAlreadyUsed => {
+                rfc6750(error_params("invalid_token", "token already used"))
+            }
             ApiError::InvalidAuthRequest(description) => {
-                bearer_error("invalid_request", description)
+                rfc6750(error_params("invalid_request", description))
             }
-            ApiError::InsufficientScope { scope } => {
-                format!(
-                    r#"Bearer error="insufficient_scope", scope="{}""#,
-                    quoted(scope)
-                )
-            }
+            ApiError::InsufficientScope { scope } => rfc6750(format!(
+                r#"error="insufficient_scope", scope="{}""#,
+                quoted(scope)
+            )),
             ApiError::InsufficientUserAuthentication {
                 acr_values,
                 max_age,
                 ..
             } => {
-                let mut challenge = r#"Bearer error="insufficient_user_authentication""#.to_owned();
+                let mut params = r#"error="insufficient_user_authentication""#.to_owned();
                 if let Some(acr_values) = acr_values {
-                    challenge.push_str(&format!(r#", acr_values="{}""#, quoted(acr_values)));
+                    params.push_str(&format!(r#", acr_values="{}""#, quoted(acr_values)));
                 }
                 if let Some(max_age) = max_age {
-                    challenge.push_str(&format!(", max_age={max_age}"));
+                    params.push_str(&format!(", max_age={max_age}"));
                 }
-                challenge
+                rfc6750(params)
             }
             // No RFC defines this error code; the parameter says what the token lacks, so
             // that a client can ask for it (RFC 9396 §2: details of this type).
-            ApiError::AuthorizationDetailsRequired => format!(
+            ApiError::AuthorizationDetailsRequired => rfc6750(format!(
                 r#"{}, authorization_details_types="{}""#,
-                bearer_error(
+                error_params(
                     "insufficient_authorization_details",
                     "transfers need a token bound to the transfer by authorization_details"
                 ),
                 bank_protocol::PAYMENT_INITIATION
-            ),
+            )),
+            ApiError::InvalidDpopProof(description) => dpop(error_params(
+                bank_protocol::dpop::ERR_INVALID_PROOF,
+                description,
+            )),
+            ApiError::UseDpopNonce { .. } => dpop(error_params(
+                bank_protocol::dpop::ERR_USE_NONCE,
+                "the resource server requires a nonce in the DPoP proof",
+            )),
+            ApiError::DpopRequired(description) => dpop(error_params("invalid_token", description)),
             _ => return None,
         })
+    }
+
+    /// The challenge as a client that sent a bearer token (or nothing) gets it where bearer
+    /// tokens are accepted: RFC 6750's `Bearer …`, or the DPoP challenge for what only
+    /// DPoP can answer. The API's answers add the scheme offers ([`challenges`]).
+    pub fn challenge(&self) -> Option<String> {
+        self.auth_challenge()
+            .map(|c| challenges(&c, AuthScheme::Bearer, true).remove(0))
     }
 
     /// `(type slug, title, detail)` of the problem document; slug `None` = `about:blank`.
@@ -220,6 +263,27 @@ impl ApiError {
                 format!(
                     "This token was approved to {approved}, but the transfer's {field} is \
                      different. Nothing was moved, and the token is now spent."
+                ),
+            ),
+            ApiError::InvalidDpopProof(description) => (
+                Some("invalid-dpop-proof"),
+                "Invalid DPoP proof",
+                format!(
+                    "The DPoP proof was rejected: {description}. Sign a new proof for this \
+                     request with the key the token is bound to."
+                ),
+            ),
+            ApiError::UseDpopNonce { .. } => (
+                Some("use-dpop-nonce"),
+                "DPoP nonce required",
+                "Sign a new DPoP proof that carries the nonce of the DPoP-Nonce header.".into(),
+            ),
+            ApiError::DpopRequired(description) => (
+                Some("dpop-required"),
+                "DPoP-bound token required",
+                format!(
+                    "The access token was refused: {description}. Ask the authorization server \
+                     for a token bound to a DPoP key (send a DPoP proof to its token endpoint)."
                 ),
             ),
             ApiError::KeysUnavailable => (
@@ -326,10 +390,21 @@ impl IntoResponse for ApiError {
         let mut response = (status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(challenge) = self.challenge()
-            && let Ok(value) = HeaderValue::from_str(&challenge)
+        if let Some(challenge) = self.auth_challenge() {
+            // The default rendering; the API's middleware renders it again for the scheme
+            // the request used, from this extension.
+            if let Some(value) =
+                challenge_header(&challenges(&challenge, AuthScheme::Bearer, true)[0])
+            {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+            response.extensions_mut().insert(challenge);
+        }
+        let headers = response.headers_mut();
+        if let ApiError::UseDpopNonce { nonce } = &self
+            && let Ok(value) = HeaderValue::from_str(nonce)
         {
-            headers.insert(header::WWW_AUTHENTICATE, value);
+            headers.insert(bank_protocol::dpop::NONCE_HEADER, value);
         }
         if matches!(self, ApiError::Busy) {
             // RFC 9110 §10.2.3: a short, explicit wait before the retry.
@@ -342,9 +417,71 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bearer_error(code: &str, description: &str) -> String {
+/// The auth-params of a challenge (RFC 6750 §3), before a scheme is put in front of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthChallenge {
+    /// `error="…", error_description="…"` and friends; empty when no credentials were sent.
+    pub params: String,
+    /// Only the DPoP scheme can carry it (a proof's error, or "send a DPoP-bound token").
+    pub dpop_only: bool,
+}
+
+/// How the request presented its access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// No `Authorization` the API understands.
+    None,
+    Bearer,
+    Dpop,
+}
+
+/// The `WWW-Authenticate` values of an answer, in order: the error in the scheme the client
+/// used (RFC 9449 §7.1: a DPoP request hears about its token in the DPoP scheme, a bearer
+/// request as RFC 6750 says), then an offer of the other scheme where it is accepted, so a
+/// bearer client learns that DPoP is spoken (`algs`) and a DPoP client that bearer tokens
+/// would do. `bearer_allowed` is false where only DPoP-bound tokens are accepted.
+pub fn challenges(
+    challenge: &AuthChallenge,
+    used: AuthScheme,
+    bearer_allowed: bool,
+) -> Vec<String> {
+    let dpop_offer = format!(r#"DPoP algs="{}""#, bank_protocol::dpop::ALG_ES256);
+    let with_params = |scheme: &str| {
+        if challenge.params.is_empty() {
+            scheme.to_owned()
+        } else {
+            format!("{scheme} {}", challenge.params)
+        }
+    };
+    if challenge.dpop_only
+        || used == AuthScheme::Dpop
+        || (!bearer_allowed && used == AuthScheme::None)
+    {
+        let mut dpop = with_params("DPoP");
+        dpop.push_str(if challenge.params.is_empty() {
+            " "
+        } else {
+            ", "
+        });
+        dpop.push_str(&format!(r#"algs="{}""#, bank_protocol::dpop::ALG_ES256));
+        let mut out = vec![dpop];
+        if bearer_allowed {
+            out.push("Bearer".to_owned());
+        }
+        return out;
+    }
+    vec![with_params("Bearer"), dpop_offer]
+}
+
+/// A challenge as a header value (the parameters are already restricted to header-safe
+/// characters).
+pub fn challenge_header(challenge: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(challenge).ok()
+}
+
+fn error_params(code: &str, description: &str) -> String {
     format!(
-        r#"Bearer error="{code}", error_description="{}""#,
+        r#"error="{code}", error_description="{}""#,
         quoted(description)
     )
 }

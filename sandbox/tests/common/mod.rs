@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod dpop;
 pub mod issuer;
 
 use std::io::Write;
@@ -360,12 +361,23 @@ pub async fn token_request(
     sandbox: &Sandbox,
     form: &[(&str, &str)],
 ) -> (StatusCode, HeaderMap, Value) {
-    let response = http()
+    token_request_with(sandbox, form, &[]).await
+}
+
+/// [`token_request`] with each of `proofs` in a `DPoP` header (none, one, or — an attack —
+/// several).
+pub async fn token_request_with(
+    sandbox: &Sandbox,
+    form: &[(&str, &str)],
+    proofs: &[&str],
+) -> (StatusCode, HeaderMap, Value) {
+    let mut request = http()
         .post(format!("{}/oauth/token", sandbox.issuer()))
-        .form(form)
-        .send()
-        .await
-        .expect("token request");
+        .form(form);
+    for proof in proofs {
+        request = request.header("DPoP", *proof);
+    }
+    let response = request.send().await.expect("token request");
     let status = response.status();
     let headers = response.headers().clone();
     let body: Value = response.json().await.expect("JSON token response");
@@ -388,6 +400,43 @@ pub async fn exchange(
         ],
     )
     .await
+}
+
+/// [`exchange`] with a DPoP proof by `key` for the token endpoint.
+pub async fn exchange_dpop(
+    sandbox: &Sandbox,
+    code: &str,
+    verifier: &str,
+    key: &dpop::DpopKey,
+) -> (StatusCode, HeaderMap, Value) {
+    let proof = key.proof("POST", &token_endpoint(sandbox), None);
+    exchange_with_proof(sandbox, code, verifier, &proof).await
+}
+
+/// [`exchange`] with `proof` in the `DPoP` header.
+pub async fn exchange_with_proof(
+    sandbox: &Sandbox,
+    code: &str,
+    verifier: &str,
+    proof: &str,
+) -> (StatusCode, HeaderMap, Value) {
+    token_request_with(
+        sandbox,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT_ID),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:43210/callback"),
+            ("code_verifier", verifier),
+        ],
+        &[proof],
+    )
+    .await
+}
+
+/// The token endpoint's URL, as the metadata names it (the `htu` of its proofs).
+pub fn token_endpoint(sandbox: &Sandbox) -> String {
+    format!("{}/oauth/token", sandbox.issuer())
 }
 
 pub async fn get_json(url: &str) -> Value {

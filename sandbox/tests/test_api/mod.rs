@@ -19,6 +19,7 @@ use bank_sandbox::store;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use crate::common::dpop::DpopKey;
 use crate::common::issuer::TestIssuer;
 
 pub const ALICE: &str = "usr_alice0000000001";
@@ -83,13 +84,15 @@ impl Api {
         Api::start_on(config, store::bank::BankStore::from_sqlite(conn)).await
     }
 
-    /// The API over a store the test opened (another engine, a shared database).
-    pub async fn start_on(config: ApiConfig, store: store::bank::BankStore) -> Api {
-        let state = ApiState::new(config, store).await.expect("api state");
+    /// The API over a store the test opened (another engine, a shared database). Its
+    /// public URL is where it listens unless the config names one (a shared proxy's).
+    pub async fn start_on(mut config: ApiConfig, store: store::bank::BankStore) -> Api {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind api");
         let url = format!("http://{}", listener.local_addr().expect("api address"));
+        config.public_url.get_or_insert_with(|| url.clone());
+        let state = ApiState::new(config, store).await.expect("api state");
         let app = api::router(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve api");
@@ -117,6 +120,62 @@ impl ApiClient {
             req = req.bearer_auth(token);
         }
         Answer::from(req.send().await.expect("GET")).await
+    }
+
+    /// `GET path` with `Authorization: DPoP` and a fresh proof by `dpop` for it.
+    pub async fn get_dpop(&self, path: &str, token: &str, dpop: &DpopKey) -> Answer {
+        let url = format!("{}{path}", self.url);
+        let proof = dpop.proof("GET", &url, Some(token));
+        self.send_dpop(reqwest::Method::GET, path, token, &[&proof], None, None)
+            .await
+    }
+
+    /// `POST /v1/transfers` with `Authorization: DPoP` and a fresh proof by `dpop`.
+    pub async fn transfer_dpop(
+        &self,
+        token: &str,
+        dpop: &DpopKey,
+        key: &str,
+        body: &Value,
+    ) -> Answer {
+        let url = format!("{}/v1/transfers", self.url);
+        let proof = dpop.proof("POST", &url, Some(token));
+        self.send_dpop(
+            reqwest::Method::POST,
+            "/v1/transfers",
+            token,
+            &[&proof],
+            Some(key),
+            Some(body),
+        )
+        .await
+    }
+
+    /// A request with `Authorization: DPoP <token>` and each of `proofs` as a `DPoP` header
+    /// (an attack may send none, a forged one, or two).
+    pub async fn send_dpop(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        proofs: &[&str],
+        idempotency_key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .header("authorization", format!("DPoP {token}"));
+        for proof in proofs {
+            req = req.header("DPoP", *proof);
+        }
+        if let Some(key) = idempotency_key {
+            req = req.header("idempotency-key", key);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        Answer::from(req.send().await.expect("request")).await
     }
 
     pub async fn transfer(&self, token: &str, key: &str, body: &Value) -> Answer {
@@ -163,6 +222,15 @@ impl Answer {
 
     pub fn www_authenticate(&self) -> Option<&str> {
         self.header("www-authenticate")
+    }
+
+    /// Every `WWW-Authenticate` value, in order.
+    pub fn challenges(&self) -> Vec<&str> {
+        self.headers
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().expect("ASCII header"))
+            .collect()
     }
 
     /// Asserts a problem+json answer with this status and `type` suffix.

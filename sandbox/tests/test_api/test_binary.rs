@@ -4,6 +4,7 @@ use std::process::Command;
 
 use serde_json::json;
 
+use crate::common::dpop::DpopKey;
 use crate::common::issuer::TestIssuer;
 use crate::test_postgres::ApiProcess;
 
@@ -91,4 +92,80 @@ async fn accounts_open_works_on_the_sqlite_file_while_the_api_runs() {
         .output()
         .expect("run accounts open");
     assert!(!bad.status.success());
+}
+
+/// `--dpop` and `--public-url` as a person passes them: `required` refuses an unbound
+/// token, and the proof names the public URL, not where the process listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_dpop_required_with_a_public_url() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let data_dir = dir.path().display().to_string();
+    let issuer = TestIssuer::start().await;
+    let api = ApiProcess::spawn_with(
+        &issuer.issuer,
+        &[
+            "--data-dir",
+            &data_dir,
+            "--dpop",
+            "required",
+            "--public-url",
+            "https://bank.example",
+        ],
+    );
+    let sub = "okta|grace";
+    assert!(
+        sandbox_bin()
+            .args(["accounts", "open", "--sub", sub, "--handle", "grace"])
+            .args(["--balance", "3.00", "--data-dir", &data_dir])
+            .output()
+            .expect("run accounts open")
+            .status
+            .success()
+    );
+    let unbound = issuer.token(sub, "grace", "openid view:balance");
+    api.client
+        .get("/v1/balance", Some(&unbound))
+        .await
+        .assert_problem(401, "dpop-required");
+    let key = DpopKey::new();
+    let claims = TestIssuer::edit(
+        &issuer.claims(sub, "grace", "openid view:balance"),
+        json!({"cnf": {"jkt": key.jkt}}),
+    );
+    let token = issuer.sign(&claims);
+    let proof = key.proof("GET", "https://bank.example/v1/balance", Some(&token));
+    let answer = api
+        .client
+        .send_dpop(
+            reqwest::Method::GET,
+            "/v1/balance",
+            &token,
+            &[&proof],
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(answer.body["balance"], "3.00", "{}", answer.body);
+    let bad = sandbox_bin()
+        .args([
+            "api",
+            "--issuer",
+            &issuer.issuer,
+            "--api-addr",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--public-url",
+            "https://bank.example/?x=1",
+            "--data-dir",
+            &data_dir,
+        ])
+        .output()
+        .expect("run api");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("public_url must be"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

@@ -9,9 +9,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::ApiClient;
+use crate::common::dpop::client_key;
 use crate::common::{
-    Browser, Pkce, authorize_and_login, authorize_url, details_for, exchange, get_json,
-    query_param, start, token_request, verify_jwt,
+    Browser, Pkce, authorize_and_login, authorize_url, details_for, exchange, exchange_dpop,
+    get_json, query_param, start, token_request, verify_jwt,
 };
 
 /// A bound step-up, stopped on the waiting page: the browser, the page, and the transaction.
@@ -49,7 +50,8 @@ async fn ask(sandbox: &Sandbox, scope: &str, details: &str) -> Waiting {
     }
 }
 
-/// After the approval: the token response.
+/// After the approval: the token response, for a code exchanged with a DPoP proof by the
+/// tests' client key (transfers need bound tokens at the sandbox's API).
 async fn collect(sandbox: &Sandbox, waiting: &mut Waiting) -> Value {
     let done = waiting
         .browser
@@ -57,7 +59,8 @@ async fn collect(sandbox: &Sandbox, waiting: &mut Waiting) -> Value {
         .await;
     let code = query_param(done.location(), "code")
         .unwrap_or_else(|| panic!("a code: {}", done.location()));
-    let (status, _, body) = exchange(sandbox, &code, &waiting.pkce.verifier).await;
+    let (status, _, body) =
+        exchange_dpop(sandbox, &code, &waiting.pkce.verifier, client_key()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -216,7 +219,7 @@ async fn a_token_for_bob_pays_bob_that_amount_with_that_memo_and_nothing_else() 
     ] {
         let token = bound_token(&sandbox, &approved).await;
         let refused = api
-            .transfer(&token, &format!("misuse-{field}"), &tried)
+            .transfer_dpop(&token, client_key(), &format!("misuse-{field}"), &tried)
             .await;
         // carol has no account: the mismatch is answered before any business rule.
         refused.assert_problem(403, "authorization-details-mismatch");
@@ -224,15 +227,17 @@ async fn a_token_for_bob_pays_bob_that_amount_with_that_memo_and_nothing_else() 
         assert!(detail.contains(&format!("transfer's {field}")), "{detail}");
         assert!(detail.contains("pay bob 25.00 USD"), "{detail}");
         // The token was spent by the attempt: not even the approved transfer goes now.
-        api.transfer(&token, "then-the-real-one", &approved)
+        api.transfer_dpop(&token, client_key(), "then-the-real-one", &approved)
             .await
-            .assert_token_already_used();
+            .assert_problem(401, "token-already-used");
     }
     assert_eq!(sandbox.bank().balance_of("alice"), Some(100_000));
     assert_eq!(sandbox.bank().ledger_summary().transfers, 0);
 
     let token = bound_token(&sandbox, &approved).await;
-    let paid = api.transfer(&token, "the-real-one", &approved).await;
+    let paid = api
+        .transfer_dpop(&token, client_key(), "the-real-one", &approved)
+        .await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     assert_eq!(sandbox.bank().balance_of("bob"), Some(52_500));
     sandbox.shutdown().await;
@@ -254,15 +259,20 @@ async fn a_transfer_token_without_details_is_refused_where_they_are_required() {
         .expect("approve by id and number");
     let done = browser.get(&format!("/mfa/continue?txn={txn}")).await;
     let code = query_param(done.location(), "code").expect("code");
-    let (_, _, tokens) = exchange(&sandbox, &code, &pkce.verifier).await;
+    let (_, _, tokens) = exchange_dpop(&sandbox, &code, &pkce.verifier, client_key()).await;
     let token = tokens["access_token"].as_str().expect("token");
     let refused = api(&sandbox)
-        .transfer(token, "unbound", &json!({"to": "bob", "amount": "1.00"}))
+        .transfer_dpop(
+            token,
+            client_key(),
+            "unbound",
+            &json!({"to": "bob", "amount": "1.00"}),
+        )
         .await;
     refused.assert_problem(403, "authorization-details-required");
     let challenge = refused.www_authenticate().expect("a challenge");
     assert!(
-        challenge.starts_with(r#"Bearer error="insufficient_authorization_details""#)
+        challenge.starts_with(r#"DPoP error="insufficient_authorization_details""#)
             && challenge.contains(r#"authorization_details_types="payment_initiation""#),
         "{challenge}"
     );
@@ -327,7 +337,9 @@ async fn two_pushes_for_alice_are_told_apart_and_each_releases_only_its_transfer
     );
 
     // Her token pays her transfer, and cannot be turned into theirs.
-    let misuse = api.transfer(&token, "theirs", &theirs).await;
+    let misuse = api
+        .transfer_dpop(&token, client_key(), "theirs", &theirs)
+        .await;
     misuse.assert_problem(403, "authorization-details-mismatch");
     assert_eq!(sandbox.bank().balance_of("alice"), Some(100_000));
 

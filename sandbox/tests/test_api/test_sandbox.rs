@@ -11,10 +11,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Answer, Api, ApiClient, join_all};
+use crate::common::dpop::client_key;
 use crate::common::issuer::{TestIssuer, TestKey, b64, hs256, unsigned};
 use crate::common::{
-    ACR_MFA, Browser, Pkce, authorize_and_login, authorize_url, details_for, exchange, get_json,
-    query_param, start, start_with,
+    ACR_MFA, Browser, Pkce, authorize_and_login, authorize_url, details_for, exchange,
+    exchange_dpop, exchange_with_proof, get_json, query_param, start, start_with, token_endpoint,
 };
 
 const EVERYDAY: &str = "openid profile offline_access view:balance";
@@ -32,6 +33,16 @@ fn client(sandbox: &Sandbox) -> ApiClient {
 
 /// Logs in through the sandbox's pages and exchanges the code: a token without MFA.
 async fn token_without_mfa(sandbox: &Sandbox, user: &str, password: &str, scope: &str) -> String {
+    let (code, pkce) = code_without_mfa(sandbox, user, password, scope).await;
+    access_token(sandbox, &code, &pkce).await
+}
+
+async fn code_without_mfa(
+    sandbox: &Sandbox,
+    user: &str,
+    password: &str,
+    scope: &str,
+) -> (String, Pkce) {
     let pkce = Pkce::new();
     let mut browser = Browser::new(sandbox);
     let url = authorize_url(sandbox.issuer(), &pkce, scope, &[]);
@@ -39,7 +50,7 @@ async fn token_without_mfa(sandbox: &Sandbox, user: &str, password: &str, scope:
     assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
     let code = query_param(done.location(), "code")
         .unwrap_or_else(|| panic!("code in {}", done.location()));
-    access_token(sandbox, &code, &pkce).await
+    (code, pkce)
 }
 
 /// The step-up the CLI performs after a challenge: authorize for `transfer:funds` and
@@ -69,7 +80,7 @@ async fn step_up_token(sandbox: &Sandbox, user: &str, password: &str, transfer: 
         .expect("approve");
     let done = browser.get(&format!("/mfa/continue?txn={txn}")).await;
     let code = query_param(done.location(), "code").expect("code after approval");
-    access_token(sandbox, &code, &pkce).await
+    bound_access_token(sandbox, &code, &pkce).await
 }
 
 async fn access_token(sandbox: &Sandbox, code: &str, pkce: &Pkce) -> String {
@@ -79,6 +90,32 @@ async fn access_token(sandbox: &Sandbox, code: &str, pkce: &Pkce) -> String {
         .as_str()
         .expect("access_token")
         .to_owned()
+}
+
+/// The code exchanged with a proof by the tests' client key: a DPoP-bound token, which
+/// the sandbox's API demands for moving money.
+async fn bound_access_token(sandbox: &Sandbox, code: &str, pkce: &Pkce) -> String {
+    let (status, _, body) = exchange_dpop(sandbox, code, &pkce.verifier, client_key()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+/// A transfer proof signed by a client whose clock is `secs` ahead of real time, as the
+/// servers' are in tests that move their clocks.
+fn aged_proof(api: &ApiClient, token: &str, secs: i64) -> String {
+    let key = client_key();
+    let mut claims = key.claims(
+        "POST",
+        &format!("{}/v1/transfers", api.url),
+        Some(token),
+        None,
+    );
+    claims["iat"] = json!(claims["iat"].as_i64().expect("iat") + secs);
+    key.sign(&key.header(), &claims)
 }
 
 #[tokio::test]
@@ -94,30 +131,40 @@ async fn the_step_up_story_with_real_tokens() {
         json!({"account": "alice", "balance": "1000.00", "currency": "USD"})
     );
 
-    // The everyday token cannot move money: 403 names the missing scope.
+    // The everyday token cannot move money: 403 names the missing scope, and offers DPoP,
+    // which moving money will need.
     let transfer = json!({"to": "bob", "amount": "25.00"});
     let refused = api.transfer(&everyday, "story-1", &transfer).await;
     refused.assert_problem(403, "insufficient-scope");
     assert_eq!(
-        refused.www_authenticate(),
-        Some(r#"Bearer error="insufficient_scope", scope="transfer:funds""#)
+        refused.challenges(),
+        [
+            r#"Bearer error="insufficient_scope", scope="transfer:funds""#,
+            r#"DPoP algs="ES256""#
+        ]
     );
 
-    // Step up with push MFA, retry the same transfer with the same key.
+    // Step up with push MFA (a DPoP-bound token), retry the same transfer with the same key.
     let step_up = step_up_token(&sandbox, "alice", "wonderland", &transfer).await;
-    let done = api.transfer(&step_up, "story-1", &transfer).await;
+    let done = api
+        .transfer_dpop(&step_up, client_key(), "story-1", &transfer)
+        .await;
     assert_eq!(done.status, 201, "{}", done.body);
     assert_eq!(done.body["balance_after"], "975.00");
     assert_eq!(sandbox.bank().balance_of("alice"), Some(97_500));
     assert_eq!(sandbox.bank().balance_of("bob"), Some(52_500));
 
     // The step-up token is spent.
-    let replay = api.transfer(&step_up, "story-2", &transfer).await;
-    replay.assert_token_already_used();
+    let replay = api
+        .transfer_dpop(&step_up, client_key(), "story-2", &transfer)
+        .await;
+    replay.assert_problem(401, "token-already-used");
 
     // A lost response retried with a fresh step-up token: the original answer, once.
     let fresh = step_up_token(&sandbox, "alice", "wonderland", &transfer).await;
-    let retry = api.transfer(&fresh, "story-1", &transfer).await;
+    let retry = api
+        .transfer_dpop(&fresh, client_key(), "story-1", &transfer)
+        .await;
     assert_eq!(retry.status, 201);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(retry.body, done.body);
@@ -143,13 +190,22 @@ async fn fifty_racing_requests_with_one_real_step_up_token_move_money_once() {
             let api = api.clone();
             let token = token.clone();
             let transfer = transfer.clone();
-            async move { api.transfer(&token, &format!("race-{i}"), &transfer).await }
+            async move {
+                api.transfer_dpop(&token, client_key(), &format!("race-{i}"), &transfer)
+                    .await
+            }
         })
         .collect();
     let answers: Vec<Answer> = join_all(requests).await;
     assert_eq!(answers.iter().filter(|a| a.status == 201).count(), 1);
     for answer in answers.iter().filter(|a| a.status != 201) {
-        answer.assert_token_already_used();
+        answer.assert_problem(401, "token-already-used");
+        assert_eq!(
+            answer.www_authenticate(),
+            Some(
+                r#"DPoP error="invalid_token", error_description="token already used", algs="ES256""#
+            )
+        );
     }
     assert_eq!(sandbox.bank().balance_of("bob"), Some(49_500));
     assert_eq!(sandbox.bank().ledger_summary().transfers, 1);
@@ -164,19 +220,24 @@ async fn a_real_transfer_token_without_mfa_is_refused_with_rfc_9470() {
     }
     let sandbox = start_with(config).await;
     let api = client(&sandbox);
-    let token = token_without_mfa(&sandbox, "alice", "wonderland", TRANSFER).await;
+    let (code, pkce) = code_without_mfa(&sandbox, "alice", "wonderland", TRANSFER).await;
+    let token = bound_access_token(&sandbox, &code, &pkce).await;
     let answer = api
-        .transfer(&token, "no-mfa", &json!({"to": "bob", "amount": "1.00"}))
+        .transfer_dpop(
+            &token,
+            client_key(),
+            "no-mfa",
+            &json!({"to": "bob", "amount": "1.00"}),
+        )
         .await;
     answer.assert_problem(401, "insufficient-user-authentication");
+    // In the scheme the client used (RFC 9449 §7.1), and without a bearer offer: moving
+    // money takes a bound token here.
     assert_eq!(
-        answer.www_authenticate(),
-        Some(
-            format!(
-                r#"Bearer error="insufficient_user_authentication", acr_values="{ACR_MFA}", max_age=300"#
-            )
-            .as_str()
-        )
+        answer.challenges(),
+        [format!(
+            r#"DPoP error="insufficient_user_authentication", acr_values="{ACR_MFA}", max_age=300, algs="ES256""#
+        )]
     );
     assert_eq!(sandbox.bank().balance_of("alice"), Some(100_000));
 }
@@ -328,15 +389,29 @@ async fn real_tokens_age_out_stale_authentication_then_expiry() {
     let token = step_up_token(&sandbox, "alice", "wonderland", &transfer).await;
 
     // 330 s later: the 5-minute token is still inside its 60 s leeway, but the MFA is older
-    // than max_age=300, so the API asks for a fresh authentication (RFC 9470).
+    // than max_age=300, so the API asks for a fresh authentication (RFC 9470). A proof
+    // signed by a clock that did not move with the API's is too old by then.
     sandbox.bank().clock().advance(Duration::from_secs(330));
-    let stale = api.transfer(&token, "aged-1", &transfer).await;
+    let stale = api
+        .transfer_dpop(&token, client_key(), "aged-1", &transfer)
+        .await;
+    stale.assert_problem(401, "invalid-dpop-proof");
+    let stale = api
+        .send_dpop(
+            reqwest::Method::POST,
+            "/v1/transfers",
+            &token,
+            &[&aged_proof(&api, &token, 330)],
+            Some("aged-1"),
+            Some(&transfer),
+        )
+        .await;
     stale.assert_problem(401, "insufficient-user-authentication");
     assert_eq!(
         stale.www_authenticate(),
         Some(
             format!(
-                r#"Bearer error="insufficient_user_authentication", acr_values="{ACR_MFA}", max_age=300"#
+                r#"DPoP error="insufficient_user_authentication", acr_values="{ACR_MFA}", max_age=300, algs="ES256""#
             )
             .as_str()
         )
@@ -344,9 +419,21 @@ async fn real_tokens_age_out_stale_authentication_then_expiry() {
 
     // 100 s more: past exp + leeway, the token is simply expired.
     sandbox.bank().clock().advance(Duration::from_secs(100));
-    api.transfer(&token, "aged-2", &transfer)
-        .await
-        .assert_invalid_token("token expired");
+    let expired = api
+        .send_dpop(
+            reqwest::Method::POST,
+            "/v1/transfers",
+            &token,
+            &[&aged_proof(&api, &token, 430)],
+            Some("aged-2"),
+            Some(&transfer),
+        )
+        .await;
+    expired.assert_problem(401, "invalid-token");
+    assert_eq!(
+        expired.www_authenticate(),
+        Some(r#"DPoP error="invalid_token", error_description="token expired", algs="ES256""#)
+    );
     assert_eq!(sandbox.bank().balance_of("alice"), Some(100_000));
 }
 
@@ -393,7 +480,19 @@ async fn a_step_up_on_an_old_browser_session_is_fresh_authentication() {
         .expect("approve");
     let done = browser.get(&format!("/mfa/continue?txn={txn}")).await;
     let code = query_param(done.location(), "code").expect("code after approval");
-    let token = access_token(&sandbox, &code, &pkce).await;
+    // The client's clock agrees with the servers' (all moved an hour).
+    let key = client_key();
+    let mut claims = key.claims("POST", &token_endpoint(&sandbox), None, None);
+    claims["iat"] = json!(claims["iat"].as_i64().expect("iat") + 3600);
+    let (status, _, tokens) = exchange_with_proof(
+        &sandbox,
+        &code,
+        &pkce.verifier,
+        &key.sign(&key.header(), &claims),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let token = tokens["access_token"].as_str().expect("token").to_owned();
 
     let (_, claims) = crate::common::verify_jwt(
         &get_json(&format!("{}/.well-known/jwks.json", sandbox.issuer())).await,
@@ -406,7 +505,16 @@ async fn a_step_up_on_an_old_browser_session_is_fresh_authentication() {
         "auth_time is the approval"
     );
 
-    let answer = api.transfer(&token, "after-an-hour", &transfer).await;
+    let answer = api
+        .send_dpop(
+            reqwest::Method::POST,
+            "/v1/transfers",
+            &token,
+            &[&aged_proof(&api, &token, 3600)],
+            Some("after-an-hour"),
+            Some(&transfer),
+        )
+        .await;
     assert_eq!(answer.status, 201, "{:?}", answer.body);
 }
 

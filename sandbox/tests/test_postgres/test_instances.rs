@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::Rng as _;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{ApiProcess, fresh_store, open_accounts};
+use crate::common::dpop::DpopKey;
 use crate::common::issuer::TestIssuer;
 use crate::test_api::{Answer, ApiClient, join_all};
 
@@ -322,4 +324,72 @@ async fn accounts_opened_while_instances_run_are_served_by_all_of_them() {
             json!({"account": "erin", "balance": "42.50", "currency": "USD"})
         );
     }
+}
+
+/// Two instances behind one public URL (as behind a load balancer) share the DPoP replay
+/// cache and the nonce key: a proof accepted by one is refused by the other, and by a
+/// restarted instance; a nonce handed out by one is accepted by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_proof_accepted_by_one_instance_is_refused_by_the_other() {
+    let Some((url, store)) = fresh_store().await else {
+        return;
+    };
+    open_accounts(&store, &[("usr_alice", "alice", 100_000)]).await;
+    let issuer = TestIssuer::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("sandbox.toml");
+    std::fs::write(&config, "[api.dpop_proofs]\nrequire_nonce = true\n").expect("config");
+    let config = config.to_str().expect("UTF-8 path");
+    let public = "https://bank.example";
+    let args = [
+        "--database",
+        &url,
+        "--public-url",
+        public,
+        "--config",
+        config,
+    ];
+    let mut a = ApiProcess::spawn_with(&issuer.issuer, &args);
+    let b = ApiProcess::spawn_with(&issuer.issuer, &args);
+    let key = DpopKey::new();
+    let claims = TestIssuer::edit(
+        &issuer.claims("usr_alice", "alice", VIEW),
+        json!({"cnf": {"jkt": key.jkt}}),
+    );
+    let token = issuer.sign(&claims);
+    let htu = format!("{public}/v1/balance");
+    let get = |client: &ApiClient, proof: String| {
+        let client = client.clone();
+        let token = token.clone();
+        async move {
+            client
+                .send_dpop(Method::GET, "/v1/balance", &token, &[&proof], None, None)
+                .await
+        }
+    };
+
+    // A's nonce, used at B.
+    let asked = get(&a.client, key.proof("GET", &htu, Some(&token))).await;
+    asked.assert_problem(401, "use-dpop-nonce");
+    let nonce = asked.header("dpop-nonce").expect("a nonce").to_owned();
+    let proof = key.proof_with_nonce("GET", &htu, Some(&token), &nonce);
+    let first = get(&b.client, proof.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+
+    // The same proof at the other instance, then at a restarted one.
+    let replay = get(&a.client, proof.clone()).await;
+    replay.assert_problem(401, "invalid-dpop-proof");
+    assert!(
+        replay.challenges()[0].contains("proof already used (jti)"),
+        "{:?}",
+        replay.challenges()
+    );
+    a.kill();
+    let restarted = ApiProcess::spawn_with(&issuer.issuer, &args);
+    get(&restarted.client, proof)
+        .await
+        .assert_problem(401, "invalid-dpop-proof");
+    // A fresh proof with the same nonce works anywhere.
+    let fresh = key.proof_with_nonce("GET", &htu, Some(&token), &nonce);
+    assert_eq!(get(&restarted.client, fresh).await.status, 200);
 }

@@ -160,3 +160,49 @@ async fn first_use_on_postgres_never_hands_out_a_taken_handle() {
     handles.dedup();
     assert_eq!(handles.len(), 20);
 }
+
+/// The DPoP replay cache keeps the same rule on both engines: a proof is new once, a live
+/// record refuses it, an expired record no longer counts; a file-backed SQLite ledger
+/// keeps its records in a second connection, which the ledger's own sees.
+#[tokio::test]
+async fn the_dpop_replay_cache_has_one_rule_on_both_engines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = bank_sandbox::api::Database::Sqlite(Some(dir.path().join("bank.sqlite3")));
+    let sqlite = BankStore::open(&file, Durability::Full, 1)
+        .await
+        .expect("sqlite");
+    let mut stores = vec![sqlite];
+    if let Some((_, pg)) = fresh_store().await {
+        stores.push(pg);
+    }
+    for store in stores {
+        let engine = store.engine();
+        let remember =
+            |key: u8, expires_at, now| store.remember_dpop_proof([key; 32], expires_at, now);
+        assert!(remember(1, 100, 40).await.expect("first"), "{engine}");
+        assert!(!remember(1, 100, 99).await.expect("replay"), "{engine}");
+        assert!(
+            !remember(1, 100, 100).await.expect("last second"),
+            "{engine}"
+        );
+        assert!(
+            remember(2, 100, 99).await.expect("another proof"),
+            "{engine}"
+        );
+        assert!(
+            remember(1, 200, 101).await.expect("after expiry"),
+            "{engine}"
+        );
+        assert!(
+            !remember(1, 200, 150).await.expect("replay again"),
+            "{engine}"
+        );
+        let secret = store.server_secret("k", "first").await.expect("secret");
+        assert_eq!(secret, "first", "{engine}");
+        assert_eq!(
+            store.server_secret("k", "second").await.expect("again"),
+            "first",
+            "{engine}"
+        );
+    }
+}

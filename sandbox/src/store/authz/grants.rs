@@ -19,6 +19,8 @@ pub struct GrantRecord {
     pub acr: String,
     /// RFC 9396 `authorization_details` (JSON), if the grant is bound to one transfer.
     pub authorization_details: Option<String>,
+    /// The DPoP key (RFC 7638 thumbprint) its refresh tokens are bound to (RFC 9449 §5).
+    pub dpop_jkt: Option<String>,
     pub revoked_at: Option<i64>,
 }
 
@@ -27,6 +29,8 @@ pub struct CodeRecord {
     pub redirect_uri: String,
     pub code_challenge: String,
     pub nonce: Option<String>,
+    /// RFC 9449 §10: the key whose proof must come with the code.
+    pub dpop_jkt: Option<String>,
     pub expires_at: i64,
 }
 
@@ -55,8 +59,8 @@ impl AuthzStore {
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO grants (id, user_id, client_id, scope, audience, auth_time, amr, acr, created_at,
-                authorization_details)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                authorization_details, dpop_jkt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 grant.id,
                 grant.user_id,
@@ -67,19 +71,22 @@ impl AuthzStore {
                 grant.amr,
                 grant.acr,
                 now,
-                grant.authorization_details
+                grant.authorization_details,
+                grant.dpop_jkt
             ],
         )?;
         tx.execute(
-            "INSERT INTO auth_codes (code_hash, grant_id, redirect_uri, code_challenge, nonce, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO auth_codes (code_hash, grant_id, redirect_uri, code_challenge, nonce, expires_at,
+                dpop_jkt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 &code_hash[..],
                 grant.id,
                 code.redirect_uri,
                 code.code_challenge,
                 code.nonce,
-                code.expires_at
+                code.expires_at,
+                code.dpop_jkt
             ],
         )?;
         tx.commit()?;
@@ -94,7 +101,7 @@ impl AuthzStore {
         let tx = conn.transaction()?;
         let row = tx
             .query_row(
-                "SELECT grant_id, redirect_uri, code_challenge, nonce, expires_at, used_at
+                "SELECT grant_id, redirect_uri, code_challenge, nonce, expires_at, used_at, dpop_jkt
                  FROM auth_codes WHERE code_hash = ?1",
                 [&code_hash[..]],
                 |r| {
@@ -105,6 +112,7 @@ impl AuthzStore {
                             code_challenge: r.get(2)?,
                             nonce: r.get(3)?,
                             expires_at: r.get(4)?,
+                            dpop_jkt: r.get(6)?,
                         },
                         r.get::<_, Option<i64>>(5)?,
                     ))
@@ -173,7 +181,7 @@ impl AuthzStore {
 pub(super) fn grant_tx(conn: &Connection, id: &str) -> Result<GrantRecord, StoreError> {
     Ok(conn.query_row(
         "SELECT id, user_id, client_id, scope, audience, auth_time, amr, acr, revoked_at,
-            authorization_details
+            authorization_details, dpop_jkt
          FROM grants WHERE id = ?1",
         [id],
         |r| {
@@ -188,6 +196,7 @@ pub(super) fn grant_tx(conn: &Connection, id: &str) -> Result<GrantRecord, Store
                 acr: r.get(7)?,
                 revoked_at: r.get(8)?,
                 authorization_details: r.get(9)?,
+                dpop_jkt: r.get(10)?,
             })
         },
     )?)

@@ -17,6 +17,7 @@ use rusqlite::Connection;
 
 use super::{Migration, StoreError};
 
+mod dpop;
 mod grants;
 mod keys;
 mod mfa;
@@ -57,6 +58,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "authz/0005_authorization_details",
         sql: include_str!("../../../migrations/authz/0005_authorization_details.sql"),
     },
+    Migration {
+        name: "authz/0006_dpop",
+        sql: include_str!("../../../migrations/authz/0006_dpop.sql"),
+    },
 ];
 
 /// A SHA-256 digest of a secret (session id, CSRF token, code, refresh token).
@@ -82,9 +87,9 @@ impl AuthzStore {
     }
 
     /// Deletes what can no longer be used: expired sessions, transactions (and their MFA
-    /// requests), refresh tokens and access-token records. Codes are kept a day past
-    /// expiry so a late replay is still recognised as one. Grants stay (they are small and
-    /// record revocations).
+    /// requests), refresh tokens, access-token records and remembered DPoP proofs. Codes
+    /// are kept a day past expiry so a late replay is still recognised as one. Grants stay
+    /// (they are small and record revocations).
     pub fn purge_expired(&self, now: i64) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -96,6 +101,7 @@ impl AuthzStore {
             "DELETE FROM auth_codes WHERE expires_at <= ?1",
             [now - 24 * 3600],
         )?;
+        tx.execute("DELETE FROM dpop_proofs WHERE expires_at < ?1", [now])?;
         tx.commit()?;
         Ok(())
     }

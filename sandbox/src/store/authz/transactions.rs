@@ -24,6 +24,8 @@ pub struct TxnRecord {
     pub login_hint: Option<String>,
     /// RFC 9396 `authorization_details` as validated JSON (one `payment_initiation`).
     pub authorization_details: Option<String>,
+    /// RFC 9449 §10 `dpop_jkt`: only a proof by this key may redeem the code.
+    pub dpop_jkt: Option<String>,
     pub session_hash: Option<Vec<u8>>,
     pub user_id: Option<i64>,
     pub auth_time: Option<i64>,
@@ -37,9 +39,9 @@ impl AuthzStore {
         self.conn().execute(
             "INSERT INTO transactions (id, client_id, redirect_uri, scope, audience, state, nonce,
                 code_challenge, acr_values, max_age, prompt, session_hash, user_id, auth_time,
-                created_at, expires_at, completed_at, login_hint, authorization_details)
+                created_at, expires_at, completed_at, login_hint, authorization_details, dpop_jkt)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19)",
+                ?18, ?19, ?20)",
             params![
                 t.id,
                 t.client_id,
@@ -59,7 +61,8 @@ impl AuthzStore {
                 t.expires_at,
                 t.completed_at,
                 t.login_hint,
-                t.authorization_details
+                t.authorization_details,
+                t.dpop_jkt
             ],
         )?;
         Ok(())
@@ -71,7 +74,7 @@ impl AuthzStore {
             .query_row(
                 "SELECT id, client_id, redirect_uri, scope, audience, state, nonce, code_challenge,
                     acr_values, max_age, prompt, session_hash, user_id, auth_time, created_at,
-                    expires_at, completed_at, login_hint, authorization_details
+                    expires_at, completed_at, login_hint, authorization_details, dpop_jkt
                  FROM transactions WHERE id = ?1",
                 [id],
                 |r| {
@@ -95,6 +98,7 @@ impl AuthzStore {
                         completed_at: r.get(16)?,
                         login_hint: r.get(17)?,
                         authorization_details: r.get(18)?,
+                        dpop_jkt: r.get(19)?,
                     })
                 },
             )

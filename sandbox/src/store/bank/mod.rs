@@ -10,6 +10,16 @@
 //! SQLite (`sqlite`, the embedded default: one process, one file) and PostgreSQL
 //! (`postgres`, for several API instances sharing one ledger). Both keep the same rules with
 //! the same order of checks; their migrations are listed side by side below.
+//!
+//! The replay cache of DPoP proofs ([`BankStore::remember_dpop_proof`]) lives here too, so
+//! that a proof accepted once is refused by every instance and after a restart. It costs a
+//! write per request with a bound token, `GET`s included, so those writes are committed
+//! without waiting for the disk (SQLite: a second connection with `synchronous=NORMAL`;
+//! PostgreSQL: a pool with `synchronous_commit=off`), whatever `durability` says for money:
+//! a crash or restart of an API instance loses none of them, a crash of the PostgreSQL
+//! server or a power cut at most the last fraction of a second, which a thief could only
+//! use by replaying a proof captured in that fraction within its minute. The step-up token's spend stays where it
+//! was, in the transfer's own transaction.
 
 mod database;
 mod postgres;
@@ -36,6 +46,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "002_transfer_function",
         sql: include_str!("../../../migrations/bank/sqlite/002_transfer_function.sql"),
     },
+    Migration {
+        name: "003_dpop",
+        sql: include_str!("../../../migrations/bank/sqlite/003_dpop.sql"),
+    },
 ];
 
 /// The same schema for PostgreSQL (recorded in `bank_schema_migrations`). Every SQLite
@@ -48,6 +62,10 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         name: "002_transfer_function",
         sql: include_str!("../../../migrations/bank/postgres/002_transfer_function.sql"),
+    },
+    Migration {
+        name: "003_dpop",
+        sql: include_str!("../../../migrations/bank/postgres/003_dpop.sql"),
     },
 ];
 
@@ -401,6 +419,34 @@ impl BankStore {
         }
     }
 
+    /// Remembers an accepted DPoP proof, by the hash of its key and `jti`, until
+    /// `expires_at`: `false` when a live record has it, i.e. the proof is a replay.
+    pub async fn remember_dpop_proof(
+        &self,
+        key: [u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            BankStore::Sqlite(s) => {
+                blocking(s, move |s| s.remember_dpop_proof(&key, expires_at, now)).await?
+            }
+            BankStore::Postgres(p) => p.remember_dpop_proof(&key, expires_at, now).await,
+        }
+    }
+
+    /// The secret `name` of this bank: `candidate` if there was none yet, else the one
+    /// stored first, so every process on this database gets the same.
+    pub async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        match self {
+            BankStore::Sqlite(s) => {
+                let (name, candidate) = (name.to_owned(), candidate.to_owned());
+                blocking(s, move |s| s.server_secret(&name, &candidate)).await?
+            }
+            BankStore::Postgres(p) => p.server_secret(name, candidate).await,
+        }
+    }
+
     /// SQLite only: direct access for the synchronous helpers of `ApiState` (the demo and
     /// the CLI's tests read balances without an async context).
     pub fn as_sqlite(&self) -> Option<&SqliteBank> {
@@ -409,6 +455,39 @@ impl BankStore {
             BankStore::Postgres(_) => None,
         }
     }
+}
+
+impl crate::dpop::ReplayCache for BankStore {
+    fn remember_proof(
+        &self,
+        key: [u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send {
+        self.remember_dpop_proof(key, expires_at, now)
+    }
+}
+
+/// How long an expired DPoP proof record is kept before it is pruned: an instance whose
+/// clock is behind another's by less than this still finds the record of a proof it would
+/// accept.
+const DPOP_PRUNE_MARGIN_SECS: i64 = 300;
+/// How often one process prunes expired DPoP proof records.
+const DPOP_PRUNE_EVERY_SECS: i64 = 30;
+
+/// Whether it is this caller's turn to prune (at most once per interval per process).
+fn prune_due(next_at: &std::sync::atomic::AtomicI64, now: i64) -> bool {
+    use std::sync::atomic::Ordering;
+    let due = next_at.load(Ordering::Relaxed);
+    now >= due
+        && next_at
+            .compare_exchange(
+                due,
+                now + DPOP_PRUNE_EVERY_SECS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
 }
 
 /// Runs a SQLite operation on the blocking pool: SQLite calls block, and the connection's

@@ -4,19 +4,29 @@
 //! `bank-sandbox accounts open` while the API runs) opens the same file.
 
 use std::path::Path;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Account, Durability, LedgerSummary, Opened, SQLITE_MIGRATIONS, SeedError, TransferCommand,
-    TransferError, TransferOutcome, TransferRecord, new_transfer_id, now_rfc3339,
+    Account, DPOP_PRUNE_MARGIN_SECS, Durability, LedgerSummary, Opened, SQLITE_MIGRATIONS,
+    SeedError, TransferCommand, TransferError, TransferOutcome, TransferRecord, new_transfer_id,
+    now_rfc3339, prune_due,
 };
 use crate::store::StoreError;
 
 /// The SQLite ledger.
 pub struct SqliteBank {
     conn: Mutex<Connection>,
+    /// A second connection to the same file for the DPoP replay cache, with
+    /// `synchronous=NORMAL` (see the module doc of `store::bank`), so that a request with a
+    /// bound token never waits for an fsync nor for a transfer's lock on `conn`. `None`
+    /// in memory (a second connection would be another database) or when `conn` is
+    /// `NORMAL` already.
+    proofs: Option<Mutex<Connection>>,
+    /// Unix time of the next prune of expired proof records.
+    next_proof_prune_at: AtomicI64,
 }
 
 impl std::fmt::Debug for SqliteBank {
@@ -34,7 +44,15 @@ impl SqliteBank {
             Durability::Relaxed => "NORMAL",
         };
         let conn = crate::store::open_with(path, SQLITE_MIGRATIONS, synchronous)?;
-        Ok(SqliteBank::new(conn))
+        let mut bank = SqliteBank::new(conn);
+        if let Some(path) = path
+            && durability == Durability::Full
+        {
+            // Migrated by the first connection already.
+            let proofs = crate::store::open_with(Some(path), &[], "NORMAL")?;
+            bank.proofs = Some(Mutex::new(proofs));
+        }
+        Ok(bank)
     }
 
     /// Wraps a connection opened with `store::open` and [`SQLITE_MIGRATIONS`].
@@ -43,6 +61,8 @@ impl SqliteBank {
         conn.set_prepared_statement_cache_capacity(64);
         SqliteBank {
             conn: Mutex::new(conn),
+            proofs: None,
+            next_proof_prune_at: AtomicI64::new(0),
         }
     }
 
@@ -214,6 +234,46 @@ impl SqliteBank {
                     total_opening_minor: row.get(3)?,
                 })
             },
+        )?)
+    }
+
+    /// Remembers a DPoP proof until `expires_at`; false when a live record has it. An
+    /// expired record (awaiting the prune) no longer counts.
+    pub fn remember_dpop_proof(
+        &self,
+        key: &[u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let conn = match &self.proofs {
+            Some(proofs) => proofs.lock().unwrap_or_else(|p| p.into_inner()),
+            None => self.lock(),
+        };
+        if prune_due(&self.next_proof_prune_at, now) {
+            conn.prepare_cached("DELETE FROM dpop_proofs WHERE expires_at < ?1")?
+                .execute([now - DPOP_PRUNE_MARGIN_SECS])?;
+        }
+        let changed = conn
+            .prepare_cached(
+                "INSERT INTO dpop_proofs (proof_key, expires_at) VALUES (?1, ?2)
+                 ON CONFLICT (proof_key) DO UPDATE SET expires_at = excluded.expires_at
+                 WHERE dpop_proofs.expires_at < ?3",
+            )?
+            .execute(params![&key[..], expires_at, now])?;
+        Ok(changed == 1)
+    }
+
+    /// The secret `name`: `candidate` if there was none, else the one stored first.
+    pub fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            [name, candidate],
+        )?;
+        Ok(conn.query_row(
+            "SELECT value FROM server_secrets WHERE name = ?1",
+            [name],
+            |row| row.get(0),
         )?)
     }
 

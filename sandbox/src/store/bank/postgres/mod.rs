@@ -32,8 +32,9 @@ mod transfer;
 
 use self::transfer::{Attempt, backoff, retryable, transfer_attempt};
 use super::{
-    Account, Durability, LedgerSummary, Opened, POSTGRES_MIGRATIONS, SeedError, TransferCommand,
-    TransferError, TransferOutcome, TransferRecord, now_rfc3339,
+    Account, DPOP_PRUNE_MARGIN_SECS, Durability, LedgerSummary, Opened, POSTGRES_MIGRATIONS,
+    SeedError, TransferCommand, TransferError, TransferOutcome, TransferRecord, now_rfc3339,
+    prune_due,
 };
 use crate::store::StoreError;
 
@@ -61,8 +62,13 @@ pub(super) const TRANSFER_SELECT: &str =
 /// The PostgreSQL ledger: a connection pool.
 pub struct PgBank {
     pool: Pool,
+    /// Connections with `synchronous_commit=off` for the DPoP replay cache (see the module
+    /// doc of `store::bank`); `None` when `pool`'s commits do not wait for a flush anyway.
+    proofs_pool: Option<Pool>,
     /// Unix time of this instance's next prune of `used_tokens`.
     next_prune_at: AtomicI64,
+    /// Unix time of this instance's next prune of `dpop_proofs`.
+    next_proof_prune_at: AtomicI64,
 }
 
 impl std::fmt::Debug for PgBank {
@@ -72,7 +78,9 @@ impl std::fmt::Debug for PgBank {
 }
 
 impl PgBank {
-    /// Connects a pool of at most `pool_size` connections and migrates the schema.
+    /// Connects a pool of at most `pool_size` connections and migrates the schema. With
+    /// `full` durability a second pool of the same size, whose commits do not wait for the
+    /// WAL flush, serves the DPoP replay cache; its connections open on first use.
     pub async fn connect(
         url: &str,
         durability: Durability,
@@ -81,51 +89,29 @@ impl PgBank {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|_| StoreError::Config("not a valid PostgreSQL URL".into()))?;
-        // Set per session at connect time, so every commit of every pooled connection
-        // follows the chosen durability whatever the server's default is.
-        let synchronous_commit = match durability {
-            Durability::Full => "on",
-            Durability::Relaxed => "off",
-        };
-        let options = format!(
-            "{} -c synchronous_commit={synchronous_commit}",
-            config.get_options().unwrap_or_default()
-        );
-        config.options(options.trim_start());
         if config.get_application_name().is_none() {
             config.application_name("bank-sandbox api");
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .recycle_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|err| StoreError::Config(err.to_string()))?;
+        let pool = pool_of(config.clone(), durability, pool_size)?;
+        let proofs_pool = match durability {
+            Durability::Full => Some(pool_of(config, Durability::Relaxed, pool_size)?),
+            Durability::Relaxed => None,
+        };
         let bank = PgBank {
             pool,
+            proofs_pool,
             next_prune_at: AtomicI64::new(0),
+            next_proof_prune_at: AtomicI64::new(0),
         };
         bank.migrate().await?;
         Ok(bank)
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(|err| match err {
-            deadpool_postgres::PoolError::Backend(err) => StoreError::from(err),
-            other => StoreError::Unavailable(Box::new(other)),
-        })
+        checkout(&self.pool).await
     }
 
     /// Applies the missing migrations in one transaction, under an advisory lock so that
@@ -325,6 +311,53 @@ impl PgBank {
         Ok(inserted == 1)
     }
 
+    /// See `BankStore::remember_dpop_proof`. One statement, one round trip: the shared
+    /// table's primary key decides between instances racing with one proof.
+    pub async fn remember_dpop_proof(
+        &self,
+        key: &[u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let client = checkout(self.proofs_pool.as_ref().unwrap_or(&self.pool)).await?;
+        if prune_due(&self.next_proof_prune_at, now)
+            && let Err(err) = client
+                .execute(
+                    "DELETE FROM dpop_proofs WHERE expires_at < $1",
+                    &[&(now - DPOP_PRUNE_MARGIN_SECS)],
+                )
+                .await
+        {
+            tracing::warn!(error = %err, "could not prune DPoP proof records");
+        }
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO dpop_proofs (proof_key, expires_at) VALUES ($1, $2)
+                 ON CONFLICT (proof_key) DO UPDATE SET expires_at = excluded.expires_at
+                 WHERE dpop_proofs.expires_at < $3",
+            )
+            .await?;
+        let changed = client
+            .execute(&stmt, &[&&key[..], &expires_at, &now])
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// See `BankStore::server_secret`.
+    pub async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&name, &candidate],
+            )
+            .await?;
+        Ok(client
+            .query_one("SELECT value FROM server_secrets WHERE name = $1", &[&name])
+            .await?
+            .get(0))
+    }
+
     /// See `BankStore::consume_jti_and_transfer`.
     pub async fn consume_jti_and_transfer(
         &self,
@@ -385,6 +418,46 @@ impl PgBank {
             tracing::warn!(error = %err, "could not prune spent tokens");
         }
     }
+}
+
+/// A pool of at most `size` connections whose sessions commit with `durability`'s
+/// `synchronous_commit`, set at connect time so that it holds whatever the server's default.
+fn pool_of(
+    mut config: tokio_postgres::Config,
+    durability: Durability,
+    size: usize,
+) -> Result<Pool, StoreError> {
+    let synchronous_commit = match durability {
+        Durability::Full => "on",
+        Durability::Relaxed => "off",
+    };
+    let options = format!(
+        "{} -c synchronous_commit={synchronous_commit}",
+        config.get_options().unwrap_or_default()
+    );
+    config.options(options.trim_start());
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .recycle_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .map_err(|err| StoreError::Config(err.to_string()))
+}
+
+async fn checkout(pool: &Pool) -> Result<Object, StoreError> {
+    pool.get().await.map_err(|err| match err {
+        deadpool_postgres::PoolError::Backend(err) => StoreError::from(err),
+        other => StoreError::Unavailable(Box::new(other)),
+    })
 }
 
 pub(super) fn account_from_row(row: &Row) -> Account {
