@@ -14,6 +14,14 @@ pub enum AuthzEvent {
         max_age: Option<i64>,
         prompt: Option<String>,
     },
+    /// RFC 9126: a client pushed an authorization request (valid: it got a `request_uri`).
+    AuthorizationPushed {
+        client_id: String,
+        scope: String,
+        login_hint: Option<String>,
+        /// The names of the pushed parameters, in order (never their values).
+        parameters: Vec<String>,
+    },
     LoginSucceeded {
         username: String,
     },
