@@ -7,7 +7,7 @@
 //! 1. built-in defaults — the sandbox's default addresses, so local use needs no setup;
 //! 2. the file `config.toml` in the config directory (`BANK_CONFIG_DIR`, else the platform's
 //!    config dir + `bank`), table `[profiles.<name>]`;
-//! 3. environment: `BANK_ISSUER`, `BANK_CLIENT_ID`, `BANK_AUDIENCE`, `BANK_API_URL`
+//! 3. environment: `BANK_ISSUER`, `BANK_CLIENT_ID`, `BANK_AUDIENCE`, `BANK_API_URL`, `BANK_PAR`
 //!    (the profile itself comes from `--profile`, else `BANK_PROFILE`, else `default`);
 //! 4. command-line flags (`--callback-port`).
 //!
@@ -54,6 +54,7 @@ pub const KEYS: &[&str] = &[
     "api_url",
     "scopes",
     "callback_port",
+    "par",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,43 @@ impl fmt::Display for AudienceParam {
     }
 }
 
+/// Whether authorization requests are pushed to the provider first (RFC 9126), so that the
+/// browser URL carries only a reference to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ParSetting {
+    /// Push whenever the provider advertises a `pushed_authorization_request_endpoint`.
+    #[default]
+    Auto,
+    /// Always push; a provider without the endpoint is an error.
+    Always,
+    /// Never push; a provider that requires it is an error.
+    Never,
+}
+
+impl ParSetting {
+    fn parse(value: &str) -> Option<ParSetting> {
+        match value {
+            "auto" => Some(ParSetting::Auto),
+            "always" => Some(ParSetting::Always),
+            "never" => Some(ParSetting::Never),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ParSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParSetting::Auto => "auto",
+            ParSetting::Always => "always",
+            ParSetting::Never => "never",
+        })
+    }
+}
+
+const PAR_VALUES: &str = "expected `auto`, `always` or `never`";
+
 /// One `[profiles.NAME]` table as written in the file: every key optional.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +166,8 @@ pub struct ProfileFile {
     pub scopes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub par: Option<ParSetting>,
 }
 
 /// The whole `config.toml`.
@@ -205,6 +245,7 @@ pub struct Profile {
     pub api_url: String,
     pub scopes: Vec<String>,
     pub callback_port: Option<u16>,
+    pub par: ParSetting,
     pub sources: BTreeMap<&'static str, Source>,
 }
 
@@ -219,6 +260,7 @@ impl Profile {
             "api_url" => Some(self.api_url.clone()),
             "scopes" => Some(self.scopes.join(" ")),
             "callback_port" => self.callback_port.map(|p| p.to_string()),
+            "par" => Some(self.par.to_string()),
             other => return Err(ConfigError::UnknownKey(other.to_owned())),
         })
     }
@@ -237,6 +279,7 @@ pub struct Env {
     pub client_id: Option<String>,
     pub audience: Option<String>,
     pub api_url: Option<String>,
+    pub par: Option<String>,
     pub config_dir: Option<PathBuf>,
 }
 
@@ -249,6 +292,7 @@ impl Env {
             client_id: var("BANK_CLIENT_ID"),
             audience: var("BANK_AUDIENCE"),
             api_url: var("BANK_API_URL"),
+            par: var("BANK_PAR"),
             config_dir: var("BANK_CONFIG_DIR").map(PathBuf::from),
         }
     }
@@ -350,6 +394,20 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         }
         (None, None) => None,
     };
+    let par = match (&env.par, from_file.par) {
+        (Some(value), _) => {
+            sources.insert("par", Source::Env);
+            ParSetting::parse(value).ok_or_else(|| ConfigError::InvalidValue {
+                key: labelled("par", &sources),
+                reason: PAR_VALUES.to_owned(),
+            })?
+        }
+        (None, Some(p)) => {
+            sources.insert("par", Source::File);
+            p
+        }
+        (None, None) => ParSetting::default(),
+    };
     Ok(Profile {
         name,
         issuer,
@@ -359,6 +417,7 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         api_url,
         scopes,
         callback_port,
+        par,
         sources,
     })
 }
@@ -445,151 +504,11 @@ pub fn set_value(
             }
             profile.callback_port = Some(port);
         }
+        "par" => profile.par = Some(ParSetting::parse(value).ok_or_else(|| invalid(PAR_VALUES))?),
         other => return Err(ConfigError::UnknownKey(other.to_owned())),
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(text: &str) -> ConfigFile {
-        toml::from_str(text).expect("test config parses")
-    }
-
-    #[test]
-    fn defaults_point_at_the_sandbox() {
-        let p = resolve(
-            &ConfigFile::default(),
-            &Env::default(),
-            &Overrides::default(),
-        )
-        .expect("resolves");
-        assert_eq!(p.name, "default");
-        assert_eq!(p.issuer, "http://127.0.0.1:8400");
-        assert_eq!(p.api_url, "http://127.0.0.1:8401");
-        assert_eq!(p.client_id, "bank-cli");
-        assert_eq!(
-            p.scopes,
-            ["openid", "profile", "offline_access", "view:balance"]
-        );
-        assert_eq!(p.source("issuer"), Source::Default);
-    }
-
-    #[test]
-    fn precedence_is_default_file_env_flag() {
-        let f = file(
-            "[profiles.default]\nissuer = \"https://file.example\"\napi_url = \"https://api.file.example\"\ncallback_port = 7000\n",
-        );
-        let env = Env {
-            issuer: Some("https://env.example".into()),
-            ..Env::default()
-        };
-        let flags = Overrides {
-            callback_port: Some(7001),
-            ..Overrides::default()
-        };
-        let p = resolve(&f, &env, &flags).expect("resolves");
-        assert_eq!(p.issuer, "https://env.example");
-        assert_eq!(p.source("issuer"), Source::Env);
-        assert_eq!(p.api_url, "https://api.file.example");
-        assert_eq!(p.source("api_url"), Source::File);
-        assert_eq!(p.callback_port, Some(7001));
-        assert_eq!(p.source("callback_port"), Source::Flag);
-        assert_eq!(p.client_id, "bank-cli");
-    }
-
-    #[test]
-    fn profile_flag_beats_env_and_unknown_profiles_are_errors() {
-        let f = file("[profiles.work]\nissuer = \"https://work.example\"\n");
-        let env = Env {
-            profile: Some("nope".into()),
-            ..Env::default()
-        };
-        let flags = Overrides {
-            profile: Some("work".into()),
-            ..Overrides::default()
-        };
-        assert_eq!(
-            resolve(&f, &env, &flags).expect("resolves").issuer,
-            "https://work.example"
-        );
-        let err = resolve(&f, &env, &Overrides::default()).expect_err("unknown profile");
-        assert!(matches!(err, ConfigError::UnknownProfile(name) if name == "nope"));
-    }
-
-    #[test]
-    fn plain_http_is_refused_except_on_loopback_naming_the_setting() {
-        let mut f = ConfigFile::default();
-        let err = set_value(&mut f, "default", "api_url", "http://bank.example.com")
-            .expect_err("plain http to a remote host");
-        assert_eq!(
-            err.to_string(),
-            "invalid value for `api_url`: must use https: plain http is allowed only to a loopback address (127.0.0.0/8, ::1, localhost)"
-        );
-        set_value(&mut f, "default", "api_url", "http://localhost:8401").expect("loopback");
-        let env = Env {
-            issuer: Some("http://bank.example.com".into()),
-            ..Env::default()
-        };
-        let err = resolve(&ConfigFile::default(), &env, &Overrides::default())
-            .expect_err("plain http from the environment");
-        assert!(
-            err.to_string()
-                .starts_with("invalid value for `issuer (from BANK_ISSUER)`: must use https"),
-            "{err}"
-        );
-        let file = file("[profiles.default]\napi_url = \"http://api.example.com\"\n");
-        let err =
-            resolve(&file, &Env::default(), &Overrides::default()).expect_err("from the file");
-        assert!(
-            err.to_string()
-                .starts_with("invalid value for `api_url (from the configuration file)`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn set_validates_values() {
-        let mut f = ConfigFile::default();
-        set_value(&mut f, "default", "issuer", "https://tenant.auth0.com/").expect("valid");
-        assert_eq!(
-            f.profiles["default"].issuer.as_deref(),
-            Some("https://tenant.auth0.com/")
-        );
-        assert!(matches!(
-            set_value(&mut f, "default", "issuer", "file:///etc/passwd"),
-            Err(ConfigError::InvalidValue { .. })
-        ));
-        assert!(matches!(
-            set_value(&mut f, "default", "callback_port", "0"),
-            Err(ConfigError::InvalidValue { .. })
-        ));
-        assert!(matches!(
-            set_value(&mut f, "default", "colour", "blue"),
-            Err(ConfigError::UnknownKey(_))
-        ));
-        set_value(&mut f, "default", "audience_param", "audience").expect("valid");
-        assert!(matches!(
-            set_value(&mut f, "default", "scopes", "openid transfer:funds"),
-            Err(ConfigError::InvalidValue { .. })
-        ));
-        set_value(&mut f, "default", "scopes", "openid view:balance").expect("valid");
-        let text = toml::to_string_pretty(&f).expect("encodes");
-        let back: ConfigFile = toml::from_str(&text).expect("round-trips");
-        assert_eq!(back.profiles["default"], f.profiles["default"]);
-    }
-
-    #[test]
-    fn malformed_file_is_a_clear_error() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, "[profiles.default]\nissuer = 3\n").expect("write");
-        assert!(matches!(
-            ConfigFile::load(&path),
-            Err(ConfigError::Parse { .. })
-        ));
-        assert!(ConfigFile::load(&dir.path().join("missing.toml")).is_ok());
-    }
-}
+mod tests;
