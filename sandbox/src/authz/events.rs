@@ -19,7 +19,9 @@ pub enum AuthzEvent {
         client_id: String,
         scope: String,
         login_hint: Option<String>,
-        /// The names of the pushed parameters, in order (never their values).
+        /// RFC 9396 details as pushed (what the person will be asked to approve).
+        authorization_details: Option<String>,
+        /// The names of the pushed parameters, in order (values only as above).
         parameters: Vec<String>,
     },
     LoginSucceeded {

@@ -152,6 +152,7 @@ impl AuthzState {
             client_id: client.client_id.clone(),
             scope: txn.scope,
             login_hint: param(&params, "login_hint").map(str::to_owned),
+            authorization_details: param(&params, "authorization_details").map(str::to_owned),
             parameters: params.iter().map(|(k, _)| k.clone()).collect(),
         });
         Ok(PushResponse {

@@ -142,6 +142,7 @@ async fn a_pushed_request_signs_in_and_its_code_buys_tokens() {
                 scope,
                 login_hint,
                 parameters,
+                ..
             } => Some((client_id, scope, login_hint, parameters)),
             _ => None,
         })
