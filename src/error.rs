@@ -209,7 +209,7 @@ impl From<OAuthError> for CliError {
             E::PushRefused { error, .. } => match error.as_str() {
                 "invalid_client" | "unauthorized_client" => (
                     ErrorKind::Usage,
-                    Some("check the profile's client id (`bank config get client_id`) and the client's settings at the provider".into()),
+                    Some("check the profile's client id (`bank config get client_id`) and the client's settings at the provider; where it may not push requests at all, `bank config set par never` sends the plain URL".into()),
                 ),
                 "server_error" | "temporarily_unavailable" => (ErrorKind::Network, None),
                 _ => (ErrorKind::Denied, None),

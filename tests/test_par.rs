@@ -168,7 +168,7 @@ fn a_refused_push_is_an_error_in_words_before_any_browser_opens() {
     assert_eq!(
         run.stderr,
         "error: the authorization server does not accept this client id (pushed authorization request: invalid_client): unknown client\n  \
-         hint: check the profile's client id (`bank config get client_id`) and the client's settings at the provider\n"
+         hint: check the profile's client id (`bank config get client_id`) and the client's settings at the provider; where it may not push requests at all, `bank config set par never` sends the plain URL\n"
     );
     assert_eq!(env.browser_log(), "", "no browser was opened");
     assert!(env.pushed_requests().is_empty());

@@ -8,9 +8,9 @@ use bank::challenge::{BearerChallenge, StepUpChallenge, StepUpReason};
 use bank_sandbox::api::ApiRequestRecord;
 use bank_sandbox::authz::{ACR_MFA, AuthzEvent};
 
+use crate::common::TestEnv;
 use crate::common::mfa::{Mfa, with_mfa};
 use crate::common::proxy::Proxy;
-use crate::common::TestEnv;
 
 /// What the terminal says on every transfer's step-up (after "pay <to> <amount> USD").
 const STEP_UP_MESSAGE: &str = "(match the number shown in the browser)";
