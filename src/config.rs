@@ -7,7 +7,8 @@
 //! 1. built-in defaults — the sandbox's default addresses, so local use needs no setup;
 //! 2. the file `config.toml` in the config directory (`BANK_CONFIG_DIR`, else the platform's
 //!    config dir + `bank`), table `[profiles.<name>]`;
-//! 3. environment: `BANK_ISSUER`, `BANK_CLIENT_ID`, `BANK_AUDIENCE`, `BANK_API_URL`
+//! 3. environment: `BANK_ISSUER`, `BANK_CLIENT_ID`, `BANK_AUDIENCE`, `BANK_API_URL`,
+//!    `BANK_DPOP`, `BANK_PAR`
 //!    (the profile itself comes from `--profile`, else `BANK_PROFILE`, else `default`);
 //! 4. command-line flags (`--callback-port`).
 //!
@@ -55,6 +56,7 @@ pub const KEYS: &[&str] = &[
     "scopes",
     "callback_port",
     "dpop",
+    "par",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -133,14 +135,19 @@ impl fmt::Display for Use {
     }
 }
 
-fn parse_use(value: &str) -> Option<Use> {
-    match value {
-        "auto" => Some(Use::Auto),
-        "always" => Some(Use::Always),
-        "never" => Some(Use::Never),
-        _ => None,
+impl Use {
+    fn parse(value: &str) -> Option<Use> {
+        match value {
+            "auto" => Some(Use::Auto),
+            "always" => Some(Use::Always),
+            "never" => Some(Use::Never),
+            _ => None,
+        }
     }
 }
+
+const USE_VALUES: &str =
+    "expected `auto` (where the provider offers it, the default), `always` or `never`";
 
 /// One `[profiles.NAME]` table as written in the file: every key optional.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -163,6 +170,9 @@ pub struct ProfileFile {
     /// RFC 9449 sender-constrained tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop: Option<Use>,
+    /// RFC 9126 pushed authorization requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub par: Option<Use>,
 }
 
 /// The whole `config.toml`.
@@ -241,6 +251,7 @@ pub struct Profile {
     pub scopes: Vec<String>,
     pub callback_port: Option<u16>,
     pub dpop: Use,
+    pub par: Use,
     pub sources: BTreeMap<&'static str, Source>,
 }
 
@@ -256,6 +267,7 @@ impl Profile {
             "scopes" => Some(self.scopes.join(" ")),
             "callback_port" => self.callback_port.map(|p| p.to_string()),
             "dpop" => Some(self.dpop.to_string()),
+            "par" => Some(self.par.to_string()),
             other => return Err(ConfigError::UnknownKey(other.to_owned())),
         })
     }
@@ -274,6 +286,8 @@ pub struct Env {
     pub client_id: Option<String>,
     pub audience: Option<String>,
     pub api_url: Option<String>,
+    pub dpop: Option<String>,
+    pub par: Option<String>,
     pub config_dir: Option<PathBuf>,
 }
 
@@ -286,6 +300,8 @@ impl Env {
             client_id: var("BANK_CLIENT_ID"),
             audience: var("BANK_AUDIENCE"),
             api_url: var("BANK_API_URL"),
+            dpop: var("BANK_DPOP"),
+            par: var("BANK_PAR"),
             config_dir: var("BANK_CONFIG_DIR").map(PathBuf::from),
         }
     }
@@ -387,9 +403,23 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         }
         (None, None) => None,
     };
-    let dpop = from_file.dpop.inspect(|_| {
-        sources.insert("dpop", Source::File);
-    });
+    let mut setting = |key: &'static str, env: &Option<String>, file: Option<Use>| match (env, file)
+    {
+        (Some(value), _) => {
+            sources.insert(key, Source::Env);
+            Use::parse(value).ok_or_else(|| ConfigError::InvalidValue {
+                key: labelled(key, &sources),
+                reason: USE_VALUES.to_owned(),
+            })
+        }
+        (None, Some(p)) => {
+            sources.insert(key, Source::File);
+            Ok(p)
+        }
+        (None, None) => Ok(Use::default()),
+    };
+    let dpop = setting("dpop", &env.dpop, from_file.dpop)?;
+    let par = setting("par", &env.par, from_file.par)?;
     Ok(Profile {
         name,
         issuer,
@@ -399,7 +429,8 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         api_url,
         scopes,
         callback_port,
-        dpop: dpop.unwrap_or_default(),
+        dpop,
+        par,
         sources,
     })
 }
@@ -486,156 +517,12 @@ pub fn set_value(
             }
             profile.callback_port = Some(port);
         }
-        "dpop" => {
-            profile.dpop = Some(parse_use(value).ok_or_else(|| {
-                invalid("expected `auto` (when the provider offers DPoP), `always` or `never`")
-            })?)
-        }
+        "dpop" => profile.dpop = Some(Use::parse(value).ok_or_else(|| invalid(USE_VALUES))?),
+        "par" => profile.par = Some(Use::parse(value).ok_or_else(|| invalid(USE_VALUES))?),
         other => return Err(ConfigError::UnknownKey(other.to_owned())),
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(text: &str) -> ConfigFile {
-        toml::from_str(text).expect("test config parses")
-    }
-
-    #[test]
-    fn defaults_point_at_the_sandbox() {
-        let p = resolve(
-            &ConfigFile::default(),
-            &Env::default(),
-            &Overrides::default(),
-        )
-        .expect("resolves");
-        assert_eq!(p.name, "default");
-        assert_eq!(p.issuer, "http://127.0.0.1:8400");
-        assert_eq!(p.api_url, "http://127.0.0.1:8401");
-        assert_eq!(p.client_id, "bank-cli");
-        assert_eq!(
-            p.scopes,
-            ["openid", "profile", "offline_access", "view:balance"]
-        );
-        assert_eq!(p.source("issuer"), Source::Default);
-    }
-
-    #[test]
-    fn precedence_is_default_file_env_flag() {
-        let f = file(
-            "[profiles.default]\nissuer = \"https://file.example\"\napi_url = \"https://api.file.example\"\ncallback_port = 7000\n",
-        );
-        let env = Env {
-            issuer: Some("https://env.example".into()),
-            ..Env::default()
-        };
-        let flags = Overrides {
-            callback_port: Some(7001),
-            ..Overrides::default()
-        };
-        let p = resolve(&f, &env, &flags).expect("resolves");
-        assert_eq!(p.issuer, "https://env.example");
-        assert_eq!(p.source("issuer"), Source::Env);
-        assert_eq!(p.api_url, "https://api.file.example");
-        assert_eq!(p.source("api_url"), Source::File);
-        assert_eq!(p.callback_port, Some(7001));
-        assert_eq!(p.source("callback_port"), Source::Flag);
-        assert_eq!(p.client_id, "bank-cli");
-    }
-
-    #[test]
-    fn profile_flag_beats_env_and_unknown_profiles_are_errors() {
-        let f = file("[profiles.work]\nissuer = \"https://work.example\"\n");
-        let env = Env {
-            profile: Some("nope".into()),
-            ..Env::default()
-        };
-        let flags = Overrides {
-            profile: Some("work".into()),
-            ..Overrides::default()
-        };
-        assert_eq!(
-            resolve(&f, &env, &flags).expect("resolves").issuer,
-            "https://work.example"
-        );
-        let err = resolve(&f, &env, &Overrides::default()).expect_err("unknown profile");
-        assert!(matches!(err, ConfigError::UnknownProfile(name) if name == "nope"));
-    }
-
-    #[test]
-    fn plain_http_is_refused_except_on_loopback_naming_the_setting() {
-        let mut f = ConfigFile::default();
-        let err = set_value(&mut f, "default", "api_url", "http://bank.example.com")
-            .expect_err("plain http to a remote host");
-        assert_eq!(
-            err.to_string(),
-            "invalid value for `api_url`: must use https: plain http is allowed only to a loopback address (127.0.0.0/8, ::1, localhost)"
-        );
-        set_value(&mut f, "default", "api_url", "http://localhost:8401").expect("loopback");
-        let env = Env {
-            issuer: Some("http://bank.example.com".into()),
-            ..Env::default()
-        };
-        let err = resolve(&ConfigFile::default(), &env, &Overrides::default())
-            .expect_err("plain http from the environment");
-        assert!(
-            err.to_string()
-                .starts_with("invalid value for `issuer (from BANK_ISSUER)`: must use https"),
-            "{err}"
-        );
-        let file = file("[profiles.default]\napi_url = \"http://api.example.com\"\n");
-        let err =
-            resolve(&file, &Env::default(), &Overrides::default()).expect_err("from the file");
-        assert!(
-            err.to_string()
-                .starts_with("invalid value for `api_url (from the configuration file)`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn set_validates_values() {
-        let mut f = ConfigFile::default();
-        set_value(&mut f, "default", "issuer", "https://tenant.auth0.com/").expect("valid");
-        assert_eq!(
-            f.profiles["default"].issuer.as_deref(),
-            Some("https://tenant.auth0.com/")
-        );
-        assert!(matches!(
-            set_value(&mut f, "default", "issuer", "file:///etc/passwd"),
-            Err(ConfigError::InvalidValue { .. })
-        ));
-        assert!(matches!(
-            set_value(&mut f, "default", "callback_port", "0"),
-            Err(ConfigError::InvalidValue { .. })
-        ));
-        assert!(matches!(
-            set_value(&mut f, "default", "colour", "blue"),
-            Err(ConfigError::UnknownKey(_))
-        ));
-        set_value(&mut f, "default", "audience_param", "audience").expect("valid");
-        assert!(matches!(
-            set_value(&mut f, "default", "scopes", "openid transfer:funds"),
-            Err(ConfigError::InvalidValue { .. })
-        ));
-        set_value(&mut f, "default", "scopes", "openid view:balance").expect("valid");
-        let text = toml::to_string_pretty(&f).expect("encodes");
-        let back: ConfigFile = toml::from_str(&text).expect("round-trips");
-        assert_eq!(back.profiles["default"], f.profiles["default"]);
-    }
-
-    #[test]
-    fn malformed_file_is_a_clear_error() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, "[profiles.default]\nissuer = 3\n").expect("write");
-        assert!(matches!(
-            ConfigFile::load(&path),
-            Err(ConfigError::Parse { .. })
-        ));
-        assert!(ConfigFile::load(&dir.path().join("missing.toml")).is_ok());
-    }
-}
+mod tests;

@@ -202,8 +202,20 @@ impl From<OAuthError> for CliError {
                 Some("check that the issuer is reachable (`bank config get issuer`)".into()),
             ),
             E::TokenEndpoint { .. } => (ErrorKind::Network, None),
+            E::ParRequired | E::ParUnavailable { .. } => (
+                ErrorKind::Usage,
+                Some("`par = auto` pushes exactly where the provider offers it: bank config set par auto".into()),
+            ),
+            E::PushRefused { error, .. } => match error.as_str() {
+                "invalid_client" | "unauthorized_client" => (
+                    ErrorKind::Usage,
+                    Some("check the profile's client id (`bank config get client_id`) and the client's settings at the provider; where it may not push requests at all, `bank config set par never` sends the plain URL".into()),
+                ),
+                "server_error" | "temporarily_unavailable" => (ErrorKind::Network, None),
+                _ => (ErrorKind::Denied, None),
+            },
             E::DpopUnsupported | E::NotBound => (
-                ErrorKind::General,
+                ErrorKind::Usage,
                 Some("use another provider or client that binds tokens, or allow bearer tokens: `bank config set dpop auto`".into()),
             ),
             E::InsecureEndpoint { .. }

@@ -131,6 +131,15 @@ async fn nth_url(urls: &Path, n: usize) -> String {
     }
 }
 
+/// RFC 9126: the sandbox offers PAR, so the browser's URL carries only a reference.
+#[track_caller]
+fn assert_by_reference(issuer: &str, url: &str) {
+    let parsed = url::Url::parse(url).expect("an absolute URL");
+    assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url}");
+    let names: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    assert_eq!(names, ["client_id", "request_uri"], "{url}");
+}
+
 /// Runs `bank` in the background; the handle resolves to its outcome.
 fn spawn_bank(env: &TestEnv, args: &[&str]) -> tokio::task::JoinHandle<Run> {
     let mut cmd = env.std_command(args);
@@ -212,7 +221,7 @@ fn login_and_step_up_in_headless_chromium() {
         // 1. `bank login`: the real login page, typed into.
         let login = spawn_bank(&env, &["login"]);
         let url = nth_url(&urls, 1).await;
-        assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url}");
+        assert_by_reference(&issuer, &url);
         c.goto(&url).await.expect("open the authorization URL");
         css(
             &c,
@@ -246,8 +255,19 @@ fn login_and_step_up_in_headless_chromium() {
             &["transfer", "--to", "bob", "--amount", "25.00", "--yes"],
         );
         let url = nth_url(&urls, 2).await;
-        assert!(url.contains("scope=openid+transfer%3Afunds"), "{url}");
-        assert!(url.contains("authorization_details="), "RFC 9396: {url}");
+        assert_by_reference(&issuer, &url);
+        // The scope and the payment (RFC 9396) went to the provider in the push instead.
+        let pushed = authz.events().into_iter().rev().find_map(|e| match e {
+            AuthzEvent::AuthorizationPushed {
+                scope,
+                authorization_details,
+                ..
+            } => Some((scope, authorization_details)),
+            _ => None,
+        });
+        let (scope, details) = pushed.expect("the step-up was pushed");
+        assert_eq!(scope, "openid transfer:funds");
+        assert!(details.is_some(), "RFC 9396 details were pushed");
         c.goto(&url).await.expect("open the step-up URL");
         let main = css(&c, "main[data-mfa-status-url][data-mfa-continue-url]").await;
         // What is approved, and the number to type on the phone, as the person sees them.

@@ -29,7 +29,8 @@ const STORY: &[&str] = &[
     "← POST /v1/transfers: 403 Forbidden",
     "WWW-Authenticate: Bearer error=\"insufficient_scope\", scope=\"transfer:funds\"",
     "Step 4/7  Step up: authorize again for transfer:funds, with MFA",
-    "scope=openid+transfer%3Afunds",
+    // Pushed (RFC 9126): the step-up's URL is a reference, its scope went to the server.
+    "/authorize?client_id=bank-cli&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A",
     "authz     MFA required: push mfa_",
     "phone     the push says: pay bob 25.00 USD; the number is ",
     "phone     --yes: approving",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bank_sandbox::authz::AuthzEvent;
 
-use crate::common::{TestEnv, mode};
+use crate::common::{PUSHED_URL, TestEnv, mode};
 
 #[test]
 fn login_stores_tokens_in_the_keyring() {
@@ -17,9 +17,9 @@ fn login_stores_tokens_in_the_keyring() {
         "the URL must always be printed:\n{}",
         run.stderr
     );
+    // The sandbox offers PAR: the URL is a reference to the request bank pushed.
     assert!(
-        run.stderr
-            .contains("\n  [ISSUER]/authorize?response_type=code&client_id=bank-cli&"),
+        run.stderr.contains(&format!("\n  {PUSHED_URL}")),
         "{}",
         run.stderr
     );
@@ -406,9 +406,11 @@ fn no_browser_only_prints_the_url() {
     let run = env
         .run(&["login", "--no-browser", "--timeout", "1s"])
         .code(1);
-    assert!(run.stderr.contains("/authorize?"), "{}", run.stderr);
+    assert!(run.stderr.contains(PUSHED_URL), "{}", run.stderr);
+    // A pushed request's reference is short-lived: the person is told how short.
     assert!(
-        run.stderr.contains("code_challenge_method=S256"),
+        run.stderr
+            .contains("(it names the sign-in request bank sent the provider: open it within 1m)"),
         "{}",
         run.stderr
     );

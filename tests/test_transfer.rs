@@ -8,60 +8,12 @@ use bank::challenge::{BearerChallenge, StepUpChallenge, StepUpReason};
 use bank_sandbox::api::ApiRequestRecord;
 use bank_sandbox::authz::{ACR_MFA, AuthzEvent};
 
+use crate::common::TestEnv;
+use crate::common::mfa::{Mfa, with_mfa};
 use crate::common::proxy::Proxy;
-use crate::common::{Run, TestEnv};
 
 /// What the terminal says on every transfer's step-up (after "pay <to> <amount> USD").
 const STEP_UP_MESSAGE: &str = "(match the number shown in the browser)";
-
-#[derive(Clone, Copy)]
-enum Mfa {
-    Approve,
-    Deny,
-    /// Let the push request expire by moving the authorization server's clock past it.
-    Expire,
-}
-
-/// Runs `bank args` and answers the MFA push it causes for alice.
-fn with_mfa(env: &TestEnv, args: &[&str], decision: Mfa) -> Run {
-    std::thread::scope(|s| {
-        let run = s.spawn(|| env.run_with_browser(args));
-        let authz = env.sandbox().authz().clone();
-        let pending = env
-            .rt
-            .block_on(authz.wait_for_pending_mfa("alice", Duration::from_secs(60)))
-            .expect("the step-up asks for MFA");
-        assert!(
-            pending.scopes.iter().any(|s| s == "transfer:funds"),
-            "{pending:?}"
-        );
-        if !matches!(decision, Mfa::Expire) {
-            // As a person would: look at the waiting page (its payment and number) first,
-            // then answer the push.
-            wait_until(|| env.browser_log().contains("mfa: waiting"));
-        }
-        match decision {
-            Mfa::Approve => authz.approve_mfa(&pending.id).expect("approve"),
-            Mfa::Deny => authz.deny_mfa(&pending.id).expect("deny"),
-            Mfa::Expire => authz
-                .clock()
-                .advance(Duration::from_secs(authz.config().mfa_timeout_secs + 1)),
-        }
-        run.join().expect("the bank run does not panic")
-    })
-}
-
-/// Waits (up to a minute) for something another process does; not a timing assertion.
-fn wait_until(done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "gave up waiting after a minute"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn transfer_posts(env: &TestEnv) -> Vec<ApiRequestRecord> {
     env.sandbox()
@@ -138,24 +90,27 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
         run.stderr
     );
     assert!(!run.stderr.contains("error"), "{}", run.stderr);
-    // The step-up names the logged-in user to the provider (OIDC `login_hint`).
-    assert!(run.stderr.contains("login_hint=alice"), "{}", run.stderr);
+    // The step-up names the logged-in user to the provider (OIDC `login_hint`), in the
+    // request it pushed (RFC 9126), and the browser's URL carries only the reference.
+    let pushed = env.pushed_requests().pop().expect("a pushed step-up");
+    assert_eq!(
+        (pushed.scope.as_str(), pushed.login_hint.as_deref()),
+        ("openid transfer:funds", Some("alice"))
+    );
+    assert_eq!(
+        env.browser_url_parameters()
+            .pop()
+            .expect("the step-up's URL"),
+        ["client_id", "request_uri"]
+    );
     // ...and exactly this transfer (RFC 9396), built from the body it retries, with the
     // API base as `locations`: the page the person sees says so, with the number to type.
-    assert!(
-        run.stderr.contains(&format!(
-            "authorization_details={}",
-            url::form_urlencoded::byte_serialize(
-                format!(
-                    r#"[{{"type":"payment_initiation","instructedAmount":{{"currency":"USD","amount":"25.00"}},"creditorAccount":{{"handle":"bob"}},"locations":["{}"]}}]"#,
-                    proxy.url
-                )
-                .as_bytes()
-            )
-            .collect::<String>()
-        )),
-        "{}",
-        run.stderr
+    assert_eq!(
+        pushed.authorization_details,
+        Some(format!(
+            r#"[{{"type":"payment_initiation","instructedAmount":{{"currency":"USD","amount":"25.00"}},"creditorAccount":{{"handle":"bob"}},"locations":["{}"]}}]"#,
+            proxy.url
+        ))
     );
     // (The number shows while the push is pending; this test's phone may be quicker.)
     assert!(
@@ -328,10 +283,11 @@ fn step_up_never_runs_unbound() {
         "profile offline_access view:balance",
     ])
     .success();
-    let run = env
-        .run_with_browser(&["login", "--insecure-storage"])
+    env.run_with_browser(&["login", "--insecure-storage"])
         .success();
-    assert!(run.stderr.contains("scope=openid+"), "{}", run.stderr);
+    // `openid` is added to the profile's scopes.
+    let pushed = env.pushed_requests().pop().expect("a pushed login");
+    assert_eq!(pushed.scope, "openid profile offline_access view:balance");
     let mut sub = None;
     env.edit_token_file(|bundle| sub = bundle.as_object_mut().and_then(|b| b.remove("sub")));
     assert!(sub.is_some(), "the login recorded who signed in");
@@ -390,7 +346,8 @@ fn step_up_signed_by_another_user_is_refused_before_the_retry() {
         run.stderr
     );
     // The request did name alice; the provider (here: the sandbox) may ignore the hint.
-    assert!(run.stderr.contains("login_hint=alice"), "{}", run.stderr);
+    let pushed = env.pushed_requests().pop().expect("a pushed step-up");
+    assert_eq!(pushed.login_hint.as_deref(), Some("alice"));
     assert!(
         env.browser_log().contains("mfa: approved"),
         "{}",

@@ -26,6 +26,12 @@ pub struct Metadata {
     /// RFC 9396 §10: the authorization details types the server understands.
     #[serde(default)]
     pub authorization_details_types_supported: Vec<String>,
+    /// RFC 9126 §5: where to push authorization requests, if the server takes them.
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9126 §5: the server takes authorization requests only when pushed.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     /// RFC 9449 §5.1: the proof algorithms the server accepts; present means it binds
     /// tokens to a DPoP key.
     #[serde(default)]
@@ -117,6 +123,7 @@ fn validate(issuer: &str, m: &Metadata) -> Result<(), OAuthError> {
         Some(&m.authorization_endpoint),
         Some(&m.token_endpoint),
         m.revocation_endpoint.as_ref(),
+        m.pushed_authorization_request_endpoint.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -192,12 +199,22 @@ mod tests {
             authorization_response_iss_parameter_supported: false,
             authorization_details_types_supported: Vec::new(),
             dpop_signing_alg_values_supported: Vec::new(),
+            pushed_authorization_request_endpoint: Some("http://127.0.0.1:8400/oauth/par".into()),
+            require_pushed_authorization_requests: false,
         };
         assert!(matches!(
             validate("http://127.0.0.1:8400", &m),
             Err(OAuthError::IssuerMismatch { .. })
         ));
         assert!(validate("http://127.0.0.1:8400/", &m).is_ok());
+        let insecure_par = Metadata {
+            pushed_authorization_request_endpoint: Some("http://par.example/par".into()),
+            ..m.clone()
+        };
+        assert!(matches!(
+            validate("http://127.0.0.1:8400/", &insecure_par),
+            Err(OAuthError::InsecureEndpoint { url }) if url == "http://par.example/par"
+        ));
         let plain_only = Metadata {
             code_challenge_methods_supported: Some(vec!["plain".into()]),
             ..m

@@ -4,7 +4,8 @@
 //!
 //! The protocol mechanics are the `oauth2` crate's; this module adds what a native app must
 //! do around it: discovery and endpoint checks (`discovery`), the one-shot loopback listener
-//! (`loopback`), the browser hand-off (`browser`), a timeout and Ctrl-C while waiting, and
+//! (`loopback`), the browser hand-off (`browser`), pushed authorization requests (`par`,
+//! RFC 9126), a timeout and Ctrl-C while waiting, and
 //! error variants that say what happened. [`authorize`] is the one function that runs an
 //! interactive authorization; `bank login` and (next) the step-up retry of `bank transfer`
 //! both call it with different [`AuthParams`]. Only standard parameters are sent, so the same
@@ -14,6 +15,7 @@ pub mod browser;
 pub mod discovery;
 mod id_token;
 pub mod loopback;
+pub mod par;
 mod token_http;
 
 use std::fmt;
@@ -105,6 +107,19 @@ pub enum OAuthError {
     UnexpectedTokenType { token_type: String },
     #[error("the ID token from the token endpoint is not valid for this login: {reason}")]
     InvalidIdToken { reason: &'static str },
+    #[error(
+        "the authorization server requires pushed authorization requests (RFC 9126), but this profile's `par` setting is `never`"
+    )]
+    ParRequired,
+    #[error(
+        "this profile's `par` setting is `always`, but {issuer} offers no pushed authorization requests (its metadata names no pushed_authorization_request_endpoint)"
+    )]
+    ParUnavailable { issuer: String },
+    #[error("{}", par::refusal_words(.error, .description))]
+    PushRefused {
+        error: String,
+        description: Option<String>,
+    },
     #[error("request to the authorization server failed: {what}")]
     Http {
         what: String,
@@ -264,6 +279,7 @@ pub async fn authorize(
     interaction: Interaction<'_>,
     sender: Option<&DpopKey>,
 ) -> Result<TokenSet, OAuthError> {
+    let push_to = par::endpoint(profile.par, metadata)?;
     let listener = Listener::bind(interaction.callback_port).map_err(|e| match e {
         LoopbackError::PortBusy { port, .. } => OAuthError::CallbackPortBusy { port, source: e },
         other => OAuthError::Loopback(other),
@@ -304,10 +320,25 @@ pub async fn authorize(
         request = request.add_extra_param("dpop_jkt", key.thumbprint().to_owned());
     }
     let (url, state) = request.url();
+    // RFC 9126: the request goes to the provider directly; the browser gets a reference.
+    let (url, reference_lifetime) = match push_to {
+        Some(endpoint) => {
+            let (url, lifetime) =
+                par::by_reference(http, endpoint, metadata, &url, &profile.client_id).await?;
+            (url, Some(lifetime))
+        }
+        None => (url, None),
+    };
 
     let person = interaction.person;
+    let reference_note = reference_lifetime.map_or_else(String::new, |lifetime| {
+        format!(
+            "  (it names the sign-in request bank sent the provider: open it within {})\n",
+            crate::time_text::humanize(lifetime)
+        )
+    });
     person.notice(&format!(
-        "Open this URL in your browser to continue (it is opened for you when possible):\n\n  {url}\n"
+        "Open this URL in your browser to continue (it is opened for you when possible):\n\n  {url}\n{reference_note}"
     ));
     let launched = match interaction.browser.open(url.as_str()) {
         Ok(l) => Some(l),
@@ -593,6 +624,8 @@ mod tests {
             authorization_response_iss_parameter_supported: false,
             authorization_details_types_supported: Vec::new(),
             dpop_signing_alg_values_supported: Vec::new(),
+            pushed_authorization_request_endpoint: None,
+            require_pushed_authorization_requests: false,
         };
         assert!(check_response_issuer(&metadata, Some("https://bank.example")).is_ok());
         assert!(check_response_issuer(&metadata, None).is_ok());

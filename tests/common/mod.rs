@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod mfa;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,9 @@ use bank_sandbox::{Sandbox, SandboxConfig};
 
 pub const BROWSER: &str = env!("CARGO_BIN_EXE_bank-test-browser");
 pub const BANK: &str = env!("CARGO_BIN_EXE_bank");
+/// How a pushed authorization request's URL starts (RFC 9126), as `bank` prints it
+/// (normalized).
+pub const PUSHED_URL: &str = "[ISSUER]/authorize?client_id=bank-cli&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A";
 
 pub struct TestEnv {
     pub rt: tokio::runtime::Runtime,
@@ -32,6 +36,16 @@ pub struct TestEnv {
     pub keyring: bool,
     extra: Vec<(String, String)>,
     browser_expected: AtomicBool,
+}
+
+/// One pushed authorization request, as the authorization server recorded it.
+#[derive(Debug)]
+pub struct Pushed {
+    pub scope: String,
+    pub login_hint: Option<String>,
+    pub authorization_details: Option<String>,
+    /// The names of the pushed parameters, in order.
+    pub parameters: Vec<String>,
 }
 
 /// The outcome of one `bank` run.
@@ -142,6 +156,40 @@ impl TestEnv {
     /// What the scripted browser did (empty if it never ran).
     pub fn browser_log(&self) -> String {
         std::fs::read_to_string(self.browser_log_path()).unwrap_or_default()
+    }
+
+    /// The names of the query parameters of each URL the scripted browser was handed, in
+    /// order: `["client_id", "request_uri"]` when the request was pushed (RFC 9126).
+    pub fn browser_url_parameters(&self) -> Vec<Vec<String>> {
+        self.browser_log()
+            .lines()
+            .filter_map(|line| line.strip_prefix("authorize parameters: "))
+            .map(|names| names.split(' ').map(str::to_owned).collect())
+            .collect()
+    }
+
+    /// What the authorization server saw pushed (RFC 9126), oldest first.
+    pub fn pushed_requests(&self) -> Vec<Pushed> {
+        self.sandbox()
+            .authz()
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                bank_sandbox::authz::AuthzEvent::AuthorizationPushed {
+                    scope,
+                    login_hint,
+                    authorization_details,
+                    parameters,
+                    ..
+                } => Some(Pushed {
+                    scope,
+                    login_hint,
+                    authorization_details,
+                    parameters,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Sets an extra environment variable for every later `bank` run.

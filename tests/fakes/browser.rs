@@ -6,7 +6,7 @@
 //! `bank demo` and the benchmark driver use too; this binary adds what only tests need. It logs in as
 //! `BANK_TEST_USERNAME`/`BANK_TEST_PASSWORD` and appends one line per step to
 //! `BANK_TEST_BROWSER_LOG`, which the tests read (and use to fail when the browser was
-//! expected but never ran). `BANK_TEST_BROWSER_MODE` scripts misbehaviour: `idle` (never sign
+//! expected but never ran), starting with the names of the URL's query parameters. `BANK_TEST_BROWSER_MODE` scripts misbehaviour: `idle` (never sign
 //! in: the login times out), `tamper-state` (deliver the callback with a different `state`
 //! only), `tamper-state-then-real` (that, then the real callback).
 
@@ -23,6 +23,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     log.line("started");
+    // Names only: the values (state, a PKCE challenge) are not for a log.
+    if let Ok(parsed) = Url::parse(&url) {
+        let names: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        log.line(&format!("authorize parameters: {}", names.join(" ")));
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,7 +14,7 @@ use axum::response::Response;
 use super::pages::{error_page, redirect};
 use super::secrets::{self, Secret};
 use super::session::{Session, SessionKind};
-use super::{ACR_MFA, ACR_PWD, AuthzEvent, AuthzState};
+use super::{ACR_MFA, ACR_PWD, AuthzEvent, AuthzState, ClientConfig};
 use crate::error::{OAuthError, OAuthErrorKind};
 use crate::store::StoreError;
 use crate::store::authz::{CodeRecord, GrantRecord, TxnRecord, UserRecord};
@@ -80,6 +80,40 @@ pub(crate) struct ErrorTarget<'a> {
     pub state: Option<&'a str>,
 }
 
+/// How an authorization request's parameters arrived.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// In the `/authorize` URL.
+    Url,
+    /// Pushed first (RFC 9126), named here by its `request_uri`.
+    Push,
+}
+
+/// What is not registered about a request: it gets a page (or, at the push endpoint, JSON),
+/// never a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unregistered {
+    Client,
+    RedirectUri,
+}
+
+impl Unregistered {
+    pub(crate) fn page(self) -> Response {
+        match self {
+            Unregistered::Client => error_page(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "The application that sent you here is not registered with this bank.",
+            ),
+            Unregistered::RedirectUri => error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid redirect address",
+                "The application asked to return to an address it has not registered.",
+            ),
+        }
+    }
+}
+
 impl AuthzState {
     /// `redirect_uri?error=…&error_description=…&state=…&iss=…`.
     pub(crate) fn error_redirect(&self, to: &ErrorTarget<'_>, err: &OAuthError) -> Response {
@@ -95,36 +129,67 @@ impl AuthzState {
     }
 
     /// Validates an authorization request and decides: log in, go straight on, or fail.
+    /// A `request_uri` names a pushed request (RFC 9126 §4), whose parameters replace the
+    /// URL's (`par`).
     fn start_authorization(&self, raw: &str, headers: &HeaderMap) -> Response {
         let params = match parse_params(raw.as_bytes()) {
             Ok(p) => p,
             Err(msg) => return error_page(StatusCode::BAD_REQUEST, "Invalid request", &msg),
         };
-        let p = |name| param(&params, name);
-        let Some(client) = p("client_id").and_then(|id| self.config().client(id)) else {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Unknown application",
-                "The application that sent you here is not registered with this bank.",
-            );
-        };
-        let Some(redirect_uri) = p("redirect_uri").filter(|uri| {
-            client
-                .redirect_uris
-                .iter()
-                .any(|r| redirect_uri_matches(r, uri))
-        }) else {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid redirect address",
-                "The application asked to return to an address it has not registered.",
-            );
+        if self.config().pushed_authorization_requests
+            && let Some(request_uri) = param(&params, "request_uri")
+        {
+            return self.start_pushed_authorization(&params, request_uri, headers);
+        }
+        self.authorize_params(&params, headers, Via::Url)
+    }
+
+    /// The client and the redirect URI it asks for, if both are registered: until then
+    /// nothing may be redirected anywhere.
+    pub(crate) fn registered_client_and_redirect<'p>(
+        &self,
+        params: &'p [(String, String)],
+    ) -> Result<(&ClientConfig, &'p str), Unregistered> {
+        let client = param(params, "client_id")
+            .and_then(|id| self.config().client(id))
+            .ok_or(Unregistered::Client)?;
+        let redirect_uri = param(params, "redirect_uri")
+            .filter(|uri| {
+                client
+                    .redirect_uris
+                    .iter()
+                    .any(|r| redirect_uri_matches(r, uri))
+            })
+            .ok_or(Unregistered::RedirectUri)?;
+        Ok((client, redirect_uri))
+    }
+
+    /// An authorization request's parameters, from the URL or from a push: validated, then
+    /// on to the login or straight back to the client.
+    pub(crate) fn authorize_params(
+        &self,
+        params: &[(String, String)],
+        headers: &HeaderMap,
+        via: Via,
+    ) -> Response {
+        let (client, redirect_uri) = match self.registered_client_and_redirect(params) {
+            Ok(found) => found,
+            Err(unregistered) => return unregistered.page(),
         };
         let target = ErrorTarget {
             redirect_uri,
-            state: p("state"),
+            state: param(params, "state"),
         };
-        let txn = match self.validate_request(&params, &client.client_id, redirect_uri) {
+        if via == Via::Url && client.require_pushed_authorization_requests {
+            // RFC 9126 §4: a client held to PAR is refused anything else, with invalid_request.
+            return self.error_redirect(
+                &target,
+                &OAuthError::invalid_request(
+                    "this client must push its authorization requests to the pushed_authorization_request_endpoint (RFC 9126) and send only client_id and request_uri here",
+                ),
+            );
+        }
+        let txn = match self.validate_request(params, &client.client_id, redirect_uri) {
             Ok(txn) => txn,
             Err(err) => return self.error_redirect(&target, &err),
         };
@@ -134,8 +199,9 @@ impl AuthzState {
         }
     }
 
-    /// RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2, OIDC Core §3.1.2.1, RFC 9449 §10.
-    fn validate_request(
+    /// RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2, OIDC Core §3.1.2.1, RFC 9449 §10: the one
+    /// set of rules for an authorization request, whether it arrives in the URL or is pushed.
+    pub(crate) fn validate_request(
         &self,
         params: &[(String, String)],
         client_id: &str,
@@ -286,7 +352,7 @@ impl AuthzState {
         })
     }
 
-    fn route_new_transaction(
+    pub(crate) fn route_new_transaction(
         &self,
         txn: TxnRecord,
         headers: &HeaderMap,

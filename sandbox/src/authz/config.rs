@@ -59,6 +59,12 @@ pub struct AuthzConfig {
     pub dpop: DpopSupport,
     /// The proof window and the nonce demand of the token endpoint.
     pub dpop_proofs: crate::dpop::ProofPolicy,
+    /// Offer RFC 9126 pushed authorization requests (`POST /oauth/par`, advertised in the
+    /// metadata). Off, the server behaves as a provider without PAR: clients fall back to
+    /// the plain authorization URL.
+    pub pushed_authorization_requests: bool,
+    /// How long a pushed request's `request_uri` may be used (RFC 9126 §2.2), 1–600 s.
+    pub request_uri_lifetime_secs: u64,
     /// Library and benchmark use only: approve every MFA request the moment it is
     /// created (still recorded in the events). Never enable this for a demo of step-up.
     pub mfa_auto_approve: bool,
@@ -108,6 +114,8 @@ impl Default for AuthzConfig {
             authorization_details: true,
             dpop: DpopSupport::Optional,
             dpop_proofs: crate::dpop::ProofPolicy::default(),
+            pushed_authorization_requests: true,
+            request_uri_lifetime_secs: 60,
             mfa_auto_approve: false,
         }
     }
@@ -172,6 +180,9 @@ pub struct ClientConfig {
     /// The rule: requesting any of these scopes requires MFA, every time (Auth0's
     /// `allowRememberBrowser: false`).
     pub mfa_scopes: Vec<String>,
+    /// RFC 9126 §6: this client may pass authorization requests only by pushing them; a
+    /// plain `/authorize` for it is refused with `invalid_request`.
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Default for ClientConfig {
@@ -184,6 +195,7 @@ impl Default for ClientConfig {
                 "http://[::1]/callback".into(),
             ],
             mfa_scopes: vec!["transfer:funds".into()],
+            require_pushed_authorization_requests: false,
         }
     }
 }

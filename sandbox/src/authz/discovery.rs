@@ -53,6 +53,11 @@ impl AuthzState {
             metadata["authorization_details_types_supported"] =
                 json!([bank_protocol::PAYMENT_INITIATION]);
         }
+        if let Some((endpoint, required)) = self.par_metadata() {
+            // RFC 9126 §5; a request_uri from it works whatever request_uri_parameter_supported says.
+            metadata["pushed_authorization_request_endpoint"] = json!(endpoint);
+            metadata["require_pushed_authorization_requests"] = json!(required);
+        }
         metadata
     }
 }

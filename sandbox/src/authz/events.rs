@@ -14,6 +14,16 @@ pub enum AuthzEvent {
         max_age: Option<i64>,
         prompt: Option<String>,
     },
+    /// RFC 9126: a client pushed an authorization request (valid: it got a `request_uri`).
+    AuthorizationPushed {
+        client_id: String,
+        scope: String,
+        login_hint: Option<String>,
+        /// RFC 9396 details as pushed (what the person will be asked to approve).
+        authorization_details: Option<String>,
+        /// The names of the pushed parameters, in order (values only as above).
+        parameters: Vec<String>,
+    },
     LoginSucceeded {
         username: String,
     },

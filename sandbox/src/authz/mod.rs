@@ -7,7 +7,7 @@
 //! `authorize` validates requests and decides what happens next, `login` and `session`
 //! authenticate people, `mfa` runs push approval (answered on the `authenticator` page) and
 //! `binding` ties each push to its browser by a number and to its payment by RFC 9396 details, `token` and `revoke` are the client-facing
-//! endpoints, `admin` serves the `bank-sandbox mfa` commands. Handlers parse; the
+//! endpoints (`par` takes pushed authorization requests), `admin` serves the `bank-sandbox mfa` commands. Handlers parse; the
 //! `impl AuthzState` blocks in those modules decide; `store::authz` persists.
 
 mod admin;
@@ -22,6 +22,7 @@ pub mod keys;
 mod login;
 mod mfa;
 mod pages;
+mod par;
 mod revoke;
 pub mod secrets;
 mod session;
@@ -320,6 +321,7 @@ fn validate_config(config: &AuthzConfig) -> Result<(), AuthzInitError> {
     if let Some(problem) = config.dpop_proofs.problem() {
         return bad(format!("authz.{problem}"));
     }
+    par::check_config(config).map_err(AuthzInitError::Config)?;
     if config.code_lifetime_secs == 0 || config.mfa_timeout_secs == 0 {
         return bad("lifetimes must be positive".into());
     }
@@ -335,7 +337,7 @@ fn validate_config(config: &AuthzConfig) -> Result<(), AuthzInitError> {
 
 /// The authorization server's routes.
 pub fn router(state: AuthzState) -> Router {
-    Router::new()
+    par::routes(&state)
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),

@@ -286,8 +286,9 @@ impl Pkce {
     }
 }
 
-/// Builds an `/authorize` URL for bank-cli with PKCE S256; `extra` adds or overrides.
-pub fn authorize_url(issuer: &str, pkce: &Pkce, scope: &str, extra: &[(&str, &str)]) -> String {
+/// The parameters of an authorization request for bank-cli with PKCE S256; `extra` adds or
+/// overrides (an empty value removes).
+pub fn authorize_params(pkce: &Pkce, scope: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut pairs: Vec<(&str, &str)> = vec![
         ("response_type", "code"),
         ("client_id", CLIENT_ID),
@@ -304,8 +305,16 @@ pub fn authorize_url(issuer: &str, pkce: &Pkce, scope: &str, extra: &[(&str, &st
             pairs.push((k, v));
         }
     }
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Builds an `/authorize` URL for bank-cli with PKCE S256; `extra` adds or overrides.
+pub fn authorize_url(issuer: &str, pkce: &Pkce, scope: &str, extra: &[(&str, &str)]) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
+        .extend_pairs(authorize_params(pkce, scope, extra))
         .finish();
     format!("{issuer}/authorize?{query}")
 }

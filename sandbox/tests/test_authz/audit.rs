@@ -131,6 +131,7 @@ async fn no_variant_of_a_registered_redirect_uri_is_redirected_to() {
         name: "Web app".into(),
         redirect_uris: vec!["https://app.example/cb".into()],
         mfa_scopes: vec![],
+        ..ClientConfig::default()
     });
     // A native client that registered the IPv4 loopback only.
     config.authz.clients.push(ClientConfig {
@@ -138,6 +139,7 @@ async fn no_variant_of_a_registered_redirect_uri_is_redirected_to() {
         name: "IPv4 CLI".into(),
         redirect_uris: vec!["http://127.0.0.1/callback".into()],
         mfa_scopes: vec![],
+        ..ClientConfig::default()
     });
     let sandbox = start_with(config).await;
     let iss = sandbox.issuer().to_owned();

@@ -22,6 +22,7 @@ async fn bad_clients_and_redirect_uris_get_a_page_never_a_redirect() {
         name: "Web app".into(),
         redirect_uris: vec!["https://app.example/cb".into()],
         mfa_scopes: vec![],
+        ..ClientConfig::default()
     });
     let sandbox = start_with(config).await;
     let iss = sandbox.issuer().to_owned();

@@ -9,5 +9,6 @@ mod login_hint;
 mod logs;
 mod mfa;
 mod pages;
+mod par;
 mod throttle;
 mod tokens;

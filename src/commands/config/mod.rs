@@ -16,7 +16,7 @@ use crate::ui::Ui;
 /// Read and change settings (issuer, client id, audience, API URL, scopes, callback port)
 ///
 /// Settings live per profile in `config.toml` in the config directory. Environment
-/// variables (BANK_ISSUER, BANK_CLIENT_ID, BANK_AUDIENCE, BANK_API_URL) override the file;
+/// variables (BANK_ISSUER, BANK_CLIENT_ID, BANK_AUDIENCE, BANK_API_URL, BANK_PAR) override the file;
 /// `--profile` / BANK_PROFILE choose the profile.
 #[derive(Debug, clap::Subcommand)]
 #[command(after_help = "\
@@ -29,6 +29,8 @@ Keys:
   scopes          space-separated scopes of an everyday login
   callback_port   fixed loopback port for the login redirect
   dpop            DPoP-bound tokens (RFC 9449): auto, always or never
+  par             push authorization requests to the provider first (RFC 9126):
+                  `auto` (where offered, the default), `always` or `never`
 
 Examples:
   bank config list

@@ -21,6 +21,7 @@ mod dpop;
 mod grants;
 mod keys;
 mod mfa;
+mod pushed;
 mod refresh;
 mod sessions;
 mod throttle;
@@ -30,6 +31,7 @@ mod users;
 pub use grants::{CodeRecord, CodeUse, GrantRecord};
 pub use keys::SigningKeyRecord;
 pub use mfa::{MfaRecord, MfaStatus};
+pub use pushed::PushedUse;
 pub use refresh::RefreshUse;
 pub use sessions::SessionRecord;
 pub use throttle::{Attempt, Backoff, ThrottleKey};
@@ -62,6 +64,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "authz/0006_dpop",
         sql: include_str!("../../../migrations/authz/0006_dpop.sql"),
     },
+    Migration {
+        name: "authz/0007_pushed_requests",
+        sql: include_str!("../../../migrations/authz/0007_pushed_requests.sql"),
+    },
 ];
 
 /// A SHA-256 digest of a secret (session id, CSRF token, code, refresh token).
@@ -87,9 +93,9 @@ impl AuthzStore {
     }
 
     /// Deletes what can no longer be used: expired sessions, transactions (and their MFA
-    /// requests), refresh tokens, access-token records and remembered DPoP proofs. Codes
-    /// are kept a day past expiry so a late replay is still recognised as one. Grants stay
-    /// (they are small and record revocations).
+    /// requests), refresh tokens, access-token records, remembered DPoP proofs and pushed
+    /// authorization requests. Codes are kept a day past expiry so a late replay is still
+    /// recognised as one. Grants stay (they are small and record revocations).
     pub fn purge_expired(&self, now: i64) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -97,6 +103,7 @@ impl AuthzStore {
         tx.execute("DELETE FROM transactions WHERE expires_at <= ?1", [now])?;
         tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
         tx.execute("DELETE FROM access_tokens WHERE expires_at <= ?1", [now])?;
+        tx.execute("DELETE FROM pushed_requests WHERE expires_at <= ?1", [now])?;
         tx.execute(
             "DELETE FROM auth_codes WHERE expires_at <= ?1",
             [now - 24 * 3600],
