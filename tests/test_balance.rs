@@ -1,7 +1,6 @@
 //! `bank balance` and `bank history` against the sandbox's bank API.
 
 use crate::common::TestEnv;
-use crate::common::proxy::Proxy;
 
 #[test]
 fn balance_human_and_json() {
@@ -34,11 +33,9 @@ fn balance_human_and_json() {
 
 #[test]
 fn history_table_and_json() {
-    let mut env = TestEnv::start();
-    env.login();
     // The API's audit trail records paths without the query: the proxy sees the raw line.
-    let proxy = Proxy::start(&env.rt, &env.api_url);
-    env.set_env("BANK_API_URL", &proxy.url);
+    let (env, proxy) = TestEnv::behind_proxy();
+    env.login();
     let run = env.run(&["history"]).success();
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr, "No transfers yet.\n");

@@ -59,7 +59,9 @@ fn readme_marks_its_scripting_examples_as_runnable() {
 fn readme_runnable_examples_work_as_written() {
     let mut env = TestEnv::start_with(|config| config.authz.mfa_auto_approve = true);
     env.run_with_browser(&["login"]).success();
-    let token = env.run(&["token"]).success().stdout.trim().to_owned();
+    // A CI secret is a bearer token minted for the pipeline; `bank token`'s own is bound to
+    // this login's DPoP key and useless elsewhere.
+    let token = env.mint_token("alice", "wonderland", "openid view:balance", false, None);
     env.set_env("CI_BANK_TOKEN", &token);
 
     let bank_dir = std::path::Path::new(BANK)

@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use bank::challenge::{BearerChallenge, StepUpChallenge, StepUpReason};
-use bank_sandbox::api::ApiRequestRecord;
+use bank_sandbox::api::{ApiRequestRecord, DpopMode};
 use bank_sandbox::authz::{ACR_MFA, AuthzEvent};
 
 use crate::common::TestEnv;
 use crate::common::mfa::{Mfa, with_mfa};
-use crate::common::proxy::Proxy;
 
 /// What the terminal says on every transfer's step-up (after "pay <to> <amount> USD").
 const STEP_UP_MESSAGE: &str = "(match the number shown in the browser)";
@@ -50,10 +49,8 @@ fn browser_runs(env: &TestEnv) -> usize {
 
 #[test]
 fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
-    let mut env = TestEnv::start();
+    let (env, proxy) = TestEnv::behind_proxy();
     env.login();
-    let proxy = Proxy::start(&env.rt, &env.api_url);
-    env.set_env("BANK_API_URL", &proxy.url);
     let before = env.keyring_bundle().expect("login stored a bundle");
 
     // Scripted use: --no-input forbids prompts, not the browser (BANK_BROWSER is set).
@@ -201,27 +198,50 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
     );
     assert!(!run.stderr.contains(step_up_token.as_str()));
 
-    // Single use: replaying the step-up token is refused, and moves nothing.
-    let (status, challenge) = env.rt.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!("{}/v1/transfers", env.api_url))
-            .bearer_auth(step_up_token)
-            .header("Idempotency-Key", "replay-attempt")
-            .json(&serde_json::json!({"to": "bob", "amount": "25.00"}))
-            .send()
-            .await
-            .expect("the API answers");
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        (response.status().as_u16(), challenge)
-    });
+    // A thief replaying the step-up token without the key is refused; so is the CLI's own
+    // key, with a fresh proof: the token is spent. Neither moves anything.
+    let url = format!("{}/v1/transfers", proxy.url);
+    let replay = |authorization: String, proof: Option<String>| {
+        env.rt.block_on(async {
+            let mut request = reqwest::Client::new()
+                .post(&url)
+                .header("Authorization", authorization)
+                .header("Idempotency-Key", "replay-attempt")
+                .json(&serde_json::json!({"to": "bob", "amount": "25.00"}));
+            if let Some(proof) = proof {
+                request = request.header("DPoP", proof);
+            }
+            let response = request.send().await.expect("the API answers");
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (response.status().as_u16(), challenge)
+        })
+    };
+    let (status, challenge) = replay(format!("Bearer {step_up_token}"), None);
     assert_eq!(status, 401);
     assert_eq!(
         challenge.as_deref(),
-        Some(r#"Bearer error="invalid_token", error_description="token already used""#)
+        Some(
+            r#"Bearer error="invalid_token", error_description="a DPoP-bound token must be sent with the DPoP scheme""#
+        )
+    );
+    let key: bank::dpop::DpopKey =
+        serde_json::from_value(before["dpop_key"].clone()).expect("the login's DPoP key");
+    let proof = key.proof(
+        "POST",
+        &url::Url::parse(&url).expect("url"),
+        Some(step_up_token),
+        None,
+    );
+    let (status, challenge) = replay(format!("DPoP {step_up_token}"), Some(proof));
+    assert_eq!(status, 401);
+    assert!(
+        challenge.as_deref().is_some_and(|c| c
+            .starts_with(r#"DPoP error="invalid_token", error_description="token already used""#)),
+        "{challenge:?}"
     );
     assert_money(&env, 97_500, 52_500, 1);
     env.run(&["balance"]).success();
@@ -249,7 +269,7 @@ fn verbose_shows_each_request_challenge_and_step_up() {
     for line in [
         &format!("debug: → POST {api}/v1/transfers  Idempotency-Key: ") as &str,
         &format!("debug: ← POST {api}/v1/transfers: 403 Forbidden"),
-        "debug:   WWW-Authenticate: Bearer error=\"insufficient_scope\", scope=\"transfer:funds\"",
+        "debug:   WWW-Authenticate: DPoP error=\"insufficient_scope\", scope=\"transfer:funds\", algs=\"ES256\"",
         "debug: the bank API asked for step-up (InsufficientScope)",
         "debug: step-up: requesting scope `openid transfer:funds`",
         STEP_UP_MESSAGE,
@@ -450,7 +470,13 @@ fn step_up_mfa_timeout_exits_4_with_a_hint() {
 /// because of `acr_values`.
 #[test]
 fn rfc_9470_challenge_steps_up_with_acr_values_and_max_age() {
-    let env = TestEnv::start_with(|c| c.authz.clients[0].mfa_scopes.clear());
+    // The minted everyday token is a bearer token: a bank that takes them, a login without
+    // DPoP.
+    let mut env = TestEnv::start_with(|c| {
+        c.authz.clients[0].mfa_scopes.clear();
+        c.api.dpop = Some(DpopMode::Optional);
+    });
+    env.set_env("BANK_DPOP", "never");
     env.run_with_browser(&["login", "--insecure-storage"])
         .success();
     let broad = env.mint_token("alice", "wonderland", "openid transfer:funds", false, None);
@@ -516,7 +542,8 @@ fn rfc_9470_challenge_steps_up_with_acr_values_and_max_age() {
 /// again is refused. An everyday token in BANK_TOKEN is never stepped up.
 #[test]
 fn sufficient_token_needs_no_step_up_and_cannot_be_replayed() {
-    let mut env = TestEnv::start();
+    // `BANK_TOKEN` is a bearer token: a bank that still takes bearer transfer tokens.
+    let mut env = TestEnv::start_with(|c| c.api.dpop = Some(DpopMode::Optional));
     // A transfer token minted through the real flow (authorization with MFA) outside
     // `bank`, which never stores one.
     // Bound to exactly the transfer below (RFC 9396), as the sandbox's API demands.
@@ -569,7 +596,9 @@ fn sufficient_token_needs_no_step_up_and_cannot_be_replayed() {
     assert_money(&env, 99_000, 51_000, 1);
 
     // An everyday token in BANK_TOKEN: the missing scope is named; no browser is started.
+    // (A bearer login: a DPoP-bound token is useless in BANK_TOKEN, see test_dpop.)
     env.remove_env("BANK_TOKEN");
+    env.set_env("BANK_DPOP", "never");
     env.login();
     let everyday = env.run(&["token"]).success().stdout.trim_end().to_owned();
     env.set_env("BANK_TOKEN", &everyday);
@@ -795,10 +824,8 @@ fn no_input_without_a_browser_names_the_missing_scope() {
 /// key; retrying with that key returns the original transfer and moves no more money.
 #[test]
 fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
-    let mut env = TestEnv::start();
+    let (env, proxy) = TestEnv::behind_proxy();
     env.login();
-    let proxy = Proxy::start(&env.rt, &env.api_url);
-    env.set_env("BANK_API_URL", &proxy.url);
     proxy.drop_next_created();
 
     let run = with_mfa(

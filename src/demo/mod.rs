@@ -22,9 +22,11 @@ use bank_protocol::{DEFAULT_TRANSFER_LIMIT_MINOR, IdempotencyKey, TransferOrder,
 use bank_sandbox::{Sandbox, SandboxConfig};
 
 use crate::challenge::StepUpReason;
+use crate::client::dpop::Dpop;
 use crate::client::step_up::StepUpOptions;
 use crate::client::{
-    ApiError, ApiRequest, BankClient, ClientError, Credential, Operation, Session, StepUpError,
+    ApiError, ApiRequest, ApiResponse, BankClient, ClientError, Credential, Operation, Session,
+    StepUpError,
 };
 use crate::config::{ConfigFile, Env, Overrides, ProfileFile};
 use crate::context::Ctx;
@@ -134,6 +136,27 @@ struct Story<'a> {
 }
 
 impl Story<'_> {
+    /// The thief's answer: a `401 invalid_token`, said in the API's words.
+    fn refused(&self, replay: Result<ApiResponse, ClientError>) -> Result<(), CliError> {
+        let expected = "a 401 invalid_token answer";
+        match replay {
+            Err(ClientError::Api(ApiError::InvalidToken { description })) => {
+                let why = description.as_deref().unwrap_or("invalid_token");
+                self.n.ok(&format!(
+                    "Refused ({why}): {}",
+                    if why.contains("already used") {
+                        "a step-up token authorizes one transfer, once."
+                    } else {
+                        "the token is bound to the key of the CLI it was issued to."
+                    }
+                ));
+                Ok(())
+            }
+            Ok(_) => Err(broken(expected)),
+            Err(e) => Err(broken(expected).with_source(e)),
+        }
+    }
+
     async fn tell(&self) -> Result<(), CliError> {
         let n = self.n;
         let session = &self.ctx.session;
@@ -177,6 +200,14 @@ impl Story<'_> {
                 Storage::Keyring => "keyring",
             }
         ));
+
+        n.say(&match &bundle.dpop_key {
+            Some(key) => format!(
+                "both bound to this CLI's DPoP key {} (RFC 9449): without it, a copy of either is worthless",
+                key.thumbprint()
+            ),
+            None => "bearer tokens: the provider does not bind tokens to a key".into(),
+        });
 
         // 2. Balance with the everyday token, through the client every command uses.
         n.step(2, "Read the balance with the everyday token");
@@ -248,28 +279,31 @@ impl Story<'_> {
         let thief = BankClient::builder(session.http.clone(), &session.profile.api_url)
             .observer(&observer)
             .build();
+        let transfer = || {
+            ApiRequest::new(Operation::Transfer {
+                body: order.to_request(),
+                key: IdempotencyKey::generate(),
+            })
+        };
         let replay = thief
-            .send(
-                ApiRequest::new(Operation::Transfer {
-                    body: order.to_request(),
-                    key: IdempotencyKey::generate(),
-                })
-                .with_credential(Credential::Fixed(stolen)),
-            )
+            .send(transfer().with_credential(Credential::Fixed(stolen.clone())))
             .await;
-        match replay {
-            Err(ClientError::Api(ApiError::InvalidToken { description })) => {
-                n.ok(&format!(
-                    "Refused ({}): a step-up token authorizes one transfer, once.",
-                    description.as_deref().unwrap_or("invalid_token")
-                ));
-            }
-            Ok(_) => return Err(broken("a 401 invalid_token answer (token already used)")),
-            Err(e) => {
-                return Err(
-                    broken("a 401 invalid_token answer (token already used)").with_source(e)
-                );
-            }
+        self.refused(replay)?;
+        // A thief who took the keyring too, and signs a fresh proof with the CLI's own key:
+        // the token was spent with the transfer it was for.
+        if let Some(key) = &bundle.dpop_key {
+            n.say("Again, now with this CLI's own DPoP key and a fresh proof (a thief who also took the keyring):");
+            let with_key = BankClient::builder(session.http.clone(), &session.profile.api_url)
+                .observer(&observer)
+                .layer(Dpop::new())
+                .build();
+            let replay = with_key
+                .send(transfer().with_credential(Credential::StepUp {
+                    token: stolen,
+                    sender: Some(key.clone()),
+                }))
+                .await;
+            self.refused(replay)?;
         }
 
         // 7. What the bank's ledger says.

@@ -87,7 +87,10 @@ impl Observer for StoryObserver<'_> {
                 credential,
                 dpop_jkt,
             } => {
-                if matches!(credential, Some(Credential::StepUp { .. })) {
+                // The retry of step 5; step 6's thief has taken the token by then.
+                if matches!(credential, Some(Credential::StepUp { .. }))
+                    && self.step_up_token.borrow().is_some()
+                {
                     n.step(
                         5,
                         "Retry the transfer once: same Idempotency-Key, new token",

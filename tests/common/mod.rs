@@ -20,6 +20,8 @@ use std::time::Duration;
 use assert_cmd::Command;
 use bank_sandbox::{Sandbox, SandboxConfig};
 
+use proxy::Proxy;
+
 pub const BROWSER: &str = env!("CARGO_BIN_EXE_bank-test-browser");
 pub const BANK: &str = env!("CARGO_BIN_EXE_bank");
 /// How a pushed authorization request's URL starts (RFC 9126), as `bank` prints it
@@ -46,6 +48,14 @@ pub struct Pushed {
     pub authorization_details: Option<String>,
     /// The names of the pushed parameters, in order.
     pub parameters: Vec<String>,
+}
+
+fn sandbox_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime for the sandbox")
 }
 
 /// The outcome of one `bank` run.
@@ -92,13 +102,25 @@ impl TestEnv {
 
     /// The sandbox with a tweaked configuration.
     pub fn start_with(tweak: impl FnOnce(&mut SandboxConfig)) -> TestEnv {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime for the sandbox");
         let mut config = SandboxConfig::ephemeral();
         tweak(&mut config);
+        TestEnv::start_on(sandbox_runtime(), config)
+    }
+
+    /// The sandbox with its bank API behind a [`Proxy`], as the API's public URL (what DPoP
+    /// proofs name): `bank` talks to the proxy.
+    pub fn behind_proxy() -> (TestEnv, Proxy) {
+        let rt = sandbox_runtime();
+        let proxy = Proxy::bind(&rt);
+        let mut config = SandboxConfig::ephemeral();
+        config.api.public_url = Some(proxy.url.clone());
+        let mut env = TestEnv::start_on(rt, config);
+        proxy.forward_to(&env.api_url);
+        env.set_env("BANK_API_URL", &proxy.url);
+        (env, proxy)
+    }
+
+    fn start_on(rt: tokio::runtime::Runtime, config: SandboxConfig) -> TestEnv {
         let sandbox = rt.block_on(Sandbox::start(config)).expect("sandbox starts");
         let issuer = sandbox.issuer().to_owned();
         let api_url = sandbox.api_url().to_owned();

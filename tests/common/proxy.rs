@@ -9,7 +9,7 @@
 //! that is where the proxy looks for `HTTP/1.1 201`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,6 +18,8 @@ pub struct Proxy {
     /// `http://127.0.0.1:PORT`: use it as the CLI's `BANK_API_URL`.
     pub url: String,
     state: Arc<State>,
+    /// `host:port` of the server, once known.
+    upstream: Arc<OnceLock<String>>,
 }
 
 #[derive(Default)]
@@ -31,29 +33,54 @@ struct State {
 impl Proxy {
     /// Listens on `127.0.0.1:0` and forwards every connection to `upstream` (`http://host:port`).
     pub fn start(rt: &tokio::runtime::Runtime, upstream: &str) -> Proxy {
-        let upstream = upstream
-            .strip_prefix("http://")
-            .expect("an http:// upstream")
-            .trim_end_matches('/')
-            .to_owned();
+        let proxy = Proxy::bind(rt);
+        proxy.forward_to(upstream);
+        proxy
+    }
+
+    /// Listens on `127.0.0.1:0` before the server exists, so that the server can be told
+    /// its public URL (a DPoP proof names the URL the client addressed: the proxy's).
+    /// Connections wait for [`Proxy::forward_to`].
+    pub fn bind(rt: &tokio::runtime::Runtime) -> Proxy {
         let listener = rt
             .block_on(TcpListener::bind("127.0.0.1:0"))
             .expect("proxy binds");
         let url = format!("http://{}", listener.local_addr().expect("bound address"));
         let state = Arc::new(State::default());
+        let upstream = Arc::new(OnceLock::<String>::new());
         let accept_state = state.clone();
+        let accept_upstream = upstream.clone();
         rt.spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let state = accept_state.clone();
-                let upstream = upstream.clone();
+                let upstream = accept_upstream.clone();
                 tokio::spawn(async move {
-                    if let Ok(server) = TcpStream::connect(&upstream).await {
+                    while upstream.get().is_none() {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    if let Ok(server) = TcpStream::connect(upstream.get().expect("set")).await {
                         forward(client, server, state).await;
                     }
                 });
             }
         });
-        Proxy { url, state }
+        Proxy {
+            url,
+            state,
+            upstream,
+        }
+    }
+
+    /// Where connections go: `http://host:port`.
+    pub fn forward_to(&self, upstream: &str) {
+        let upstream = upstream
+            .strip_prefix("http://")
+            .expect("an http:// upstream")
+            .trim_end_matches('/')
+            .to_owned();
+        self.upstream
+            .set(upstream)
+            .expect("forward_to is called once");
     }
 
     /// The next `201` answer reaches this proxy but never the client: the connection is
@@ -81,7 +108,8 @@ impl Proxy {
             .collect()
     }
 
-    /// The bearer tokens of the `POST /v1/transfers` requests that passed, in order.
+    /// The access tokens (`Bearer` or `DPoP` scheme) of the `POST /v1/transfers` requests
+    /// that passed, in order.
     pub fn transfer_tokens(&self) -> Vec<String> {
         let sent = self.state.sent.lock().expect("proxy log");
         let mut tokens = Vec::new();
@@ -91,13 +119,14 @@ impl Proxy {
             for line in text.split("\r\n") {
                 if line.starts_with("GET ") || line.starts_with("POST ") {
                     in_transfer = line.starts_with("POST /v1/transfers ");
-                } else if in_transfer
-                    && let Some(token) = line
-                        .to_ascii_lowercase()
-                        .starts_with("authorization: bearer ")
-                        .then(|| line["authorization: bearer ".len()..].trim().to_owned())
-                {
-                    tokens.push(token);
+                } else if in_transfer {
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(prefix) = ["authorization: bearer ", "authorization: dpop "]
+                        .into_iter()
+                        .find(|p| lower.starts_with(p))
+                    {
+                        tokens.push(line[prefix.len()..].trim().to_owned());
+                    }
                 }
             }
         }

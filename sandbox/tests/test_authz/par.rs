@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use crate::common::dpop::DpopKey;
 use crate::common::*;
 
 const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -409,24 +410,59 @@ async fn what_the_push_endpoint_refuses_before_validating() {
 }
 
 #[tokio::test]
-async fn dpop_jkt_is_pushed_like_any_parameter_and_an_unverifiable_proof_is_refused() {
+async fn a_push_binds_the_key_of_its_dpop_jkt_or_of_its_verified_proof() {
     let sandbox = start().await;
-    // An RFC 7638 thumbprint is a base64url SHA-256.
-    let jkt = Pkce::new().challenge;
+    let pushed_parameters = |sandbox: &Sandbox| -> Vec<Vec<String>> {
+        sandbox
+            .authz()
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                AuthzEvent::AuthorizationPushed { parameters, .. } => Some(parameters),
+                _ => None,
+            })
+            .collect()
+    };
+    let key = DpopKey::new();
     let request_uri = pushed(
         &sandbox,
         &Pkce::new(),
         "view:balance",
-        &[("dpop_jkt", &jkt)],
+        &[("dpop_jkt", key.jkt.as_str())],
     )
     .await;
     assert!(request_uri.starts_with(REQUEST_URI_PREFIX));
-    let events = sandbox.authz().events();
-    assert!(events.iter().any(|e| matches!(
-        e,
-        AuthzEvent::AuthorizationPushed { parameters, .. } if parameters.iter().any(|p| p == "dpop_jkt")
-    )));
+    assert!(
+        pushed_parameters(&sandbox)[0]
+            .iter()
+            .any(|p| p == "dpop_jkt")
+    );
 
+    // RFC 9449 §10.1: a proof at the push binds its key as dpop_jkt would.
+    let par = format!("{}/oauth/par", sandbox.issuer());
+    let (status, _, body) = push_with(
+        &sandbox,
+        &authorize_params(&Pkce::new(), "view:balance", &[]),
+        |r| r.header("DPoP", key.proof("POST", &par, None)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        pushed_parameters(&sandbox)[1]
+            .iter()
+            .any(|p| p == "dpop_jkt")
+    );
+
+    // A proof by another key than the one dpop_jkt names, and a proof that does not verify.
+    let other = DpopKey::new();
+    let (status, _, body) = push_with(
+        &sandbox,
+        &authorize_params(&Pkce::new(), "view:balance", &[("dpop_jkt", &key.jkt)]),
+        |r| r.header("DPoP", other.proof("POST", &par, None)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof");
     let (status, _, body) = push_with(
         &sandbox,
         &authorize_params(&Pkce::new(), "view:balance", &[]),
@@ -434,7 +470,8 @@ async fn dpop_jkt_is_pushed_like_any_parameter_and_an_unverifiable_proof_is_refu
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    assert_eq!(pushed_parameters(&sandbox).len(), 2);
     sandbox.shutdown().await;
 }
 
