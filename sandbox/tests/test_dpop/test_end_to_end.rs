@@ -10,7 +10,7 @@ use super::{EVERYDAY, bound_login, refresh, token_proof};
 use crate::common::dpop::DpopKey;
 use crate::common::{
     Browser, Pkce, authorize_and_login, authorize_url, details_for, exchange, exchange_dpop,
-    exchange_with_proof, query_param, start, start_with, token_endpoint,
+    exchange_with_proof, query_param, start_with, token_endpoint,
 };
 use crate::test_api::ApiClient;
 
@@ -46,8 +46,9 @@ async fn step_up_code(sandbox: &Sandbox, transfer: &serde_json::Value) -> (Strin
 
 #[tokio::test]
 async fn bound_tokens_read_refresh_and_move_money_and_nothing_works_without_the_key() {
-    let sandbox = start().await;
-    assert_eq!(sandbox.bank().sender().mode(), DpopMode::Transfers);
+    let mut config = SandboxConfig::ephemeral();
+    config.api.dpop = Some(DpopMode::Transfers);
+    let sandbox = start_with(config).await;
     let api = api(&sandbox);
     let key = DpopKey::new();
     let tokens = bound_login(&sandbox, &key, EVERYDAY).await;
