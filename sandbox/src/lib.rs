@@ -146,9 +146,8 @@ impl Sandbox {
             .get_or_insert(api::OpenAccounts::OnFirstUse);
         // The URL proofs name: where this listener is, unless a proxy's is configured.
         api_config.public_url.get_or_insert_with(|| api_url.clone());
-        // Bound tokens are always held to their key; unbound ones are refused only where
-        // `[api] dpop` says.
-        api_config.dpop.get_or_insert(api::DpopMode::Optional);
+        // Our own issuer binds tokens to DPoP keys: money moves only with bound tokens.
+        api_config.dpop.get_or_insert(api::DpopMode::Transfers);
         let database = api_config
             .database
             .clone()
