@@ -146,7 +146,7 @@ impl Sandbox {
             .get_or_insert(api::OpenAccounts::OnFirstUse);
         // The URL proofs name: where this listener is, unless a proxy's is configured.
         api_config.public_url.get_or_insert_with(|| api_url.clone());
-        // Our own issuer binds tokens to DPoP keys, so money moves only with bound tokens.
+        // Our own issuer binds tokens to DPoP keys: money moves only with bound tokens.
         api_config.dpop.get_or_insert(api::DpopMode::Transfers);
         let database = api_config
             .database

@@ -14,6 +14,8 @@ use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::dpop::ProofKey;
+
 const CLIENT_ID: &str = "bank-cli";
 const AUDIENCE: &str = "https://bank.example/api";
 /// Loopback redirects match any port (RFC 8252 §7.3); nothing listens here: the walker
@@ -57,11 +59,13 @@ impl Browser {
     }
 
     /// Runs one authorization for `scope` (and RFC 9396 `authorization_details`, when
-    /// given) and returns the access token.
+    /// given) and returns the access token; with a DPoP key, the code is bound to it
+    /// (`dpop_jkt`) and redeemed with a proof, so the token is bound to it too.
     pub async fn access_token(
         &mut self,
         scope: &str,
         authorization_details: Option<&str>,
+        dpop: Option<&ProofKey>,
     ) -> anyhow::Result<String> {
         let verifier = random_b64(32);
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -80,6 +84,9 @@ impl Browser {
             url.query_pairs_mut()
                 .append_pair("authorization_details", details);
         }
+        if let Some(key) = dpop {
+            url.query_pairs_mut().append_pair("dpop_jkt", &key.jkt);
+        }
 
         let callback = self
             .walker
@@ -94,9 +101,14 @@ impl Browser {
         };
 
         let token_url = self.issuer.join("/oauth/token")?;
-        let response = self
-            .http
-            .post(token_url)
+        let mut request = self.http.post(token_url.clone());
+        if let Some(key) = dpop {
+            request = request.header(
+                bank_protocol::dpop::DPOP_HEADER,
+                key.proof("POST", token_url.as_str(), None),
+            );
+        }
+        let response = request
             .form(&[
                 ("grant_type", "authorization_code"),
                 ("code", code.as_str()),

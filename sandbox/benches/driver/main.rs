@@ -6,8 +6,11 @@
 //! fails only when the ledger is wrong (a lost or doubled transfer), never when it is slow.
 //! `--database postgres://…` puts the bank API's ledger on PostgreSQL; `--instances 2`
 //! then serves a second API instance (its own pool, key cache and token cache, in this
-//! process) on the same database, and the load alternates between the two.
+//! process) on the same database, and the load alternates between the two. `load` is the
+//! GET load that wrk cannot make: every request with its own DPoP proof, and the same
+//! load with a bearer token and on `/healthz` for the references of the same run.
 
+mod dpop;
 mod flow;
 
 use std::path::PathBuf;
@@ -22,6 +25,8 @@ use bank_sandbox::store::bank::BankStore;
 use bank_sandbox::{Sandbox, SandboxConfig};
 use clap::{Parser, Subcommand};
 use serde_json::json;
+
+use crate::dpop::ProofKey;
 
 #[derive(Parser)]
 #[command(name = "bench-driver", about = "Load and latency driver for bench/run")]
@@ -96,6 +101,30 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         instances: usize,
     },
+    /// `GET url` over `connections` keep-alive connections for `seconds`: unauthenticated,
+    /// with a bearer token, or with a DPoP-bound token and a fresh proof per request (signed
+    /// before the timed window, so the rate is the server's; the signing time per proof is
+    /// reported beside it).
+    Load {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// `Authorization: Bearer TOKEN`.
+        #[arg(long, conflicts_with = "dpop_token")]
+        bearer: Option<String>,
+        /// `Authorization: DPoP TOKEN`, with proofs by `--dpop-key`.
+        #[arg(long, requires = "dpop_key")]
+        dpop_token: Option<String>,
+        /// The key the token is bound to (as `serve` prints it).
+        #[arg(long)]
+        dpop_key: Option<String>,
+        /// Proofs signed before the run: at most this many DPoP requests.
+        #[arg(long, default_value_t = 100_000)]
+        max_proofs: usize,
+    },
     /// Time one argon2id hash with the production parameters (median of `runs`).
     Hash {
         #[arg(long, default_value_t = 5)]
@@ -135,6 +164,26 @@ fn main() -> anyhow::Result<()> {
             ledger,
             instances,
         ))?,
+        Command::Load {
+            url,
+            seconds,
+            connections,
+            bearer,
+            dpop_token,
+            dpop_key,
+            max_proofs,
+        } => {
+            let auth = match (bearer, dpop_token, dpop_key) {
+                (Some(token), _, _) => Auth::Bearer(token),
+                (None, Some(token), Some(key)) => Auth::Dpop {
+                    token,
+                    key: ProofKey::import(&key)?,
+                    max_proofs,
+                },
+                _ => Auth::None,
+            };
+            runtime.block_on(load(&url, seconds, connections, auth))?
+        }
         Command::Hash { runs } => hash(runs)?,
     };
     if let Some(output) = output {
@@ -169,11 +218,20 @@ async fn serve(
     ledger.apply(&mut config)?;
     let sandbox = Sandbox::start(config).await?;
     let mut alice = flow::Browser::new(sandbox.issuer(), "alice", "wonderland")?;
-    let token = alice.access_token("openid view:balance", None).await?;
+    let token = alice
+        .access_token("openid view:balance", None, None)
+        .await?;
+    // A second everyday token, bound to a throwaway key that the load process signs with.
+    let key = ProofKey::generate();
+    let dpop_token = alice
+        .access_token("openid view:balance", None, Some(&key))
+        .await?;
     let ready = json!({
         "issuer": sandbox.issuer(),
         "api_url": sandbox.api_url(),
         "token": token,
+        "dpop_token": dpop_token,
+        "dpop_key": key.export(),
     });
     println!("{ready}");
     // Serve until whoever started us closes our stdin (or goes away).
@@ -204,17 +262,18 @@ async fn mint(
     browser: &flow::Browser,
     count: usize,
     workers: usize,
+    key: &Arc<ProofKey>,
 ) -> anyhow::Result<Vec<String>> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..workers {
         let mut b = browser.clone_session();
-        let next = next.clone();
+        let (next, key) = (next.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < count {
                 out.push(
-                    b.access_token("openid transfer:funds", Some(PAYMENT))
+                    b.access_token("openid transfer:funds", Some(PAYMENT), Some(&key))
                         .await?,
                 );
             }
@@ -233,15 +292,30 @@ struct Answer {
     replayed: bool,
 }
 
+/// Where a transfer goes (`url`, an instance) and what its proof names (`htu`: the public
+/// URL every instance shares, as behind a load balancer).
+struct Target {
+    url: String,
+    htu: String,
+}
+
 async fn post_transfer(
     http: &reqwest::Client,
-    url: &str,
+    target: &Target,
     token: &str,
+    dpop: &ProofKey,
     key: &str,
 ) -> anyhow::Result<Answer> {
     let response = http
-        .post(url)
-        .bearer_auth(token)
+        .post(&target.url)
+        .header(
+            reqwest::header::AUTHORIZATION,
+            format!("{} {token}", bank_protocol::dpop::TOKEN_TYPE),
+        )
+        .header(
+            bank_protocol::dpop::DPOP_HEADER,
+            dpop.proof("POST", &target.htu, Some(token)),
+        )
         .header("idempotency-key", key)
         .json(&json!({ "to": "bob", "amount": "0.01" }))
         .send()
@@ -276,10 +350,18 @@ async fn transfers(
     ledger.apply(&mut sandbox_config)?;
     let sandbox = Sandbox::start(sandbox_config).await?;
     let bank = sandbox.bank().store().clone();
-    let mut urls = vec![format!("{}/v1/transfers", sandbox.api_url())];
+    let htu = format!("{}/v1/transfers", sandbox.api_url());
+    let mut urls = vec![Target {
+        url: htu.clone(),
+        htu: htu.clone(),
+    }];
     if instances == 2 {
-        urls.push(second_instance(&sandbox, &ledger).await?);
+        urls.push(Target {
+            url: second_instance(&sandbox, &ledger).await?,
+            htu,
+        });
     }
+    let urls = Arc::new(urls);
     let balance = |handle: &'static str| {
         let bank = bank.clone();
         async move {
@@ -297,11 +379,13 @@ async fn transfers(
 
     let mint_started = Instant::now();
     let mut alice = flow::Browser::new(sandbox.issuer(), "alice", "wonderland")?;
+    // Every token is bound to the driver's key, and every transfer carries its own proof.
+    let key = Arc::new(ProofKey::generate());
     // The first authorization signs in (password form); later ones reuse the session.
     let first = alice
-        .access_token("openid transfer:funds", Some(PAYMENT))
+        .access_token("openid transfer:funds", Some(PAYMENT), Some(&key))
         .await?;
-    let mut tokens = mint(&alice, count + replays - 1, 4).await?;
+    let mut tokens = mint(&alice, count + replays - 1, 4, &key).await?;
     tokens.insert(0, first);
     let mint_secs = mint_started.elapsed().as_secs_f64();
     let (tokens, retry_tokens) = {
@@ -318,9 +402,10 @@ async fn transfers(
     let mut workers = Vec::new();
     for worker in 0..connections {
         // Connections alternate between the instances, as behind a round-robin proxy.
-        let url = urls[worker % urls.len()].clone();
         let (http, next, tokens) = (http.clone(), next.clone(), tokens.clone());
+        let (urls, key) = (urls.clone(), key.clone());
         workers.push(tokio::spawn(async move {
+            let target = &urls[worker % urls.len()];
             let mut latencies = Vec::new();
             let mut failures = 0usize;
             loop {
@@ -329,7 +414,8 @@ async fn transfers(
                     break;
                 }
                 let t0 = Instant::now();
-                let answer = post_transfer(&http, &url, &tokens[i], &format!("bench-{i}")).await?;
+                let answer =
+                    post_transfer(&http, target, &tokens[i], &key, &format!("bench-{i}")).await?;
                 latencies.push(t0.elapsed().as_micros() as u64);
                 if answer.status != 201 || answer.replayed {
                     failures += 1;
@@ -352,15 +438,16 @@ async fn transfers(
     // (401), and a retry with a fresh token and the same key returns the original transfer.
     let mut replay_refused = 0;
     let mut retries_replayed = 0;
+    let dpop = key.clone();
     for (i, fresh) in retry_tokens.iter().enumerate() {
         let key = format!("bench-{i}");
         // With two instances, each check goes to the other one than the transfer did.
         let other = &urls[(i + 1) % urls.len()];
-        let spent = post_transfer(&http, other, &tokens[i], &key).await?;
+        let spent = post_transfer(&http, other, &tokens[i], &dpop, &key).await?;
         if spent.status == 401 {
             replay_refused += 1;
         }
-        let retry = post_transfer(&http, other, fresh, &key).await?;
+        let retry = post_transfer(&http, other, fresh, &dpop, &key).await?;
         if retry.status == 201 && retry.replayed {
             retries_replayed += 1;
         }
@@ -417,6 +504,113 @@ async fn second_instance(sandbox: &Sandbox, ledger: &LedgerArgs) -> anyhow::Resu
         let _ = axum::serve(listener, api::router(state)).await;
     });
     Ok(url)
+}
+
+/// How the `load` requests authenticate.
+enum Auth {
+    None,
+    Bearer(String),
+    Dpop {
+        token: String,
+        key: ProofKey,
+        max_proofs: usize,
+    },
+}
+
+async fn load(
+    url: &str,
+    seconds: u64,
+    connections: usize,
+    auth: Auth,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    ensure!(
+        seconds > 0 && connections > 0,
+        "seconds and connections must be positive"
+    );
+    let htu = url::Url::parse(url)?;
+    let htu = bank_protocol::dpop::htu(&htu);
+    // One fresh proof per request, each with its own jti, all signed before the clock
+    // starts: the rate below is the server's, and the signing is timed on its own.
+    let (authorization, proofs, sign_us) = match &auth {
+        Auth::None => (None, Vec::new(), None),
+        Auth::Bearer(token) => (Some(format!("Bearer {token}")), Vec::new(), None),
+        Auth::Dpop {
+            token,
+            key,
+            max_proofs,
+        } => {
+            let started = Instant::now();
+            let proofs: Vec<String> = (0..*max_proofs)
+                .map(|_| key.proof("GET", &htu, Some(token)))
+                .collect();
+            let per_proof = started.elapsed().as_secs_f64() * 1e6 / (*max_proofs).max(1) as f64;
+            (Some(format!("DPoP {token}")), proofs, Some(per_proof))
+        }
+    };
+    let dpop = matches!(auth, Auth::Dpop { .. });
+    let proofs = Arc::new(proofs);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (http, next, proofs) = (http.clone(), next.clone(), proofs.clone());
+        let (url, authorization) = (url.to_owned(), authorization.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if dpop && i >= proofs.len() {
+                    break;
+                }
+                let mut request = http.get(&url);
+                if let Some(value) = &authorization {
+                    request = request.header(reqwest::header::AUTHORIZATION, value);
+                }
+                if dpop {
+                    request = request.header(bank_protocol::dpop::DPOP_HEADER, &proofs[i]);
+                }
+                let t0 = Instant::now();
+                let response = request.send().await?;
+                let ok = response.status() == reqwest::StatusCode::OK;
+                response.bytes().await?;
+                latencies.push(t0.elapsed().as_micros() as u64);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let (l, e) = worker.await??;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let result = json!({
+        "requests": latencies.len(),
+        "seconds": elapsed,
+        "per_second": latencies.len() as f64 / elapsed,
+        "p50_ms": percentile(&latencies, 50.0) as f64 / 1000.0,
+        "p99_ms": percentile(&latencies, 99.0) as f64 / 1000.0,
+        "errors": errors,
+        "proofs_ran_out": dpop && latencies.len() >= proofs.len(),
+        "sign_us": sign_us,
+    });
+    if errors > 0 {
+        println!("{result}");
+        bail!("{errors} requests were not answered 200");
+    }
+    Ok(Some(result))
 }
 
 fn hash(runs: usize) -> anyhow::Result<Option<serde_json::Value>> {

@@ -15,6 +15,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use bank_protocol::Problem;
+
+use super::challenge::{AuthChallenge, AuthScheme, challenge_header, challenges};
 pub use bank_protocol::problem::{PROBLEM_BASE, PROBLEM_JSON};
 
 /// Everything the bank API can answer with instead of a success.
@@ -415,68 +417,6 @@ impl IntoResponse for ApiError {
         }
         response
     }
-}
-
-/// The auth-params of a challenge (RFC 6750 §3), before a scheme is put in front of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthChallenge {
-    /// `error="…", error_description="…"` and friends; empty when no credentials were sent.
-    pub params: String,
-    /// Only the DPoP scheme can carry it (a proof's error, or "send a DPoP-bound token").
-    pub dpop_only: bool,
-}
-
-/// How the request presented its access token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthScheme {
-    /// No `Authorization` the API understands.
-    None,
-    Bearer,
-    Dpop,
-}
-
-/// The `WWW-Authenticate` values of an answer, in order: the error in the scheme the client
-/// used (RFC 9449 §7.1: a DPoP request hears about its token in the DPoP scheme, a bearer
-/// request as RFC 6750 says), then an offer of the other scheme where it is accepted, so a
-/// bearer client learns that DPoP is spoken (`algs`) and a DPoP client that bearer tokens
-/// would do. `bearer_allowed` is false where only DPoP-bound tokens are accepted.
-pub fn challenges(
-    challenge: &AuthChallenge,
-    used: AuthScheme,
-    bearer_allowed: bool,
-) -> Vec<String> {
-    let dpop_offer = format!(r#"DPoP algs="{}""#, bank_protocol::dpop::ALG_ES256);
-    let with_params = |scheme: &str| {
-        if challenge.params.is_empty() {
-            scheme.to_owned()
-        } else {
-            format!("{scheme} {}", challenge.params)
-        }
-    };
-    if challenge.dpop_only
-        || used == AuthScheme::Dpop
-        || (!bearer_allowed && used == AuthScheme::None)
-    {
-        let mut dpop = with_params("DPoP");
-        dpop.push_str(if challenge.params.is_empty() {
-            " "
-        } else {
-            ", "
-        });
-        dpop.push_str(&format!(r#"algs="{}""#, bank_protocol::dpop::ALG_ES256));
-        let mut out = vec![dpop];
-        if bearer_allowed {
-            out.push("Bearer".to_owned());
-        }
-        return out;
-    }
-    vec![with_params("Bearer"), dpop_offer]
-}
-
-/// A challenge as a header value (the parameters are already restricted to header-safe
-/// characters).
-pub fn challenge_header(challenge: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(challenge).ok()
 }
 
 fn error_params(code: &str, description: &str) -> String {

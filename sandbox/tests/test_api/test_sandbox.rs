@@ -218,6 +218,7 @@ async fn a_real_transfer_token_without_mfa_is_refused_with_rfc_9470() {
     for client in &mut config.authz.clients {
         client.mfa_scopes.clear();
     }
+    config.api.dpop = Some(bank_sandbox::api::DpopMode::Transfers);
     let sandbox = start_with(config).await;
     let api = client(&sandbox);
     let (code, pkce) = code_without_mfa(&sandbox, "alice", "wonderland", TRANSFER).await;

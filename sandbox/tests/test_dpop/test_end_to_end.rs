@@ -46,8 +46,9 @@ async fn step_up_code(sandbox: &Sandbox, transfer: &serde_json::Value) -> (Strin
 
 #[tokio::test]
 async fn bound_tokens_read_refresh_and_move_money_and_nothing_works_without_the_key() {
-    let sandbox = start().await;
-    assert_eq!(sandbox.bank().sender().mode(), DpopMode::Transfers);
+    let mut config = SandboxConfig::ephemeral();
+    config.api.dpop = Some(DpopMode::Transfers);
+    let sandbox = start_with(config).await;
     let api = api(&sandbox);
     let key = DpopKey::new();
     let tokens = bound_login(&sandbox, &key, EVERYDAY).await;
@@ -111,6 +112,41 @@ async fn bound_tokens_read_refresh_and_move_money_and_nothing_works_without_the_
         .await;
     refused.assert_problem(401, "dpop-required");
     assert_eq!(sandbox.bank().balance_of("bob"), Some(52_500));
+    sandbox.shutdown().await;
+}
+
+/// `serve` and `Sandbox::start` default to `transfers`: the sandbox's issuer binds tokens,
+/// so its API moves money only with bound ones, and reads with either.
+#[tokio::test]
+async fn the_sandboxs_own_api_moves_money_only_with_bound_tokens() {
+    let sandbox = start().await;
+    assert_eq!(sandbox.bank().sender().mode(), DpopMode::Transfers);
+    let api = api(&sandbox);
+    let transfer = json!({"to": "bob", "amount": "2.00"});
+    let (code, pkce) = step_up_code(&sandbox, &transfer).await;
+    let (_, _, unbound) = exchange(&sandbox, &code, &pkce.verifier).await;
+    let unbound = unbound["access_token"].as_str().expect("token");
+    let refused = api.transfer(unbound, "default-1", &transfer).await;
+    refused.assert_problem(401, "dpop-required");
+    assert_eq!(
+        refused.challenges(),
+        [
+            r#"DPoP error="invalid_token", error_description="moving money needs a DPoP-bound token", algs="ES256""#
+        ]
+    );
+    let pkce = Pkce::new();
+    let code = crate::common::get_code(&sandbox, &pkce, EVERYDAY, &[]).await;
+    let (_, _, everyday) = exchange(&sandbox, &code, &pkce.verifier).await;
+    let balance = api
+        .get("/v1/balance", everyday["access_token"].as_str())
+        .await;
+    assert_eq!(balance.status, 200, "{}", balance.body);
+    let key = DpopKey::new();
+    let (code, pkce) = step_up_code(&sandbox, &transfer).await;
+    let (_, _, bound) = exchange_dpop(&sandbox, &code, &pkce.verifier, &key).await;
+    let bound = bound["access_token"].as_str().expect("token");
+    let paid = api.transfer_dpop(bound, &key, "default-2", &transfer).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
     sandbox.shutdown().await;
 }
 
