@@ -12,6 +12,7 @@ mod test_browser;
 mod test_cli;
 mod test_demo;
 mod test_login;
+mod test_profiles;
 mod test_readme;
 mod test_tokens;
 mod test_transfer;
