@@ -311,7 +311,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__config__subcmd__list)
-            opts="-v -h -V --profile --json --no-input --verbose --help --version"
+            opts="-v -h -V --profiles --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -647,7 +647,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__login)
-            opts="-v -h -V --no-browser --callback-port --timeout --scope --force --insecure-storage --profile --json --no-input --verbose --help --version"
+            opts="-v -h -V --no-browser --callback-port --timeout --scope --force --insecure-storage --issuer --client-id --audience --api-url --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,6 +662,22 @@ _bank() {
                     return 0
                     ;;
                 --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --issuer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audience)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -733,7 +749,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__status)
-            opts="-v -h -V --profile --json --no-input --verbose --help --version"
+            opts="-v -h -V --all --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

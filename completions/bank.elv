@@ -44,6 +44,10 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --callback-port 'Listen for the redirect on this port instead of a random one'
             cand --timeout 'How long to wait for the browser (e.g. 300, 90s, 5m)'
             cand --scope 'Request an extra scope on top of the profile''s (repeatable)'
+            cand --issuer 'The authorization server''s issuer identifier (exact string; https except loopback)'
+            cand --client-id 'The public OAuth client id registered for bank'
+            cand --audience 'The bank API''s identifier (the access token''s audience)'
+            cand --api-url 'The bank API''s base URL (https except loopback)'
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
             cand --no-browser 'Print the URL but do not open a browser'
             cand --force 'Force a fresh sign-in even if the provider remembers you (prompt=login)'
@@ -70,6 +74,7 @@ set edit:completion:arg-completer[bank] = {|@words|
         }
         &'bank;status'= {
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --all 'Every profile, one line each (with `--json`: an array)'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -167,19 +172,20 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'bank;config;list'= {
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profiles 'List every profile (name, issuer, client id, API URL) instead of one profile''s settings'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }

@@ -45,6 +45,10 @@ complete -c bank -n "__fish_bank_needs_command" -f -a "help" -d 'Print this mess
 complete -c bank -n "__fish_bank_using_subcommand login" -l callback-port -d 'Listen for the redirect on this port instead of a random one' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l timeout -d 'How long to wait for the browser (e.g. 300, 90s, 5m)' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l scope -d 'Request an extra scope on top of the profile\'s (repeatable)' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l issuer -d 'The authorization server\'s issuer identifier (exact string; https except loopback)' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l client-id -d 'The public OAuth client id registered for bank' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l audience -d 'The bank API\'s identifier (the access token\'s audience)' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l api-url -d 'The bank API\'s base URL (https except loopback)' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l no-browser -d 'Print the URL but do not open a browser'
 complete -c bank -n "__fish_bank_using_subcommand login" -l force -d 'Force a fresh sign-in even if the provider remembers you (prompt=login)'
@@ -61,6 +65,7 @@ complete -c bank -n "__fish_bank_using_subcommand logout" -s v -l verbose -d 'Mo
 complete -c bank -n "__fish_bank_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bank -n "__fish_bank_using_subcommand logout" -s V -l version -d 'Print version'
 complete -c bank -n "__fish_bank_using_subcommand status" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand status" -l all -d 'Every profile, one line each (with `--json`: an array)'
 complete -c bank -n "__fish_bank_using_subcommand status" -l json -d 'Print machine-readable JSON on stdout'
 complete -c bank -n "__fish_bank_using_subcommand status" -l no-input -d 'Never prompt; fail instead of asking'
 complete -c bank -n "__fish_bank_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'
@@ -120,13 +125,14 @@ complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcom
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -l json -d 'Print machine-readable JSON on stdout'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -l no-input -d 'Never prompt; fail instead of asking'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -l profiles -d 'List every profile (name, issuer, client id, API URL) instead of one profile\'s settings'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON on stdout'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail instead of asking'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from path" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
 complete -c bank -n "__fish_bank_using_subcommand config; and __fish_seen_subcommand_from path" -l json -d 'Print machine-readable JSON on stdout'

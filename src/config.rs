@@ -10,11 +10,21 @@
 //! 3. environment: `BANK_ISSUER`, `BANK_CLIENT_ID`, `BANK_AUDIENCE`, `BANK_API_URL`,
 //!    `BANK_DPOP`, `BANK_PAR`
 //!    (the profile itself comes from `--profile`, else `BANK_PROFILE`, else `default`);
-//! 4. command-line flags (`--callback-port`).
+//! 4. command-line flags (`--callback-port`; `bank login`'s `--issuer`, `--client-id`,
+//!    `--audience`, `--api-url`).
 //!
 //! `BANK_TOKEN` is not a profile value: it replaces the cached token entirely (see
 //! `session.rs`). Nothing secret is ever written here; tokens live in `token_store`.
 //! A missing file is fine; an unreadable or malformed one is a clear error.
+//!
+//! The parts beside this file: `document` writes the file back keeping the person's
+//! comments and layout; `create` decides when `bank login` makes a new profile.
+
+mod create;
+mod document;
+
+pub use create::{LoginProfile, NewProfile, plan_login_profile};
+pub use document::ConfigDocument;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -75,22 +85,37 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot edit {}: {reason}", path.display())]
+    Uneditable { path: PathBuf, reason: String },
     #[error("{} is not valid configuration", path.display())]
     Parse {
         path: PathBuf,
         #[source]
         source: toml::de::Error,
     },
-    #[error("cannot encode the configuration")]
-    Encode(#[source] toml::ser::Error),
     #[error("unknown configuration key `{0}`")]
     UnknownKey(String),
     #[error("invalid value for `{key}`: {reason}")]
     InvalidValue { key: String, reason: String },
     #[error(
-        "profile `{0}` does not exist; create it with `bank --profile {0} config set issuer URL`"
+        "profile `{0}` does not exist; create it with `bank --profile {0} login --issuer URL --client-id ID`"
     )]
     UnknownProfile(String),
+    #[error("cannot create profile `{name}`: {} {} needed", missing.join(" and "), if missing.len() == 1 { "is" } else { "are" })]
+    IncompleteProfile {
+        name: String,
+        /// The flags (and their variables) that were not given, e.g. `--client-id (BANK_CLIENT_ID)`.
+        missing: Vec<&'static str>,
+    },
+    #[error(
+        "profile `{name}` already has {key} = {current}; `bank login` does not change it to {requested}"
+    )]
+    ProfileConflict {
+        name: String,
+        key: &'static str,
+        current: String,
+        requested: String,
+    },
 }
 
 /// How the API identifier is sent on the authorization request.
@@ -176,7 +201,7 @@ pub struct ProfileFile {
 }
 
 /// The whole `config.toml`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     #[serde(default)]
@@ -202,19 +227,17 @@ impl ConfigFile {
         })
     }
 
-    /// Writes the file atomically (temp file + rename) so a crash never leaves half a file.
-    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
-        let text = toml::to_string_pretty(self).map_err(ConfigError::Encode)?;
-        let write_err = |source| ConfigError::Write {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(write_err)?;
-        }
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(write_err)?;
-        std::fs::rename(&tmp, path).map_err(write_err)
+    /// The profiles a person can choose: `default` (which exists even without a table)
+    /// first, then the file's, in name order.
+    pub fn profile_names(&self) -> Vec<String> {
+        let mut names = vec![DEFAULT_PROFILE.to_owned()];
+        names.extend(
+            self.profiles
+                .keys()
+                .filter(|n| n.as_str() != DEFAULT_PROFILE)
+                .cloned(),
+        );
+        names
     }
 }
 
@@ -326,54 +349,74 @@ pub fn config_file_path(dir: &Path) -> PathBuf {
 pub struct Overrides {
     pub profile: Option<String>,
     pub callback_port: Option<u16>,
+    /// `bank login --issuer` and friends: the profile's values for this run (and, for a new
+    /// profile, what is written).
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub audience: Option<String>,
+    pub api_url: Option<String>,
+}
+
+impl Overrides {
+    /// The profile these flags and `env` select.
+    pub fn profile_name(&self, env: &Env) -> String {
+        self.profile
+            .clone()
+            .or_else(|| env.profile.clone())
+            .unwrap_or_else(|| DEFAULT_PROFILE.to_owned())
+    }
 }
 
 /// Applies the layers in the order written in the module docs.
 pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profile, ConfigError> {
-    let name = flags
-        .profile
-        .clone()
-        .or_else(|| env.profile.clone())
-        .unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
+    let name = flags.profile_name(env);
     let from_file = match file.profiles.get(&name) {
         Some(p) => p.clone(),
         None if name == DEFAULT_PROFILE => ProfileFile::default(),
         None => return Err(ConfigError::UnknownProfile(name)),
     };
     let mut sources = BTreeMap::new();
-    let mut pick =
-        |key: &'static str, default: String, file: Option<String>, env: Option<String>| {
-            let (value, source) = match (env, file) {
-                (Some(v), _) => (v, Source::Env),
-                (None, Some(v)) => (v, Source::File),
-                (None, None) => (default, Source::Default),
-            };
-            sources.insert(key, source);
-            value
+    let mut pick = |key: &'static str,
+                    default: &str,
+                    file: Option<String>,
+                    env: &Option<String>,
+                    flag: &Option<String>| {
+        let (value, source) = match (flag, env, file) {
+            (Some(v), _, _) => (v.clone(), Source::Flag),
+            (None, Some(v), _) => (v.clone(), Source::Env),
+            (None, None, Some(v)) => (v, Source::File),
+            (None, None, None) => (default.to_owned(), Source::Default),
         };
+        sources.insert(key, source);
+        value
+    };
     let issuer = pick(
         "issuer",
-        DEFAULT_ISSUER.into(),
+        DEFAULT_ISSUER,
         from_file.issuer,
-        env.issuer.clone(),
+        &env.issuer,
+        &flags.issuer,
     );
     let client_id = pick(
         "client_id",
-        DEFAULT_CLIENT_ID.into(),
+        DEFAULT_CLIENT_ID,
         from_file.client_id,
-        env.client_id.clone(),
+        &env.client_id,
+        &flags.client_id,
     );
     let audience = pick(
         "audience",
-        DEFAULT_AUDIENCE.into(),
+        DEFAULT_AUDIENCE,
         from_file.audience,
-        env.audience.clone(),
+        &env.audience,
+        &flags.audience,
     );
     let api_url = pick(
         "api_url",
-        DEFAULT_API_URL.into(),
+        DEFAULT_API_URL,
         from_file.api_url,
-        env.api_url.clone(),
+        &env.api_url,
+        &flags.api_url,
     );
     validate(&labelled("issuer", &sources), &issuer)?;
     validate(&labelled("api_url", &sources), &api_url)?;
@@ -435,6 +478,23 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
     })
 }
 
+/// Every profile a person can choose (see [`ConfigFile::profile_names`]), each resolved from
+/// the file and the built-in defaults alone: `BANK_ISSUER` and friends override whichever
+/// profile a command uses, so applied here they would make every profile look alike.
+pub fn resolve_all(file: &ConfigFile) -> Vec<(String, Result<Profile, ConfigError>)> {
+    file.profile_names()
+        .into_iter()
+        .map(|name| {
+            let flags = Overrides {
+                profile: Some(name.clone()),
+                ..Overrides::default()
+            };
+            let resolved = resolve(file, &Env::default(), &flags);
+            (name, resolved)
+        })
+        .collect()
+}
+
 pub fn split_scopes(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
@@ -444,6 +504,7 @@ fn labelled(key: &str, sources: &BTreeMap<&'static str, Source>) -> String {
     match sources.get(key) {
         Some(Source::Env) => format!("{key} (from BANK_{})", key.to_ascii_uppercase()),
         Some(Source::File) => format!("{key} (from the configuration file)"),
+        Some(Source::Flag) => format!("{key} (from --{})", key.replace('_', "-")),
         _ => key.to_owned(),
     }
 }

@@ -9,7 +9,7 @@ use crate::client::dpop::Dpop;
 use crate::client::refresh::Refresh;
 use crate::client::step_up::{StepUp, StepUpOptions};
 use crate::client::{BankClient, Observer, Session, session};
-use crate::config::{self, ConfigFile, Env, Overrides};
+use crate::config::{self, ConfigFile, Env, LoginProfile, NewProfile, Overrides};
 use crate::error::{CliError, ErrorKind};
 use crate::token_store::TokenStore;
 use crate::ui::Ui;
@@ -24,7 +24,37 @@ impl Ctx {
         let env = Env::from_process();
         let config_dir = config::config_dir(&env)?;
         let file = ConfigFile::load(&config::config_file_path(&config_dir))?;
-        let profile = config::resolve(&file, &env, overrides)?;
+        Ctx::resolved(ui, overrides, env, config_dir, &file)
+    }
+
+    /// For `bank login`, which may create the profile it signs in to: the context resolved
+    /// as if that profile existed, and the profile to write once the sign-in succeeded.
+    pub fn load_for_login(
+        ui: &Ui,
+        overrides: &Overrides,
+    ) -> Result<(Ctx, Option<NewProfile>), CliError> {
+        let env = Env::from_process();
+        let config_dir = config::config_dir(&env)?;
+        let mut file = ConfigFile::load(&config::config_file_path(&config_dir))?;
+        let new_profile = match config::plan_login_profile(&file, &env, overrides)? {
+            LoginProfile::Existing => None,
+            LoginProfile::New(new) => {
+                new.insert_into(&mut file);
+                Some(new)
+            }
+        };
+        let ctx = Ctx::resolved(ui, overrides, env, config_dir, &file)?;
+        Ok((ctx, new_profile))
+    }
+
+    fn resolved(
+        ui: &Ui,
+        overrides: &Overrides,
+        env: Env,
+        config_dir: std::path::PathBuf,
+        file: &ConfigFile,
+    ) -> Result<Ctx, CliError> {
+        let profile = config::resolve(file, &env, overrides)?;
         let env_token = std::env::var("BANK_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty())

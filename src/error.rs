@@ -160,12 +160,24 @@ impl From<ConfigError> for CliError {
         let kind = match err {
             ConfigError::UnknownKey(_)
             | ConfigError::InvalidValue { .. }
-            | ConfigError::UnknownProfile(_) => ErrorKind::Usage,
+            | ConfigError::UnknownProfile(_)
+            | ConfigError::IncompleteProfile { .. }
+            | ConfigError::ProfileConflict { .. } => ErrorKind::Usage,
             _ => ErrorKind::General,
         };
-        let hint = match &err {
-            ConfigError::UnknownKey(_) => Some("run `bank config list` to see the keys"),
-            ConfigError::Parse { .. } => Some("fix the file, or move it away to start over"),
+        let hint: Option<String> = match &err {
+            ConfigError::UnknownKey(_) => Some("run `bank config list` to see the keys".into()),
+            ConfigError::Parse { .. } | ConfigError::Uneditable { .. } => {
+                Some("fix the file, or move it away to start over".into())
+            }
+            ConfigError::ProfileConflict {
+                name,
+                key,
+                requested,
+                ..
+            } => Some(format!(
+                "to change it: bank --profile {name} config set {key} {requested} (then log in again); or sign in to a new profile: bank --profile NEW login …"
+            )),
             _ => None,
         };
         let out = CliError::wrap(kind, err);

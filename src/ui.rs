@@ -292,6 +292,35 @@ impl Observer for Ui {
 }
 
 /// `403 Forbidden`.
+/// Rows as left-aligned columns two spaces apart (widths in characters; the last column is
+/// not padded).
+pub fn columns(rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths = Vec::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            let w = cell.chars().count();
+            match widths.get_mut(i) {
+                Some(have) if *have >= w => {}
+                Some(have) => *have = w,
+                None => widths.push(w),
+            }
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                line.push_str(cell);
+                if i + 1 < row.len() {
+                    let pad = widths[i] - cell.chars().count() + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            line
+        })
+        .collect()
+}
+
 pub fn status_line(status: u16) -> String {
     let reason = reqwest::StatusCode::from_u16(status)
         .ok()

@@ -13,6 +13,7 @@ mod test_cli;
 mod test_demo;
 mod test_login;
 mod test_par;
+mod test_profiles;
 mod test_readme;
 mod test_tokens;
 mod test_transfer;

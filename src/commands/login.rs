@@ -5,7 +5,8 @@ use std::time::Duration;
 use bank_protocol::scopes::OPENID;
 use serde_json::json;
 
-use crate::config;
+use crate::commands::new_profile::{self, NewProfileArgs};
+use crate::config::{self, NewProfile};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::oauth::{self, AuthParams, Browser, Interaction};
@@ -19,7 +20,9 @@ Examples:
   bank login --no-browser                 # only print the URL (e.g. over SSH)
   bank login --callback-port 8765         # providers that match the redirect port exactly
   BANK_BROWSER=firefox bank login
-  bank --profile work login --timeout 2m";
+  bank --profile work login --timeout 2m
+  bank --profile work login --issuer https://TENANT.auth0.com/ --client-id ID
+                                          # creates profile `work` once you have signed in";
 
 /// Sign in through your browser
 ///
@@ -29,6 +32,10 @@ Examples:
 /// sign in, the everyday token (`view:balance`) and its refresh token are stored in the
 /// system keyring. If no keyring is available, bank warns and stores them in a file readable
 /// only by you in the config directory; `--insecure-storage` chooses that file on purpose.
+///
+/// With `--issuer` and `--client-id` (or BANK_ISSUER and BANK_CLIENT_ID), a `--profile`
+/// that does not exist yet is created once the sign-in succeeded. An existing profile is
+/// never changed by login: a flag that differs from it is refused (use `bank config set`).
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct LoginArgs {
@@ -58,9 +65,17 @@ pub struct LoginArgs {
     /// Store tokens in a plain-text file (0600) instead of the system keyring
     #[arg(long)]
     pub insecure_storage: bool,
+
+    #[command(flatten)]
+    pub new_profile: NewProfileArgs,
 }
 
-pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliError> {
+pub async fn cmd_login(
+    ui: &Ui,
+    ctx: &Ctx,
+    args: LoginArgs,
+    new_profile: Option<NewProfile>,
+) -> Result<(), CliError> {
     let session = &ctx.session;
     let profile = &session.profile;
     if session.env_token.is_some() {
@@ -120,6 +135,7 @@ pub async fn cmd_login(ui: &Ui, ctx: &Ctx, args: LoginArgs) -> Result<(), CliErr
     )
     .await?;
 
+    new_profile::create(ui, session, new_profile.as_ref())?;
     let bundle = session.bundle_from(tokens, None, key);
     let store = TokenStore::new(&session.config_dir, args.insecure_storage);
     let saved = store.save(&session.key(), &bundle, false)?;

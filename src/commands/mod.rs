@@ -14,6 +14,7 @@ pub mod demo;
 pub mod history;
 pub mod login;
 pub mod logout;
+pub mod new_profile;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod status;
@@ -43,7 +44,8 @@ Examples:
 Environment:
   BANK_PROFILE      profile to use (like --profile)
   BANK_ISSUER, BANK_CLIENT_ID, BANK_AUDIENCE, BANK_API_URL
-                    override the profile's values
+                    override the profile's values (`bank login` creates a new
+                    named profile from them)
   BANK_CONFIG_DIR   configuration directory (default: the platform's config dir + /bank)
   BANK_TOKEN        use this access token; skip the keyring (for CI)
   BANK_BROWSER      command that opens the login URL (else BROWSER, else the system's)
@@ -110,7 +112,7 @@ pub enum Command {
 pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
     let mut overrides = Overrides {
         profile: cli.global.profile.clone(),
-        callback_port: None,
+        ..Overrides::default()
     };
     match cli.command {
         Command::Completions(args) => completions::cmd_completions(ui, args),
@@ -122,10 +124,12 @@ pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
         Command::Sandbox(args) => sandbox::cmd_sandbox(ui, args).await,
         Command::Login(args) => {
             overrides.callback_port = args.callback_port;
-            let ctx = Ctx::load(ui, &overrides)?;
-            login::cmd_login(ui, &ctx, args).await
+            args.new_profile.apply(&mut overrides);
+            let (ctx, new_profile) = Ctx::load_for_login(ui, &overrides)?;
+            login::cmd_login(ui, &ctx, args, new_profile).await
         }
         Command::Logout(args) => logout::cmd_logout(ui, &Ctx::load(ui, &overrides)?, args).await,
+        Command::Status(args) if args.all => status::cmd_status_all(ui, &overrides),
         Command::Status(args) => status::cmd_status(ui, &Ctx::load(ui, &overrides)?, args).await,
         Command::Balance(args) => balance::cmd_balance(ui, &Ctx::load(ui, &overrides)?, args).await,
         Command::History(args) => history::cmd_history(ui, &Ctx::load(ui, &overrides)?, args).await,

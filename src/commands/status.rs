@@ -3,25 +3,38 @@
 use serde_json::json;
 
 use crate::client::Session;
-use crate::client::session::EXPIRY_SKEW_SECS;
+use crate::client::session::{EXPIRY_SKEW_SECS, key_of};
+use crate::config::{self, ConfigFile, Env, Overrides};
 use crate::context::Ctx;
 use crate::error::{CliError, ErrorKind};
 use crate::time_text::{relative, rfc3339};
-use crate::ui::Ui;
+use crate::token_store::{StoreError, TokenStore};
+use crate::ui::{Ui, columns};
 
 const AFTER_HELP: &str = "\
 Examples:
   bank status
   bank status --json | jq -r .user
-  bank status || bank login       # exit 3 when not logged in";
+  bank status || bank login       # exit 3 when not logged in
+  bank status --all               # every profile: who, until when, where
+  bank status --all --json | jq -r '.[] | select(.logged_in) | .profile'";
 
 /// Show the login state of the current profile
 ///
 /// Prints the profile, issuer, user, granted scopes, access token expiry and where the
 /// tokens are stored. Exits with 3 when not logged in. Nothing secret is printed.
+///
+/// With `--all`, one line per profile (`default` and every profile in the configuration
+/// file): who is signed in, when the access token expires and where the tokens are stored.
+/// It reads the stored logins only (nothing is refreshed or sent) and exits 0 whoever is
+/// signed in; the profiles' values are the file's, without BANK_ISSUER and friends.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Every profile, one line each (with `--json`: an array)
+    #[arg(long)]
+    pub all: bool,
+}
 
 /// RFC 3339 text for unix seconds.
 pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), CliError> {
@@ -125,4 +138,109 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
     ))?;
     ui.data(&format!("Storage:  {storage}"))?;
     outcome
+}
+
+/// `bank status --all`: every profile's stored login, read without refreshing anything.
+pub fn cmd_status_all(ui: &Ui, overrides: &Overrides) -> Result<(), CliError> {
+    let env = Env::from_process();
+    let config_dir = config::config_dir(&env)?;
+    let file = ConfigFile::load(&config::config_file_path(&config_dir))?;
+    let current = overrides.profile_name(&env);
+    let store = TokenStore::new(&config_dir, false);
+    let now = Session::now();
+    if std::env::var_os("BANK_TOKEN").is_some_and(|t| !t.is_empty()) {
+        ui.warn("BANK_TOKEN is set: commands use it instead of the stored logins listed here");
+    }
+    let mut entries = Vec::new();
+    let mut rows = vec![
+        ["", "PROFILE", "ISSUER", "USER", "EXPIRES", "STORAGE"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for (name, resolved) in config::resolve_all(&file) {
+        let mark = if name == current { "*" } else { "" }.to_owned();
+        let profile = match resolved {
+            Ok(profile) => profile,
+            Err(e) => {
+                entries.push(json!({
+                    "profile": name,
+                    "current": name == current,
+                    "logged_in": false,
+                    "error": e.to_string(),
+                }));
+                rows.push(vec![mark, name, format!("(unusable: {e})")]);
+                continue;
+            }
+        };
+        let loaded = store.load(&key_of(&profile));
+        let (entry, row) = match loaded {
+            Ok((bundle, storage)) => {
+                let expired = bundle.is_expired(now, EXPIRY_SKEW_SECS);
+                let expires = match bundle.expires_at {
+                    Some(at) if expired && bundle.refresh_token.is_some() => {
+                        format!("expired {}; refreshed on next use", relative(at - now))
+                    }
+                    Some(at) if expired => format!("expired {}; log in again", relative(at - now)),
+                    Some(at) => rfc3339(at).map_or_else(
+                        || relative(at - now),
+                        |when| format!("{when} ({})", relative(at - now)),
+                    ),
+                    None => "not given by the provider".into(),
+                };
+                (
+                    json!({
+                        "profile": profile.name,
+                        "current": profile.name == current,
+                        "issuer": profile.issuer,
+                        "api_url": profile.api_url,
+                        "logged_in": !expired || bundle.refresh_token.is_some(),
+                        "user": bundle.username,
+                        "scopes": bundle.scopes,
+                        "expires_at": bundle.expires_at.and_then(rfc3339),
+                        "expired": expired,
+                        "refresh_token": bundle.refresh_token.is_some(),
+                        "storage": storage.kind(),
+                    }),
+                    vec![
+                        bundle.username.clone().unwrap_or_else(|| "unknown".into()),
+                        expires,
+                        storage.kind().to_owned(),
+                    ],
+                )
+            }
+            Err(StoreError::NotFound) => (
+                json!({
+                    "profile": profile.name,
+                    "current": profile.name == current,
+                    "issuer": profile.issuer,
+                    "api_url": profile.api_url,
+                    "logged_in": false,
+                }),
+                vec!["-".into(), "not logged in".into(), "-".into()],
+            ),
+            // One unreadable login (a damaged entry, a locked keyring) does not hide the others.
+            Err(e) => (
+                json!({
+                    "profile": profile.name,
+                    "current": profile.name == current,
+                    "issuer": profile.issuer,
+                    "api_url": profile.api_url,
+                    "logged_in": false,
+                    "error": e.to_string(),
+                }),
+                vec!["-".into(), format!("cannot read: {e}"), "-".into()],
+            ),
+        };
+        entries.push(entry);
+        let mut line = vec![mark, profile.name, profile.issuer];
+        line.extend(row);
+        rows.push(line);
+    }
+    if ui.json() {
+        return ui.data_json(&entries);
+    }
+    for line in columns(&rows) {
+        ui.data(line.trim_end())?;
+    }
+    Ok(())
 }

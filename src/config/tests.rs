@@ -1,4 +1,4 @@
-//! The layering rules of `crate::config`, key by key.
+//! The resolver's layers, key by key, and the validation of `bank config set`.
 
 use super::*;
 

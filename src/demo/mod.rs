@@ -386,7 +386,7 @@ fn demo_ctx(ui: &Ui, sandbox: &Sandbox, config_dir: &std::path::Path) -> Result<
         &Env::default(),
         &Overrides {
             profile: Some(PROFILE.to_owned()),
-            callback_port: None,
+            ..Overrides::default()
         },
     )?;
     let http = crate::context::http_client(concat!("bank/", env!("CARGO_PKG_VERSION"), " (demo)"))?;

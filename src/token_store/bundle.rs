@@ -99,7 +99,7 @@ impl Storage {
 impl fmt::Display for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Storage::Keyring => f.write_str("system keyring (Secret Service)"),
+            Storage::Keyring => write!(f, "system keyring ({})", super::Platform::CURRENT.name()),
             Storage::File(p) => write!(f, "plain-text file {} (insecure)", p.display()),
         }
     }

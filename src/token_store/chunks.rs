@@ -11,10 +11,10 @@
 use super::StoreError;
 use super::keyring::{Keyring, Run};
 
-/// Largest value stored in one keyring item where the platform has a small limit: Windows'
-/// credential blob holds 2560 bytes (UTF-16, so about 1280 characters); 1024 leaves room for
-/// any platform's overhead.
-pub const CHUNK_LIMIT: usize = 1024;
+/// Largest value stored in one keyring item where the platform has a small limit: the
+/// Windows store's (its 2560-byte credential blob holds any 1280 UTF-8 bytes as UTF-16;
+/// see `platform`).
+pub const CHUNK_LIMIT: usize = super::platform::WINDOWS_BLOB_BYTES / 2;
 const CHUNK_MANIFEST: &str = "bank-chunked:v1:";
 
 impl Keyring {
@@ -167,5 +167,37 @@ mod tests {
             ));
         }
         assert!(!keyring.delete(&account).expect("delete again"));
+    }
+
+    /// The Windows chunk size on the real Secret Service: a bundle as large as a real one
+    /// (an RS256 access token, a refresh token, non-ASCII names) goes through the same code
+    /// that the Credential Manager runs, and every item it wrote fits that store's blob.
+    #[test]
+    fn keyring_round_trip_at_the_windows_chunk_size() {
+        let keyring = Keyring::connect()
+            .expect("a Secret Service is required: run the tests under scripts/with-keyring")
+            .with_chunk_limit(CHUNK_LIMIT);
+        let account = format!(
+            "unit-test-win-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let bundle = format!(
+            "{{\"access_token\":\"{}\",\"refresh_token\":\"{}\",\"username\":\"Zoë 名前 🦀\"}}",
+            "eyJ".repeat(600),
+            "r".repeat(700)
+        );
+        keyring.set(&account, &bundle).expect("set");
+        assert_eq!(keyring.get(&account).expect("get"), bundle);
+        let n = keyring.chunk_count(&account).expect("manifest");
+        assert_eq!(n, split_chunks(&bundle, CHUNK_LIMIT).len());
+        assert!(n >= 3, "{n} chunks");
+        for i in 1..=n {
+            let item = keyring
+                .get_raw(chunk_account(&account, i), Run::UnderDeadline)
+                .expect("chunk");
+            assert!(item.encode_utf16().count() * 2 <= super::super::platform::WINDOWS_BLOB_BYTES);
+        }
+        assert!(keyring.delete(&account).expect("delete"));
     }
 }

@@ -1,13 +1,15 @@
 //! The OS keyring, one item per call, and never allowed to hang the CLI or leak a secret.
 //!
-//! The store is chosen explicitly (the Secret Service on Linux, through our own plain-session
-//! store in `secret_service`), so `keyring-core` never gets a chance to fall back to its
-//! in-memory mock. Every call runs on a helper thread under [`KEYRING_TIMEOUT`], as `gh`
+//! The store is chosen explicitly (`platform`: the Secret Service on Linux through our own
+//! plain-session store in `secret_service`, the login keychain on macOS, the Credential
+//! Manager on Windows), so `keyring-core` never gets a chance to fall back to its in-memory
+//! mock. Every call runs on a helper thread under [`KEYRING_TIMEOUT`], as `gh`
 //! does, because a wedged Secret Service would otherwise block the process forever. Errors
 //! are reduced to [`StoreError`]s whose keyring part ([`KeyringFailure`]) is a message only:
 //! `keyring-core`'s own errors can carry the stored bytes. Values larger than one item are
 //! the business of `chunks`, built on the single-item calls here.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -15,16 +17,12 @@ use std::time::Duration;
 use keyring_core::{CredentialStore, Entry};
 
 use super::StoreError;
+use super::platform::Platform;
 
 /// The keyring "service" all entries live under.
 pub const SERVICE: &str = "bank-cli";
 /// `gh` uses 3 s; a healthy Secret Service answers in milliseconds.
 pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(3);
-/// The Secret Service has no practical item limit (gnome-keyring round-trips a 16 MiB
-/// secret), and every extra item costs a D-Bus round trip on each `bank` run, so the bundle
-/// stays in one item there; chunking is kept for stores with small limits.
-#[cfg(target_os = "linux")]
-const SECRET_SERVICE_ITEM_LIMIT: usize = 1 << 20;
 
 /// A keyring error reduced to its message: `keyring_core::Error` can carry the stored bytes
 /// (`BadEncoding`, `BadDataFormat`), which must never reach a `Debug` or an error report.
@@ -69,27 +67,26 @@ fn with_deadline<T: Send + 'static>(
         .map_err(|_| StoreError::Timeout)
 }
 
-/// The platform's keyring store, chosen explicitly, and its largest item.
-#[cfg(target_os = "linux")]
-fn platform_store() -> Result<(Arc<CredentialStore>, usize), keyring_core::Error> {
-    let store: Arc<CredentialStore> = super::secret_service::Store::new()?;
-    Ok((store, SECRET_SERVICE_ITEM_LIMIT))
-}
-
-/// Only the Secret Service store is wired up so far; elsewhere the file fallback applies.
-#[cfg(not(target_os = "linux"))]
-fn platform_store() -> Result<(Arc<CredentialStore>, usize), keyring_core::Error> {
-    Err(keyring_core::Error::NotSupportedByStore(
-        "no keyring store is built in for this platform yet".into(),
-    ))
-}
-
 /// Chunked key/value access to one keyring store, every call under the deadline.
 #[derive(Clone)]
 pub struct Keyring {
     store: Arc<CredentialStore>,
     /// Largest value kept in one item; see `chunks`.
     pub(super) chunk_limit: usize,
+    modifiers: &'static [(&'static str, &'static str)],
+}
+
+/// The entry for `account` in `store`, with the platform's modifiers.
+fn entry(
+    store: &Arc<CredentialStore>,
+    account: &str,
+    modifiers: &[(&str, &str)],
+) -> keyring_core::Result<Entry> {
+    if modifiers.is_empty() {
+        return Entry::new_in_store(store, SERVICE, account);
+    }
+    let modifiers: HashMap<&str, &str> = modifiers.iter().copied().collect();
+    Entry::new_in_store_with_modifiers(store, SERVICE, account, &modifiers)
 }
 
 /// Where a keyring call runs: on its own helper thread under [`KEYRING_TIMEOUT`], or on the
@@ -120,12 +117,17 @@ impl Keyring {
     }
 
     pub(super) fn connect_via(run: Run) -> Result<Keyring, StoreError> {
-        let (store, chunk_limit) = run.call(platform_store)?.map_err(|e| match e {
+        let platform = Platform::CURRENT;
+        let store = run.call(move || platform.connect())?.map_err(|e| match e {
             keyring_core::Error::NoEntry => StoreError::NotFound,
             // Connecting failed: no bus, no Secret Service, nothing to unlock it.
             other => StoreError::Unavailable(sanitize(&other)),
         })?;
-        Ok(Keyring { store, chunk_limit })
+        Ok(Keyring {
+            store,
+            chunk_limit: platform.chunk_limit(),
+            modifiers: platform.entry_modifiers(),
+        })
     }
 
     /// For tests: a smaller chunk size forces several chunks.
@@ -136,25 +138,23 @@ impl Keyring {
 
     /// Reads one item.
     pub(super) fn get_raw(&self, account: String, run: Run) -> Result<String, StoreError> {
-        let store = self.store.clone();
-        run.call(move || Entry::new_in_store(&store, SERVICE, &account)?.get_password())?
+        let (store, modifiers) = (self.store.clone(), self.modifiers);
+        run.call(move || entry(&store, &account, modifiers)?.get_password())?
             .map_err(classify)
     }
 
     /// Writes one item.
     pub(super) fn set_raw(&self, account: String, value: String) -> Result<(), StoreError> {
-        let store = self.store.clone();
-        with_deadline(move || Entry::new_in_store(&store, SERVICE, &account)?.set_password(&value))?
+        let (store, modifiers) = (self.store.clone(), self.modifiers);
+        with_deadline(move || entry(&store, &account, modifiers)?.set_password(&value))?
             .map_err(classify)
     }
 
     /// Deletes one item; deleting nothing is fine.
     pub(super) fn delete_raw(&self, account: String) -> Result<(), StoreError> {
-        let store = self.store.clone();
-        match with_deadline(move || {
-            Entry::new_in_store(&store, SERVICE, &account)?.delete_credential()
-        })?
-        .map_err(classify)
+        let (store, modifiers) = (self.store.clone(), self.modifiers);
+        match with_deadline(move || entry(&store, &account, modifiers)?.delete_credential())?
+            .map_err(classify)
         {
             Err(StoreError::NotFound) | Ok(()) => Ok(()),
             Err(e) => Err(e),

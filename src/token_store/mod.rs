@@ -15,6 +15,8 @@
 //! - `keyring`: the OS keyring one item at a time, every call on a helper thread under a 3 s
 //!   deadline (as `gh` does), so a wedged Secret Service cannot hang the CLI, and its errors
 //!   stripped of stored bytes ([`KeyringFailure`]);
+//! - `platform`: which store this build uses (Secret Service, macOS Keychain, Windows
+//!   Credential Manager), its item size and entry modifiers, and the few lines that connect it;
 //! - `secret_service`: the Linux keyring store itself (a plain-session Secret Service client),
 //!   chosen explicitly so `keyring-core` never falls back to its in-memory mock;
 //! - `chunks`: one value over several items, for stores with a small item limit (Windows caps
@@ -33,6 +35,7 @@ mod chunks;
 mod file;
 mod keyring;
 mod lock;
+mod platform;
 mod prefetch;
 #[cfg(target_os = "linux")]
 mod secret_service;
@@ -41,6 +44,7 @@ pub use bundle::{Key, Storage, TokenBundle};
 pub use chunks::{CHUNK_LIMIT, split_chunks};
 pub use keyring::{KEYRING_TIMEOUT, Keyring, KeyringFailure, SERVICE};
 pub use lock::RefreshLock;
+pub use platform::Platform;
 
 use bundle::decode;
 use file::{remove_file_if_present, write_private};

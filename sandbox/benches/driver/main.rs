@@ -6,12 +6,14 @@
 //! fails only when the ledger is wrong (a lost or doubled transfer), never when it is slow.
 //! `--database postgres://…` puts the bank API's ledger on PostgreSQL; `--instances 2`
 //! then serves a second API instance (its own pool, key cache and token cache, in this
-//! process) on the same database, and the load alternates between the two. `load` is the
-//! GET load that wrk cannot make: every request with its own DPoP proof, and the same
-//! load with a bearer token and on `/healthz` for the references of the same run.
+//! process) on the same database, and the load alternates between the two. `--payers N`
+//! spreads the transfers over N seeded accounts instead of one hot account (`payers`).
+//! `load` is the GET load that wrk cannot make: every request with its own DPoP proof, and
+//! the same load with a bearer token and on `/healthz` for the references of the same run.
 
 mod dpop;
 mod flow;
+mod payers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::dpop::ProofKey;
+use crate::payers::{Payers, payment};
 
 #[derive(Parser)]
 #[command(name = "bench-driver", about = "Load and latency driver for bench/run")]
@@ -44,6 +47,9 @@ struct LedgerArgs {
     /// `full` (fsync per commit, the default) or `relaxed`.
     #[arg(long, default_value = "full", value_parser = parse_durability)]
     durability: Durability,
+    /// Connections per API instance to PostgreSQL (`[api] database_pool_size`).
+    #[arg(long, default_value_t = ApiConfig::default().database_pool_size)]
+    pool_size: usize,
 }
 
 fn parse_durability(value: &str) -> Result<Durability, String> {
@@ -60,6 +66,7 @@ impl LedgerArgs {
             config.api.database = Some(Database::parse(url)?);
         }
         config.api.durability = self.durability;
+        config.api.database_pool_size = self.pool_size;
         Ok(())
     }
 }
@@ -100,6 +107,10 @@ enum Command {
         /// API instances sharing the ledger (2 needs --database postgres://…).
         #[arg(long, default_value_t = 1)]
         instances: usize,
+        /// Sending accounts: 1 is one hot account (alice → bob); N ≥ 2 seeds N payers,
+        /// each paying its own payee (see `payers`).
+        #[arg(long, default_value_t = 1)]
+        payers: usize,
     },
     /// `GET url` over `connections` keep-alive connections for `seconds`: unauthenticated,
     /// with a bearer token, or with a DPoP-bound token and a fresh proof per request (signed
@@ -156,10 +167,14 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             ledger,
             instances,
+            payers,
         } => runtime.block_on(transfers(
-            count,
-            connections,
-            replays,
+            Load {
+                count,
+                connections,
+                replays,
+                payers: Payers::new(payers)?,
+            },
             data_dir,
             ledger,
             instances,
@@ -254,37 +269,76 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// What every benchmark transfer token is bound to (RFC 9396): the transfer the driver
-/// sends, alice → bob 0.01 USD — the sandbox executes a bound token for exactly that.
-const PAYMENT: &str = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"USD","amount":"0.01"},"creditorAccount":{"handle":"bob"}}]"#;
+const TRANSFER_SCOPE: &str = "openid transfer:funds";
 
+/// Mints one step-up token per job (the payer's index, the payee), each bound to exactly
+/// that payment, through the real flow: each payer signs in once (the password form, on
+/// its first job), then `workers` connections share the signed-in sessions.
 async fn mint(
-    browser: &flow::Browser,
-    count: usize,
+    issuer: &str,
+    payers: &Payers,
+    jobs: Vec<(usize, String)>,
     workers: usize,
     key: &Arc<ProofKey>,
 ) -> anyhow::Result<Vec<String>> {
+    let users = payers.users();
+    let mut browsers = Vec::with_capacity(users.len());
+    for (name, password) in &users {
+        browsers.push(flow::Browser::new(issuer, name, password)?);
+    }
+    let mut tokens: Vec<Option<String>> = vec![None; jobs.len()];
+    let mut signed_in = vec![false; users.len()];
+    for (j, (p, payee)) in jobs.iter().enumerate() {
+        if !signed_in[*p] {
+            let token = browsers[*p]
+                .access_token(TRANSFER_SCOPE, Some(&payment(payee)), Some(key))
+                .await?;
+            tokens[j] = Some(token);
+            signed_in[*p] = true;
+        }
+    }
+    let todo: Arc<Vec<usize>> =
+        Arc::new((0..jobs.len()).filter(|j| tokens[*j].is_none()).collect());
+    let (browsers, jobs) = (Arc::new(browsers), Arc::new(jobs));
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let mut b = browser.clone_session();
-        let (next, key) = (next.clone(), key.clone());
+        let (browsers, jobs, todo, next, key) = (
+            browsers.clone(),
+            jobs.clone(),
+            todo.clone(),
+            next.clone(),
+            key.clone(),
+        );
         tasks.push(tokio::spawn(async move {
+            let mut sessions = std::collections::HashMap::new();
             let mut out = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < count {
-                out.push(
-                    b.access_token("openid transfer:funds", Some(PAYMENT), Some(&key))
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&j) = todo.get(k) else { break };
+                let (p, payee) = &jobs[j];
+                let browser = sessions
+                    .entry(*p)
+                    .or_insert_with(|| browsers[*p].clone_session());
+                out.push((
+                    j,
+                    browser
+                        .access_token(TRANSFER_SCOPE, Some(&payment(payee)), Some(&key))
                         .await?,
-                );
+                ));
             }
             anyhow::Ok(out)
         }));
     }
-    let mut tokens = Vec::with_capacity(count);
     for task in tasks {
-        tokens.extend(task.await??);
+        for (j, token) in task.await?? {
+            tokens[j] = Some(token);
+        }
     }
-    Ok(tokens)
+    tokens
+        .into_iter()
+        .map(|t| t.context("a job without a token"))
+        .collect()
 }
 
 struct Answer {
@@ -305,6 +359,7 @@ async fn post_transfer(
     token: &str,
     dpop: &ProofKey,
     key: &str,
+    to: &str,
 ) -> anyhow::Result<Answer> {
     let response = http
         .post(&target.url)
@@ -317,7 +372,7 @@ async fn post_transfer(
             dpop.proof("POST", &target.htu, Some(token)),
         )
         .header("idempotency-key", key)
-        .json(&json!({ "to": "bob", "amount": "0.01" }))
+        .json(&json!({ "to": to, "amount": "0.01" }))
         .send()
         .await?;
     let status = response.status().as_u16();
@@ -327,14 +382,27 @@ async fn post_transfer(
     Ok(Answer { status, replayed })
 }
 
-async fn transfers(
+/// What the transfer run sends: how many, over how many connections, from whom.
+struct Load {
     count: usize,
     connections: usize,
+    /// Idempotent retries and token replays checked after the timed run.
     replays: usize,
+    payers: Payers,
+}
+
+async fn transfers(
+    load: Load,
     data_dir: Option<PathBuf>,
     ledger: LedgerArgs,
     instances: usize,
 ) -> anyhow::Result<Option<serde_json::Value>> {
+    let Load {
+        count,
+        connections,
+        replays,
+        payers,
+    } = load;
     ensure!(
         count > 0 && connections > 0,
         "count and connections must be positive"
@@ -348,6 +416,7 @@ async fn transfers(
     let dir = data_dir.unwrap_or_else(|| temp.path().join("data"));
     let mut sandbox_config = config(Some(dir), false);
     ledger.apply(&mut sandbox_config)?;
+    payers.seed(&mut sandbox_config);
     let sandbox = Sandbox::start(sandbox_config).await?;
     let bank = sandbox.bank().store().clone();
     let htu = format!("{}/v1/transfers", sandbox.api_url());
@@ -362,47 +431,51 @@ async fn transfers(
         });
     }
     let urls = Arc::new(urls);
-    let balance = |handle: &'static str| {
-        let bank = bank.clone();
-        async move {
-            bank.balance_of(handle)
-                .await?
-                .with_context(|| format!("{handle}'s account"))
-        }
-    };
-    let alice_before = balance("alice").await?;
-    let bob_before = balance("bob").await?;
+    let deltas = payers.expected_deltas(count);
+    let mut before = std::collections::BTreeMap::new();
+    for handle in deltas.keys() {
+        let balance = bank
+            .balance_of(handle)
+            .await?
+            .with_context(|| format!("{handle}'s account"))?;
+        before.insert(handle.clone(), balance);
+    }
     ensure!(
-        alice_before >= count as i64,
-        "alice cannot afford {count} transfers of 0.01"
+        deltas
+            .iter()
+            .all(|(handle, delta)| before[handle] + delta >= 0),
+        "the payers cannot afford {count} transfers of 0.01"
     );
 
     let mint_started = Instant::now();
-    let mut alice = flow::Browser::new(sandbox.issuer(), "alice", "wonderland")?;
     // Every token is bound to the driver's key, and every transfer carries its own proof.
     let key = Arc::new(ProofKey::generate());
-    // The first authorization signs in (password form); later ones reuse the session.
-    let first = alice
-        .access_token("openid transfer:funds", Some(PAYMENT), Some(&key))
-        .await?;
-    let mut tokens = mint(&alice, count + replays - 1, 4, &key).await?;
-    tokens.insert(0, first);
+    // One token per transfer, then one per retry of the first `replays` transfers: a retry
+    // carries the same body, so its token is bound to the same payment.
+    let jobs: Vec<(usize, String)> = (0..count)
+        .chain(0..replays)
+        .map(|i| (payers.payer_of(i), payers.payee_of(i)))
+        .collect();
+    let mut tokens = mint(sandbox.issuer(), &payers, jobs, 4, &key).await?;
     let mint_secs = mint_started.elapsed().as_secs_f64();
     let (tokens, retry_tokens) = {
         let retry = tokens.split_off(count);
         (Arc::new(tokens), retry)
     };
+    let payees: Arc<Vec<String>> = Arc::new((0..count).map(|i| payers.payee_of(i)).collect());
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .timeout(Duration::from_secs(60))
         .build()?;
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = process_cpu_secs();
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..connections {
         // Connections alternate between the instances, as behind a round-robin proxy.
-        let (http, next, tokens) = (http.clone(), next.clone(), tokens.clone());
+        let (http, next, tokens, payees) =
+            (http.clone(), next.clone(), tokens.clone(), payees.clone());
         let (urls, key) = (urls.clone(), key.clone());
         workers.push(tokio::spawn(async move {
             let target = &urls[worker % urls.len()];
@@ -414,8 +487,15 @@ async fn transfers(
                     break;
                 }
                 let t0 = Instant::now();
-                let answer =
-                    post_transfer(&http, target, &tokens[i], &key, &format!("bench-{i}")).await?;
+                let answer = post_transfer(
+                    &http,
+                    target,
+                    &tokens[i],
+                    &key,
+                    &format!("bench-{i}"),
+                    &payees[i],
+                )
+                .await?;
                 latencies.push(t0.elapsed().as_micros() as u64);
                 if answer.status != 201 || answer.replayed {
                     failures += 1;
@@ -432,6 +512,11 @@ async fn transfers(
         failures += f;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // This process's CPU over the timed run (the API instances and the load client), per
+    // transfer: far steadier than the rate on a machine that other work shares.
+    let cpu_us_per_transfer = cpu_before
+        .zip(process_cpu_secs())
+        .map(|(a, b)| ((b - a) * 1e6 / count as f64).round());
     latencies.sort_unstable();
 
     // Correctness under the same server state, after the timed run: a spent token is refused
@@ -443,38 +528,47 @@ async fn transfers(
         let key = format!("bench-{i}");
         // With two instances, each check goes to the other one than the transfer did.
         let other = &urls[(i + 1) % urls.len()];
-        let spent = post_transfer(&http, other, &tokens[i], &dpop, &key).await?;
+        let spent = post_transfer(&http, other, &tokens[i], &dpop, &key, &payees[i]).await?;
         if spent.status == 401 {
             replay_refused += 1;
         }
-        let retry = post_transfer(&http, other, fresh, &dpop, &key).await?;
+        let retry = post_transfer(&http, other, fresh, &dpop, &key, &payees[i]).await?;
         if retry.status == 201 && retry.replayed {
             retries_replayed += 1;
         }
     }
 
     let summary = bank.ledger_summary().await?;
-    let alice_after = balance("alice").await?;
-    let bob_after = balance("bob").await?;
+    let mut balances_ok = true;
+    let mut moved_minor = 0;
+    for (handle, delta) in &deltas {
+        let after = bank.balance_of(handle).await?.unwrap_or(i64::MIN);
+        balances_ok &= after == before[handle] + delta;
+        moved_minor += (after - before[handle]).max(0);
+    }
     let ledger_ok = summary.transfers == count as i64
-        && alice_after == alice_before - count as i64
-        && bob_after == bob_before + count as i64
+        && balances_ok
         && summary.total_balance_minor == summary.total_opening_minor;
     let result = json!({
         "count": count,
         "connections": connections,
         "engine": bank.engine(),
         "instances": instances,
+        "payers": payers.count(),
+        "pattern": payers.describe(),
+        "pool_size": ledger.pool_size,
         "seconds": elapsed,
         "per_second": count as f64 / elapsed,
         "p50_ms": percentile(&latencies, 50.0) as f64 / 1000.0,
         "p99_ms": percentile(&latencies, 99.0) as f64 / 1000.0,
+        "cpu_us_per_transfer": cpu_us_per_transfer,
         "failed": failures,
         "mint_seconds": mint_secs,
         "ledger": {
             "transfers": summary.transfers,
-            "moved_minor": alice_before - alice_after,
-            "received_minor": bob_after - bob_before,
+            "moved_minor": moved_minor,
+            "accounts_checked": deltas.len(),
+            "balances_ok": balances_ok,
             "total_balance_minor": summary.total_balance_minor,
             "total_opening_minor": summary.total_opening_minor,
             "ok": ledger_ok,
@@ -489,6 +583,16 @@ async fn transfers(
         bail!("the ledger or the single-use / idempotency checks are wrong");
     }
     Ok(Some(result))
+}
+
+/// User + system CPU seconds of this process so far (Linux: `/proc/self/stat`).
+fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux the benchmark runs on.
+    Some(ticks / 100.0)
 }
 
 /// A second bank API over the same database: its own pool, key cache and verified-token

@@ -14,6 +14,7 @@
 //! | `GET /v1/transfers?limit=N` | `view:balance` | the account's transfers, newest first |
 //! | `POST /v1/transfers` + `Idempotency-Key` | `transfer:funds`, MFA, single use | `201` |
 
+mod account_ids;
 pub mod auth;
 mod balance;
 mod config;
@@ -90,6 +91,7 @@ struct Inner {
     store: BankStore,
     open_accounts: OpenAccounts,
     audit: Mutex<VecDeque<ApiRequestRecord>>,
+    account_ids: account_ids::AccountIds,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -167,6 +169,7 @@ impl ApiState {
                 store,
                 open_accounts,
                 audit: Mutex::new(VecDeque::with_capacity(AUDIT_CAPACITY)),
+                account_ids: account_ids::AccountIds::default(),
             }),
         })
     }
@@ -275,6 +278,17 @@ impl ApiState {
             )
             .await
             .map_err(store_error)
+    }
+
+    /// The id of the account `claims` sends from (opened on first use like
+    /// [`ApiState::account_for`]), remembered by this instance once known.
+    pub(crate) async fn account_id_for(&self, claims: &Claims) -> Result<i64, ApiError> {
+        if let Some(id) = self.inner.account_ids.get(&claims.sub) {
+            return Ok(id);
+        }
+        let account = self.account_for(claims).await?;
+        self.inner.account_ids.remember(&claims.sub, account.id);
+        Ok(account.id)
     }
 
     fn audit(&self) -> std::sync::MutexGuard<'_, VecDeque<ApiRequestRecord>> {

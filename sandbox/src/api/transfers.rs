@@ -125,14 +125,14 @@ pub async fn create_transfer(
     )
     .into();
 
-    let account = state.account_for(&claims).await?;
+    let from_account = state.account_id_for(&claims).await?;
     let leeway = state.verifier().leeway_secs() as i64;
     let now = state.verifier().clock().now();
     let cmd = TransferCommand {
         issuer: &claims.issuer,
         token_id: &claims.token_id,
         token_expires_at: claims.exp.saturating_add(leeway),
-        from_account: account.id,
+        from_account,
         to_handle: &to,
         amount_minor,
         currency: &currency,

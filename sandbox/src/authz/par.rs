@@ -242,12 +242,6 @@ pub async fn push(State(state): State<AuthzState>, headers: HeaderMap, body: Byt
 mod tests {
     use super::*;
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
     #[test]
     fn the_lifetime_is_bounded_and_a_requirement_needs_the_endpoint() {
         let mut config = AuthzConfig::default();

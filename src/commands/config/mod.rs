@@ -57,7 +57,6 @@ pub fn cmd_config(ui: &Ui, overrides: &Overrides, cmd: ConfigCommand) -> Result<
 /// The layers every config command starts from.
 pub(crate) struct Layers {
     pub env: Env,
-    pub path: std::path::PathBuf,
     pub file: ConfigFile,
 }
 
@@ -65,5 +64,5 @@ pub(crate) fn layers() -> Result<Layers, CliError> {
     let env = Env::from_process();
     let path = config::config_file_path(&config::config_dir(&env)?);
     let file = ConfigFile::load(&path)?;
-    Ok(Layers { env, path, file })
+    Ok(Layers { env, file })
 }

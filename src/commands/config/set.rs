@@ -1,10 +1,13 @@
 //! `bank config set KEY VALUE`: change a value in the profile's file table.
 
-use crate::config::{self, Overrides};
+use crate::config::{self, ConfigDocument, Env, Overrides};
 use crate::error::CliError;
 use crate::ui::Ui;
 
 /// Change a setting in the configuration file (creates the profile if needed)
+///
+/// Only that key's line changes: comments, the order of the tables and the other profiles
+/// stay as they were, and the file is replaced atomically.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -19,14 +22,11 @@ pub struct SetArgs {
 }
 
 pub fn cmd_set(ui: &Ui, overrides: &Overrides, args: SetArgs) -> Result<(), CliError> {
-    let mut layers = super::layers()?;
-    let name = overrides
-        .profile
-        .clone()
-        .or_else(|| layers.env.profile.clone())
-        .unwrap_or_else(|| config::DEFAULT_PROFILE.to_owned());
-    config::set_value(&mut layers.file, &name, &args.key, &args.value)?;
-    layers.file.save(&layers.path)?;
+    let env = Env::from_process();
+    let name = overrides.profile_name(&env);
+    let mut doc = ConfigDocument::load(&config::config_file_path(&config::config_dir(&env)?))?;
+    doc.set(&name, &args.key, &args.value)?;
+    doc.save()?;
     ui.success(&format!("Set {} for profile `{name}`", args.key));
     Ok(())
 }
