@@ -100,6 +100,7 @@ impl AuthzState {
         match p("grant_type") {
             Some("authorization_code") => self.code_grant(client_id, params),
             Some("refresh_token") => self.refresh_grant(client_id, params),
+            Some(super::DEVICE_CODE_GRANT) => self.device_grant(client_id, params),
             Some(other) => Err(OAuthError::new(
                 OAuthErrorKind::UnsupportedGrantType,
                 format!("grant_type {other} is not supported"),
@@ -222,7 +223,7 @@ impl AuthzState {
     }
 
     /// Signs the tokens for `grant` with `scope` (the grant's, or narrower on refresh).
-    fn issue(
+    pub(super) fn issue(
         &self,
         grant: &GrantRecord,
         scope: &str,

@@ -53,23 +53,7 @@ impl AuthzStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO grants (id, user_id, client_id, scope, audience, auth_time, amr, acr, created_at,
-                authorization_details)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                grant.id,
-                grant.user_id,
-                grant.client_id,
-                grant.scope,
-                grant.audience,
-                grant.auth_time,
-                grant.amr,
-                grant.acr,
-                now,
-                grant.authorization_details
-            ],
-        )?;
+        insert_grant(&tx, grant, now)?;
         tx.execute(
             "INSERT INTO auth_codes (code_hash, grant_id, redirect_uri, code_challenge, nonce, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -168,6 +152,31 @@ impl AuthzStore {
             .optional()?;
         Ok(!matches!(revoked, Some(None)))
     }
+}
+
+pub(super) fn insert_grant(
+    conn: &Connection,
+    grant: &GrantRecord,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO grants (id, user_id, client_id, scope, audience, auth_time, amr, acr, created_at,
+            authorization_details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            grant.id,
+            grant.user_id,
+            grant.client_id,
+            grant.scope,
+            grant.audience,
+            grant.auth_time,
+            grant.amr,
+            grant.acr,
+            now,
+            grant.authorization_details
+        ],
+    )?;
+    Ok(())
 }
 
 pub(super) fn grant_tx(conn: &Connection, id: &str) -> Result<GrantRecord, StoreError> {

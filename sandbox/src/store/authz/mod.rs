@@ -1,6 +1,6 @@
 //! The authorization server's persistence: users, login throttling, signing keys, browser
-//! sessions, authorization transactions, MFA requests, and grants with the codes and tokens
-//! that hang off them.
+//! sessions, authorization transactions, MFA requests, RFC 8628 device authorizations, and
+//! grants with the codes and tokens that hang off them.
 //!
 //! Callers get operations that mean something in the protocol (`consume_code`,
 //! `rotate_refresh_token`, `revoke_grant`), never SQL. Every secret that leaves the server
@@ -17,6 +17,7 @@ use rusqlite::Connection;
 
 use super::{Migration, StoreError};
 
+mod device;
 mod grants;
 mod keys;
 mod mfa;
@@ -26,6 +27,7 @@ mod throttle;
 mod transactions;
 mod users;
 
+pub use device::{DevicePoll, DeviceRecord, DeviceStatus};
 pub use grants::{CodeRecord, CodeUse, GrantRecord};
 pub use keys::SigningKeyRecord;
 pub use mfa::{MfaRecord, MfaStatus};
@@ -56,6 +58,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         name: "authz/0005_authorization_details",
         sql: include_str!("../../../migrations/authz/0005_authorization_details.sql"),
+    },
+    Migration {
+        name: "authz/0006_device_authorizations",
+        sql: include_str!("../../../migrations/authz/0006_device_authorizations.sql"),
     },
 ];
 
@@ -92,6 +98,10 @@ impl AuthzStore {
         tx.execute("DELETE FROM transactions WHERE expires_at <= ?1", [now])?;
         tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
         tx.execute("DELETE FROM access_tokens WHERE expires_at <= ?1", [now])?;
+        tx.execute(
+            "DELETE FROM device_authorizations WHERE expires_at <= ?1",
+            [now],
+        )?;
         tx.execute(
             "DELETE FROM auth_codes WHERE expires_at <= ?1",
             [now - 24 * 3600],
