@@ -26,6 +26,9 @@ pub struct Metadata {
     /// RFC 9396 §10: the authorization details types the server understands.
     #[serde(default)]
     pub authorization_details_types_supported: Vec<String>,
+    /// RFC 8628 §4: where a device without a browser asks for its codes.
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
 }
 
 /// The two well-known locations to try, in order.
@@ -104,6 +107,7 @@ fn validate(issuer: &str, m: &Metadata) -> Result<(), OAuthError> {
         Some(&m.authorization_endpoint),
         Some(&m.token_endpoint),
         m.revocation_endpoint.as_ref(),
+        m.device_authorization_endpoint.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -178,6 +182,7 @@ mod tests {
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: false,
             authorization_details_types_supported: Vec::new(),
+            device_authorization_endpoint: None,
         };
         assert!(matches!(
             validate("http://127.0.0.1:8400", &m),
