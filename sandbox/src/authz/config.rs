@@ -239,6 +239,9 @@ impl Default for PushLimit {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeviceConfig {
+    /// Off, the server behaves as a provider without the device flow: no
+    /// `device_authorization_endpoint` in its metadata, and the grant is unsupported.
+    pub enabled: bool,
     /// `expires_in` of the device code and user code (RFC 8628 §3.2).
     pub code_lifetime_secs: u64,
     /// The `interval` a device must leave between polls; polling sooner is `slow_down`.
@@ -250,6 +253,7 @@ pub struct DeviceConfig {
 impl Default for DeviceConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             code_lifetime_secs: 600,
             interval_secs: 5,
             max_wrong_codes: 5,

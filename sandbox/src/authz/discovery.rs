@@ -25,13 +25,12 @@ impl AuthzState {
             "issuer": iss,
             "authorization_endpoint": format!("{iss}/authorize"),
             "token_endpoint": format!("{iss}/oauth/token"),
-            "device_authorization_endpoint": format!("{iss}/oauth/device/code"),
             "revocation_endpoint": format!("{iss}/oauth/revoke"),
             "jwks_uri": format!("{iss}/.well-known/jwks.json"),
             "scopes_supported": scopes,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", super::DEVICE_CODE_GRANT],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
@@ -45,6 +44,13 @@ impl AuthzState {
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
         });
+        if self.config().device.enabled {
+            // RFC 8628 §4.
+            metadata["device_authorization_endpoint"] = json!(format!("{iss}/oauth/device/code"));
+            if let Some(grants) = metadata["grant_types_supported"].as_array_mut() {
+                grants.push(json!(super::DEVICE_CODE_GRANT));
+            }
+        }
         if self.config().authorization_details {
             // RFC 9396 §10: a transfer can be authorized exactly, not just by scope.
             metadata["authorization_details_types_supported"] =

@@ -655,3 +655,35 @@ async fn wrong_user_codes_are_throttled_per_source_and_forms_need_their_session(
     assert_eq!(entered.status, StatusCode::FOUND, "{}", entered.body);
     assert!(entered.location().starts_with("/login?txn="));
 }
+
+#[tokio::test]
+async fn switched_off_it_is_a_provider_without_the_device_flow() {
+    let mut config = SandboxConfig::ephemeral();
+    config.authz.device.enabled = false;
+    let sandbox = start_with(config).await;
+    let issuer = sandbox.issuer();
+    let metadata = get_json(&format!("{issuer}/.well-known/openid-configuration")).await;
+    assert!(
+        metadata.get("device_authorization_endpoint").is_none(),
+        "{metadata}"
+    );
+    assert_eq!(
+        metadata["grant_types_supported"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    let answer = http()
+        .post(format!("{issuer}/oauth/device/code"))
+        .form(&[("client_id", CLIENT_ID), ("scope", LOGIN_SCOPE)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        poll_error(&sandbox, "anything").await,
+        "unsupported_grant_type"
+    );
+    assert_eq!(
+        Browser::new(&sandbox).get("/device").await.status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -212,6 +212,12 @@ impl AuthzState {
         client_id: &str,
         params: &[(String, String)],
     ) -> Result<TokenResponse, OAuthError> {
+        if !self.config().device.enabled {
+            return Err(OAuthError::new(
+                OAuthErrorKind::UnsupportedGrantType,
+                format!("grant_type {DEVICE_CODE_GRANT} is not supported"),
+            ));
+        }
         let code = Secret::from_wire(
             param(params, "device_code")
                 .ok_or_else(|| OAuthError::invalid_request("device_code is required"))?,
@@ -414,6 +420,9 @@ pub async fn device_authorization(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !state.config().device.enabled {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
     let result = form_params(&headers, &body).and_then(|p| state.device_authorization(&p));
     match result {
         Ok(answer) => no_store(Json(answer).into_response()),

@@ -61,6 +61,15 @@ struct DonePage {
     line: &'static str,
 }
 
+/// The answer on every device page when the device flow is off.
+fn switched_off() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not available",
+        "This server does not offer signing in devices with a code.",
+    )
+}
+
 fn internal(err: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %err, "device page failure");
     error_page(
@@ -384,6 +393,9 @@ pub async fn device_page(
     Query(q): Query<EntryQuery>,
     headers: HeaderMap,
 ) -> Response {
+    if !state.config().device.enabled {
+        return switched_off();
+    }
     // Only a well-formed code is echoed back, in its canonical form.
     let code = q
         .user_code
@@ -410,6 +422,9 @@ pub async fn device_submit(
     headers: HeaderMap,
     axum::Form(form): axum::Form<EntryForm>,
 ) -> Response {
+    if !state.config().device.enabled {
+        return switched_off();
+    }
     state
         .enter_code(source, &headers, form)
         .await
@@ -427,6 +442,9 @@ pub async fn device_confirm_page(
     Query(q): Query<ConfirmQuery>,
     headers: HeaderMap,
 ) -> Response {
+    if !state.config().device.enabled {
+        return switched_off();
+    }
     let result = state
         .decidable(&q.txn, &headers)
         .and_then(|found| match found {
@@ -449,6 +467,9 @@ pub async fn device_confirm_submit(
     headers: HeaderMap,
     axum::Form(form): axum::Form<ConfirmForm>,
 ) -> Response {
+    if !state.config().device.enabled {
+        return switched_off();
+    }
     let result = state.decidable(&form.txn, &headers).and_then(|found| {
         let (txn, device, session) = match found {
             Ok(found) => found,
