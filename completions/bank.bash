@@ -647,7 +647,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__login)
-            opts="-v -h -V --no-browser --callback-port --timeout --scope --force --insecure-storage --profile --json --no-input --verbose --help --version"
+            opts="-v -h -V --no-browser --device --callback-port --timeout --scope --force --insecure-storage --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

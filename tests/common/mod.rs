@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod running;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
