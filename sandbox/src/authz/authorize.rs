@@ -439,9 +439,10 @@ impl AuthzState {
         amr: &[&str],
         acr: &str,
     ) -> Result<Response, OAuthError> {
-        // A device authorization ends with the person's decision on the device page.
-        if let Some(device) = self.store().device_by_txn(&txn.id)? {
-            return self.device_authenticated(txn, &device, user, amr, acr);
+        // A device authorization's transaction (the only kind without a PKCE challenge)
+        // never yields a code: it ends with the person's decision on the device page.
+        if txn.code_challenge.is_empty() {
+            return self.device_authenticated(txn, user, amr, acr);
         }
         let now = self.now();
         if !self.store().complete_txn(&txn.id, now)? {

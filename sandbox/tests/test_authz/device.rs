@@ -687,3 +687,45 @@ async fn switched_off_it_is_a_provider_without_the_device_flow() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn only_the_latest_browser_to_enter_the_code_can_finish_and_none_gets_a_code() {
+    let sandbox = start().await;
+    let device = authorize_device(&sandbox, "openid transfer:funds", &[]).await;
+    let code = device["device_code"].as_str().expect("device_code");
+    let mut first = Browser::new(&sandbox);
+    let waiting = enter_code_and_sign_in(&mut first, &device).await;
+    let first_txn = query_param(waiting.location(), "txn").expect("txn");
+    let pending = sandbox
+        .authz()
+        .wait_for_pending_mfa("alice", Duration::from_secs(10))
+        .await
+        .expect("a push");
+
+    // Someone else enters the same code: the first browser's sign-in no longer counts.
+    let mut second = Browser::new(&sandbox);
+    let second_waiting = enter_code_and_sign_in(&mut second, &device).await;
+    assert!(second_waiting.location().starts_with("/mfa/wait?txn="));
+    let number = first.get(waiting.location()).await.binding_code();
+    sandbox
+        .authz()
+        .approve_with_code(&pending.id, &number)
+        .expect("approve the first push");
+    let continued = first.get(&format!("/mfa/continue?txn={first_txn}")).await;
+    assert_eq!(
+        continued.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        continued.body
+    );
+    assert!(
+        continued.body.contains("Request already finished"),
+        "{}",
+        continued.body
+    );
+    assert!(
+        continued.header("location").is_none(),
+        "no code, no redirect"
+    );
+    assert_eq!(poll_error(&sandbox, code).await, "authorization_pending");
+}

@@ -299,8 +299,8 @@ impl AuthzState {
             audience: device.audience.clone(),
             state: None,
             nonce: None,
-            // No code is ever issued for this transaction (`finish_with_code` hands it to
-            // `device_authenticated`), so there is no PKCE challenge to hold.
+            // No code is ever issued for this transaction: without a PKCE challenge,
+            // `finish_with_code` hands it to `device_authenticated`.
             code_challenge: String::new(),
             acr_values: device.acr_values.clone(),
             max_age: device.max_age,
@@ -323,7 +323,6 @@ impl AuthzState {
     pub(crate) fn device_authenticated(
         &self,
         txn: &TxnRecord,
-        device: &DeviceRecord,
         user: &UserRecord,
         amr: &[&str],
         acr: &str,
@@ -336,9 +335,11 @@ impl AuthzState {
                 "This device request was already decided, replaced or has expired. Start again on your device.",
             )
         };
-        if !self.store().complete_txn(&txn.id, now)? {
+        // Another browser may have entered the code since: then this one is done.
+        let device = self.store().device_by_txn(&txn.id)?;
+        let (true, Some(device)) = (self.store().complete_txn(&txn.id, now)?, device) else {
             return Ok(finished());
-        }
+        };
         // As for a code: approving the push authenticates the user now (see finish_with_code).
         let auth_time = if amr.contains(&"mfa") {
             now
