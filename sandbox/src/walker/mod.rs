@@ -10,9 +10,12 @@
 //! `data-mfa-continue-url` (what the page's script does), and stop at the loopback callback.
 //! [`Walker::walk_to_callback`] returns that callback URL without fetching it, so the caller
 //! decides how to deliver it ([`Walker::deliver`]); the tests use that gap to tamper with
-//! `state`. It knows the sandbox's pages (`templates/*.html`: the login form's shape, the
-//! waiting page's `data-mfa-*` attributes), not any provider's: a real provider gets a
-//! real browser.
+//! `state`. [`Walker::walk_device`] does the same for the device flow's pages: it enters the
+//! user code (pre-filled from `verification_uri_complete`, or the one given), signs in, waits
+//! out the MFA page, reads the approval page and presses Approve or Deny, and returns what
+//! the final page says (`data-device-result`). It knows the sandbox's pages
+//! (`templates/*.html`: the forms' shapes and `data-*` markers), not any provider's: a real
+//! provider gets a real browser. The HTML scanning is in `html`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
