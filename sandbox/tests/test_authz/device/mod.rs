@@ -54,10 +54,7 @@ async fn authorize_device(
     body
 }
 
-async fn poll(
-    sandbox: &bank_sandbox::Sandbox,
-    device_code: &str,
-) -> (StatusCode, Value) {
+async fn poll(sandbox: &bank_sandbox::Sandbox, device_code: &str) -> (StatusCode, Value) {
     let (status, _, body) = token_request(
         sandbox,
         &[

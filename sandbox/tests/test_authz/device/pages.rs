@@ -371,3 +371,31 @@ async fn only_the_latest_browser_to_enter_the_code_can_finish_and_none_gets_a_co
     );
     assert_eq!(poll_error(&sandbox, code).await, "authorization_pending");
 }
+
+#[tokio::test]
+async fn a_device_flow_logs_neither_code_nor_token() {
+    let sandbox = start().await;
+    let device = authorize_device(&sandbox, LOGIN_SCOPE, &[]).await;
+    let code = device["device_code"].as_str().expect("device_code");
+    let mut browser = Browser::new(&sandbox);
+    let signed_in = enter_code_and_sign_in(&mut browser, &device).await;
+    let confirm = browser.get(signed_in.location()).await;
+    decide(&mut browser, &confirm, "approve").await;
+    let (status, tokens) = poll(&sandbox, code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let logs = captured_logs();
+    assert!(logs.contains("DeviceApproved"), "events are logged");
+    let user_code = device["user_code"].as_str().expect("user_code");
+    for (what, secret) in [
+        ("device code", code),
+        ("user code", user_code),
+        ("user code without its dash", &user_code.replace('-', "")),
+        ("access token", tokens["access_token"].as_str().expect("at")),
+        (
+            "refresh token",
+            tokens["refresh_token"].as_str().expect("rt"),
+        ),
+    ] {
+        assert!(!logs.contains(secret), "the {what} leaked into the logs");
+    }
+}
