@@ -30,7 +30,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in through your browser')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in through your browser, or with a code on another device')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Sign out: revoke the refresh token and delete the stored tokens')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the login state of the current profile')
             [CompletionResult]::new('balance', 'balance', [CompletionResultType]::ParameterValue, 'Show the account balance')
@@ -46,14 +46,15 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
         }
         'bank;login' {
             [CompletionResult]::new('--callback-port', '--callback-port', [CompletionResultType]::ParameterName, 'Listen for the redirect on this port instead of a random one')
-            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the browser (e.g. 300, 90s, 5m)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the sign-in (e.g. 300, 90s, 5m)')
             [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Request an extra scope on top of the profile''s (repeatable)')
             [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'The authorization server''s issuer identifier (exact string; https except loopback)')
             [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'The public OAuth client id registered for bank')
             [CompletionResult]::new('--audience', '--audience', [CompletionResultType]::ParameterName, 'The bank API''s identifier (the access token''s audience)')
             [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'The bank API''s base URL (https except loopback)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`)')
-            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Print the URL but do not open a browser')
+            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Do not open a browser: use the device flow where the provider offers it, else print the URL')
+            [CompletionResult]::new('--device', '--device', [CompletionResultType]::ParameterName, 'Sign in on another device with a code (RFC 8628 device flow)')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Force a fresh sign-in even if the provider remembers you (prompt=login)')
             [CompletionResult]::new('--insecure-storage', '--insecure-storage', [CompletionResultType]::ParameterName, 'Store tokens in a plain-text file (0600) instead of the system keyring')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
@@ -139,7 +140,11 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;token' {
+            [CompletionResult]::new('--method', '--method', [CompletionResultType]::ParameterName, 'The request''s method, for --dpop-proof')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The request''s URL, for --dpop-proof (query and fragment are not part of the proof)')
+            [CompletionResult]::new('--nonce', '--nonce', [CompletionResultType]::ParameterName, 'The server''s DPoP-Nonce to put in the proof, for --dpop-proof')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`)')
+            [CompletionResult]::new('--dpop-proof', '--dpop-proof', [CompletionResultType]::ParameterName, 'Print a DPoP proof for one request with the token instead of the token')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -285,7 +290,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;help' {
-            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in through your browser')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in through your browser, or with a code on another device')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Sign out: revoke the refresh token and delete the stored tokens')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the login state of the current profile')
             [CompletionResult]::new('balance', 'balance', [CompletionResultType]::ParameterValue, 'Show the account balance')

@@ -647,7 +647,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__login)
-            opts="-v -h -V --no-browser --callback-port --timeout --scope --force --insecure-storage --issuer --client-id --audience --api-url --profile --json --no-input --verbose --help --version"
+            opts="-v -h -V --no-browser --device --callback-port --timeout --scope --force --insecure-storage --issuer --client-id --audience --api-url --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -767,12 +767,24 @@ _bank() {
             return 0
             ;;
         bank__subcmd__token)
-            opts="-v -h -V --profile --json --no-input --verbose --help --version"
+            opts="-v -h -V --dpop-proof --method --url --nonce --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nonce)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -27,7 +27,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand login 'Sign in through your browser'
+            cand login 'Sign in through your browser, or with a code on another device'
             cand logout 'Sign out: revoke the refresh token and delete the stored tokens'
             cand status 'Show the login state of the current profile'
             cand balance 'Show the account balance'
@@ -42,14 +42,15 @@ set edit:completion:arg-completer[bank] = {|@words|
         }
         &'bank;login'= {
             cand --callback-port 'Listen for the redirect on this port instead of a random one'
-            cand --timeout 'How long to wait for the browser (e.g. 300, 90s, 5m)'
+            cand --timeout 'How long to wait for the sign-in (e.g. 300, 90s, 5m)'
             cand --scope 'Request an extra scope on top of the profile''s (repeatable)'
             cand --issuer 'The authorization server''s issuer identifier (exact string; https except loopback)'
             cand --client-id 'The public OAuth client id registered for bank'
             cand --audience 'The bank API''s identifier (the access token''s audience)'
             cand --api-url 'The bank API''s base URL (https except loopback)'
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
-            cand --no-browser 'Print the URL but do not open a browser'
+            cand --no-browser 'Do not open a browser: use the device flow where the provider offers it, else print the URL'
+            cand --device 'Sign in on another device with a code (RFC 8628 device flow)'
             cand --force 'Force a fresh sign-in even if the provider remembers you (prompt=login)'
             cand --insecure-storage 'Store tokens in a plain-text file (0600) instead of the system keyring'
             cand --json 'Print machine-readable JSON on stdout'
@@ -129,7 +130,11 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
         }
         &'bank;token'= {
+            cand --method 'The request''s method, for --dpop-proof'
+            cand --url 'The request''s URL, for --dpop-proof (query and fragment are not part of the proof)'
+            cand --nonce 'The server''s DPoP-Nonce to put in the proof, for --dpop-proof'
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --dpop-proof 'Print a DPoP proof for one request with the token instead of the token'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -260,7 +265,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
         }
         &'bank;help'= {
-            cand login 'Sign in through your browser'
+            cand login 'Sign in through your browser, or with a code on another device'
             cand logout 'Sign out: revoke the refresh token and delete the stored tokens'
             cand status 'Show the login state of the current profile'
             cand balance 'Show the account balance'

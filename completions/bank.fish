@@ -30,7 +30,7 @@ complete -c bank -n "__fish_bank_needs_command" -l no-input -d 'Never prompt; fa
 complete -c bank -n "__fish_bank_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c bank -n "__fish_bank_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bank -n "__fish_bank_needs_command" -s V -l version -d 'Print version'
-complete -c bank -n "__fish_bank_needs_command" -f -a "login" -d 'Sign in through your browser'
+complete -c bank -n "__fish_bank_needs_command" -f -a "login" -d 'Sign in through your browser, or with a code on another device'
 complete -c bank -n "__fish_bank_needs_command" -f -a "logout" -d 'Sign out: revoke the refresh token and delete the stored tokens'
 complete -c bank -n "__fish_bank_needs_command" -f -a "status" -d 'Show the login state of the current profile'
 complete -c bank -n "__fish_bank_needs_command" -f -a "balance" -d 'Show the account balance'
@@ -43,14 +43,15 @@ complete -c bank -n "__fish_bank_needs_command" -f -a "demo" -d 'Watch OAuth ste
 complete -c bank -n "__fish_bank_needs_command" -f -a "sandbox" -d 'Run the local sandbox bank in the foreground'
 complete -c bank -n "__fish_bank_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bank -n "__fish_bank_using_subcommand login" -l callback-port -d 'Listen for the redirect on this port instead of a random one' -r
-complete -c bank -n "__fish_bank_using_subcommand login" -l timeout -d 'How long to wait for the browser (e.g. 300, 90s, 5m)' -r
+complete -c bank -n "__fish_bank_using_subcommand login" -l timeout -d 'How long to wait for the sign-in (e.g. 300, 90s, 5m)' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l scope -d 'Request an extra scope on top of the profile\'s (repeatable)' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l issuer -d 'The authorization server\'s issuer identifier (exact string; https except loopback)' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l client-id -d 'The public OAuth client id registered for bank' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l audience -d 'The bank API\'s identifier (the access token\'s audience)' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l api-url -d 'The bank API\'s base URL (https except loopback)' -r
 complete -c bank -n "__fish_bank_using_subcommand login" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
-complete -c bank -n "__fish_bank_using_subcommand login" -l no-browser -d 'Print the URL but do not open a browser'
+complete -c bank -n "__fish_bank_using_subcommand login" -l no-browser -d 'Do not open a browser: use the device flow where the provider offers it, else print the URL'
+complete -c bank -n "__fish_bank_using_subcommand login" -l device -d 'Sign in on another device with a code (RFC 8628 device flow)'
 complete -c bank -n "__fish_bank_using_subcommand login" -l force -d 'Force a fresh sign-in even if the provider remembers you (prompt=login)'
 complete -c bank -n "__fish_bank_using_subcommand login" -l insecure-storage -d 'Store tokens in a plain-text file (0600) instead of the system keyring'
 complete -c bank -n "__fish_bank_using_subcommand login" -l json -d 'Print machine-readable JSON on stdout'
@@ -98,7 +99,11 @@ complete -c bank -n "__fish_bank_using_subcommand transfer" -l no-input -d 'Neve
 complete -c bank -n "__fish_bank_using_subcommand transfer" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c bank -n "__fish_bank_using_subcommand transfer" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bank -n "__fish_bank_using_subcommand transfer" -s V -l version -d 'Print version'
+complete -c bank -n "__fish_bank_using_subcommand token" -l method -d 'The request\'s method, for --dpop-proof' -r
+complete -c bank -n "__fish_bank_using_subcommand token" -l url -d 'The request\'s URL, for --dpop-proof (query and fragment are not part of the proof)' -r
+complete -c bank -n "__fish_bank_using_subcommand token" -l nonce -d 'The server\'s DPoP-Nonce to put in the proof, for --dpop-proof' -r
 complete -c bank -n "__fish_bank_using_subcommand token" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
+complete -c bank -n "__fish_bank_using_subcommand token" -l dpop-proof -d 'Print a DPoP proof for one request with the token instead of the token'
 complete -c bank -n "__fish_bank_using_subcommand token" -l json -d 'Print machine-readable JSON on stdout'
 complete -c bank -n "__fish_bank_using_subcommand token" -l no-input -d 'Never prompt; fail instead of asking'
 complete -c bank -n "__fish_bank_using_subcommand token" -s v -l verbose -d 'More detail on stderr (repeat for more)'
@@ -171,7 +176,7 @@ complete -c bank -n "__fish_bank_using_subcommand sandbox" -l no-input -d 'Never
 complete -c bank -n "__fish_bank_using_subcommand sandbox" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c bank -n "__fish_bank_using_subcommand sandbox" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bank -n "__fish_bank_using_subcommand sandbox" -s V -l version -d 'Print version'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "login" -d 'Sign in through your browser'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "login" -d 'Sign in through your browser, or with a code on another device'
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "logout" -d 'Sign out: revoke the refresh token and delete the stored tokens'
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "status" -d 'Show the login state of the current profile'
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions demo sandbox help" -f -a "balance" -d 'Show the account balance'

@@ -204,6 +204,14 @@ impl From<OAuthError> for CliError {
                 ErrorKind::General,
                 Some("finish the login in the browser sooner, or pass a longer `--timeout`".into()),
             ),
+            E::DeviceCodeExpired { .. } => (
+                ErrorKind::General,
+                Some("run the command again and enter the code sooner".into()),
+            ),
+            E::NoDeviceFlow => (
+                ErrorKind::Usage,
+                Some("run `bank login` without `--device`, and open the printed URL in a browser on any machine".into()),
+            ),
             E::CallbackPortBusy { .. } => (
                 ErrorKind::General,
                 Some("choose another port with `--callback-port`, or stop what is using it".into()),

@@ -9,10 +9,11 @@
 //!   and maps errors to exit codes (`error`); `context` is what they receive (`Ctx`);
 //! - `client` — the one client for the bank API, made of layers: credentials, step-up,
 //!   refresh, transport, with an observer that sees each step;
-//! - `oauth` — discovery, the authorization code flow through a loopback redirect, refresh,
-//!   revocation; the person's part is a small trait the caller implements;
+//! - `oauth` — discovery, the authorization code flow through a loopback redirect, the device
+//!   flow, refresh, revocation; the person's part is a small trait the caller implements;
 //! - `token_store` — the keyring with its file fallback; `config` — profiles;
-//!   `challenge` — `WWW-Authenticate`; `time_text` — durations for people;
+//!   `challenge` — `WWW-Authenticate`; `time_text` — durations for people; `qr` — the device
+//!   flow's QR code;
 //! - the wire contract itself is the `bank-protocol` crate, shared with the sandbox.
 
 pub mod challenge;
@@ -25,6 +26,7 @@ pub mod demo;
 pub mod dpop;
 pub mod error;
 pub mod oauth;
+pub mod qr;
 pub mod time_text;
 pub mod token_store;
 pub mod ui;

@@ -24,7 +24,9 @@ use serde::Serialize;
 use crate::client::observer::{RefreshReason, RefreshStep};
 use crate::client::{Event, Observer, Operation};
 use crate::error::CliError;
+use crate::oauth::device::DevicePrompt;
 use crate::oauth::{Person, Waiting};
+use crate::qr;
 use crate::token_store::{Storage, StoreError};
 
 /// Output settings resolved from the global flags and the environment.
@@ -99,6 +101,15 @@ impl Ui {
             CliError::new(crate::error::ErrorKind::General, "cannot encode JSON").with_source(e)
         })?;
         // Exact: JSON escapes control characters itself, and scripts need the bytes sent.
+        write_stdout(&text)
+    }
+
+    /// A value as one line of JSON on stdout, flushed at once: for a script that reads it
+    /// while the command still runs (`bank login --device --json`).
+    pub fn data_json_line<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), CliError> {
+        let text = serde_json::to_string(value).map_err(|e| {
+            CliError::new(crate::error::ErrorKind::General, "cannot encode JSON").with_source(e)
+        })?;
         write_stdout(&text)
     }
 
@@ -206,6 +217,31 @@ impl Person for Ui {
 
     fn wait(&self, message: &str) -> Box<dyn Waiting> {
         Box::new(Spinner(self.spinner(message)))
+    }
+
+    /// The codes, and on a terminal a QR code of the complete URI for a phone's camera.
+    fn device_code(&self, prompt: &DevicePrompt) {
+        self.status(&prompt.instructions());
+        if let Some(qr) = self.device_qr(prompt) {
+            // Ours, not text from elsewhere: its colour codes go out as they are.
+            write_stderr(&format!("\nScan to open it on your phone:\n\n{qr}"));
+        }
+    }
+}
+
+impl Ui {
+    /// The QR code to show for `prompt`: only when stderr is a terminal (a log or a pipe
+    /// gets the words alone), coloured unless `NO_COLOR`.
+    pub fn device_qr(&self, prompt: &DevicePrompt) -> Option<String> {
+        if !self.stderr_tty {
+            return None;
+        }
+        let style = if self.stderr_color {
+            qr::Style::Colored
+        } else {
+            qr::Style::Plain
+        };
+        qr::render(prompt.qr_target(), style)
     }
 }
 

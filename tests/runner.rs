@@ -11,6 +11,7 @@ mod test_balance;
 mod test_browser;
 mod test_cli;
 mod test_demo;
+mod test_device;
 mod test_login;
 mod test_par;
 mod test_profiles;

@@ -20,6 +20,7 @@ use bank_sandbox::authz::AuthzEvent;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
+use crate::common::running::Running;
 use crate::common::{Run, TestEnv};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -384,4 +385,65 @@ fn login_and_step_up_in_headless_chromium() {
     )));
     assert_eq!(bank.balance_of("alice"), Some(97_500));
     assert_eq!(bank.balance_of("bob"), Some(52_500));
+}
+
+/// The device flow with a real browser: `bank login --device` prints a code; Chromium (the
+/// person's phone or laptop) opens the device page, types the code, signs in, reads what
+/// is asked and approves it; `bank` gets its tokens.
+#[test]
+fn device_login_with_the_code_typed_in_headless_chromium() {
+    let env = TestEnv::start();
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let driver = ChromeDriver::start();
+    let mut bank = Running::start(&env, &["--json", "login", "--device"]);
+    let prompt: serde_json::Value =
+        serde_json::from_str(&bank.stdout_line()).expect("the codes as one line of JSON");
+    let page = prompt["verification_uri"]
+        .as_str()
+        .expect("page")
+        .to_owned();
+    let code = prompt["user_code"].as_str().expect("code").to_owned();
+
+    env.rt.block_on(async {
+        let c = chromium(&driver, &scratch.path().join("chromium-profile")).await;
+        c.goto(&page).await.expect("open the device page");
+        let input = css(&c, "form[data-device-entry] input[name=user_code]").await;
+        screenshot(&c, "device-code").await;
+        input.send_keys(&code).await.expect("type the code");
+        css(&c, "form[data-device-entry] button[type=submit]")
+            .await
+            .click()
+            .await
+            .expect("continue");
+        sign_in(&c, "form[action='/login']", "alice", "wonderland").await;
+        let approve = css(&c, "form[data-device-consent] button[data-approve]").await;
+        let text = text_of(&c).await;
+        for words in [
+            "Approve bank CLI on your device?",
+            "Signed in as alice",
+            "view your balance and transfers",
+            "stay signed in",
+        ] {
+            assert!(text.contains(words), "{words}: {text}");
+        }
+        assert_eq!(
+            approve.text().await.expect("label"),
+            "Approve access for bank CLI",
+            "never a bare Allow"
+        );
+        screenshot(&c, "device-confirm").await;
+        approve.click().await.expect("approve");
+        css(&c, "main[data-device-result=approved]").await;
+        c.close().await.expect("end the WebDriver session");
+    });
+    let run = bank.finish(&env).success();
+    assert!(
+        run.stderr.contains("Logged in to [ISSUER] as alice"),
+        "{}",
+        run.stderr
+    );
+    assert!(env.sandbox().authz().events().iter().any(|e| matches!(
+        e,
+        AuthzEvent::DeviceApproved { username, .. } if username == "alice"
+    )));
 }

@@ -401,8 +401,9 @@ fn insecure_storage_is_chosen_explicitly() {
 }
 
 #[test]
-fn no_browser_only_prints_the_url() {
-    let env = TestEnv::start();
+fn no_browser_only_prints_the_url_where_there_is_no_device_flow() {
+    // A provider with the device flow gets that instead (tests/test_device.rs).
+    let env = TestEnv::start_with(|c| c.authz.device.enabled = false);
     let run = env
         .run(&["login", "--no-browser", "--timeout", "1s"])
         .code(1);

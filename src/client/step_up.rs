@@ -38,6 +38,7 @@ use super::session::Session;
 use super::{ApiError, ClientError, NotPossible, StepUpError};
 use super::{BoxFuture, Layer, Next};
 use crate::challenge::StepUpChallenge;
+use crate::oauth::device;
 use crate::oauth::{self, AuthParams, Browser, Interaction, Person};
 use crate::token_store::TokenBundle;
 
@@ -104,7 +105,11 @@ impl<'s> StepUp<'s> {
                 format!("Step-up required to {purpose} — approve the request on your authenticator")
             }
         });
-        let tokens = oauth::authorize(
+        // Where no browser can be opened, the device flow (when offered), as `bank login`
+        // would: the same scope and details, the payment shown on the page.
+        let flow = device::choose(false, &self.options.browser, &metadata)?;
+        let tokens = device::sign_in(
+            flow,
             &self.session.http,
             &self.session.profile,
             &metadata,
@@ -160,7 +165,7 @@ impl Layer for StepUp<'_> {
             };
             // `--no-input` forbids questions, not the browser: like `gh`, an authorization a
             // browser can carry out (BANK_BROWSER, BROWSER, a desktop session) still runs.
-            if self.options.no_input && !can_open_browser(&self.options.browser) {
+            if self.options.no_input && !self.options.browser.can_open() {
                 return Err(StepUpError::NotPossible {
                     challenge,
                     reason: NotPossible::NoInputNoBrowser,
@@ -256,20 +261,6 @@ fn check_same_user(everyday: &TokenBundle, step_up: &oauth::TokenSet) -> Result<
             .unwrap_or_else(|| expected.clone()),
         found: step_up.username.clone().unwrap_or_else(|| found.clone()),
     })
-}
-
-/// Whether `browser` can show the authorization page without a person copying the URL.
-fn can_open_browser(browser: &Browser) -> bool {
-    match browser {
-        Browser::Command(_) | Browser::InProcess(_) => true,
-        Browser::None => false,
-        Browser::System => {
-            cfg!(any(target_os = "macos", target_os = "windows"))
-                || ["DISPLAY", "WAYLAND_DISPLAY"]
-                    .iter()
-                    .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! `bank login`: sign in through the browser and cache the everyday token.
+//! `bank login`: sign in through the browser, or with a code on another device (RFC 8628),
+//! and cache the everyday token.
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use crate::commands::new_profile::{self, NewProfileArgs};
 use crate::config::{self, NewProfile};
 use crate::context::Ctx;
 use crate::error::CliError;
-use crate::oauth::{self, AuthParams, Browser, Interaction};
+use crate::oauth::device::{self, DevicePrompt, Flow};
+use crate::oauth::{self, AuthParams, Browser, Interaction, Person, Waiting};
 use crate::time_text::{parse_duration, rfc3339};
 use crate::token_store::TokenStore;
 use crate::ui::{Ui, warn_fallback};
@@ -17,18 +19,26 @@ use crate::ui::{Ui, warn_fallback};
 const AFTER_HELP: &str = "\
 Examples:
   bank login
-  bank login --no-browser                 # only print the URL (e.g. over SSH)
+  bank login --device                     # a code to enter on your phone or another computer
+  bank login --no-browser                 # no browser here: the device flow where offered
+  bank login --device --json | head -1    # the code and links as JSON, for a script
   bank login --callback-port 8765         # providers that match the redirect port exactly
   BANK_BROWSER=firefox bank login
   bank --profile work login --timeout 2m
   bank --profile work login --issuer https://TENANT.auth0.com/ --client-id ID
                                           # creates profile `work` once you have signed in";
 
-/// Sign in through your browser
+/// Sign in through your browser, or with a code on another device
 ///
 /// Discovers the provider (OpenID Connect discovery, falling back to RFC 8414), starts a
 /// one-shot listener on 127.0.0.1, and opens the authorization URL (authorization code +
-/// PKCE S256). The URL is always printed on stderr so you can open it yourself. After you
+/// PKCE S256). The URL is always printed on stderr so you can open it yourself.
+///
+/// Where no browser can be opened here (`--no-browser`, no DISPLAY or WAYLAND_DISPLAY on
+/// Linux, an SSH session without one) and the provider offers the device flow (RFC 8628),
+/// or with `--device`, bank instead shows a code and a page to enter it on — any phone or
+/// computer — with a QR code when stderr is a terminal, and waits while you approve there.
+/// With `--json` the code and links come first, as one line of JSON on stdout. After you
 /// sign in, the everyday token (`view:balance`) and its refresh token are stored in the
 /// system keyring. If no keyring is available, bank warns and stores them in a file readable
 /// only by you in the config directory; `--insecure-storage` chooses that file on purpose.
@@ -39,15 +49,20 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct LoginArgs {
-    /// Print the URL but do not open a browser
+    /// Do not open a browser: use the device flow where the provider offers it, else print
+    /// the URL
     #[arg(long)]
     pub no_browser: bool,
+
+    /// Sign in on another device with a code (RFC 8628 device flow)
+    #[arg(long)]
+    pub device: bool,
 
     /// Listen for the redirect on this port instead of a random one
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub callback_port: Option<u16>,
 
-    /// How long to wait for the browser (e.g. 300, 90s, 5m)
+    /// How long to wait for the sign-in (e.g. 300, 90s, 5m)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
 
@@ -119,17 +134,24 @@ pub async fn cmd_login(
         prompt_login: args.force,
         ..AuthParams::default()
     };
-    let tokens = oauth::authorize(
+    let flow = device::choose(args.device, &browser, &metadata)?;
+    let waiting_message = match flow {
+        Flow::Browser => "Waiting for you to sign in in the browser… (Ctrl-C to cancel)",
+        Flow::Device => "Waiting for you to sign in on the other device… (Ctrl-C to cancel)",
+    };
+    let person = LoginPerson { ui };
+    let tokens = device::sign_in(
+        flow,
         &session.http,
         profile,
         &metadata,
         &params,
         Interaction {
-            person: ui,
+            person: &person,
             browser: &browser,
             timeout: args.timeout,
             callback_port: profile.callback_port,
-            waiting_message: "Waiting for you to sign in in the browser… (Ctrl-C to cancel)".into(),
+            waiting_message: waiting_message.into(),
         },
         key.as_ref(),
     )
@@ -162,4 +184,36 @@ pub async fn cmd_login(
     ui.success(&format!("Logged in to {} as {user}", profile.issuer));
     ui.debug(&format!("tokens stored in the {}", saved.storage));
     Ok(())
+}
+
+/// The terminal, plus what `--json` adds for a script: the device flow's codes as one line
+/// of JSON on stdout, before the wait, so the script can hand them on.
+struct LoginPerson<'a> {
+    ui: &'a Ui,
+}
+
+impl Person for LoginPerson<'_> {
+    fn notice(&self, message: &str) {
+        Person::notice(self.ui, message);
+    }
+
+    fn warn(&self, message: &str) {
+        Person::warn(self.ui, message);
+    }
+
+    fn wait(&self, message: &str) -> Box<dyn Waiting> {
+        Person::wait(self.ui, message)
+    }
+
+    fn device_code(&self, prompt: &DevicePrompt) {
+        if self.ui.json()
+            && let Err(err) = self.ui.data_json_line(prompt)
+        {
+            self.ui.warn(&format!(
+                "could not print the code as JSON: {}",
+                err.message
+            ));
+        }
+        Person::device_code(self.ui, prompt);
+    }
 }

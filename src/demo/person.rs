@@ -171,6 +171,12 @@ fn narrate_step(step: &Step) -> String {
             code.as_deref().unwrap_or("?")
         ),
         Step::MfaDone { status } => format!("browser   the waiting page sees: {status}"),
+        Step::DeviceCode { code } => format!("browser   types the device code {code}"),
+        Step::DeviceConsent { what, pressed } => format!(
+            "browser   shows “{}” and presses “{pressed}”",
+            what.as_deref().unwrap_or("what the device asked for")
+        ),
+        Step::DeviceDone { result } => format!("browser   the device page says: {result}"),
         Step::Callback { status } => format!(
             "browser   delivers the redirect to bank's loopback /callback → {}",
             status_line(*status)

@@ -91,6 +91,36 @@ impl Browser {
         Browser::System
     }
 
+    /// Whether opening a URL puts a page in front of the person: a browser command or the
+    /// in-process person always do; the system opener needs a desktop — on Linux a
+    /// `DISPLAY` or `WAYLAND_DISPLAY`, and nowhere an SSH session without one (the page
+    /// would open on the remote machine's screen, if at all).
+    pub fn can_open(&self) -> bool {
+        self.can_open_in(
+            &|name| std::env::var_os(name),
+            cfg!(any(target_os = "macos", target_os = "windows")),
+        )
+    }
+
+    fn can_open_in(
+        &self,
+        env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+        desktop_os: bool,
+    ) -> bool {
+        match self {
+            Browser::Command(_) | Browser::InProcess(_) => true,
+            Browser::None => false,
+            Browser::System => {
+                let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
+                let display = set("DISPLAY") || set("WAYLAND_DISPLAY");
+                if set("SSH_CONNECTION") && !display {
+                    return false;
+                }
+                desktop_os || display
+            }
+        }
+    }
+
     pub fn open(&self, url: &str) -> Result<Launched, BrowserError> {
         check_url(url)?;
         match self {
@@ -159,6 +189,37 @@ mod tests {
                 .open("https://example.com/authorize?x=1")
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_browser_opens_only_where_a_desktop_can_show_it() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let system = Browser::System;
+        // Linux: a display decides; an empty one is none.
+        assert!(!system.can_open_in(&env(&[]), false));
+        assert!(!system.can_open_in(&env(&[("DISPLAY", "")]), false));
+        assert!(system.can_open_in(&env(&[("DISPLAY", ":0")]), false));
+        assert!(system.can_open_in(&env(&[("WAYLAND_DISPLAY", "wayland-0")]), false));
+        // Over SSH only with a (forwarded) display, on every platform.
+        let ssh = &[("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22")];
+        assert!(!system.can_open_in(&env(ssh), false));
+        assert!(!system.can_open_in(&env(ssh), true));
+        let forwarded = &[
+            ("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22"),
+            ("DISPLAY", "localhost:10.0"),
+        ];
+        assert!(system.can_open_in(&env(forwarded), false));
+        // macOS and Windows have a desktop without DISPLAY.
+        assert!(system.can_open_in(&env(&[]), true));
+        // `--no-browser` never opens; a browser command always does.
+        assert!(!Browser::None.can_open_in(&env(&[("DISPLAY", ":0")]), true));
+        assert!(Browser::Command("firefox".into()).can_open_in(&env(ssh), false));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct Metadata {
     /// tokens to a DPoP key.
     #[serde(default)]
     pub dpop_signing_alg_values_supported: Vec<String>,
+    /// RFC 8628 §4: where a device without a browser asks for its codes.
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
 }
 
 impl Metadata {
@@ -124,6 +127,7 @@ fn validate(issuer: &str, m: &Metadata) -> Result<(), OAuthError> {
         Some(&m.token_endpoint),
         m.revocation_endpoint.as_ref(),
         m.pushed_authorization_request_endpoint.as_ref(),
+        m.device_authorization_endpoint.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -201,6 +205,7 @@ mod tests {
             dpop_signing_alg_values_supported: Vec::new(),
             pushed_authorization_request_endpoint: Some("http://127.0.0.1:8400/oauth/par".into()),
             require_pushed_authorization_requests: false,
+            device_authorization_endpoint: None,
         };
         assert!(matches!(
             validate("http://127.0.0.1:8400", &m),

@@ -12,6 +12,7 @@
 //! code works against the sandbox, Auth0, Okta or Keycloak.
 
 pub mod browser;
+pub mod device;
 pub mod discovery;
 mod id_token;
 pub mod loopback;
@@ -74,6 +75,12 @@ pub enum OAuthError {
     Browser(#[source] BrowserError),
     #[error("timed out after {} waiting for the login to finish in the browser", crate::time_text::humanize(*.0))]
     Timeout(Duration),
+    #[error(
+        "the provider does not offer the device flow (no device_authorization_endpoint in its metadata)"
+    )]
+    NoDeviceFlow,
+    #[error("the code expired before the sign-in was approved{}", describe(.description))]
+    DeviceCodeExpired { description: Option<String> },
     #[error("login cancelled")]
     Interrupted,
     #[error("the login response came from issuer {}, not {expected}; it was ignored", .found.as_deref().unwrap_or("(unnamed)"))]
@@ -222,6 +229,10 @@ pub trait Person {
     fn warn(&self, message: &str);
     /// The flow waits for the person; the wait ends when the returned guard is dropped.
     fn wait(&self, message: &str) -> Box<dyn Waiting>;
+    /// The device flow's codes (RFC 8628 §3.3): the person opens the page elsewhere.
+    fn device_code(&self, prompt: &device::DevicePrompt) {
+        self.notice(&prompt.instructions());
+    }
 }
 
 /// What [`Person::wait`] returns: dropping it ends the wait (a spinner stops).
@@ -237,6 +248,35 @@ pub struct Interaction<'a> {
     pub callback_port: Option<u16>,
     /// Shown next to the spinner while waiting.
     pub waiting_message: String,
+}
+
+/// The parameters of an authorization request beyond `client_id` and `scope`, the same for
+/// the browser (`/authorize`) and the device flow (RFC 8628 §3.1): the API, and what
+/// [`AuthParams`] asks for.
+fn request_params(profile: &Profile, params: &AuthParams) -> Vec<(&'static str, String)> {
+    let mut out = vec![match profile.audience_param {
+        // RFC 8707 §2: names the API the token is for.
+        AudienceParam::Resource => ("resource", profile.audience.clone()),
+        AudienceParam::Audience => ("audience", profile.audience.clone()),
+    }];
+    if !params.acr_values.is_empty() {
+        out.push(("acr_values", params.acr_values.join(" ")));
+    }
+    if let Some(max_age) = params.max_age {
+        out.push(("max_age", max_age.to_string()));
+    }
+    if params.prompt_login {
+        out.push(("prompt", "login".into()));
+    }
+    if let Some(hint) = &params.login_hint {
+        out.push(("login_hint", hint.clone()));
+    }
+    if let Some(detail) = &params.authorization_details {
+        // Strings only: serializing cannot fail, and "[]" would be refused, never widened.
+        let json = serde_json::to_string(&[detail]).unwrap_or_else(|_| "[]".into());
+        out.push(("authorization_details", json));
+    }
+    out
 }
 
 fn client(profile: &Profile, metadata: &Metadata) -> Result<Client, OAuthError> {
@@ -293,27 +333,8 @@ pub async fn authorize(
         .authorize_url(CsrfToken::new_random)
         .set_pkce_challenge(challenge)
         .add_scopes(params.scopes.iter().cloned().map(Scope::new));
-    request = match profile.audience_param {
-        // RFC 8707 §2: names the API the token is for.
-        AudienceParam::Resource => request.add_extra_param("resource", profile.audience.clone()),
-        AudienceParam::Audience => request.add_extra_param("audience", profile.audience.clone()),
-    };
-    if !params.acr_values.is_empty() {
-        request = request.add_extra_param("acr_values", params.acr_values.join(" "));
-    }
-    if let Some(max_age) = params.max_age {
-        request = request.add_extra_param("max_age", max_age.to_string());
-    }
-    if params.prompt_login {
-        request = request.add_extra_param("prompt", "login");
-    }
-    if let Some(hint) = &params.login_hint {
-        request = request.add_extra_param("login_hint", hint.clone());
-    }
-    if let Some(detail) = &params.authorization_details {
-        // Strings only: serializing cannot fail, and "[]" would be refused, never widened.
-        let json = serde_json::to_string(&[detail]).unwrap_or_else(|_| "[]".into());
-        request = request.add_extra_param("authorization_details", json);
+    for (name, value) in request_params(profile, params) {
+        request = request.add_extra_param(name, value);
     }
     if let Some(key) = sender {
         // RFC 9449 §10: the code can only be redeemed with a proof by this key.
@@ -626,6 +647,7 @@ mod tests {
             dpop_signing_alg_values_supported: Vec::new(),
             pushed_authorization_request_endpoint: None,
             require_pushed_authorization_requests: false,
+            device_authorization_endpoint: None,
         };
         assert!(check_response_issuer(&metadata, Some("https://bank.example")).is_ok());
         assert!(check_response_issuer(&metadata, None).is_ok());

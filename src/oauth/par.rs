@@ -193,6 +193,7 @@ mod tests {
             pushed_authorization_request_endpoint: endpoint.map(str::to_owned),
             require_pushed_authorization_requests: required,
             dpop_signing_alg_values_supported: Vec::new(),
+            device_authorization_endpoint: None,
         }
     }
 

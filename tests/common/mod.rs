@@ -12,6 +12,7 @@
 
 pub mod mfa;
 pub mod proxy;
+pub mod running;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

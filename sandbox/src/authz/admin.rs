@@ -57,7 +57,13 @@ pub async fn list(
     if let Some(denied) = state.admin_refusal(&headers) {
         return denied;
     }
-    Json(json!({ "pending": state.pending_mfa(q.user.as_deref()) })).into_response()
+    let devices: Vec<_> = state
+        .pending_devices()
+        .into_iter()
+        .filter(|d| q.user.is_none() || d.username == q.user)
+        .collect();
+    Json(json!({ "pending": state.pending_mfa(q.user.as_deref()), "devices": devices }))
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -85,6 +91,24 @@ pub async fn decide(
     }
     let id = body.id.as_deref();
     let user = body.user.as_deref();
+    // A device authorization is approved by its person on the device page only; from here
+    // it can be denied.
+    if let Some(device) = id.filter(|id| id.starts_with("dev_")) {
+        if body.decision != "deny" {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "a device request is approved on the device page; it can only be denied here",
+            );
+        }
+        return match state.deny_device(device) {
+            Ok(true) => Json(json!({ "decided": null, "decision": "deny" })).into_response(),
+            Ok(false) => refusal(
+                StatusCode::CONFLICT,
+                "no pending device request with that id",
+            ),
+            Err(_) => refusal(StatusCode::INTERNAL_SERVER_ERROR, "store failure"),
+        };
+    }
     let result = match body.decision.as_str() {
         // Approving "the oldest" is what let someone else's push through: an approval names
         // the number the person sees in their browser, and a request id or the user.

@@ -74,6 +74,18 @@ pub(crate) fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
     false
 }
 
+/// The validated access an authorization request asks for.
+pub(crate) struct RequestedAccess {
+    pub scope: String,
+    pub audience: String,
+    pub acr_values: Option<String>,
+    pub max_age: Option<i64>,
+    pub prompt: Option<String>,
+    pub login_hint: Option<String>,
+    /// RFC 9396 details as validated JSON.
+    pub authorization_details: Option<String>,
+}
+
 /// Where errors go once the redirect URI is trusted.
 pub(crate) struct ErrorTarget<'a> {
     pub redirect_uri: &'a str,
@@ -239,6 +251,46 @@ impl AuthzState {
                 "code_challenge must be a base64url SHA-256 digest",
             ));
         }
+        let access = self.validate_access(params)?;
+        // RFC 9449 §10: the code will be redeemable only with a proof by this key. A
+        // provider without DPoP ignores the parameter, as unknown ones (RFC 6749 §3.1).
+        let dpop_jkt = p("dpop_jkt")
+            .filter(|_| self.dpop_enabled())
+            .map(super::dpop::parse_dpop_jkt)
+            .transpose()?;
+        let now = self.now();
+        Ok(TxnRecord {
+            id: secrets::random_id("txn_"),
+            client_id: client_id.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            scope: access.scope,
+            audience: access.audience,
+            state: p("state").map(str::to_owned),
+            nonce: p("nonce").map(str::to_owned),
+            code_challenge: challenge.to_owned(),
+            acr_values: access.acr_values,
+            max_age: access.max_age,
+            prompt: access.prompt,
+            login_hint: access.login_hint,
+            authorization_details: access.authorization_details,
+            dpop_jkt,
+            session_hash: None,
+            user_id: None,
+            auth_time: None,
+            created_at: now,
+            expires_at: now + i64::try_from(self.config().transaction_lifetime_secs).unwrap_or(900),
+            completed_at: None,
+        })
+    }
+
+    /// What a request asks for, checked the same way wherever it arrives (`/authorize`,
+    /// the device authorization endpoint): scopes, the API (RFC 8707 / Auth0's `audience`),
+    /// `prompt`, `max_age`, `login_hint`, `acr_values` and RFC 9396 details.
+    pub(crate) fn validate_access(
+        &self,
+        params: &[(String, String)],
+    ) -> Result<RequestedAccess, OAuthError> {
+        let p = |name| param(params, name);
         let scope = p("scope").ok_or_else(|| OAuthError::invalid_scope("scope is required"))?;
         let mut scopes: Vec<&str> = Vec::new();
         for s in scope.split(' ').filter(|s| !s.is_empty()) {
@@ -321,37 +373,19 @@ impl AuthzState {
                 })
             })
             .transpose()?;
-        // RFC 9449 §10: the code will be redeemable only with a proof by this key. A
-        // provider without DPoP ignores the parameter, as unknown ones (RFC 6749 §3.1).
-        let dpop_jkt = p("dpop_jkt")
-            .filter(|_| self.dpop_enabled())
-            .map(super::dpop::parse_dpop_jkt)
-            .transpose()?;
-        let now = self.now();
-        Ok(TxnRecord {
-            id: secrets::random_id("txn_"),
-            client_id: client_id.to_owned(),
-            redirect_uri: redirect_uri.to_owned(),
+        Ok(RequestedAccess {
             scope: scopes.join(" "),
             audience: audience.to_owned(),
-            state: p("state").map(str::to_owned),
-            nonce: p("nonce").map(str::to_owned),
-            code_challenge: challenge.to_owned(),
             acr_values: p("acr_values").map(str::to_owned),
             max_age,
             prompt: prompt.map(str::to_owned),
             login_hint: login_hint.map(str::to_owned),
             authorization_details,
-            dpop_jkt,
-            session_hash: None,
-            user_id: None,
-            auth_time: None,
-            created_at: now,
-            expires_at: now + i64::try_from(self.config().transaction_lifetime_secs).unwrap_or(900),
-            completed_at: None,
         })
     }
 
+    /// Stores a validated transaction and sends the browser on: to the login page, or
+    /// straight on when its session may be reused.
     pub(crate) fn route_new_transaction(
         &self,
         txn: TxnRecord,
@@ -478,6 +512,11 @@ impl AuthzState {
         amr: &[&str],
         acr: &str,
     ) -> Result<Response, OAuthError> {
+        // A device authorization's transaction (the only kind without a PKCE challenge)
+        // never yields a code: it ends with the person's decision on the device page.
+        if txn.code_challenge.is_empty() {
+            return self.device_authenticated(txn, user, amr, acr);
+        }
         let now = self.now();
         if !self.store().complete_txn(&txn.id, now)? {
             return Ok(error_page(

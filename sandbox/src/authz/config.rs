@@ -44,6 +44,8 @@ pub struct AuthzConfig {
     pub login_throttle: ThrottleConfig,
     /// At most so many MFA pushes per user in a window, against push fatigue.
     pub mfa_push_limit: PushLimit,
+    /// RFC 8628 device authorizations (`[authz.device]`).
+    pub device: DeviceConfig,
     /// Only the user an authorization request names in `login_hint` may sign in for it.
     /// `false` treats the hint as advisory, as OIDC Core §3.1.2.1 allows and some
     /// providers do: for testing a client's own check of who signed in.
@@ -109,6 +111,7 @@ impl Default for AuthzConfig {
             session_lifetime_secs: 8 * 3600,
             login_throttle: ThrottleConfig::default(),
             mfa_push_limit: PushLimit::default(),
+            device: DeviceConfig::default(),
             enforce_login_hint: true,
             password_hashing: PasswordHashing::default(),
             authorization_details: true,
@@ -259,6 +262,35 @@ impl Default for PushLimit {
         Self {
             max_pushes: 10,
             window_secs: 600,
+        }
+    }
+}
+
+/// The device authorization grant (`[authz.device]`, RFC 8628): how long a device's codes
+/// live, how often it may poll, and how many wrong user codes one source address may enter
+/// before it must wait (`login_throttle.lockout_secs`, doubling, at most
+/// `login_throttle.max_lockout_secs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Off, the server behaves as a provider without the device flow: no
+    /// `device_authorization_endpoint` in its metadata, and the grant is unsupported.
+    pub enabled: bool,
+    /// `expires_in` of the device code and user code (RFC 8628 §3.2).
+    pub code_lifetime_secs: u64,
+    /// The `interval` a device must leave between polls; polling sooner is `slow_down`.
+    pub interval_secs: u64,
+    /// Wrong user codes from one source address before tries must wait.
+    pub max_wrong_codes: u32,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            code_lifetime_secs: 600,
+            interval_secs: 5,
+            max_wrong_codes: 5,
         }
     }
 }

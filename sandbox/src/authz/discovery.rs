@@ -48,6 +48,13 @@ impl AuthzState {
             // RFC 9449 §5.1: the algorithms this server accepts in proofs.
             metadata["dpop_signing_alg_values_supported"] = json!([bank_protocol::dpop::ALG_ES256]);
         }
+        if self.config().device.enabled {
+            // RFC 8628 §4.
+            metadata["device_authorization_endpoint"] = json!(format!("{iss}/oauth/device/code"));
+            if let Some(grants) = metadata["grant_types_supported"].as_array_mut() {
+                grants.push(json!(super::DEVICE_CODE_GRANT));
+            }
+        }
         if self.config().authorization_details {
             // RFC 9396 §10: a transfer can be authorized exactly, not just by scope.
             metadata["authorization_details_types_supported"] =

@@ -57,7 +57,7 @@ pub enum AuthzEvent {
         scope: String,
         jti: String,
         amr: Vec<String>,
-        /// `authorization_code` or `refresh_token`.
+        /// `authorization_code`, `refresh_token` or the device code grant's URN.
         grant: String,
         /// The thumbprint of the DPoP key the access token is bound to, if any.
         dpop_jkt: Option<String>,
@@ -76,6 +76,36 @@ pub enum AuthzEvent {
     },
     KeyRotated {
         kid: String,
+    },
+    /// RFC 8628: a device asked for authorization and got its codes.
+    DeviceAuthorizationRequested {
+        id: String,
+        client_id: String,
+        scope: String,
+    },
+    /// A person entered a device's user code in a browser.
+    DeviceCodeEntered {
+        id: String,
+    },
+    /// A user code that names no pending device authorization was entered.
+    UserCodeRejected,
+    /// A user code was refused unchecked: too many wrong ones from that address.
+    UserCodeThrottled,
+    /// What a poll of the token endpoint with a device code was answered: an error code
+    /// (`authorization_pending`, `slow_down`, …) or `tokens`.
+    DevicePolled {
+        answer: String,
+    },
+    DeviceApproved {
+        id: String,
+        username: String,
+    },
+    DeviceDenied {
+        id: String,
+    },
+    /// A device code that had yielded its tokens was presented again; its grant was revoked.
+    DeviceCodeReplayed {
+        grant_id: String,
     },
 }
 

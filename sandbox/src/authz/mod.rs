@@ -6,8 +6,10 @@
 //! Each module owns one part of the protocol: `discovery` and `jwks` publish metadata,
 //! `authorize` validates requests and decides what happens next, `login` and `session`
 //! authenticate people, `mfa` runs push approval (answered on the `authenticator` page) and
-//! `binding` ties each push to its browser by a number and to its payment by RFC 9396 details, `token` and `revoke` are the client-facing
-//! endpoints (`par` takes pushed authorization requests), `admin` serves the `bank-sandbox mfa` commands. Handlers parse; the
+//! `binding` ties each push to its browser by a number and to its payment by RFC 9396 details,
+//! `device` runs the RFC 8628 device flow on top of all that, `token` and `revoke` are the
+//! client-facing endpoints (`par` takes pushed authorization requests, `dpop` checks the
+//! proofs of RFC 9449), `admin` serves the `bank-sandbox mfa` commands. Handlers parse; the
 //! `impl AuthzState` blocks in those modules decide; `store::authz` persists.
 
 mod admin;
@@ -15,6 +17,7 @@ mod authenticator;
 mod authorize;
 mod binding;
 pub mod config;
+mod device;
 mod discovery;
 mod dpop;
 mod events;
@@ -40,9 +43,10 @@ use tokio::sync::watch;
 
 pub use binding::{MAX_WRONG_CODES, clock_time};
 pub use config::{
-    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, DpopSupport, Password, PasswordHashing, PushLimit,
-    ScopeConfig, ThrottleConfig, UserSeed,
+    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, DeviceConfig, DpopSupport, Password,
+    PasswordHashing, PushLimit, ScopeConfig, ThrottleConfig, UserSeed,
 };
+pub use device::{DEVICE_CODE_GRANT, DeviceRequestInfo, USER_CODE_ALPHABET};
 pub use events::{AuthzEvent, LoginName};
 pub use mfa::{MfaError, MfaRequestInfo, MfaStatusView};
 
@@ -366,6 +370,15 @@ pub fn router(state: AuthzState) -> Router {
             post(authenticator::authenticator_logout),
         )
         .route("/oauth/token", post(token::token))
+        .route("/oauth/device/code", post(device::device_authorization))
+        .route(
+            "/device",
+            get(device::device_page).post(device::device_submit),
+        )
+        .route(
+            "/device/confirm",
+            get(device::device_confirm_page).post(device::device_confirm_submit),
+        )
         .route("/oauth/revoke", post(revoke::revoke))
         .route("/admin/mfa", get(admin::list))
         .route("/admin/mfa/decide", post(admin::decide))

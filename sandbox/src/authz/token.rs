@@ -117,6 +117,7 @@ impl AuthzState {
         match p("grant_type") {
             Some("authorization_code") => self.code_grant(client_id, params, proof),
             Some("refresh_token") => self.refresh_grant(client_id, params, proof),
+            Some(super::DEVICE_CODE_GRANT) => self.device_grant(client_id, params, proof),
             Some(other) => Err(OAuthError::new(
                 OAuthErrorKind::UnsupportedGrantType,
                 format!("grant_type {other} is not supported"),
@@ -277,7 +278,7 @@ impl AuthzState {
 
     /// Signs the tokens for `grant` with `scope` (the grant's, or narrower on refresh); with
     /// a proof, the access token is bound to its key.
-    fn issue(
+    pub(super) fn issue(
         &self,
         grant: &GrantRecord,
         scope: &str,

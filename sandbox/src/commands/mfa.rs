@@ -3,13 +3,14 @@
 
 use anyhow::{Context, bail};
 use bank_sandbox::ADMIN_TOKEN_FILE;
-use bank_sandbox::authz::MfaRequestInfo;
+use bank_sandbox::authz::{DeviceRequestInfo, MfaRequestInfo};
 use bank_sandbox::serve::CommonArgs;
 use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
 pub enum MfaCommand {
-    /// List pending requests.
+    /// List pending requests: MFA pushes, and device authorizations (`dev_…`) waiting for
+    /// their person.
     List {
         /// Only this user's requests.
         #[arg(long)]
@@ -21,7 +22,8 @@ pub enum MfaCommand {
     /// Approve a request with the number its browser shows: by ID, or --user's push showing
     /// that number. Three wrong numbers deny the push.
     Approve(Approve),
-    /// Deny a request: by ID, or the oldest pending one (of --user, or of anyone).
+    /// Deny a request: by ID (a push or a device request), or the oldest pending push (of
+    /// --user, or of anyone).
     Deny(Decide),
 }
 
@@ -40,7 +42,7 @@ pub struct Decide {
     /// This user's request.
     #[arg(long)]
     user: Option<String>,
-    /// The request ID (mfa_…), as shown by `mfa list`.
+    /// The request ID (mfa_…, or dev_… to deny a device request), as shown by `mfa list`.
     id: Option<String>,
 }
 
@@ -93,13 +95,22 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
                 return Ok(());
             }
             let pending: Vec<MfaRequestInfo> = serde_json::from_value(body["pending"].clone())?;
-            if pending.is_empty() {
-                eprintln!("No pending MFA requests.");
+            let devices: Vec<DeviceRequestInfo> =
+                serde_json::from_value(body["devices"].clone()).unwrap_or_default();
+            if pending.is_empty() && devices.is_empty() {
+                eprintln!("No pending MFA or device requests.");
             }
             // One line per push, with what it approves, who asked and when: two pending
             // pushes can be told apart at a glance. Text from the server is escaped.
             for r in pending {
                 let line = format!("{}  {}  {}", r.id, r.username, r.summary());
+                println!("{}", bank_protocol::text::escape_hidden(&line, &[]));
+            }
+            // Device authorizations waiting for their person (RFC 8628): who signed in so
+            // far, what they ask for, and how far they got.
+            for d in devices {
+                let user = d.username.as_deref().unwrap_or("-");
+                let line = format!("{}  {user}  {}", d.id, d.summary());
                 println!("{}", bank_protocol::text::escape_hidden(&line, &[]));
             }
             return Ok(());

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8707 §2,
-/// OpenID Connect Core §3.1.2.6, RFC 9396 §5 and RFC 9449 §5, §8.
+/// OpenID Connect Core §3.1.2.6, RFC 9396 §5, RFC 9449 §5, §8 and RFC 8628 §3.5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorKind {
     InvalidRequest,
@@ -30,6 +30,9 @@ pub enum OAuthErrorKind {
     InteractionRequired,
     ServerError,
     TemporarilyUnavailable,
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
 }
 
 impl OAuthErrorKind {
@@ -52,6 +55,9 @@ impl OAuthErrorKind {
             Self::InteractionRequired => "interaction_required",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

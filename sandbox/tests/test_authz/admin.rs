@@ -259,3 +259,95 @@ async fn mfa_commands_honour_a_data_dir_given_before_or_after_the_command() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn mfa_list_shows_device_requests_and_mfa_deny_denies_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("temp home");
+    let data_dir = dir.path().to_str().expect("utf-8 temp path").to_owned();
+    let sandbox = start_with(config_in(dir.path())).await;
+    let details = details_for(&json!({"to": "bob", "amount": "25.00"}));
+    let answer: Value = http()
+        .post(format!("{}/oauth/device/code", sandbox.issuer()))
+        .form(&[
+            ("client_id", CLIENT_ID),
+            ("scope", "openid transfer:funds"),
+            ("authorization_details", &details),
+        ])
+        .send()
+        .await
+        .expect("device request")
+        .json()
+        .await
+        .expect("JSON");
+    let device_code = answer["device_code"]
+        .as_str()
+        .expect("device_code")
+        .to_owned();
+    let device = sandbox.authz().pending_devices();
+    assert_eq!(device.len(), 1);
+    let id = device[0].id.clone();
+
+    let list = bank_sandbox(home.path(), &["--data-dir", &data_dir, "mfa", "list"]).await;
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("{id}  -  Pay bob 25.00 USD \u{2014} bank CLI, "))
+            && stdout
+                .trim_end()
+                .ends_with("(device: waiting for the code)"),
+        "{stdout}"
+    );
+    let json = bank_sandbox(
+        home.path(),
+        &["--data-dir", &data_dir, "mfa", "list", "--json"],
+    )
+    .await;
+    let listed: Value = serde_json::from_slice(&json.stdout).expect("mfa list --json");
+    assert_eq!(listed["devices"][0]["id"], id.as_str());
+    assert_eq!(listed["devices"][0]["stage"], "waiting for the code");
+    assert_eq!(
+        listed["devices"][0]["authorization_details"][0]["creditorAccount"]["handle"],
+        "bob"
+    );
+    // No secret of the device's in the listing.
+    assert!(!String::from_utf8_lossy(&json.stdout).contains(&device_code));
+    assert!(
+        !String::from_utf8_lossy(&json.stdout)
+            .contains(answer["user_code"].as_str().expect("code"))
+    );
+
+    // Approving one from here is refused; denying it ends it for the device.
+    let approve = bank_sandbox(
+        home.path(),
+        &[
+            "--data-dir",
+            &data_dir,
+            "mfa",
+            "approve",
+            &id,
+            "--code",
+            "10",
+        ],
+    )
+    .await;
+    assert!(!approve.status.success());
+    let deny = bank_sandbox(home.path(), &["--data-dir", &data_dir, "mfa", "deny", &id]).await;
+    assert!(
+        deny.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deny.stderr)
+    );
+    let (_, _, polled) = token_request(
+        &sandbox,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", CLIENT_ID),
+            ("device_code", &device_code),
+        ],
+    )
+    .await;
+    assert_eq!(polled["error"], "access_denied");
+    assert!(sandbox.authz().pending_devices().is_empty());
+    sandbox.shutdown().await;
+}

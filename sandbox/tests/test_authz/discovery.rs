@@ -25,7 +25,15 @@ async fn both_discovery_documents_describe_the_server() {
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
+        );
+        assert_eq!(
+            doc["device_authorization_endpoint"],
+            format!("{iss}/oauth/device/code")
         );
         let scopes = doc["scopes_supported"].as_array().expect("scopes");
         for s in [

@@ -2,6 +2,7 @@
 mod admin;
 mod audit;
 mod authenticator;
+mod device;
 mod discovery;
 mod errors;
 mod flow;

@@ -57,24 +57,7 @@ impl AuthzStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO grants (id, user_id, client_id, scope, audience, auth_time, amr, acr, created_at,
-                authorization_details, dpop_jkt)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                grant.id,
-                grant.user_id,
-                grant.client_id,
-                grant.scope,
-                grant.audience,
-                grant.auth_time,
-                grant.amr,
-                grant.acr,
-                now,
-                grant.authorization_details,
-                grant.dpop_jkt
-            ],
-        )?;
+        insert_grant(&tx, grant, now)?;
         tx.execute(
             "INSERT INTO auth_codes (code_hash, grant_id, redirect_uri, code_challenge, nonce, expires_at,
                 dpop_jkt)
@@ -176,6 +159,32 @@ impl AuthzStore {
             .optional()?;
         Ok(!matches!(revoked, Some(None)))
     }
+}
+
+pub(super) fn insert_grant(
+    conn: &Connection,
+    grant: &GrantRecord,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO grants (id, user_id, client_id, scope, audience, auth_time, amr, acr, created_at,
+            authorization_details, dpop_jkt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            grant.id,
+            grant.user_id,
+            grant.client_id,
+            grant.scope,
+            grant.audience,
+            grant.auth_time,
+            grant.amr,
+            grant.acr,
+            now,
+            grant.authorization_details,
+            grant.dpop_jkt
+        ],
+    )?;
+    Ok(())
 }
 
 pub(super) fn grant_tx(conn: &Connection, id: &str) -> Result<GrantRecord, StoreError> {

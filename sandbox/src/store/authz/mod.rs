@@ -1,6 +1,6 @@
 //! The authorization server's persistence: users, login throttling, signing keys, browser
-//! sessions, authorization transactions, MFA requests, and grants with the codes and tokens
-//! that hang off them.
+//! sessions, authorization transactions, MFA requests, RFC 8628 device authorizations, and
+//! grants with the codes and tokens that hang off them.
 //!
 //! Callers get operations that mean something in the protocol (`consume_code`,
 //! `rotate_refresh_token`, `revoke_grant`), never SQL. Every secret that leaves the server
@@ -17,6 +17,7 @@ use rusqlite::Connection;
 
 use super::{Migration, StoreError};
 
+mod device;
 mod dpop;
 mod grants;
 mod keys;
@@ -28,6 +29,7 @@ mod throttle;
 mod transactions;
 mod users;
 
+pub use device::{DevicePoll, DeviceRecord, DeviceStatus};
 pub use grants::{CodeRecord, CodeUse, GrantRecord};
 pub use keys::SigningKeyRecord;
 pub use mfa::{MfaRecord, MfaStatus};
@@ -68,6 +70,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "authz/0007_pushed_requests",
         sql: include_str!("../../../migrations/authz/0007_pushed_requests.sql"),
     },
+    Migration {
+        name: "authz/0008_device_authorizations",
+        sql: include_str!("../../../migrations/authz/0008_device_authorizations.sql"),
+    },
 ];
 
 /// A SHA-256 digest of a secret (session id, CSRF token, code, refresh token).
@@ -104,6 +110,10 @@ impl AuthzStore {
         tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
         tx.execute("DELETE FROM access_tokens WHERE expires_at <= ?1", [now])?;
         tx.execute("DELETE FROM pushed_requests WHERE expires_at <= ?1", [now])?;
+        tx.execute(
+            "DELETE FROM device_authorizations WHERE expires_at <= ?1",
+            [now],
+        )?;
         tx.execute(
             "DELETE FROM auth_codes WHERE expires_at <= ?1",
             [now - 24 * 3600],

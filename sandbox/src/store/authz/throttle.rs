@@ -117,6 +117,19 @@ impl AuthzStore {
         tx.commit()?;
         Ok(())
     }
+
+    /// Takes back one counted attempt of `key` that was no failure, and its wait once below
+    /// the limit again; unlike [`AuthzStore::login_succeeded`] nothing starts afresh, so a
+    /// success cannot buy further tries.
+    pub fn uncount_attempt(&self, key: &ThrottleKey) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE login_throttle SET failures = failures - 1,
+                locked_until = CASE WHEN failures - 1 < ?2 THEN 0 ELSE locked_until END
+             WHERE name_hash = ?1 AND failures > 0",
+            params![&key.key[..], key.max_failures],
+        )?;
+        Ok(())
+    }
 }
 
 fn locked_until(tx: &Transaction<'_>, key: &SecretHash) -> Result<i64, StoreError> {

@@ -10,15 +10,21 @@
 //! `data-mfa-continue-url` (what the page's script does), and stop at the loopback callback.
 //! [`Walker::walk_to_callback`] returns that callback URL without fetching it, so the caller
 //! decides how to deliver it ([`Walker::deliver`]); the tests use that gap to tamper with
-//! `state`. It knows the sandbox's pages (`templates/*.html`: the login form's shape, the
-//! waiting page's `data-mfa-*` attributes), not any provider's: a real provider gets a
-//! real browser.
+//! `state`. [`Walker::walk_device`] does the same for the device flow's pages: it enters the
+//! user code (pre-filled from `verification_uri_complete`, or the one given), signs in, waits
+//! out the MFA page, reads the approval page and presses Approve or Deny, and returns what
+//! the final page says (`data-device-result`). It knows the sandbox's pages
+//! (`templates/*.html`: the forms' shapes and `data-*` markers), not any provider's: a real
+//! provider gets a real browser. The HTML scanning is in `html`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, Url};
+
+use html::{element_text, find_tags, login_form};
+
+mod html;
 
 /// A password typed into the login form; never printed.
 #[derive(Clone)]
@@ -60,6 +66,29 @@ pub enum WalkError {
     Stuck { path: String, status: StatusCode },
     #[error("too many steps without reaching the callback")]
     TooManySteps,
+    #[error("the device page refused the user code")]
+    UserCodeRejected,
+    #[error("the device page asks for a user code and none was given")]
+    NoUserCode,
+    #[error("the walk ended on the device page ({result}), not at the callback")]
+    EndedOnDevicePage { result: String },
+    #[error("the walk reached the callback, not the end of a device authorization")]
+    EndedAtCallback,
+}
+
+/// What the walker answers on the device page's approval form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceDecision {
+    Approve,
+    Deny,
+}
+
+/// Where a walk ended.
+enum End {
+    /// The next hop is the loopback callback (not fetched).
+    Callback(Url),
+    /// A device authorization's page says how it ended (`data-device-result`).
+    Device(String),
 }
 
 /// One thing the walker did, for a log or a narration. Paths only: query strings carry codes
@@ -92,6 +121,19 @@ pub enum Step {
     Callback {
         status: u16,
     },
+    /// The device page's user code, as entered (or found pre-filled).
+    DeviceCode {
+        code: String,
+    },
+    /// The device approval page: what it says is authorized, and the button pressed.
+    DeviceConsent {
+        what: Option<String>,
+        pressed: String,
+    },
+    /// How the device authorization ended in the browser: `approved`, `denied`, ….
+    DeviceDone {
+        result: String,
+    },
 }
 
 /// The tests' browser log format (`tests/common`, `tests/test_login.rs` read these lines).
@@ -114,6 +156,15 @@ impl fmt::Display for Step {
             }
             Step::MfaDone { status } => write!(f, "mfa: {status}"),
             Step::Callback { status } => write!(f, "callback {status}"),
+            Step::DeviceCode { code } => write!(f, "device: code {code}"),
+            Step::DeviceConsent { what, pressed } => {
+                f.write_str("device: consent")?;
+                if let Some(what) = what {
+                    write!(f, "; the page says: {what}")?;
+                }
+                write!(f, "; pressed {pressed}")
+            }
+            Step::DeviceDone { result } => write!(f, "device: {result}"),
         }
     }
 }
@@ -127,6 +178,8 @@ pub struct Walker {
     password: Password,
     mfa_deadline: Duration,
     poll_every: Duration,
+    user_code: Option<String>,
+    device_decision: DeviceDecision,
 }
 
 impl Walker {
@@ -145,6 +198,8 @@ impl Walker {
             password,
             mfa_deadline: Duration::from_secs(300),
             poll_every: Duration::from_millis(100),
+            user_code: None,
+            device_decision: DeviceDecision::Approve,
         })
     }
 
@@ -155,6 +210,19 @@ impl Walker {
         self
     }
 
+    /// The user code to type on the device page (RFC 8628 `verification_uri`); without it
+    /// the walker takes the one pre-filled from `verification_uri_complete`.
+    pub fn user_code(mut self, code: &str) -> Walker {
+        self.user_code = Some(code.to_owned());
+        self
+    }
+
+    /// What to answer on the device approval page (default: approve).
+    pub fn device_decision(mut self, decision: DeviceDecision) -> Walker {
+        self.device_decision = decision;
+        self
+    }
+
     /// Follows `start` (an authorization URL) until the next hop is the loopback callback
     /// (`/callback`), and returns that URL without fetching it.
     pub async fn walk_to_callback(
@@ -162,15 +230,41 @@ impl Walker {
         start: &str,
         observe: &mut (dyn FnMut(&Step) + Send),
     ) -> Result<Url, WalkError> {
+        match self.walk(start, observe).await? {
+            End::Callback(url) => Ok(url),
+            End::Device(result) => Err(WalkError::EndedOnDevicePage { result }),
+        }
+    }
+
+    /// Follows `start` (a device's `verification_uri_complete` or `verification_uri`): enters
+    /// the user code, signs in, waits out the MFA page, answers the approval page, and returns
+    /// how the device page says it ended (`approved`, `denied`, …).
+    pub async fn walk_device(
+        &self,
+        start: &str,
+        observe: &mut (dyn FnMut(&Step) + Send),
+    ) -> Result<String, WalkError> {
+        match self.walk(start, observe).await? {
+            End::Device(result) => Ok(result),
+            End::Callback(_) => Err(WalkError::EndedAtCallback),
+        }
+    }
+
+    async fn walk(
+        &self,
+        start: &str,
+        observe: &mut (dyn FnMut(&Step) + Send),
+    ) -> Result<End, WalkError> {
         let mut url = Url::parse(start)?;
         observe(&Step::Open {
             path: url.path().to_owned(),
         });
         let mut pending_post: Option<Vec<(String, String)>> = None;
         let mut submitted = 0;
+        let mut codes_entered = 0;
         for _ in 0..30 {
             if url.path() == "/callback" {
-                return Ok(url);
+                return Ok(End::Callback(url));
             }
             let path = url.path().to_owned();
             let http_err = |source| WalkError::Http {
@@ -229,6 +323,50 @@ impl Walker {
                 let outcome = self.poll_mfa(&status_url).await?;
                 observe(&Step::MfaDone { status: outcome });
                 url = continue_url;
+                continue;
+            }
+            if let Some(result) = html::marker_value(&html, "data-device-result") {
+                observe(&Step::DeviceDone {
+                    result: result.clone(),
+                });
+                return Ok(End::Device(result));
+            }
+            if let Some(form) = html::marked_form(&html, "data-device-entry") {
+                // A code the page sent back was refused; typing it again will not help.
+                if (codes_entered > 0 && status == StatusCode::BAD_REQUEST) || codes_entered >= 2 {
+                    return Err(WalkError::UserCodeRejected);
+                }
+                codes_entered += 1;
+                let code = match &self.user_code {
+                    Some(code) => code.clone(),
+                    None => form
+                        .value("user_code")
+                        .filter(|c| !c.is_empty())
+                        .ok_or(WalkError::NoUserCode)?,
+                };
+                observe(&Step::DeviceCode { code: code.clone() });
+                let mut fields = form.hidden;
+                fields.push(("user_code".into(), code));
+                url = page_url.join(&form.action)?;
+                pending_post = Some(fields);
+                continue;
+            }
+            if let Some(form) = html::marked_form(&html, "data-device-consent") {
+                let (value, pressed) = match self.device_decision {
+                    DeviceDecision::Approve => (
+                        "approve",
+                        element_text(&html, "data-approve").unwrap_or_else(|| "approve".into()),
+                    ),
+                    DeviceDecision::Deny => ("deny", "Deny".to_owned()),
+                };
+                observe(&Step::DeviceConsent {
+                    what: element_text(&html, "data-payment"),
+                    pressed,
+                });
+                let mut fields = form.hidden;
+                fields.push(("decision".into(), value.into()));
+                url = page_url.join(&form.action)?;
+                pending_post = Some(fields);
                 continue;
             }
             if let Some(form) = login_form(&html) {
@@ -305,257 +443,9 @@ impl Walker {
     }
 }
 
-/// The text of the first element carrying attribute `marker`, up to the first closing tag
-/// inside it (so `<p data-payment><strong>Pay bob</strong></p>` reads "Pay bob"), with
-/// character references decoded and trimmed; `None` without one.
-fn element_text(html: &str, marker: &str) -> Option<String> {
-    let at = html.find(&format!(" {marker}"))?;
-    let content = &html[at + find_tag_end(&html[at..])? + 1..];
-    let content = &content[..content.find("</")?];
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in content.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    let text = unescape(text.trim());
-    (!text.is_empty()).then_some(text)
-}
-
-struct LoginForm {
-    action: String,
-    hidden: Vec<(String, String)>,
-}
-
-/// The page's `<form method="post">` with a password input, if any.
-fn login_form(html: &str) -> Option<LoginForm> {
-    let lower = html.to_ascii_lowercase();
-    let start = lower.find("<form")?;
-    let end = lower[start..]
-        .find("</form>")
-        .map_or(html.len(), |e| start + e);
-    let form_html = &html[start..end];
-    let form = find_tags(form_html, "form").into_iter().next()?;
-    if !form
-        .get("method")
-        .is_some_and(|m| m.eq_ignore_ascii_case("post"))
-    {
-        return None;
-    }
-    let inputs = find_tags(form_html, "input");
-    if !inputs
-        .iter()
-        .any(|i| i.get("name").map(String::as_str) == Some("password"))
-    {
-        return None;
-    }
-    let hidden = inputs
-        .iter()
-        .filter(|i| {
-            i.get("type")
-                .is_some_and(|t| t.eq_ignore_ascii_case("hidden"))
-        })
-        .filter_map(|i| {
-            Some((
-                i.get("name")?.clone(),
-                i.get("value").cloned().unwrap_or_default(),
-            ))
-        })
-        .collect();
-    Some(LoginForm {
-        action: form.get("action").cloned().unwrap_or_default(),
-        hidden,
-    })
-}
-
-/// Attributes of every `<name …>` start tag (a small, forgiving tag scanner: the pages are
-/// the sandbox's own, so a full HTML parser would not earn its place).
-fn find_tags(html: &str, name: &str) -> Vec<HashMap<String, String>> {
-    let lower = html.to_ascii_lowercase();
-    let needle = format!("<{name}");
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(i) = lower[from..].find(&needle) {
-        let at = from + i + needle.len();
-        from = at;
-        if !lower[at..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/') {
-            continue;
-        }
-        let Some(close) = find_tag_end(&html[at..]) else {
-            break;
-        };
-        out.push(attributes(&html[at..at + close]));
-        from = at + close;
-    }
-    out
-}
-
-fn find_tag_end(s: &str) -> Option<usize> {
-    let mut quote = None;
-    for (i, c) in s.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '>') => return Some(i),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn attributes(s: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        while i < chars.len() && (chars[i].is_whitespace() || chars[i] == '/') {
-            i += 1;
-        }
-        let start = i;
-        while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' && chars[i] != '/' {
-            i += 1;
-        }
-        if start == i {
-            i += 1;
-            continue;
-        }
-        let name: String = chars[start..i]
-            .iter()
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let mut value = String::new();
-        if i < chars.len() && chars[i] == '=' {
-            i += 1;
-            if i < chars.len() && (chars[i] == '"' || chars[i] == '\'') {
-                let q = chars[i];
-                i += 1;
-                let vs = i;
-                while i < chars.len() && chars[i] != q {
-                    i += 1;
-                }
-                value = chars[vs..i].iter().collect();
-                i += 1;
-            } else {
-                let vs = i;
-                while i < chars.len() && !chars[i].is_whitespace() {
-                    i += 1;
-                }
-                value = chars[vs..i].iter().collect();
-            }
-        }
-        out.insert(name, unescape(&value));
-    }
-    out
-}
-
-/// Decodes the character references an HTML escaper emits: `&amp;`, `&lt;`, `&gt;`,
-/// `&quot;`, `&apos;` and numeric ones (`&#34;`, `&#x27;`); anything else stays as is.
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let decoded = rest
-            .find(';')
-            .filter(|&end| end <= 10)
-            .and_then(|end| Some((reference(&rest[1..end])?, end)));
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn reference(name: &str) -> Option<char> {
-    match name {
-        "amp" => Some('&'),
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        _ => {
-            let number = name.strip_prefix('#')?;
-            let code = match number.strip_prefix(['x', 'X']) {
-                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                None => number.parse().ok()?,
-            };
-            char::from_u32(code)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_the_login_form_and_its_hidden_fields() {
-        let html = r#"<html><body><form method="POST" action="/login">
-            <input type="hidden" name="txn" value="t_1">
-            <input type='hidden' name=csrf_token value="a&amp;b">
-            <input name="username"><input type="password" name="password">
-            </form></body></html>"#;
-        let form = login_form(html).expect("a login form");
-        assert_eq!(form.action, "/login");
-        assert_eq!(
-            form.hidden,
-            vec![
-                ("txn".to_owned(), "t_1".to_owned()),
-                ("csrf_token".to_owned(), "a&b".to_owned())
-            ]
-        );
-        assert!(login_form(r#"<form method="get"><input name="password"></form>"#).is_none());
-        assert!(login_form(r#"<form method="post"><input name="q"></form>"#).is_none());
-    }
-
-    #[test]
-    fn finds_the_mfa_page_urls() {
-        let html = r#"<main class="x" data-mfa-status-url="/mfa/status?txn=1" data-mfa-continue-url="/mfa/continue?txn=1">"#;
-        let main = find_tags(html, "main").into_iter().next().expect("main");
-        assert_eq!(main["data-mfa-status-url"], "/mfa/status?txn=1");
-        assert_eq!(main["data-mfa-continue-url"], "/mfa/continue?txn=1");
-        assert!(find_tags("<mainly>", "main").is_empty());
-    }
-
-    #[test]
-    fn reads_what_the_waiting_page_says_and_its_number() {
-        let html = r#"<p class="payment" data-payment><strong>Pay bob 25.00 USD</strong></p>
-            <p>Type <strong class="binding-code" data-binding-code>47</strong></p>"#;
-        assert_eq!(
-            element_text(html, "data-payment").as_deref(),
-            Some("Pay bob 25.00 USD")
-        );
-        assert_eq!(
-            element_text(html, "data-binding-code").as_deref(),
-            Some("47")
-        );
-        assert_eq!(element_text(html, "data-nothing"), None);
-        assert_eq!(
-            element_text("<b data-payment>Pay o&amp;b</b>", "data-payment").as_deref(),
-            Some("Pay o&b")
-        );
-    }
-
-    #[test]
-    fn attribute_values_are_unescaped() {
-        let html =
-            r#"<input name="a" value="x&#34;&#39;&#60;&#62;&#38;y&amp;&quot;&#x27;&nbsp;&">"#;
-        let input = find_tags(html, "input").into_iter().next().expect("input");
-        assert_eq!(input["value"], "x\"'<>&y&\"'&nbsp;&");
-    }
 
     #[test]
     fn password_does_not_print() {
