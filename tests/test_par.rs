@@ -182,7 +182,7 @@ fn the_par_setting_takes_three_values_from_the_file_or_bank_par() {
     let run = env.run(&["config", "set", "par", "sometimes"]).code(2);
     assert!(
         run.stderr
-            .starts_with("error: invalid value for `par`: expected `auto`, `always` or `never`\n"),
+            .starts_with("error: invalid value for `par`: expected `auto` (where the provider offers it, the default), `always` or `never`\n"),
         "{}",
         run.stderr
     );
@@ -194,7 +194,7 @@ fn the_par_setting_takes_three_values_from_the_file_or_bank_par() {
     let run = env.run(&["status"]).code(2);
     assert!(
         run.stderr.starts_with(
-            "error: invalid value for `par (from BANK_PAR)`: expected `auto`, `always` or `never`\n"
+            "error: invalid value for `par (from BANK_PAR)`: expected `auto` (where the provider offers it, the default), `always` or `never`\n"
         ),
         "{}",
         run.stderr

@@ -282,10 +282,25 @@ fn a_failed_sign_in_creates_nothing() {
     };
     let args = login("bank-cli-typo", "3s");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Where the provider takes pushed requests, the push itself names the unknown client.
+    let run = run_plain(&env, &args, &[]).code(2);
+    assert!(
+        run.stderr.contains(
+            "does not accept this client id (pushed authorization request: invalid_client)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Created profile"), "{}", run.stderr);
+    assert!(!config_path(&env).exists(), "{}", read_config(&env));
+    // Without PAR, the browser's error page never redirects back: the login times out.
     let run = run_plain(
         &env,
         &args,
-        &[("BANK_TEST_BROWSER_LOG", &typo_log.display().to_string())],
+        &[
+            ("BANK_TEST_BROWSER_LOG", &typo_log.display().to_string()),
+            ("BANK_PAR", "never"),
+        ],
     )
     .code(1);
     assert!(!run.stderr.contains("Created profile"), "{}", run.stderr);

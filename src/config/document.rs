@@ -168,6 +168,8 @@ fn value_of(profile: &ProfileFile, key: &str) -> Option<Value> {
         "api_url" => Value::from(profile.api_url.as_deref()?),
         "scopes" => Value::Array(profile.scopes.as_ref()?.iter().collect::<Array>()),
         "callback_port" => Value::from(i64::from(profile.callback_port?)),
+        "dpop" => Value::from(profile.dpop?.to_string()),
+        "par" => Value::from(profile.par?.to_string()),
         _ => return None,
     })
 }
@@ -230,6 +232,22 @@ mod tests {
         assert_eq!(file.profiles["home"].client_id.as_deref(), Some("h"));
         assert_eq!(file.profiles["work"].client_id.as_deref(), Some("w"));
         assert!(after.starts_with("profiles = {"), "{after}");
+    }
+
+    #[test]
+    fn every_key_can_be_set() {
+        let valid = |key: &str| match key {
+            "issuer" | "api_url" => "https://idp.example/",
+            "audience_param" => "audience",
+            "scopes" => "openid view:balance",
+            "callback_port" => "8765",
+            "dpop" | "par" => "never",
+            _ => "value",
+        };
+        for key in crate::config::KEYS {
+            let after = edit("", |doc| doc.set("work", key, valid(key)).expect("valid"));
+            assert!(after.contains(&format!("{key} = ")), "{key}: {after}");
+        }
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn par_is_auto_unless_the_file_or_bank_par_says_otherwise() {
     let err = set_value(&mut f, "default", "par", "sometimes").expect_err("not a mode");
     assert_eq!(
         err.to_string(),
-        "invalid value for `par`: expected `auto`, `always` or `never`"
+        "invalid value for `par`: expected `auto` (where the provider offers it, the default), `always` or `never`"
     );
     let env = Env {
         par: Some("on".into()),
@@ -160,7 +160,7 @@ fn par_is_auto_unless_the_file_or_bank_par_says_otherwise() {
     let err = resolve(&f, &env, &Overrides::default()).expect_err("not a mode");
     assert_eq!(
         err.to_string(),
-        "invalid value for `par (from BANK_PAR)`: expected `auto`, `always` or `never`"
+        "invalid value for `par (from BANK_PAR)`: expected `auto` (where the provider offers it, the default), `always` or `never`"
     );
 }
 
