@@ -94,6 +94,20 @@ impl BearerChallenge {
     }
 }
 
+/// Whether the `WWW-Authenticate` values challenge in the DPoP scheme and not in `Bearer`:
+/// the resource server takes only DPoP-bound tokens for what was asked (RFC 9449 §7.1).
+pub fn offers_only_dpop<'a>(values: impl IntoIterator<Item = &'a str>) -> bool {
+    let challenges: Vec<Challenge> = values
+        .into_iter()
+        .filter_map(|v| parse(v).ok())
+        .flatten()
+        .collect();
+    challenges
+        .iter()
+        .any(|c| c.is(bank_protocol::dpop::TOKEN_TYPE))
+        && !challenges.iter().any(|c| c.is("Bearer"))
+}
+
 /// Why a resource server asked for a stronger token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepUpReason {
@@ -359,6 +373,20 @@ pub fn describe_requirement(challenge: &StepUpChallenge, required_scope: Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dpop_means_no_bearer_challenge_beside_it() {
+        assert!(offers_only_dpop([
+            r#"DPoP error="invalid_token", algs="ES256""#
+        ]));
+        assert!(!offers_only_dpop([
+            r#"Bearer error="invalid_token""#,
+            r#"DPoP algs="ES256""#
+        ]));
+        assert!(!offers_only_dpop([r#"DPoP algs="ES256", Bearer"#]));
+        assert!(!offers_only_dpop([r#"Bearer realm="bank""#]));
+        assert!(!offers_only_dpop([]));
+    }
 
     fn c(scheme: &str, params: &[(&str, &str)]) -> Challenge {
         Challenge {

@@ -238,6 +238,10 @@ impl From<OAuthError> for CliError {
                 ErrorKind::Usage,
                 Some("use another provider or client that binds tokens, or allow bearer tokens: `bank config set dpop auto`".into()),
             ),
+            E::DpopRequired => (
+                ErrorKind::Usage,
+                Some("let bank bind its tokens where the provider offers it: `bank config set dpop auto` (or unset BANK_DPOP)".into()),
+            ),
             E::InsecureEndpoint { .. }
             | E::IssuerMismatch { .. }
             | E::NoS256
@@ -330,6 +334,10 @@ impl From<ApiError> for CliError {
             E::ProofRefused { .. } => (
                 ErrorKind::Denied,
                 Some("a DPoP proof carries the time: check this computer's clock; if it is right, run `bank login` again".into()),
+            ),
+            E::DpopRequired { .. } => (
+                ErrorKind::Usage,
+                Some("this login holds bearer tokens: where the provider offers DPoP, `bank config set dpop auto` (or unset BANK_DPOP) and `bank login` again".into()),
             ),
             E::UseDpopNonce { .. } => (ErrorKind::Network, None),
             E::Server { .. } | E::UnexpectedResponse { .. } => (ErrorKind::Network, None),

@@ -12,12 +12,14 @@ mod test_browser;
 mod test_cli;
 mod test_demo;
 mod test_device;
+mod test_dpop;
 mod test_login;
 mod test_par;
 mod test_profiles;
 mod test_readme;
 mod test_tokens;
 mod test_transfer;
+mod test_transfer_input;
 
 #[test]
 fn every_test_file_is_listed() {

@@ -150,6 +150,14 @@ fn login_with_device_and_json_hands_the_code_to_a_script_first() {
         "{bundle}"
     );
     assert!(bundle["refresh_token"].is_string());
+    // The device code was redeemed with a DPoP proof: the tokens are bound to the stored key.
+    let key: bank::dpop::DpopKey =
+        serde_json::from_value(bundle["dpop_key"].clone()).expect("a DPoP key");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        AuthzEvent::TokenIssued { grant, dpop_jkt: Some(jkt), .. }
+            if grant == DEVICE_GRANT && jkt == key.thumbprint()
+    )));
     env.run(&["balance"]).success();
 }
 

@@ -12,9 +12,9 @@ use crate::common::TestEnv;
 use crate::common::mfa::{Mfa, with_mfa};
 
 /// What the terminal says on every transfer's step-up (after "pay <to> <amount> USD").
-const STEP_UP_MESSAGE: &str = "(match the number shown in the browser)";
+pub(crate) const STEP_UP_MESSAGE: &str = "(match the number shown in the browser)";
 
-fn transfer_posts(env: &TestEnv) -> Vec<ApiRequestRecord> {
+pub(crate) fn transfer_posts(env: &TestEnv) -> Vec<ApiRequestRecord> {
     env.sandbox()
         .bank()
         .requests()
@@ -23,7 +23,7 @@ fn transfer_posts(env: &TestEnv) -> Vec<ApiRequestRecord> {
         .collect()
 }
 
-fn authorization_requests(env: &TestEnv) -> Vec<AuthzEvent> {
+pub(crate) fn authorization_requests(env: &TestEnv) -> Vec<AuthzEvent> {
     env.sandbox()
         .authz()
         .events()
@@ -34,7 +34,7 @@ fn authorization_requests(env: &TestEnv) -> Vec<AuthzEvent> {
 
 /// Asserts balances (minor units) and that money was conserved.
 #[track_caller]
-fn assert_money(env: &TestEnv, alice: i64, bob: i64, transfers: i64) {
+pub(crate) fn assert_money(env: &TestEnv, alice: i64, bob: i64, transfers: i64) {
     let bank = env.sandbox().bank();
     assert_eq!(bank.balance_of("alice"), Some(alice), "alice's balance");
     assert_eq!(bank.balance_of("bob"), Some(bob), "bob's balance");
@@ -43,7 +43,7 @@ fn assert_money(env: &TestEnv, alice: i64, bob: i64, transfers: i64) {
     assert_eq!(ledger.total_balance_minor, ledger.total_opening_minor);
 }
 
-fn browser_runs(env: &TestEnv) -> usize {
+pub(crate) fn browser_runs(env: &TestEnv) -> usize {
     env.browser_log().matches("started").count()
 }
 
@@ -695,272 +695,4 @@ fn step_up_wait_times_out() {
     assert!(run.stderr.contains("--timeout"), "{}", run.stderr);
     assert_eq!(transfer_posts(&env).len(), 1);
     assert_money(&env, 100_000, 50_000, 0);
-}
-
-#[test]
-fn insufficient_funds_exits_2_with_the_api_message() {
-    let env = TestEnv::start();
-    env.login();
-    let run = with_mfa(
-        &env,
-        &["transfer", "--to", "bob", "--amount", "5000", "--yes"],
-        Mfa::Approve,
-    )
-    .code(2);
-    assert_eq!(run.stdout, "");
-    assert!(
-        run.stderr.contains(
-            "error: transfer refused: Insufficient funds (422): The account balance does not cover this transfer.\n"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        transfer_posts(&env)
-            .iter()
-            .map(|p| p.status)
-            .collect::<Vec<_>>(),
-        [403, 422]
-    );
-    assert_money(&env, 100_000, 50_000, 0);
-}
-
-#[test]
-fn invalid_input_is_refused_before_any_network_call() {
-    let env = TestEnv::start();
-    for (amount, message) in [
-        ("-5", "error: `-5` is not an amount"),
-        ("1e3", "error: `1e3` is not an amount"),
-        ("0.001", "error: `0.001` is not an amount"),
-        ("NaN", "error: `NaN` is not an amount"),
-        ("0", "error: the amount must be greater than zero"),
-        (
-            "10000.01",
-            "error: the amount must be at most 10000.00 per transfer",
-        ),
-    ] {
-        let run = env
-            .run(&["transfer", "--to", "bob", "--amount", amount, "--yes"])
-            .code(2);
-        assert!(run.stderr.starts_with(message), "{amount}: {}", run.stderr);
-    }
-    let run = env
-        .run(&["transfer", "--to", "bob smith", "--amount", "5", "--yes"])
-        .code(2);
-    assert!(
-        run.stderr.contains("is not an account handle"),
-        "{}",
-        run.stderr
-    );
-    let run = env
-        .run(&[
-            "transfer",
-            "--to",
-            "bob",
-            "--amount",
-            "5",
-            "--yes",
-            "--idempotency-key",
-            "a b",
-        ])
-        .code(2);
-    assert!(run.stderr.contains("idempotency key"), "{}", run.stderr);
-    let requests = env.sandbox().bank().requests();
-    assert!(requests.is_empty(), "{requests:?}");
-    let events = env.sandbox().authz().events();
-    assert!(events.is_empty(), "{events:?}");
-}
-
-#[test]
-fn no_input_without_yes_refuses_and_sends_nothing() {
-    let env = TestEnv::start();
-    env.login();
-    let run = env
-        .run(&["--no-input", "transfer", "--to", "bob", "--amount", "5"])
-        .code(2);
-    assert_eq!(
-        run.stderr,
-        "error: refusing to transfer 5.00 USD to bob without confirmation\n  hint: pass --yes to confirm non-interactively\n"
-    );
-    // Without a terminal it is the same, even without --no-input.
-    env.run(&["transfer", "--to", "bob", "--amount", "5"])
-        .code(2);
-    let requests = env.sandbox().bank().requests();
-    assert!(requests.is_empty(), "{requests:?}");
-    assert_money(&env, 100_000, 50_000, 0);
-}
-
-#[test]
-fn no_input_without_a_browser_names_the_missing_scope() {
-    let env = TestEnv::start();
-    env.login();
-    let browsers = browser_runs(&env);
-    let run = env
-        .run(&[
-            "--no-input",
-            "transfer",
-            "--to",
-            "bob",
-            "--amount",
-            "5",
-            "--yes",
-            "--no-browser",
-        ])
-        .code(4);
-    assert!(
-        run.stderr.contains(
-            "error: Transfer not authorized: the bank requires a token with the `transfer:funds` scope\n"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("--no-input"), "{}", run.stderr);
-    assert_eq!(browser_runs(&env), browsers);
-    assert_eq!(authorization_requests(&env).len(), 1, "only the login's");
-    assert_money(&env, 100_000, 50_000, 0);
-}
-
-/// The transfer reaches the bank but its answer is lost: the CLI says so and prints the
-/// key; retrying with that key returns the original transfer and moves no more money.
-#[test]
-fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
-    let (env, proxy) = TestEnv::behind_proxy();
-    env.login();
-    proxy.drop_next_created();
-
-    let run = with_mfa(
-        &env,
-        &["transfer", "--to", "bob", "--amount", "25", "--yes"],
-        Mfa::Approve,
-    )
-    .code(5);
-    assert_eq!(proxy.dropped(), 1);
-    assert_eq!(run.stdout, "");
-    assert!(
-        run.stderr.contains(
-            "error: the connection to the bank API broke after the transfer was sent: the transfer may have been made\n"
-        ),
-        "{}",
-        run.stderr
-    );
-    let key = run
-        .stderr
-        .split("--idempotency-key ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the key is printed")
-        .to_owned();
-    let printed = run
-        .stderr
-        .lines()
-        .map(str::trim)
-        .find(|line| line.starts_with("bank "))
-        .unwrap_or_else(|| panic!("a retry command is printed:\n{}", run.stderr))
-        .to_owned();
-    assert_eq!(
-        printed,
-        format!(
-            "bank --profile default transfer --yes --to bob --amount 25.00 --idempotency-key {key}"
-        )
-    );
-    // The server did make it.
-    let posts = transfer_posts(&env);
-    assert_eq!(
-        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
-        [403, 201]
-    );
-    assert_eq!(posts[1].idempotency_key.as_deref(), Some(key.as_str()));
-    assert_money(&env, 97_500, 52_500, 1);
-
-    // The retry, exactly as printed: a fresh step-up, the same key, the original transfer back.
-    let retry: Vec<&str> = printed.split_whitespace().skip(1).collect();
-    let run = with_mfa(&env, &retry, Mfa::Approve).success();
-    assert!(
-        run.stderr.contains(&format!(
-            "This transfer was already made with idempotency key {key}; no money moved now."
-        )),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stdout
-            .starts_with("Transferred 25.00 USD to bob. New balance: 975.00 USD.\n"),
-        "{}",
-        run.stdout
-    );
-    let posts = transfer_posts(&env);
-    assert_eq!(
-        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
-        [403, 201, 403, 201]
-    );
-    assert!(
-        posts
-            .iter()
-            .all(|p| p.idempotency_key.as_deref() == Some(key.as_str()))
-    );
-    assert_money(&env, 97_500, 52_500, 1);
-}
-
-#[test]
-fn transfer_help_has_examples() {
-    let env = TestEnv::without_sandbox("http://127.0.0.1:9", "http://127.0.0.1:7");
-    let run = env.run(&["transfer", "--help"]).success();
-    for word in [
-        "Examples:",
-        "--idempotency-key",
-        "transfer:funds",
-        "--no-input",
-    ] {
-        assert!(run.stdout.contains(word), "{word}:\n{}", run.stdout);
-    }
-}
-
-/// Ctrl-C while waiting for the step-up approval ends the command cleanly (exit 130) and
-/// nothing is retried.
-#[test]
-fn ctrl_c_during_step_up_exits_130() {
-    let mut env = TestEnv::start();
-    env.login();
-    let output = env
-        .interrupt_while_the_browser_waits(&["transfer", "--to", "bob", "--amount", "5", "--yes"]);
-    assert_eq!(output.status.code(), Some(130));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(STEP_UP_MESSAGE), "{stderr}");
-    assert!(stderr.ends_with("Interrupted.\n"), "{stderr}");
-    assert_eq!(transfer_posts(&env).len(), 1);
-    assert_money(&env, 100_000, 50_000, 0);
-}
-
-/// On a terminal, bank asks (on stderr, through dialoguer) before sending anything; "no"
-/// sends nothing. `script` (util-linux) provides the pseudo-terminal.
-#[test]
-fn confirmation_prompt_on_a_terminal() {
-    let env = TestEnv::start();
-    env.login();
-    let bank = env.std_command(&[]);
-    let mut cmd = std::process::Command::new("script");
-    cmd.env_clear();
-    for (k, v) in bank.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
-    // A terminal gets colour; this test reads the words.
-    cmd.env("NO_COLOR", "1");
-    let line = format!("{} transfer --to bob --amount 5", crate::common::BANK);
-    let output = assert_cmd::Command::from_std(cmd)
-        .args(["-qec", &line, "/dev/null"])
-        .write_stdin("n")
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("script runs");
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{screen}");
-    assert!(screen.contains("Transfer 5.00 USD to bob?"), "{screen}");
-    assert!(
-        screen.contains("error: transfer cancelled; nothing was sent"),
-        "{screen}"
-    );
-    let requests = env.sandbox().bank().requests();
-    assert!(requests.is_empty(), "{requests:?}");
 }

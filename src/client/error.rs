@@ -25,6 +25,10 @@ pub enum ApiError {
     /// far off, or a token bound to another key).
     #[error("the bank API refused the DPoP proof{}", suffix(.description))]
     ProofRefused { description: Option<String> },
+    /// A bearer token refused with a challenge in the DPoP scheme only (RFC 9449 §7.1): this
+    /// operation takes only DPoP-bound tokens.
+    #[error("the bank API takes only DPoP-bound tokens here{}", suffix(.description))]
+    DpopRequired { description: Option<String> },
     #[error("the bank API refused: {problem}")]
     Forbidden { problem: Problem },
     #[error("the bank API rejected the request: {problem}")]

@@ -102,6 +102,9 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let challenge = BearerChallenge::from_headers(challenges.iter().map(String::as_str));
+        let only_dpop_offered = request.proof.is_none()
+            && request.credential.is_some()
+            && crate::challenge::offers_only_dpop(challenges.iter().map(String::as_str));
         let dpop_nonce = response
             .headers()
             .get(NONCE_HEADER)
@@ -125,7 +128,11 @@ impl Transport {
             });
         }
         Err(ClientError::Api(failure(
-            status, challenge, dpop_nonce, &bytes,
+            status,
+            challenge,
+            dpop_nonce,
+            only_dpop_offered,
+            &bytes,
         )))
     }
 
@@ -143,11 +150,13 @@ fn one_line(text: String) -> String {
     bank_protocol::text::escape_hidden(&text, &[]).into_owned()
 }
 
-/// What a non-success answer means.
+/// What a non-success answer means. `only_dpop_offered`: a bearer token was sent and the
+/// answer challenges in the DPoP scheme alone.
 fn failure(
     status: StatusCode,
     challenge: Option<BearerChallenge>,
     dpop_nonce: Option<String>,
+    only_dpop_offered: bool,
     body: &[u8],
 ) -> ApiError {
     let mut problem: Problem = serde_json::from_slice(body).unwrap_or_default();
@@ -165,6 +174,11 @@ fn failure(
         }
         (StatusCode::UNAUTHORIZED, Some(ERR_INVALID_PROOF), _) => {
             return ApiError::ProofRefused {
+                description: challenge.and_then(|c| c.error_description).map(one_line),
+            };
+        }
+        (StatusCode::UNAUTHORIZED, _, _) if only_dpop_offered => {
+            return ApiError::DpopRequired {
                 description: challenge.and_then(|c| c.error_description).map(one_line),
             };
         }
@@ -202,7 +216,8 @@ mod tests {
     #[test]
     fn a_hostile_problem_cannot_act_on_the_terminal() {
         let body = br#"{"title":"Bad\nrequest","detail":"pay \u202ebob\u001b[2J","status":400}"#;
-        let ApiError::BadRequest { problem } = failure(StatusCode::BAD_REQUEST, None, None, body)
+        let ApiError::BadRequest { problem } =
+            failure(StatusCode::BAD_REQUEST, None, None, false, body)
         else {
             panic!("a 400 is a bad request");
         };
@@ -215,7 +230,7 @@ mod tests {
             "Bearer error=\"invalid_token\", error_description=\"x\u{7}y\"",
         ]);
         let ApiError::InvalidToken { description } =
-            failure(StatusCode::UNAUTHORIZED, challenge, None, b"")
+            failure(StatusCode::UNAUTHORIZED, challenge, None, false, b"")
         else {
             panic!("a 401 invalid_token");
         };

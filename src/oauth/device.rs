@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use super::{
     AuthParams, Browser, Interaction, Metadata, OAuthError, TokenEndpointResponse, TokenHttp,
-    TokenSet, discovery, request_params, token_error, token_set,
+    TokenSet, discovery, request_params, token_error, token_set, without_proof,
 };
 use crate::config::{AudienceParam, Profile};
 use crate::dpop::DpopKey;
@@ -147,7 +147,7 @@ impl DeviceStart {
         let response = request
             .request_async(&TokenHttp::new(http, sender), sleep, None)
             .await
-            .map_err(poll_error)?;
+            .map_err(|e| without_proof(poll_error(e), sender))?;
         token_set(response, profile, metadata, requested, None, sender)
     }
 }

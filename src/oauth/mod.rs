@@ -14,6 +14,7 @@
 pub mod browser;
 pub mod device;
 pub mod discovery;
+mod error;
 mod id_token;
 pub mod loopback;
 pub mod par;
@@ -40,100 +41,12 @@ use crate::config::{AudienceParam, Profile, Use};
 use crate::dpop::DpopKey;
 pub use browser::{Browser, BrowserError};
 pub use discovery::Metadata;
+pub use error::OAuthError;
 use id_token::{check_id_token, name_claim};
 pub use id_token::{claims, display_name};
 pub use loopback::LoopbackError;
 use loopback::{Callback, Listener};
 pub use token_http::TokenHttp;
-
-#[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
-    #[error("cannot discover the authorization server at {issuer}: {reason}")]
-    Discovery {
-        issuer: String,
-        reason: String,
-        #[source]
-        source: Option<reqwest::Error>,
-    },
-    #[error("the discovery document names issuer `{found}`, expected `{expected}`")]
-    IssuerMismatch { expected: String, found: String },
-    #[error("refusing to use {url}: endpoints must use https (plain http only on loopback)")]
-    InsecureEndpoint { url: String },
-    #[error("the authorization server does not support PKCE with S256")]
-    NoS256,
-    #[error("invalid URL from the authorization server")]
-    BadUrl(#[source] url::ParseError),
-    #[error("the login callback port {port} is already in use")]
-    CallbackPortBusy {
-        port: u16,
-        #[source]
-        source: LoopbackError,
-    },
-    #[error("cannot receive the login redirect")]
-    Loopback(#[source] LoopbackError),
-    #[error("cannot open the browser")]
-    Browser(#[source] BrowserError),
-    #[error("timed out after {} waiting for the login to finish in the browser", crate::time_text::humanize(*.0))]
-    Timeout(Duration),
-    #[error(
-        "the provider does not offer the device flow (no device_authorization_endpoint in its metadata)"
-    )]
-    NoDeviceFlow,
-    #[error("the code expired before the sign-in was approved{}", describe(.description))]
-    DeviceCodeExpired { description: Option<String> },
-    #[error("login cancelled")]
-    Interrupted,
-    #[error("the login response came from issuer {}, not {expected}; it was ignored", .found.as_deref().unwrap_or("(unnamed)"))]
-    IssuerMixUp {
-        expected: String,
-        found: Option<String>,
-    },
-    #[error("access denied{}", describe(.description))]
-    Denied { description: Option<String> },
-    #[error("the authorization server refused: {error}{}", describe(.description))]
-    Authorization {
-        error: String,
-        description: Option<String>,
-    },
-    #[error("the authorization server rejected the refresh token ({error})")]
-    RefreshRejected { error: String },
-    #[error("the token endpoint refused: {error}{}", describe(.description))]
-    TokenEndpoint {
-        error: String,
-        description: Option<String>,
-    },
-    #[error(
-        "the provider does not offer DPoP with ES256, and this profile requires it (dpop = always)"
-    )]
-    DpopUnsupported,
-    #[error(
-        "the provider answered with a bearer token, and this profile requires DPoP-bound tokens (dpop = always)"
-    )]
-    NotBound,
-    #[error("the token endpoint answered with a {token_type} token this login did not ask for")]
-    UnexpectedTokenType { token_type: String },
-    #[error("the ID token from the token endpoint is not valid for this login: {reason}")]
-    InvalidIdToken { reason: &'static str },
-    #[error(
-        "the authorization server requires pushed authorization requests (RFC 9126), but this profile's `par` setting is `never`"
-    )]
-    ParRequired,
-    #[error(
-        "this profile's `par` setting is `always`, but {issuer} offers no pushed authorization requests (its metadata names no pushed_authorization_request_endpoint)"
-    )]
-    ParUnavailable { issuer: String },
-    #[error("{}", par::refusal_words(.error, .description))]
-    PushRefused {
-        error: String,
-        description: Option<String>,
-    },
-    #[error("request to the authorization server failed: {what}")]
-    Http {
-        what: String,
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
-}
 
 /// RFC 9207 §2.4: an authorization response that names another issuer is a mix-up
 /// attack (a second, malicious authorization server answering for ours), and one without
@@ -146,13 +59,6 @@ fn check_response_issuer(metadata: &Metadata, iss: Option<&str>) -> Result<(), O
             expected: metadata.issuer.clone(),
             found: found.map(str::to_owned),
         }),
-    }
-}
-
-fn describe(description: &Option<String>) -> String {
-    match description {
-        Some(d) if !d.is_empty() => format!(": {d}"),
-        _ => String::new(),
     }
 }
 
@@ -428,7 +334,7 @@ pub async fn authorize(
     let response = exchange
         .request_async(&TokenHttp::new(http, sender))
         .await
-        .map_err(|e| token_error(e, false))?;
+        .map_err(|e| without_proof(token_error(e, false), sender))?;
     token_set(response, profile, metadata, &params.scopes, None, sender)
 }
 
@@ -450,7 +356,7 @@ pub async fn refresh(
     let response = request
         .request_async(&TokenHttp::new(http, sender))
         .await
-        .map_err(|e| token_error(e, true))?;
+        .map_err(|e| without_proof(token_error(e, true), sender))?;
     token_set(
         response,
         profile,
@@ -542,6 +448,19 @@ where
             source: None,
         },
         RequestTokenError::Other(what) => OAuthError::Http { what, source: None },
+    }
+}
+
+/// A token request sent without a proof and refused for the want of one (RFC 9449 §5:
+/// `invalid_dpop_proof`): the provider demands DPoP, which this profile turned off.
+fn without_proof(err: OAuthError, sender: Option<&DpopKey>) -> OAuthError {
+    match err {
+        OAuthError::TokenEndpoint { error, .. }
+            if sender.is_none() && error == "invalid_dpop_proof" =>
+        {
+            OAuthError::DpopRequired
+        }
+        other => other,
     }
 }
 

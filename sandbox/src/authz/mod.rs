@@ -4,7 +4,7 @@
 //! [`AuthzState`] is the one handle on everything the server knows (config, store, keys,
 //! the audit trail, the MFA change signal); [`router`] maps URLs onto the handler modules.
 //! Each module owns one part of the protocol: `discovery` and `jwks` publish metadata,
-//! `authorize` validates requests and decides what happens next, `login` and `session`
+//! `authorize` takes requests (`validate` holds their rules) and decides what happens next, `login` and `session`
 //! authenticate people, `mfa` runs push approval (answered on the `authenticator` page) and
 //! `binding` ties each push to its browser by a number and to its payment by RFC 9396 details,
 //! `device` runs the RFC 8628 device flow on top of all that, `token` and `revoke` are the
@@ -31,6 +31,7 @@ pub mod secrets;
 mod session;
 mod throttle;
 mod token;
+mod validate;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
