@@ -19,6 +19,7 @@ mod test_profiles;
 mod test_readme;
 mod test_tokens;
 mod test_transfer;
+mod test_transfer_challenges;
 mod test_transfer_input;
 
 #[test]
