@@ -283,9 +283,10 @@ fn dpop_never_gets_bearer_tokens_and_the_sandbox_moves_no_money_for_them() {
 }
 
 #[test]
-fn a_provider_without_dpop_gets_bearer_tokens_and_always_is_a_usage_error() {
+fn a_provider_without_dpop_or_par_gets_bearer_tokens_and_always_is_a_usage_error() {
     let env = TestEnv::start_with(|config| {
         config.authz.dpop = DpopSupport::Off;
+        config.authz.pushed_authorization_requests = false;
         config.api.dpop = Some(DpopMode::Optional);
     });
     env.run(&["config", "set", "dpop", "always"]).success();
@@ -302,11 +303,10 @@ fn a_provider_without_dpop_gets_bearer_tokens_and_always_is_a_usage_error() {
     env.run(&["config", "set", "dpop", "auto"]).success();
     env.login();
     assert!(env.keyring_bundle().expect("stored")["dpop_key"].is_null());
-    let pushed = env.pushed_requests();
-    assert!(
-        !pushed[0].parameters.iter().any(|p| p == "dpop_jkt"),
-        "{pushed:?}"
-    );
+    // The whole request in the browser's URL, without a key's thumbprint.
+    let login = env.browser_url_parameters().pop().expect("the login's URL");
+    assert!(login.iter().any(|p| p == "scope"), "{login:?}");
+    assert!(!login.iter().any(|p| p == "dpop_jkt"), "{login:?}");
     env.run(&["balance"]).success();
     let run = with_mfa(&env, TRANSFER, Mfa::Approve).success();
     assert!(run.stdout.contains("Transferred"), "{}", run.stdout);
