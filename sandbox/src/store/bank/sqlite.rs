@@ -20,8 +20,8 @@ use crate::store::StoreError;
 pub struct SqliteBank {
     conn: Mutex<Connection>,
     /// A second connection to the same file for the DPoP replay cache, with
-    /// `synchronous=NORMAL` (see the module doc of `store::bank`), so that a request with a
-    /// bound token never waits for an fsync nor for a transfer's lock on `conn`. `None`
+    /// `synchronous=NORMAL` (see the module doc of `store::bank`), so that a proof's commit
+    /// never waits for an fsync of its own; its writes still queue behind `conn`'s. `None`
     /// in memory (a second connection would be another database) or when `conn` is
     /// `NORMAL` already.
     proofs: Option<Mutex<Connection>>,
@@ -245,9 +245,18 @@ impl SqliteBank {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let conn = match &self.proofs {
-            Some(proofs) => proofs.lock().unwrap_or_else(|p| p.into_inner()),
-            None => self.lock(),
+        // SQLite has one writer. On its own, an insert on the second connection that meets a
+        // transfer committing would sleep in the busy handler (1 ms, then longer) and make
+        // the next transfer sleep in turn; holding the ledger connection's mutex queues the
+        // two in this process instead, each woken the moment the other is done.
+        let ledger = self.lock();
+        let separate;
+        let conn: &Connection = match &self.proofs {
+            Some(proofs) => {
+                separate = proofs.lock().unwrap_or_else(|p| p.into_inner());
+                &separate
+            }
+            None => &ledger,
         };
         if prune_due(&self.next_proof_prune_at, now) {
             conn.prepare_cached("DELETE FROM dpop_proofs WHERE expires_at < ?1")?
