@@ -116,6 +116,16 @@ fn a_login_binds_its_tokens_to_a_key_stored_beside_them_and_removed_at_logout() 
         run.stderr
     );
 
+    // The private key is in the keyring only: no file, no output names it.
+    let private = bundle["dpop_key"]["d"].as_str().expect("d");
+    assert!(!run.stderr.contains(private) && !run.stdout.contains(private));
+    let token = env.run(&["--json", "token"]).success();
+    assert!(!token.stdout.contains(private), "{}", token.stdout);
+    assert_eq!(
+        env.files_containing(private),
+        Vec::<std::path::PathBuf>::new()
+    );
+
     env.run(&["logout"]).success();
     assert!(env.keyring_bundle().is_none(), "key and tokens are gone");
 }
