@@ -30,7 +30,8 @@ use serde::Serialize;
 
 use super::{
     AuthParams, Browser, Interaction, Metadata, OAuthError, TokenEndpointResponse, TokenHttp,
-    TokenSet, discovery, request_params, token_error, token_set, without_proof,
+    TokenSet, discovery, request_params, server_answer, server_words, token_error, token_set,
+    without_proof,
 };
 use crate::config::{AudienceParam, Profile};
 use crate::dpop::DpopKey;
@@ -179,9 +180,7 @@ pub async fn start(
         request.request_async(http).await.map_err(|e| match e {
             RequestTokenError::ServerResponse(r) => OAuthError::Authorization {
                 error: r.error().to_string(),
-                description: r
-                    .error_description()
-                    .map(|d| bank_protocol::text::escape_hidden(d, &[]).into_owned()),
+                description: server_words(r.error_description()),
             },
             other => token_error(other, false),
         })?;
@@ -220,24 +219,11 @@ fn poll_error<RE>(
 where
     RE: std::error::Error + Send + Sync + 'static,
 {
-    let RequestTokenError::ServerResponse(r) = err else {
-        return match err {
-            RequestTokenError::Request(source) => OAuthError::Http {
-                what: "token request failed".into(),
-                source: Some(Box::new(source)),
-            },
-            // The body may contain tokens: never carried along.
-            RequestTokenError::Parse(..) => OAuthError::Http {
-                what: "the token endpoint's answer could not be parsed".into(),
-                source: None,
-            },
-            RequestTokenError::Other(what) => OAuthError::Http { what, source: None },
-            RequestTokenError::ServerResponse(_) => unreachable!("matched above"),
-        };
+    let r = match server_answer(err) {
+        Ok(r) => r,
+        Err(other) => return other,
     };
-    let description = r
-        .error_description()
-        .map(|d| bank_protocol::text::escape_hidden(d, &[]).into_owned());
+    let description = server_words(r.error_description());
     match r.error() {
         DeviceCodeErrorResponseType::AccessDenied => OAuthError::Denied { description },
         DeviceCodeErrorResponseType::ExpiredToken => OAuthError::DeviceCodeExpired { description },

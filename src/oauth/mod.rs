@@ -418,37 +418,51 @@ fn token_error<RE>(err: RequestTokenError<RE, BasicErrorResponse>, refreshing: b
 where
     RE: std::error::Error + Send + Sync + 'static,
 {
-    match err {
-        RequestTokenError::ServerResponse(r) => {
-            let error = r.error().to_string();
-            // RFC 6749 §5.2: invalid_grant = the refresh token is expired, revoked or unknown.
-            if refreshing
-                && matches!(
-                    error.as_str(),
-                    "invalid_grant" | "unauthorized_client" | "invalid_client"
-                )
-            {
-                OAuthError::RefreshRejected { error }
-            } else {
-                OAuthError::TokenEndpoint {
-                    error,
-                    description: r
-                        .error_description()
-                        .map(|d| bank_protocol::text::escape_hidden(d, &[]).into_owned()),
-                }
-            }
+    let r = match server_answer(err) {
+        Ok(r) => r,
+        Err(other) => return other,
+    };
+    let error = r.error().to_string();
+    // RFC 6749 §5.2: invalid_grant = the refresh token is expired, revoked or unknown.
+    if refreshing
+        && matches!(
+            error.as_str(),
+            "invalid_grant" | "unauthorized_client" | "invalid_client"
+        )
+    {
+        OAuthError::RefreshRejected { error }
+    } else {
+        OAuthError::TokenEndpoint {
+            error,
+            description: server_words(r.error_description()),
         }
-        RequestTokenError::Request(source) => OAuthError::Http {
+    }
+}
+
+/// The token endpoint's error answer, or what else went wrong with the request.
+fn server_answer<RE, T>(err: RequestTokenError<RE, T>) -> Result<T, OAuthError>
+where
+    RE: std::error::Error + Send + Sync + 'static,
+    T: oauth2::ErrorResponse + 'static,
+{
+    match err {
+        RequestTokenError::ServerResponse(r) => Ok(r),
+        RequestTokenError::Request(source) => Err(OAuthError::Http {
             what: "token request failed".into(),
             source: Some(Box::new(source)),
-        },
+        }),
         // The parse error's body may contain tokens: never carry it along.
-        RequestTokenError::Parse(..) => OAuthError::Http {
+        RequestTokenError::Parse(..) => Err(OAuthError::Http {
             what: "the token endpoint's answer could not be parsed".into(),
             source: None,
-        },
-        RequestTokenError::Other(what) => OAuthError::Http { what, source: None },
+        }),
+        RequestTokenError::Other(what) => Err(OAuthError::Http { what, source: None }),
     }
+}
+
+/// A server's `error_description`, with anything that could act on a terminal escaped.
+fn server_words(description: Option<&String>) -> Option<String> {
+    description.map(|d| bank_protocol::text::escape_hidden(d, &[]).into_owned())
 }
 
 /// A token request sent without a proof and refused for the want of one (RFC 9449 §5:
