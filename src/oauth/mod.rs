@@ -567,6 +567,61 @@ mod tests {
         );
     }
 
+    /// RFC 9449 §5: the token type must be what the request could have asked for.
+    #[test]
+    fn a_token_type_the_login_did_not_ask_for_is_refused() {
+        use crate::config::{ConfigFile, Env, Overrides, resolve};
+        let response = |token_type: &str| {
+            let kind = if token_type == "Bearer" {
+                BasicTokenType::Bearer
+            } else {
+                BasicTokenType::Extension(token_type.into())
+            };
+            TokenEndpointResponse::new(
+                AccessToken::new("at".into()),
+                kind,
+                IdTokenFields::default(),
+            )
+        };
+        let metadata: Metadata = serde_json::from_value(serde_json::json!({
+            "issuer": "https://bank.example",
+            "authorization_endpoint": "https://bank.example/authorize",
+            "token_endpoint": "https://bank.example/oauth/token",
+        }))
+        .expect("metadata");
+        let mut profile = resolve(
+            &ConfigFile::default(),
+            &Env::default(),
+            &Overrides::default(),
+        )
+        .expect("profile");
+        let key = DpopKey::generate();
+        let scopes = ["openid".to_owned()];
+        let set = |token_type: &str, profile: &Profile, sender: Option<&DpopKey>| {
+            token_set(
+                response(token_type),
+                profile,
+                &metadata,
+                &scopes,
+                None,
+                sender,
+            )
+        };
+        // A DPoP token for a request without a proof: a server confused, or not ours.
+        assert!(matches!(
+            set("DPoP", &profile, None),
+            Err(OAuthError::UnexpectedTokenType { .. })
+        ));
+        assert!(set("DPoP", &profile, Some(&key)).is_ok_and(|t| t.bound));
+        // A proof answered with a bearer token: fine under `auto`, refused under `always`.
+        assert!(set("Bearer", &profile, Some(&key)).is_ok_and(|t| !t.bound));
+        profile.dpop = Use::Always;
+        assert!(matches!(
+            set("Bearer", &profile, Some(&key)),
+            Err(OAuthError::NotBound)
+        ));
+    }
+
     #[test]
     fn the_response_issuer_must_be_ours_rfc_9207() {
         let mut metadata = Metadata {
