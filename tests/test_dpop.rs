@@ -411,3 +411,36 @@ fn a_provider_that_requires_par_and_dpop_gets_both() {
         run.stderr
     );
 }
+
+/// A proof carries the time: when this computer's clock and the API's disagree by more
+/// than the proof window, the API refuses the proof (not the token), and `bank` says to
+/// check the clock instead of sending the person to log in again.
+#[test]
+fn a_clock_far_off_is_a_refused_proof_with_a_hint_about_the_clock() {
+    let env = TestEnv::start();
+    env.login();
+    env.run(&["balance"]).success();
+    // The API's clock two minutes ahead: every fresh proof looks two minutes old.
+    env.sandbox()
+        .bank()
+        .clock()
+        .advance(std::time::Duration::from_secs(120));
+    let run = env.run(&["balance"]).code(4);
+    assert!(
+        run.stderr
+            .starts_with("error: the bank API refused the DPoP proof"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: a DPoP proof carries the time: check this computer's clock"),
+        "{}",
+        run.stderr
+    );
+    // Nothing was thrown away: the stored login is intact.
+    assert!(
+        env.keyring_bundle()
+            .is_some_and(|b| b["refresh_token"].is_string())
+    );
+}
