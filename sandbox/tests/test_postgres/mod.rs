@@ -4,6 +4,7 @@
 //! (`cluster`); the API instances trust the tests' own loopback issuer.
 
 mod cluster;
+mod test_group_commit;
 mod test_instances;
 mod test_store;
 

@@ -50,6 +50,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "003_dpop",
         sql: include_str!("../../../migrations/bank/sqlite/003_dpop.sql"),
     },
+    Migration {
+        name: "004_transfer_batch",
+        sql: include_str!("../../../migrations/bank/sqlite/004_transfer_batch.sql"),
+    },
 ];
 
 /// The same schema for PostgreSQL (recorded in `bank_schema_migrations`). Every SQLite
@@ -66,6 +70,10 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         name: "003_dpop",
         sql: include_str!("../../../migrations/bank/postgres/003_dpop.sql"),
+    },
+    Migration {
+        name: "004_transfer_batch",
+        sql: include_str!("../../../migrations/bank/postgres/004_transfer_batch.sql"),
     },
 ];
 
@@ -405,16 +413,11 @@ impl BankStore {
                 .await
                 .map_err(TransferError::Store)?
             }
+            // A lane's worker runs the transaction: a client that hangs up mid-request
+            // drops only the wait for its outcome.
             BankStore::Postgres(p) => {
-                // On its own task: a client that hangs up mid-request drops the handler's
-                // future, and a transaction must not be abandoned between its statements
-                // on a pooled connection.
-                let (p, owned) = (p.clone(), OwnedTransferCommand::from(cmd));
-                tokio::spawn(
-                    async move { p.consume_jti_and_transfer(&owned.borrow(), now_unix).await },
-                )
-                .await
-                .map_err(|err| TransferError::Store(StoreError::Unavailable(Box::new(err))))?
+                p.consume_jti_and_transfer(OwnedTransferCommand::from(cmd), now_unix)
+                    .await
             }
         }
     }
@@ -503,7 +506,7 @@ where
         .map_err(|err| StoreError::Unavailable(Box::new(err)))
 }
 
-/// A [`TransferCommand`] that can move to the blocking pool.
+/// A [`TransferCommand`] that can move to the blocking pool or a PostgreSQL lane.
 struct OwnedTransferCommand {
     issuer: String,
     token_id: String,

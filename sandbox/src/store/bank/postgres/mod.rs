@@ -1,39 +1,40 @@
 //! The ledger on PostgreSQL, shared by any number of API instances.
 //!
-//! Transactions run at READ COMMITTED with explicit row locks, which is what makes one
-//! ledger safe across instances without making every hot account a stream of
-//! serialization failures:
+//! Transactions run at READ COMMITTED with explicit locks, which is what makes one ledger
+//! safe across instances without making every hot account a stream of serialization
+//! failures (the steps are in the `bank_transfer` function of the schema):
 //!
-//! - the step-up token is spent by `INSERT … ON CONFLICT DO NOTHING` on its primary key: a
-//!   second transaction with the same token waits for the first and then inserts nothing,
-//!   so exactly one of them goes on;
-//! - both accounts are locked with one `SELECT … ORDER BY id FOR UPDATE` (one order for
-//!   every transfer, so two opposite transfers cannot deadlock), and balances are read
-//!   under that lock;
-//! - the idempotency key is looked up *after* the sender's row is locked: a transaction
-//!   that created a transfer under this key held the same lock until it committed, so its
+//! - both accounts are locked in id order (an advisory lock per account id, then the rows
+//!   `FOR UPDATE`; one order for every transfer, so two opposite transfers cannot
+//!   deadlock), and balances are read under that lock;
+//! - the step-up token is spent under those locks by `INSERT … ON CONFLICT DO NOTHING` on
+//!   its primary key: a second transaction with the same token (the same sender) waits
+//!   for the first and then inserts nothing, so exactly one of them goes on;
+//! - the idempotency key is looked up *after* the sender is locked: a transaction that
+//!   created a transfer under this key held the same lock until it committed, so its
 //!   record is visible (each READ COMMITTED statement takes a fresh snapshot).
 //!
-//! Deadlocks, serialization failures and unique violations (which these rules should make
-//! impossible) roll back the whole attempt, which is retried a bounded number of times with
-//! jitter; a transaction that keeps losing answers `StoreError::Busy` (a 503 the client may
-//! retry with the same key), never a half-done transfer and never a 500.
-//!
-//! The transfer itself is one call of a function in the schema (see `transfer`), so the
-//! account locks are never held across a round trip to an API instance.
+//! Transfers waiting on one instance at the same moment share one transaction and one
+//! commit (`group_commit`), and the account locks are never held across a round trip to
+//! an API instance (`transfer`). Deadlocks, serialization failures and unique violations
+//! (which these rules should make impossible) roll back the whole attempt, which is
+//! retried a bounded number of times with jitter; a transaction that keeps losing answers
+//! `StoreError::Busy` (a 503 the client may retry with the same key), never a half-done
+//! transfer and never a 500.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{NoTls, Row, SimpleQueryMessage};
 
+mod group_commit;
 mod transfer;
 
-use self::transfer::{Attempt, backoff, retryable, transfer_attempt};
+use self::group_commit::Lanes;
 use super::{
-    Account, DPOP_PRUNE_MARGIN_SECS, Durability, LedgerSummary, Opened, POSTGRES_MIGRATIONS,
-    SeedError, TransferCommand, TransferError, TransferOutcome, TransferRecord, now_rfc3339,
+    Account, DPOP_PRUNE_MARGIN_SECS, Durability, LedgerSummary, Opened, OwnedTransferCommand,
+    POSTGRES_MIGRATIONS, SeedError, TransferError, TransferOutcome, TransferRecord, now_rfc3339,
     prune_due,
 };
 use crate::store::StoreError;
@@ -65,8 +66,8 @@ pub struct PgBank {
     /// Connections with `synchronous_commit=off` for the DPoP replay cache (see the module
     /// doc of `store::bank`); `None` when `pool`'s commits do not wait for a flush anyway.
     proofs_pool: Option<Pool>,
-    /// Unix time of this instance's next prune of `used_tokens`.
-    next_prune_at: AtomicI64,
+    /// Where this instance's transfers queue to commit together.
+    lanes: Lanes,
     /// Unix time of this instance's next prune of `dpop_proofs`.
     next_proof_prune_at: AtomicI64,
 }
@@ -101,9 +102,9 @@ impl PgBank {
             Durability::Relaxed => None,
         };
         let bank = PgBank {
+            lanes: Lanes::start(&pool),
             pool,
             proofs_pool,
-            next_prune_at: AtomicI64::new(0),
             next_proof_prune_at: AtomicI64::new(0),
         };
         bank.migrate().await?;
@@ -358,10 +359,11 @@ impl PgBank {
             .get(0))
     }
 
-    /// See `BankStore::consume_jti_and_transfer`.
-    pub async fn consume_jti_and_transfer(
+    /// See `BankStore::consume_jti_and_transfer`: queued on the sender's lane, committed
+    /// with whatever else is waiting there (see `group_commit`).
+    pub(in crate::store::bank) async fn consume_jti_and_transfer(
         &self,
-        cmd: &TransferCommand<'_>,
+        cmd: OwnedTransferCommand,
         now_unix: i64,
     ) -> Result<TransferOutcome, TransferError> {
         // As on SQLite: a token that expired on its way here might have had its record
@@ -369,54 +371,7 @@ impl PgBank {
         if cmd.token_expires_at < now_unix {
             return Err(TransferError::TokenExpired);
         }
-        let client = self.client().await?;
-        self.prune_if_due(&client, now_unix).await;
-        for attempt in 1..=MAX_ATTEMPTS {
-            match transfer_attempt(&client, cmd).await {
-                Attempt::Done(result) => return result,
-                Attempt::Failed(err) => {
-                    if !retryable(&err) {
-                        return Err(TransferError::Store(err.into()));
-                    }
-                    tracing::debug!(attempt, code = ?err.code(), "transfer conflict, retrying");
-                    backoff(attempt).await;
-                }
-            }
-        }
-        tracing::warn!(
-            attempts = MAX_ATTEMPTS,
-            "transfer gave up after repeated conflicts"
-        );
-        Err(TransferError::Store(StoreError::Busy {
-            attempts: MAX_ATTEMPTS,
-        }))
-    }
-
-    /// Forgets spent tokens long past their expiry, at most once per interval per
-    /// instance and outside any transfer (a prune inside every transfer would make all
-    /// instances queue behind each other's row locks). Failures only delay the prune.
-    async fn prune_if_due(&self, client: &Object, now_unix: i64) {
-        let due = self.next_prune_at.load(Ordering::Relaxed);
-        if now_unix < due
-            || self
-                .next_prune_at
-                .compare_exchange(
-                    due,
-                    now_unix + PRUNE_EVERY_SECS,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
-            return;
-        }
-        let cutoff = now_unix - PRUNE_MARGIN_SECS;
-        if let Err(err) = client
-            .execute("DELETE FROM used_tokens WHERE expires_at < $1", &[&cutoff])
-            .await
-        {
-            tracing::warn!(error = %err, "could not prune spent tokens");
-        }
+        self.lanes.transfer(cmd, now_unix).await
     }
 }
 

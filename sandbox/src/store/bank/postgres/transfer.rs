@@ -1,8 +1,11 @@
-//! One transfer transaction on PostgreSQL, as an attempt its caller retries: one call of
-//! the `bank_transfer` function (migrations/bank/postgres/002_transfer_function.sql), run
-//! as a single autocommit statement. Doing every step inside the server keeps the account
-//! locks held only while the server works and commits, never across a round trip to this
-//! process, which is what a hot account's throughput depends on.
+//! One attempt of a batch of transfers on PostgreSQL: one call of the
+//! `bank_transfer_batch` function (migrations/bank/postgres/004_transfer_batch.sql), or of
+//! `bank_transfer` for a transfer alone, run as a single autocommit statement: one
+//! transaction, one commit. Doing every step inside the server keeps the account locks
+//! held only while the server works and commits, never across a round trip to this
+//! process, which is what a hot account's throughput depends on. tokio-postgres hands
+//! over the rows only at `ReadyForQuery`, after the commit, so an outcome is never taken
+//! from a transaction that did not commit.
 
 use std::time::Duration;
 
@@ -14,57 +17,106 @@ use tokio_postgres::types::ToSql;
 
 use crate::store::StoreError;
 use crate::store::bank::{
-    TransferCommand, TransferError, TransferOutcome, TransferRecord, new_transfer_id, now_rfc3339,
+    OwnedTransferCommand, TransferError, TransferOutcome, TransferRecord, new_transfer_id,
+    now_rfc3339,
 };
 
-/// How one attempt of a transaction ended.
-pub(super) enum Attempt<T> {
-    Done(T),
-    /// A database error; retried when [`retryable`].
-    Failed(tokio_postgres::Error),
+const BATCH_SQL: &str =
+    "SELECT * FROM bank_transfer_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+/// A transfer alone, in the batch's columns: no arrays and no second function to go
+/// through.
+const SINGLE_SQL: &str =
+    "SELECT 1::int, * FROM bank_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// Each transfer's outcome, in the order of the commands.
+pub(super) type Outcomes = Vec<Result<TransferOutcome, TransferError>>;
+
+/// Runs `cmds` as one transaction. `Err` means none of them happened when the error
+/// carries a SQLSTATE (the server rolled back); without one (the connection broke) the
+/// outcome of the commit is unknown.
+pub(super) async fn batch_attempt(
+    client: &Object,
+    cmds: &[&OwnedTransferCommand],
+) -> Result<Outcomes, tokio_postgres::Error> {
+    let now = now_rfc3339();
+    let rows = if let [cmd] = cmds {
+        let statement = client.prepare_cached(SINGLE_SQL).await?;
+        let (id, hash) = (new_transfer_id(), cmd.request_hash.as_slice());
+        let params: [&(dyn ToSql + Sync); 12] = [
+            &cmd.issuer,
+            &cmd.token_id,
+            &cmd.token_expires_at,
+            &cmd.from_account,
+            &cmd.to_handle,
+            &cmd.amount_minor,
+            &cmd.currency,
+            &cmd.memo,
+            &cmd.idempotency_key,
+            &hash,
+            &id,
+            &now,
+        ];
+        client.query(&statement, &params).await?
+    } else {
+        let statement = client.prepare_cached(BATCH_SQL).await?;
+        let ids: Vec<String> = cmds.iter().map(|_| new_transfer_id()).collect();
+        let issuers: Vec<&str> = cmds.iter().map(|c| c.issuer.as_str()).collect();
+        let token_ids: Vec<&str> = cmds.iter().map(|c| c.token_id.as_str()).collect();
+        let expiries: Vec<i64> = cmds.iter().map(|c| c.token_expires_at).collect();
+        let froms: Vec<i64> = cmds.iter().map(|c| c.from_account).collect();
+        let tos: Vec<&str> = cmds.iter().map(|c| c.to_handle.as_str()).collect();
+        let amounts: Vec<i64> = cmds.iter().map(|c| c.amount_minor).collect();
+        let currencies: Vec<&str> = cmds.iter().map(|c| c.currency.as_str()).collect();
+        let memos: Vec<Option<&str>> = cmds.iter().map(|c| c.memo.as_deref()).collect();
+        let keys: Vec<&str> = cmds.iter().map(|c| c.idempotency_key.as_str()).collect();
+        let hashes: Vec<&[u8]> = cmds.iter().map(|c| c.request_hash.as_slice()).collect();
+        let params: [&(dyn ToSql + Sync); 12] = [
+            &issuers,
+            &token_ids,
+            &expiries,
+            &froms,
+            &tos,
+            &amounts,
+            &currencies,
+            &memos,
+            &keys,
+            &hashes,
+            &ids,
+            &now,
+        ];
+        client.query(&statement, &params).await?
+    };
+
+    let mut outcomes: Vec<Option<Result<TransferOutcome, TransferError>>> =
+        (0..cmds.len()).map(|_| None).collect();
+    for row in &rows {
+        let index: i32 = row.get(0);
+        if let Some(slot) = usize::try_from(index - 1)
+            .ok()
+            .and_then(|i| outcomes.get_mut(i))
+        {
+            *slot = Some(outcome(row));
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, outcome)| {
+            outcome.unwrap_or_else(|| {
+                Err(TransferError::Store(StoreError::Config(format!(
+                    "bank_transfer_batch answered nothing for transfer {}",
+                    i + 1
+                ))))
+            })
+        })
+        .collect())
 }
 
-pub(super) async fn transfer_attempt(
-    client: &Object,
-    cmd: &TransferCommand<'_>,
-) -> Attempt<Result<TransferOutcome, TransferError>> {
-    let stmt = match client
-        .prepare_cached(
-            "SELECT * FROM bank_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .await
-    {
-        Ok(stmt) => stmt,
-        Err(err) => return Attempt::Failed(err),
-    };
-    let (id, now) = (new_transfer_id(), now_rfc3339());
-    let hash = cmd.request_hash.as_slice();
-    let params: [&(dyn ToSql + Sync); 12] = [
-        &cmd.issuer,
-        &cmd.token_id,
-        &cmd.token_expires_at,
-        &cmd.from_account,
-        &cmd.to_handle,
-        &cmd.amount_minor,
-        &cmd.currency,
-        &cmd.memo,
-        &cmd.idempotency_key,
-        &hash,
-        &id,
-        &now,
-    ];
-    let row = match client.query_one(&stmt, &params).await {
-        Ok(row) => row,
-        Err(err) if err.code() == Some(&SqlState::NO_DATA_FOUND) => {
-            // The sender's account is gone; the statement rolled back, token included.
-            return Attempt::Done(Err(TransferError::Store(StoreError::NotFound)));
-        }
-        Err(err) => return Attempt::Failed(err),
-    };
-    let outcome: &str = row.get(0);
-    Attempt::Done(match outcome {
-        "created" => Ok(TransferOutcome::Created(record(&row))),
-        "replayed" => Ok(TransferOutcome::Replayed(record(&row))),
+fn outcome(row: &Row) -> Result<TransferOutcome, TransferError> {
+    let outcome: &str = row.get(1);
+    match outcome {
+        "created" => Ok(TransferOutcome::Created(record(row))),
+        "replayed" => Ok(TransferOutcome::Replayed(record(row))),
         "token_already_used" => Err(TransferError::TokenAlreadyUsed),
         "idempotency_key_reused" => Err(TransferError::IdempotencyKeyReused),
         "unknown_recipient" => Err(TransferError::UnknownRecipient),
@@ -74,20 +126,26 @@ pub(super) async fn transfer_attempt(
         other => Err(TransferError::Store(StoreError::Config(format!(
             "bank_transfer answered {other:?}"
         )))),
-    })
+    }
 }
 
 fn record(row: &Row) -> TransferRecord {
     TransferRecord {
-        id: row.get(1),
-        from: row.get(2),
-        to: row.get(3),
-        amount_minor: row.get(4),
-        currency: row.get(5),
-        memo: row.get(6),
-        from_balance_after: row.get(7),
-        created_at: row.get(8),
+        id: row.get(2),
+        from: row.get(3),
+        to: row.get(4),
+        amount_minor: row.get(5),
+        currency: row.get(6),
+        memo: row.get(7),
+        from_balance_after: row.get(8),
+        created_at: row.get(9),
     }
+}
+
+/// The sender's account is gone (`bank_transfer` raises this): the batch rolled back,
+/// token included.
+pub(super) fn no_account(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&SqlState::NO_DATA_FOUND)
 }
 
 /// Conflicts between concurrent transactions, which a fresh attempt resolves.
