@@ -63,10 +63,13 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
-        // A closed connection or an I/O error means the database is unreachable rather
-        // than wrong: the caller may try again later.
+        // A closed connection, an I/O error, a connection exception (SQLSTATE class 08) or
+        // an operator's intervention (class 57: a terminated backend, a shutdown, a
+        // cancelled statement) means the database is unreachable rather than wrong: the
+        // caller may try again later.
         let io = std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>());
-        if err.is_closed() || io {
+        let class = err.code().map(|code| &code.code()[..2]);
+        if err.is_closed() || io || matches!(class, Some("08" | "57")) {
             StoreError::Unavailable(Box::new(err))
         } else {
             StoreError::Postgres(err)

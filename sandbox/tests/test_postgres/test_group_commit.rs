@@ -3,10 +3,18 @@
 //! queued at once on one store, so they share transactions; the rows' `xmin` (the id of
 //! the transaction that wrote them) shows that they did.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use bank_sandbox::store::bank::{BankStore, TransferCommand, TransferError, TransferOutcome};
+use serde_json::json;
 
 use super::{fresh_store, open_accounts};
-use crate::test_api::join_all;
+use crate::common::issuer::TestIssuer;
+use crate::test_api::{ALICE, Api, config, join_all};
+
+const STEP_UP: &str = "openid transfer:funds";
 
 #[derive(Clone)]
 struct Transfer {
@@ -218,5 +226,95 @@ async fn a_batch_that_fails_is_run_again_one_transfer_at_a_time() {
             .spend_token("https://issuer.test", "t-gone", i64::MAX)
             .await
             .expect("spend")
+    );
+}
+
+/// The database drops the API's connections (`pg_terminate_backend`) again and again
+/// during a storm of transfers: every answer is a 201 or a 503 to retry, never a 500; the
+/// retries under the same keys all end in 201; and the ledger holds each key's transfer
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_dropped_by_the_database_mid_storm_lose_and_double_nothing() {
+    let Some((url, store)) = fresh_store().await else {
+        return;
+    };
+    let issuer = TestIssuer::start().await;
+    let api = Api::start_on(config(&issuer.issuer), store.clone()).await;
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let storm_over = Arc::new(AtomicBool::new(false));
+    let killer = {
+        let storm_over = storm_over.clone();
+        tokio::spawn(async move {
+            let mut terminated = 0u64;
+            while !storm_over.load(Ordering::Relaxed) {
+                let row = admin
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE application_name = 'bank-sandbox api'
+                           AND datname = current_database() AND pid <> pg_backend_pid()",
+                        &[],
+                    )
+                    .await
+                    .expect("terminate");
+                terminated += row.get::<_, i64>(0) as u64;
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            terminated
+        })
+    };
+
+    let body = json!({"to": "bob", "amount": "1.00"});
+    let storm: Vec<_> = (0..200)
+        .map(|i| {
+            let (client, token, body) = (
+                api.client.clone(),
+                issuer.token(ALICE, "alice", STEP_UP),
+                body.clone(),
+            );
+            async move { client.transfer(&token, &format!("drop-{i}"), &body).await }
+        })
+        .collect();
+    let answers = join_all(storm).await;
+    storm_over.store(true, Ordering::Relaxed);
+    let terminated = killer.await.expect("killer");
+    assert!(terminated > 0, "no connection was dropped");
+
+    let mut unanswered = Vec::new();
+    for (i, answer) in answers.iter().enumerate() {
+        match answer.status {
+            201 => {}
+            503 => unanswered.push(i),
+            other => panic!("transfer {i} answered {other}: {}", answer.body),
+        }
+    }
+    for i in unanswered {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let retry = api
+                .client
+                .transfer(
+                    &issuer.token(ALICE, "alice", STEP_UP),
+                    &format!("drop-{i}"),
+                    &body,
+                )
+                .await;
+            if retry.status == 201 {
+                break;
+            }
+            assert_eq!(retry.status, 503, "{}", retry.body);
+            assert!(attempts < 10, "transfer {i} never went through");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let summary = store.ledger_summary().await.expect("summary");
+    assert_eq!(summary.transfers, 200);
+    assert_eq!(summary.total_balance_minor, summary.total_opening_minor);
+    assert_eq!(
+        store.balance_of("alice").await.expect("read"),
+        Some(100_000 - 200 * 100)
     );
 }

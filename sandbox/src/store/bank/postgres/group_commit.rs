@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use deadpool_postgres::{Object, Pool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::transfer::{Outcomes, backoff, batch_attempt, no_account, retryable};
+use super::transfer::{Outcomes, backoff, batch_attempt, commit_in_doubt, no_account, retryable};
 use super::{MAX_ATTEMPTS, PRUNE_EVERY_SECS, PRUNE_MARGIN_SECS, checkout};
 use crate::store::StoreError;
 use crate::store::bank::{OwnedTransferCommand, TransferError, TransferOutcome};
@@ -121,7 +121,7 @@ async fn run_batch(pool: Pool, next_prune_at: Arc<AtomicI64>, jobs: Vec<Job>) {
         let cmds: Vec<&OwnedTransferCommand> = jobs.iter().map(|job| &job.cmd).collect();
         match batch_attempt(&client, &cmds).await {
             Ok(outcomes) => return answer(jobs, outcomes),
-            Err(err) if err.code().is_none() => return unavailable(jobs, err.into()),
+            Err(err) if commit_in_doubt(&err) => return unavailable(jobs, err.into()),
             Err(err) => {
                 tracing::debug!(code = ?err.code(), size = jobs.len(), "transfer batch rolled back, running it one by one");
             }

@@ -31,9 +31,8 @@ const SINGLE_SQL: &str =
 /// Each transfer's outcome, in the order of the commands.
 pub(super) type Outcomes = Vec<Result<TransferOutcome, TransferError>>;
 
-/// Runs `cmds` as one transaction. `Err` means none of them happened when the error
-/// carries a SQLSTATE (the server rolled back); without one (the connection broke) the
-/// outcome of the commit is unknown.
+/// Runs `cmds` as one transaction. `Err` means none of them happened, unless
+/// [`commit_in_doubt`] says the connection broke on the way.
 pub(super) async fn batch_attempt(
     client: &Object,
     cmds: &[&OwnedTransferCommand],
@@ -139,6 +138,15 @@ fn record(row: &Row) -> TransferRecord {
         memo: row.get(7),
         from_balance_after: row.get(8),
         created_at: row.get(9),
+    }
+}
+
+/// The connection broke (no answer, a connection exception, the backend terminated or
+/// shut down): the transaction may have committed or not.
+pub(super) fn commit_in_doubt(err: &tokio_postgres::Error) -> bool {
+    match err.code() {
+        None => true,
+        Some(code) => matches!(&code.code()[..2], "08" | "57"),
     }
 }
 
