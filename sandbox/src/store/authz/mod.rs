@@ -74,6 +74,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "authz/0008_device_authorizations",
         sql: include_str!("../../../migrations/authz/0008_device_authorizations.sql"),
     },
+    Migration {
+        name: "authz/0009_throttle_forgets",
+        sql: include_str!("../../../migrations/authz/0009_throttle_forgets.sql"),
+    },
 ];
 
 /// A SHA-256 digest of a secret (session id, CSRF token, code, refresh token).
@@ -119,6 +123,10 @@ impl AuthzStore {
             [now - 24 * 3600],
         )?;
         tx.execute("DELETE FROM dpop_proofs WHERE expires_at < ?1", [now])?;
+        tx.execute(
+            "DELETE FROM login_throttle WHERE locked_until <= ?1 AND last_attempt_at <= ?2",
+            [now, now - throttle::FORGET_AFTER_SECS],
+        )?;
         tx.commit()?;
         Ok(())
     }

@@ -7,6 +7,10 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::super::StoreError;
 use super::{AuthzStore, SecretHash};
 
+/// A throttle row that has counted no attempt for this long, and makes nobody wait, is
+/// forgotten by `purge_expired`: its failures no longer count.
+pub const FORGET_AFTER_SECS: i64 = 24 * 3600;
+
 /// One throttle row an attempt counts against, and how many failures it allows before
 /// tries must wait.
 #[derive(Debug, Clone, Copy)]
@@ -72,10 +76,12 @@ impl AuthzStore {
         }
         for k in keys {
             let failures: i64 = tx.query_row(
-                "INSERT INTO login_throttle (name_hash, failures, locked_until) VALUES (?1, 1, 0)
-                 ON CONFLICT(name_hash) DO UPDATE SET failures = failures + 1
+                "INSERT INTO login_throttle (name_hash, failures, locked_until, last_attempt_at)
+                 VALUES (?1, 1, 0, ?2)
+                 ON CONFLICT(name_hash) DO UPDATE SET failures = failures + 1,
+                     last_attempt_at = excluded.last_attempt_at
                  RETURNING failures",
-                [&k.key[..]],
+                params![&k.key[..], now],
                 |r| r.get(0),
             )?;
             let over = failures - i64::from(k.max_failures);
@@ -237,6 +243,48 @@ mod tests {
                 .expect("q"),
             Attempt::Wait { .. }
         ));
+    }
+
+    #[test]
+    fn a_row_is_forgotten_only_after_a_quiet_day_without_a_wait() {
+        let store = store();
+        let (bob, t) = ([key(7, 3)], 1_000_000);
+        let attempt = |now| store.begin_login_attempt(&bob, now, BACKOFF).expect("q");
+        for _ in 0..3 {
+            attempt(t);
+        }
+        // Not a day quiet yet: the failures still count, the next one waits twice as long.
+        let now = t + FORGET_AFTER_SECS - 1;
+        store.purge_expired(now).expect("purge");
+        assert_eq!(attempt(now), Attempt::Counted);
+        assert_eq!(attempt(now + 1), Attempt::Wait { retry_after: 59 });
+        // A quiet day after that: forgotten, and a fresh count waits from its own third
+        // failure on, for the first wait again.
+        let now = now + 60 + FORGET_AFTER_SECS;
+        store.purge_expired(now).expect("purge");
+        for _ in 0..3 {
+            assert_eq!(attempt(now), Attempt::Counted);
+        }
+        assert_eq!(attempt(now), Attempt::Wait { retry_after: 30 });
+
+        // A wait longer than a day is never cut short by forgetting.
+        let long = Backoff {
+            base: 2 * FORGET_AFTER_SECS,
+            cap: 2 * FORGET_AFTER_SECS,
+        };
+        let carol = [key(9, 1)];
+        store.begin_login_attempt(&carol, t, long).expect("q");
+        store
+            .purge_expired(t + FORGET_AFTER_SECS + 1)
+            .expect("purge");
+        assert_eq!(
+            store
+                .begin_login_attempt(&carol, t + FORGET_AFTER_SECS + 1, long)
+                .expect("q"),
+            Attempt::Wait {
+                retry_after: FORGET_AFTER_SECS - 1
+            }
+        );
     }
 
     #[test]
