@@ -3,7 +3,7 @@
 //! Every answer becomes data or an [`ApiError`] a caller can act on: `401 invalid_token`
 //! means "refresh or log in again"; `403 insufficient_scope` or RFC 9470
 //! `401 insufficient_user_authentication` means "step up", with what the `WWW-Authenticate`
-//! challenge named (parsed by `challenge.rs`); other 4xx carry the RFC 9457 problem; 5xx
+//! challenge named (parsed by `challenge`); other 4xx carry the RFC 9457 problem; 5xx
 //! and transport failures are the server's or the network's fault.
 
 use bank_protocol::Problem;

@@ -61,15 +61,19 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// A closed connection, an I/O error, a connection exception (SQLSTATE class 08) or an
+/// operator's intervention (class 57: a terminated backend, a shutdown, a cancelled
+/// statement): the database is unreachable rather than wrong, and the caller may try
+/// again later.
+pub(crate) fn database_unreachable(err: &tokio_postgres::Error) -> bool {
+    let io = std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>());
+    let class = err.code().map(|code| &code.code()[..2]);
+    err.is_closed() || io || matches!(class, Some("08" | "57"))
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
-        // A closed connection, an I/O error, a connection exception (SQLSTATE class 08) or
-        // an operator's intervention (class 57: a terminated backend, a shutdown, a
-        // cancelled statement) means the database is unreachable rather than wrong: the
-        // caller may try again later.
-        let io = std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>());
-        let class = err.code().map(|code| &code.code()[..2]);
-        if err.is_closed() || io || matches!(class, Some("08" | "57")) {
+        if database_unreachable(&err) {
             StoreError::Unavailable(Box::new(err))
         } else {
             StoreError::Postgres(err)

@@ -40,10 +40,7 @@ impl Transfer {
 /// Runs `transfers` concurrently on `store` (queued before any of them starts: the
 /// tests run on one thread), each under a request hash of its own amount
 /// (same key + same amount = the same request), and gives their outcomes in order.
-async fn run_together(
-    store: &BankStore,
-    transfers: &[Transfer],
-) -> Vec<Result<TransferOutcome, TransferError>> {
+async fn run_together(store: &BankStore, transfers: &[Transfer]) -> Vec<Outcome> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     join_all(
         transfers
@@ -54,7 +51,7 @@ async fn run_together(
     .await
 }
 
-async fn one(store: BankStore, t: Transfer, now: i64) -> Result<TransferOutcome, TransferError> {
+async fn one(store: BankStore, t: Transfer, now: i64) -> Outcome {
     let mut hash = [0u8; 32];
     hash[..8].copy_from_slice(&t.amount.to_be_bytes());
     let cmd = TransferCommand {
@@ -72,11 +69,15 @@ async fn one(store: BankStore, t: Transfer, now: i64) -> Result<TransferOutcome,
     store.consume_jti_and_transfer(&cmd, now).await
 }
 
-fn created(outcomes: &[Result<TransferOutcome, TransferError>]) -> usize {
-    outcomes
-        .iter()
-        .filter(|o| matches!(o, Ok(TransferOutcome::Created(_))))
-        .count()
+type Outcome = Result<TransferOutcome, TransferError>;
+
+/// How many of `outcomes` are `which`.
+fn count(outcomes: &[Outcome], which: impl Fn(&Outcome) -> bool) -> usize {
+    outcomes.iter().filter(|o| which(o)).count()
+}
+
+fn created(outcomes: &[Outcome]) -> usize {
+    count(outcomes, |o| matches!(o, Ok(TransferOutcome::Created(_))))
 }
 
 /// `(rows, transactions that wrote them)` of the ledger.
@@ -127,10 +128,10 @@ async fn transfers_committed_together_keep_their_own_outcomes() {
     let outcomes = run_together(&store, &overdraft).await;
     assert_eq!(created(&outcomes), 10, "{outcomes:?}");
     assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| matches!(o, Err(TransferError::InsufficientFunds)))
-            .count(),
+        count(&outcomes, |o| matches!(
+            o,
+            Err(TransferError::InsufficientFunds)
+        )),
         20,
         "{outcomes:?}"
     );
@@ -153,10 +154,10 @@ async fn transfers_committed_together_keep_their_own_outcomes() {
     let outcomes = run_together(&store, &one_token).await;
     assert_eq!(created(&outcomes), 1, "{outcomes:?}");
     assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| matches!(o, Err(TransferError::TokenAlreadyUsed)))
-            .count(),
+        count(&outcomes, |o| matches!(
+            o,
+            Err(TransferError::TokenAlreadyUsed)
+        )),
         9,
         "{outcomes:?}"
     );

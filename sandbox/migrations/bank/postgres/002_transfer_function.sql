@@ -1,6 +1,6 @@
 -- One transfer in one statement, so that the account locks are held only while the server
 -- works and commits, never across a round trip to an API instance. The steps and their order
--- are the SQLite store's (sandbox/src/store/bank/sqlite.rs):
+-- are the SQLite store's (sandbox/src/store/bank/sqlite/):
 --   1. spend the step-up token: a second transaction with the same token waits for the first
 --      on the primary key, then inserts nothing;
 --   2. lock both accounts in id order (one order for every transfer: no deadlocks between

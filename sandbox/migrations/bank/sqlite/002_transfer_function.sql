@@ -1,5 +1,5 @@
 -- PostgreSQL's twin of this migration adds the bank_transfer() function, which runs a
 -- transfer inside the server so that several API instances never hold account locks across
 -- a round trip. SQLite runs in the API's own process and does the same steps in
--- sandbox/src/store/bank/sqlite.rs: nothing to add here. Kept so that both engines have
+-- sandbox/src/store/bank/sqlite/: nothing to add here. Kept so that both engines have
 -- the same migrations under the same numbers.

@@ -1,4 +1,4 @@
 -- PostgreSQL's twin of this migration adds bank_transfer_batch(), which lets several
 -- transfers share one commit. SQLite runs in the API's own process (see
--- sandbox/src/store/bank/sqlite.rs): nothing to add here. Kept so that both engines have
+-- sandbox/src/store/bank/sqlite/): nothing to add here. Kept so that both engines have
 -- the same migrations under the same numbers.

@@ -478,18 +478,14 @@ const DPOP_PRUNE_MARGIN_SECS: i64 = 300;
 /// How often one process prunes expired DPoP proof records.
 const DPOP_PRUNE_EVERY_SECS: i64 = 30;
 
-/// Whether it is this caller's turn to prune (at most once per interval per process).
-fn prune_due(next_at: &std::sync::atomic::AtomicI64, now: i64) -> bool {
+/// Whether it is this caller's turn to prune (at most once per `every` seconds per
+/// process).
+fn prune_due(next_at: &std::sync::atomic::AtomicI64, now: i64, every: i64) -> bool {
     use std::sync::atomic::Ordering;
     let due = next_at.load(Ordering::Relaxed);
     now >= due
         && next_at
-            .compare_exchange(
-                due,
-                now + DPOP_PRUNE_EVERY_SECS,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
+            .compare_exchange(due, now + every, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
 }
 

@@ -15,7 +15,7 @@
 //! under the same `Idempotency-Key` finds out without moving money twice.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 
 use deadpool_postgres::{Object, Pool};
 use tokio::sync::{mpsc, oneshot};
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::transfer::{Outcomes, backoff, batch_attempt, commit_in_doubt, no_account, retryable};
 use super::{MAX_ATTEMPTS, PRUNE_EVERY_SECS, PRUNE_MARGIN_SECS, checkout};
 use crate::store::StoreError;
-use crate::store::bank::{OwnedTransferCommand, TransferError, TransferOutcome};
+use crate::store::bank::{OwnedTransferCommand, TransferError, TransferOutcome, prune_due};
 
 /// Most transfers in one transaction: enough to share a flush among every connection a
 /// load balancer keeps open to an instance, small enough to keep one transaction short.
@@ -187,17 +187,7 @@ async fn transfer_alone(
 /// and outside any transfer (a prune inside every transfer would make all instances queue
 /// behind each other's locks). Failures only delay the prune.
 async fn prune_if_due(client: &Object, next_prune_at: &AtomicI64, now_unix: i64) {
-    let due = next_prune_at.load(Ordering::Relaxed);
-    if now_unix < due
-        || next_prune_at
-            .compare_exchange(
-                due,
-                now_unix + PRUNE_EVERY_SECS,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_err()
-    {
+    if !prune_due(next_prune_at, now_unix, PRUNE_EVERY_SECS) {
         return;
     }
     let cutoff = now_unix - PRUNE_MARGIN_SECS;

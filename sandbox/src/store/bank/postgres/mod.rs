@@ -33,9 +33,9 @@ mod transfer;
 
 use self::group_commit::Lanes;
 use super::{
-    Account, DPOP_PRUNE_MARGIN_SECS, Durability, LedgerSummary, Opened, OwnedTransferCommand,
-    POSTGRES_MIGRATIONS, SeedError, TransferError, TransferOutcome, TransferRecord, now_rfc3339,
-    prune_due,
+    Account, DPOP_PRUNE_EVERY_SECS, DPOP_PRUNE_MARGIN_SECS, Durability, LedgerSummary, Opened,
+    OwnedTransferCommand, POSTGRES_MIGRATIONS, SeedError, TransferError, TransferOutcome,
+    TransferRecord, now_rfc3339, prune_due,
 };
 use crate::store::StoreError;
 
@@ -321,7 +321,7 @@ impl PgBank {
         now: i64,
     ) -> Result<bool, StoreError> {
         let client = checkout(self.proofs_pool.as_ref().unwrap_or(&self.pool)).await?;
-        if prune_due(&self.next_proof_prune_at, now)
+        if prune_due(&self.next_proof_prune_at, now, DPOP_PRUNE_EVERY_SECS)
             && let Err(err) = client
                 .execute(
                     "DELETE FROM dpop_proofs WHERE expires_at < $1",

@@ -141,13 +141,10 @@ fn record(row: &Row) -> TransferRecord {
     }
 }
 
-/// The connection broke (no answer, a connection exception, the backend terminated or
-/// shut down): the transaction may have committed or not.
+/// No answer from the server, or the database became unreachable on the way: the
+/// transaction may have committed or not.
 pub(super) fn commit_in_doubt(err: &tokio_postgres::Error) -> bool {
-    match err.code() {
-        None => true,
-        Some(code) => matches!(&code.code()[..2], "08" | "57"),
-    }
+    err.code().is_none() || crate::store::database_unreachable(err)
 }
 
 /// The sender's account is gone (`bank_transfer` raises this): the batch rolled back,
