@@ -202,7 +202,7 @@ impl From<OAuthError> for CliError {
             ),
             E::Timeout(_) => (
                 ErrorKind::General,
-                Some("finish the login in the browser sooner, or pass a longer `--timeout`".into()),
+                Some("if the browser showed the provider's error page instead of coming back (\"redirect_uri mismatch\", \"callback URL not allowed\"), the provider compares the redirect URI exactly, port included: register http://127.0.0.1:PORT/callback there and give bank the same port (`bank config set callback_port PORT`, or `--callback-port PORT`); otherwise finish the sign-in sooner, or pass a longer `--timeout`".into()),
             ),
             E::DeviceCodeExpired { .. } => (
                 ErrorKind::General,
@@ -221,7 +221,7 @@ impl From<OAuthError> for CliError {
                 ErrorKind::Network,
                 Some("check that the issuer is reachable (`bank config get issuer`)".into()),
             ),
-            E::TokenEndpoint { .. } => (ErrorKind::Network, None),
+            E::TokenEndpoint { .. } | E::Revocation { .. } => (ErrorKind::Network, None),
             E::ParRequired | E::ParUnavailable { .. } => (
                 ErrorKind::Usage,
                 Some("`par = auto` pushes exactly where the provider offers it: bank config set par auto".into()),

@@ -16,6 +16,7 @@ mod test_dpop;
 mod test_login;
 mod test_par;
 mod test_profiles;
+mod test_providers;
 mod test_readme;
 mod test_tokens;
 mod test_transfer;

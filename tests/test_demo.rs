@@ -146,6 +146,7 @@ fn file_only_store_never_touches_the_keyring() {
         refresh_token: None,
         username: Some("alice".into()),
         sub: None,
+        login_hint: None,
         dpop_key: None,
     };
     let saved = store.save(&key, &bundle, false).expect("saved");

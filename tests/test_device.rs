@@ -241,7 +241,7 @@ fn a_step_up_over_the_device_flow_shows_the_payment_and_matches_the_number() {
     );
     let stderr = bank.stderr_until("The code expires in");
     assert!(
-        stderr.contains("Approve on your authenticator: pay bob 25.00 USD"),
+        stderr.contains("To pay bob 25.00 USD, sign in again"),
         "{stderr}"
     );
     let (code, page) = printed_prompt(&stderr);

@@ -12,7 +12,7 @@ use crate::common::TestEnv;
 use crate::common::mfa::{Mfa, with_mfa};
 
 /// What the terminal says on every transfer's step-up (after "pay <to> <amount> USD").
-pub(crate) const STEP_UP_MESSAGE: &str = "(match the number shown in the browser)";
+pub(crate) const STEP_UP_MESSAGE: &str = "sign in again and approve the payment as your provider asks";
 
 pub(crate) fn transfer_posts(env: &TestEnv) -> Vec<ApiRequestRecord> {
     env.sandbox()
@@ -81,7 +81,7 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
     );
     assert!(
         run.stderr.contains(
-            "Approve on your authenticator: pay bob 25.00 USD (match the number shown in the browser)"
+            "To pay bob 25.00 USD, sign in again and approve the payment as your provider asks"
         ),
         "{}",
         run.stderr
@@ -101,13 +101,13 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
         ["client_id", "request_uri"]
     );
     // ...and exactly this transfer (RFC 9396), built from the body it retries, with the
-    // API base as `locations`: the page the person sees says so, with the number to type.
+    // API's identifier (not its URL, here a proxy's) as `locations`: the page the person
+    // sees says so, with the number to type.
     assert_eq!(
-        pushed.authorization_details,
-        Some(format!(
-            r#"[{{"type":"payment_initiation","instructedAmount":{{"currency":"USD","amount":"25.00"}},"creditorAccount":{{"handle":"bob"}},"locations":["{}"]}}]"#,
-            proxy.url
-        ))
+        pushed.authorization_details.as_deref(),
+        Some(
+            r#"[{"type":"payment_initiation","instructedAmount":{"currency":"USD","amount":"25.00"},"creditorAccount":{"handle":"bob"},"locations":["https://bank.example/api"]}]"#
+        )
     );
     // (The number shows while the push is pending; this test's phone may be quicker.)
     assert!(

@@ -44,7 +44,8 @@ pub struct PaymentInitiation {
     /// The memo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remittance_information_unstructured: Option<String>,
-    /// The resource servers the detail is meant for (RFC 9396 §2.2): the API base URL.
+    /// The resource servers the detail is meant for (RFC 9396 §2.2): the API's resource
+    /// identifier, the audience both the provider and the API know it by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locations: Option<Vec<String>>,
 }
@@ -66,6 +67,8 @@ pub enum InvalidDetails {
     NotCanonical(String, String),
     #[error("`{0}` is not a URL")]
     Location(String),
+    #[error("`{0}` is not an API this server issues tokens for (locations must name {1})")]
+    UnknownLocation(String, String),
     #[error(transparent)]
     Transfer(#[from] InvalidTransfer),
 }
@@ -77,6 +80,8 @@ pub enum Mismatch {
     Currency,
     Recipient,
     Memo,
+    /// The detail names other resource servers (`locations`), not this API.
+    Location,
 }
 
 impl Mismatch {
@@ -87,12 +92,14 @@ impl Mismatch {
             Mismatch::Currency => "currency",
             Mismatch::Recipient => "recipient",
             Mismatch::Memo => "memo",
+            Mismatch::Location => "locations",
         }
     }
 }
 
 impl PaymentInitiation {
-    /// The detail that asks for exactly `order`, for the API at `location`.
+    /// The detail that asks for exactly `order`, at the API whose resource identifier is
+    /// `location`.
     pub fn for_order(order: &TransferOrder, location: Option<&str>) -> PaymentInitiation {
         PaymentInitiation {
             kind: PAYMENT_INITIATION.to_owned(),
@@ -147,6 +154,14 @@ impl PaymentInitiation {
             }
         }
         Ok(order)
+    }
+
+    /// Whether the detail is meant for the API known as `api_identifier`: RFC 9396 §2.2's
+    /// `locations`, when present, must name it (compared as exact strings, as `aud` is).
+    pub fn is_for(&self, api_identifier: &str) -> bool {
+        self.locations
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|name| name == api_identifier))
     }
 
     /// Whether `order` is exactly the transfer this detail authorized; otherwise the first

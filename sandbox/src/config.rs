@@ -25,6 +25,11 @@ pub struct SandboxConfig {
     pub data_dir: Option<PathBuf>,
     /// Listening on a non-loopback address needs this, and logs a warning.
     pub allow_non_loopback: bool,
+    /// Run the bank API with the defaults of `bank-sandbox api --issuer …`, as if the
+    /// sandbox's own authorization server were someone else's: assurance from the
+    /// provider's rule, RAR and DPoP optional, provisioned accounts. With the `[authz]`
+    /// settings that play a provider's behaviours, this is how `bank` is tried against one.
+    pub api_as_external: bool,
     pub authz: authz::AuthzConfig,
     pub api: api::ApiConfig,
 }
@@ -36,6 +41,7 @@ impl Default for SandboxConfig {
             api_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8401)),
             data_dir: None,
             allow_non_loopback: false,
+            api_as_external: false,
             authz: authz::AuthzConfig::default(),
             api: api::ApiConfig::default(),
         }

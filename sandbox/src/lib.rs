@@ -104,7 +104,10 @@ impl Sandbox {
         }
         let authz_listener = bind(config.authz_addr).await?;
         let api_listener = bind(config.api_addr).await?;
-        let issuer = url_of(&authz_listener, config.authz_addr)?;
+        let mut issuer = url_of(&authz_listener, config.authz_addr)?;
+        if config.authz.issuer_trailing_slash {
+            issuer.push('/');
+        }
         let api_url = url_of(&api_listener, config.api_addr)?;
 
         let data_dir = config.data_dir.clone();
@@ -130,24 +133,22 @@ impl Sandbox {
 
         let mut api_config = std::mem::take(&mut config.api);
         api_config.issuer = issuer.clone();
-        // Our own issuer speaks RFC 9396, so its transfer tokens can always be bound.
-        api_config.require_authorization_details =
-            api_config.require_authorization_details.or(Some(true));
         for account in &mut api_config.accounts {
             if account.sub.is_none() {
                 account.sub = authz.user_sub(&account.handle)?;
             }
         }
-        // The sandbox's own issuer: its usernames are unique and admin-made, so they may
-        // name accounts, and its users get one on first use unless configured otherwise.
-        api_config.handle_from_preferred_username = true;
-        api_config
-            .open_accounts
-            .get_or_insert(api::OpenAccounts::OnFirstUse);
+        if config.api_as_external {
+            // As `bank-sandbox api --issuer` would run it: only what RFC 9068 promises.
+            api_config.apply_defaults(api::IssuerKind::External);
+        } else {
+            // The sandbox's own issuer: its usernames are unique and admin-made, so they
+            // may name accounts; it speaks RFC 9396 and binds tokens to DPoP keys.
+            api_config.handle_from_preferred_username = true;
+            api_config.apply_defaults(api::IssuerKind::Sandbox);
+        }
         // The URL proofs name: where this listener is, unless a proxy's is configured.
         api_config.public_url.get_or_insert_with(|| api_url.clone());
-        // Our own issuer binds tokens to DPoP keys: money moves only with bound tokens.
-        api_config.dpop.get_or_insert(api::DpopMode::Transfers);
         let database = api_config
             .database
             .clone()

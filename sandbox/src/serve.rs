@@ -200,7 +200,9 @@ pub async fn run(common: &CommonArgs, args: ServeArgs, json: bool) -> Result<(),
             .map_err(ServeError::Stdout)?;
     }
     let default_data = crate::default_data_dir();
+    let transfers = sandbox.bank().config().step_up_policy().describe();
     let banner = Banner {
+        transfers: &transfers,
         issuer: sandbox.issuer(),
         api_url: sandbox.api_url(),
         audience: &audience,
@@ -226,6 +228,8 @@ pub struct Banner<'a> {
     pub issuer: &'a str,
     pub api_url: &'a str,
     pub audience: &'a str,
+    /// The bank API's assurance policy for transfers, in words.
+    pub transfers: &'a str,
     /// `None`: in memory.
     pub data: Option<&'a Path>,
     /// Where `bank-sandbox mfa` looks without `--data-dir`.
@@ -240,6 +244,7 @@ impl std::fmt::Display for Banner<'_> {
             issuer,
             api_url,
             audience,
+            transfers,
             data,
             default_data,
             users,
@@ -258,6 +263,7 @@ impl std::fmt::Display for Banner<'_> {
              \x20 Issuer (authorization server)  {issuer}\n\
              \x20 Bank API                       {api_url}\n\
              \x20 Audience                       {audience}\n\
+             \x20 Transfers need                 {transfers}\n\
              \x20 Client                         bank-cli (public, PKCE S256, redirect http://127.0.0.1/callback, any port)\n\
              \x20 Data                           {data_line}\n\
              \x20 Demo users                     {}\n\n\
@@ -332,6 +338,7 @@ mod tests {
             issuer,
             api_url,
             audience: AUD,
+            transfers: "the token must show MFA",
             data,
             default_data: default,
             users: &users(),

@@ -4,3 +4,4 @@ mod test_api;
 mod test_authz;
 mod test_dpop;
 mod test_postgres;
+mod test_settings;

@@ -77,6 +77,7 @@ impl Session {
     ) -> TokenBundle {
         let previous_sub = previous.and_then(|b| b.sub.clone());
         let previous_username = previous.and_then(|b| b.username.clone());
+        let previous_hint = previous.and_then(|b| b.login_hint.clone());
         TokenBundle {
             issuer: self.profile.issuer.clone(),
             client_id: self.profile.client_id.clone(),
@@ -86,6 +87,7 @@ impl Session {
             refresh_token: tokens.refresh_token,
             username: tokens.username.or(previous_username),
             sub: previous_sub.or(tokens.subject),
+            login_hint: tokens.login_name.or(previous_hint),
             dpop_key: key.filter(|_| tokens.bound),
         }
     }

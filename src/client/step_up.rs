@@ -19,7 +19,7 @@
 //! 5. A transfer's step-up asks for exactly that transfer when the provider can say so
 //!    (RFC 9396 `authorization_details` of type `payment_initiation`, listed in its
 //!    metadata): the detail is built from the very body that is retried — amount,
-//!    currency, recipient, memo, and the API base as `locations` — so what the person
+//!    currency, recipient, memo, and the API's identifier as `locations` — so what the person
 //!    approves on the authenticator is what the bank executes, and the token is good for
 //!    nothing else. A provider without RAR gets the scope alone, as before.
 //! 6. The *same* operation is retried exactly once with the step-up token — a transfer
@@ -77,13 +77,13 @@ impl<'s> StepUp<'s> {
         }
         let metadata = self.session.metadata().await?;
         let mut params = step_up_params(challenge, required_scope(operation));
-        params.login_hint = everyday.username.clone();
+        params.login_hint = everyday.login_hint.clone();
         let rar = metadata
             .authorization_details_types_supported
             .iter()
             .any(|t| t == PAYMENT_INITIATION);
         if rar {
-            params.authorization_details = payment_for(operation, &self.session.profile.api_url);
+            params.authorization_details = payment_for(operation, &self.session.profile.audience);
         }
         // The login's key when it has one; a fresh key binds the step-up token alone.
         let sender = match &everyday.dpop_key {
@@ -96,9 +96,11 @@ impl<'s> StepUp<'s> {
             purpose,
         });
         let person = self.options.person;
+        // The provider decides how the person approves (a push, a code, a number to match):
+        // its page says so, so the terminal names only what is being approved.
         person.notice(&match &params.authorization_details {
             Some(payment) => format!(
-                "Approve on your authenticator: {} (match the number shown in the browser)",
+                "To {}, sign in again and approve the payment as your provider asks",
                 payment.action()
             ),
             None => {
@@ -194,10 +196,11 @@ pub fn required_scope(operation: &Operation) -> Option<&'static str> {
     }
 }
 
-/// The RFC 9396 detail for exactly this operation's transfer, for the API at `api_url`.
+/// The RFC 9396 detail for exactly this operation's transfer, for the API whose resource
+/// identifier (the token's audience, which the provider and the API both know) is `api`.
 /// The body is what is retried, and what the bank will compare with the token; one the
 /// contract would refuse (or without a currency, which only the account knows) gets none.
-pub fn payment_for(operation: &Operation, api_url: &str) -> Option<PaymentInitiation> {
+pub fn payment_for(operation: &Operation, api: &str) -> Option<PaymentInitiation> {
     let Operation::Transfer { body, .. } = operation else {
         return None;
     };
@@ -210,7 +213,7 @@ pub fn payment_for(operation: &Operation, api_url: &str) -> Option<PaymentInitia
     )
     .ok()?;
     // Only a body already in the canonical form binds: the bank compares it as sent.
-    (order.to_request() == *body).then(|| PaymentInitiation::for_order(&order, Some(api_url)))
+    (order.to_request() == *body).then(|| PaymentInitiation::for_order(&order, Some(api)))
 }
 
 /// What the person is doing, for the messages.

@@ -200,14 +200,22 @@ fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &Idempoten
             other => CliError::from(other),
         },
         ClientError::StepUp(e) => e.into(),
+        // You approved, the provider issued a token, and the bank API's own policy refused
+        // it: its words say why, and the fix is the bank's or the provider's, not yours.
         ClientError::AfterStepUp(ApiError::StepUpRequired(challenge)) => denied(format!(
-            "the bank still requires {} after step-up",
-            needs(&challenge)
+            "you approved, but the bank API's policy refused the new token: it requires {}{}",
+            needs(&challenge),
+            challenge
+                .description
+                .as_deref()
+                .map(|d| format!(" ({})", bank_protocol::text::escape_hidden(d, &[])))
+                .unwrap_or_default()
         ))
-        .hint("the authorization server did not grant what the bank asks for; check the profile's provider settings"),
-        ClientError::AfterStepUp(e @ ApiError::InvalidToken { .. }) => {
-            denied("the bank rejected the step-up token".into()).with_source(e)
-        }
+        .hint("nothing was moved; this is a setting of the bank API or of your provider, not something to approve again: the provider's tokens must show what the bank asks for, or the bank must trust the provider's MFA rule (see docs/PROVIDERS.md)"),
+        ClientError::AfterStepUp(e @ ApiError::InvalidToken { .. }) => denied(
+            "you approved, but the bank API rejected the new token; nothing was moved".into(),
+        )
+        .with_source(e),
         ClientError::Api(e) | ClientError::AfterStepUp(e) => api_failure(e, profile, order, key),
     }
 }

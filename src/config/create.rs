@@ -1,7 +1,8 @@
 //! When `bank login` makes a profile, and when it refuses to.
 //!
-//! `bank --profile work login --issuer URL --client-id ID [--audience A] [--api-url U]`
-//! creates `[profiles.work]` when it does not exist yet; so do `BANK_ISSUER`,
+//! `bank --profile work login --issuer URL --client-id ID [--audience A] [--api-url U]
+//! [--callback-port P]` creates `[profiles.work]` when it does not exist yet, with every one
+//! of those settings; so do `BANK_ISSUER`,
 //! `BANK_CLIENT_ID`, `BANK_AUDIENCE` and `BANK_API_URL` for a named profile (flags win over
 //! them, as everywhere). The rules, for a person who reuses one command line:
 //!
@@ -144,7 +145,10 @@ pub fn plan_login_profile(
     if !missing.is_empty() {
         return Err(ConfigError::IncompleteProfile { name, missing });
     }
-    let table = scratch.profiles.remove(&name).unwrap_or_default();
+    let mut table = scratch.profiles.remove(&name).unwrap_or_default();
+    // `--callback-port` is a profile setting too: a provider that matches redirect URIs
+    // exactly, port included, must see the same one at every later step-up.
+    table.callback_port = flags.callback_port;
     Ok(LoginProfile::New(NewProfile { name, table }))
 }
 
@@ -235,6 +239,19 @@ mod tests {
             Some("https://api.env.example")
         );
         assert_eq!(new.table.audience, None);
+        assert_eq!(new.table.callback_port, None);
+    }
+
+    #[test]
+    fn the_callback_port_given_to_login_is_kept_in_the_new_profile() {
+        let mut given = flags("work", Some("https://idp.example/"), Some("c"));
+        given.callback_port = Some(8765);
+        let LoginProfile::New(new) =
+            plan_login_profile(&ConfigFile::default(), &Env::default(), &given).expect("plans")
+        else {
+            panic!("a new profile")
+        };
+        assert_eq!(new.table.callback_port, Some(8765));
     }
 
     #[test]

@@ -149,7 +149,15 @@ impl DeviceStart {
             .request_async(&TokenHttp::new(http, sender), sleep, None)
             .await
             .map_err(|e| without_proof(poll_error(e), sender))?;
-        token_set(response, profile, metadata, requested, None, sender)
+        token_set(
+            response,
+            profile,
+            metadata,
+            requested,
+            super::id_token::Nonce::NotSent,
+            None,
+            sender,
+        )
     }
 }
 

@@ -60,6 +60,11 @@ pub enum OAuthError {
         error: String,
         description: Option<String>,
     },
+    #[error("the revocation endpoint refused: {error}{}", describe(.description))]
+    Revocation {
+        error: String,
+        description: Option<String>,
+    },
     #[error(
         "the provider does not offer DPoP with ES256, and this profile requires it (dpop = always)"
     )]

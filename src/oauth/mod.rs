@@ -42,7 +42,7 @@ use crate::dpop::DpopKey;
 pub use browser::{Browser, BrowserError};
 pub use discovery::Metadata;
 pub use error::OAuthError;
-use id_token::{check_id_token, name_claim};
+use id_token::{Nonce, check_id_token, login_name, name_claim};
 pub use id_token::{claims, display_name};
 pub use loopback::LoopbackError;
 use loopback::{Callback, Listener};
@@ -103,6 +103,9 @@ pub struct TokenSet {
     pub username: Option<String>,
     /// Who signed in, from the checked ID token (`None` when the provider sent none).
     pub subject: Option<String>,
+    /// What the provider knows the user by (`preferred_username`, else `email`, from the ID
+    /// token): the step-up's `login_hint`.
+    pub login_name: Option<String>,
     /// `token_type: DPoP`: the tokens are bound to the key whose proof the request carried
     /// (RFC 9449 §5) and are sent with a proof; `false` for bearer tokens.
     pub bound: bool,
@@ -246,6 +249,16 @@ pub async fn authorize(
         // RFC 9449 §10: the code can only be redeemed with a proof by this key.
         request = request.add_extra_param("dpop_jkt", key.thumbprint().to_owned());
     }
+    // OIDC Core §3.1.2.1: a fresh nonce binds the ID token to this very request (§3.1.3.7
+    // (11) checks it); some providers refuse `openid` without one.
+    let nonce = params
+        .scopes
+        .iter()
+        .any(|s| s == bank_protocol::scopes::OPENID)
+        .then(|| CsrfToken::new_random_len(32).into_secret());
+    if let Some(nonce) = &nonce {
+        request = request.add_extra_param("nonce", nonce.clone());
+    }
     let (url, state) = request.url();
     // RFC 9126: the request goes to the provider directly; the browser gets a reference.
     let (url, reference_lifetime) = match push_to {
@@ -335,7 +348,8 @@ pub async fn authorize(
         .request_async(&TokenHttp::new(http, sender))
         .await
         .map_err(|e| without_proof(token_error(e, false), sender))?;
-    token_set(response, profile, metadata, &params.scopes, None, sender)
+    let nonce = nonce.as_deref().map_or(Nonce::NotSent, Nonce::Sent);
+    token_set(response, profile, metadata, &params.scopes, nonce, None, sender)
 }
 
 /// RFC 6749 §6: a new access token from a refresh token. Providers that rotate refresh tokens
@@ -362,6 +376,7 @@ pub async fn refresh(
         profile,
         metadata,
         scopes,
+        Nonce::Unchecked,
         Some(refresh_token),
         sender,
     )
@@ -402,7 +417,7 @@ pub async fn revoke(
     }
     // §2.2.1: an error body uses the RFC 6749 §5.2 shape.
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    Err(OAuthError::TokenEndpoint {
+    Err(OAuthError::Revocation {
         error: body
             .get("error")
             .and_then(|e| e.as_str())
@@ -410,7 +425,7 @@ pub async fn revoke(
         description: body
             .get("error_description")
             .and_then(|d| d.as_str())
-            .map(str::to_owned),
+            .map(|d| bank_protocol::text::escape_hidden(d, &[]).into_owned()),
     })
 }
 
@@ -478,11 +493,15 @@ fn without_proof(err: OAuthError, sender: Option<&DpopKey>) -> OAuthError {
     }
 }
 
+/// What a token response means, its ID token checked. An authorization that asked for
+/// `openid` must be answered with an ID token (OIDC Core §3.1.3.3); a refresh may omit it
+/// (§12.2), which `Nonce::Unchecked` says.
 fn token_set(
     response: TokenEndpointResponse,
     profile: &Profile,
     metadata: &Metadata,
     requested: &[String],
+    nonce: Nonce<'_>,
     old_refresh: Option<&RefreshToken>,
     sender: Option<&DpopKey>,
 ) -> Result<TokenSet, OAuthError> {
@@ -509,11 +528,15 @@ fn token_set(
         Some(s) => s.iter().map(|s| s.to_string()).collect(),
         None => requested.to_vec(),
     };
-    let id_claims = response
-        .extra_fields()
-        .id_token
-        .as_deref()
-        .map(|jwt| check_id_token(jwt, &metadata.issuer, &profile.client_id, now))
+    let id_token = response.extra_fields().id_token.as_deref();
+    let asked_openid = requested.iter().any(|s| s == bank_protocol::scopes::OPENID);
+    if id_token.is_none() && asked_openid && nonce != Nonce::Unchecked {
+        return Err(OAuthError::InvalidIdToken {
+            reason: "the provider sent none, though bank asked for openid",
+        });
+    }
+    let id_claims = id_token
+        .map(|jwt| check_id_token(jwt, &metadata.issuer, &profile.client_id, nonce, now))
         .transpose()?;
     let subject = id_claims
         .as_ref()
@@ -528,6 +551,7 @@ fn token_set(
         .or_else(|| claims(response.access_token().secret()).and_then(|c| name_claim(&c)))
         .or_else(|| subject.clone());
     Ok(TokenSet {
+        login_name: id_claims.as_ref().and_then(login_name),
         access_token: response.access_token().clone(),
         refresh_token: response
             .refresh_token()

@@ -15,6 +15,7 @@ fn secrets_do_not_leak_through_debug() {
         scopes: vec![],
         username: None,
         subject: None,
+        login_name: None,
         bound: false,
     };
     let text = format!("{set:?}");
@@ -60,10 +61,37 @@ fn a_token_type_the_login_did_not_ask_for_is_refused() {
             profile,
             &metadata,
             &scopes,
+            Nonce::Unchecked,
             None,
             sender,
         )
     };
+    // An authorization that asked for `openid` and got no ID token: whoever signed in is
+    // unknown, and every later step-up could not be bound to them.
+    assert!(matches!(
+        token_set(
+            response("Bearer"),
+            &profile,
+            &metadata,
+            &scopes,
+            Nonce::Sent("n"),
+            None,
+            None,
+        ),
+        Err(OAuthError::InvalidIdToken { .. })
+    ));
+    assert!(matches!(
+        token_set(
+            response("Bearer"),
+            &profile,
+            &metadata,
+            &scopes,
+            Nonce::NotSent,
+            None,
+            None,
+        ),
+        Err(OAuthError::InvalidIdToken { .. })
+    ));
     // A DPoP token for a request without a proof: a server confused, or not ours.
     assert!(matches!(
         set("DPoP", &profile, None),

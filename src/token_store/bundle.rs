@@ -31,6 +31,11 @@ pub struct TokenBundle {
     /// the provider sent no ID token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// What the provider knows the user by (`preferred_username` or `email` from the ID
+    /// token, never a display name): the step-up's `login_hint`. `None` when the provider
+    /// gave neither; the step-up is still bound by `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
     /// The DPoP key the access and refresh tokens are bound to (RFC 9449); `None` for
     /// bearer tokens. The tokens are useless without it, so it is stored, and deleted, with
     /// them.
@@ -132,6 +137,7 @@ pub(super) mod fixtures {
             refresh_token: Some(RefreshToken::new("rt-secret".into())),
             username: Some("alice".into()),
             sub: Some("usr_alice".into()),
+            login_hint: Some("alice".into()),
             dpop_key: None,
         }
     }

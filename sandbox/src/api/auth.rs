@@ -7,7 +7,8 @@
 //! `jwk`, `x5c`), an allow-list of asymmetric algorithms where the key's algorithm must be
 //! the header's, then signature, `iss` (exact string), `aud` (contains our identifier),
 //! `exp`/`nbf`/`iat` with bounded leeway. The extractors put that in handler signatures:
-//! [`ValidatedClaims`], [`RequireScope`], and [`RequireStepUp`] (scope + RFC 9470 policy).
+//! [`ValidatedClaims`], [`RequireScope`], and [`RequireStepUp`] (scope + the assurance
+//! policy of `assurance`).
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+pub use super::assurance::{Evidence, MFA_ACR, StepUpPolicy};
 use super::jwks::{ALLOWED_ALGORITHMS, KeyCache, KeyLookupError};
 pub use super::require::{
     RequireScope, RequireStepUp, ScopeName, TransferFunds, ValidatedClaims, ViewBalance,
@@ -27,10 +29,6 @@ use crate::error::ApiError;
 /// Tokens larger than this are refused before any parsing (DoS guard; real access tokens
 /// are a few hundred bytes to 2 KB).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-
-/// The `acr` value meaning "authenticated with more than one factor" (OpenID PAPE), the
-/// one Auth0 uses and the one our challenge asks for.
-pub const MFA_ACR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
 /// Scope needed to read the balance and history.
 pub const SCOPE_VIEW_BALANCE: &str = "view:balance";
@@ -85,51 +83,6 @@ impl std::fmt::Debug for Claims {
 impl Claims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
-    }
-}
-
-/// The RFC 9470 policy for operations that move money.
-#[derive(Debug, Clone)]
-pub struct StepUpPolicy {
-    /// Demand MFA evidence (`amr` contains `mfa`, or `acr` is [`MFA_ACR`]).
-    pub require_mfa: bool,
-    /// Demand that the token names its transfer (RFC 9396 `payment_initiation`).
-    pub require_authorization_details: bool,
-    /// Demand that the user authenticated at most this many seconds ago (`auth_time`).
-    pub max_auth_age_secs: Option<u64>,
-    pub leeway_secs: u64,
-}
-
-impl StepUpPolicy {
-    /// Checks the claims of a token that already has the right scope.
-    pub fn check(&self, claims: &Claims, now: i64) -> Result<(), ApiError> {
-        let refuse = |detail| ApiError::InsufficientUserAuthentication {
-            detail,
-            acr_values: self.require_mfa.then(|| MFA_ACR.to_owned()),
-            max_age: self.max_auth_age_secs,
-        };
-        if self.require_mfa {
-            let mfa =
-                claims.amr.iter().any(|m| m == "mfa") || claims.acr.as_deref() == Some(MFA_ACR);
-            if !mfa {
-                return Err(refuse("This operation needs multi-factor authentication"));
-            }
-        }
-        if self.require_authorization_details && claims.payment.is_none() {
-            return Err(ApiError::AuthorizationDetailsRequired);
-        }
-        if let Some(max_age) = self.max_auth_age_secs {
-            let Some(auth_time) = claims.auth_time else {
-                return Err(refuse("The token does not say when you authenticated"));
-            };
-            if auth_time > now + self.leeway_secs as i64 {
-                return Err(ApiError::InvalidToken("auth_time is in the future"));
-            }
-            if now - auth_time > max_age as i64 {
-                return Err(refuse("Your authentication is too old for this operation"));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -505,70 +458,4 @@ fn numeric_date(value: Option<&serde_json::Value>) -> Option<i64> {
     }
     let f = value.as_f64()?;
     (f.is_finite() && f.abs() < LIMIT as f64).then(|| f.floor() as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn claims(amr: &[&str], acr: Option<&str>, auth_time: Option<i64>) -> Claims {
-        Claims {
-            issuer: "http://127.0.0.1:1".into(),
-            sub: "usr_1".into(),
-            scopes: vec![SCOPE_TRANSFER_FUNDS.into()],
-            token_id: "j".into(),
-            jti: Some("j".into()),
-            exp: 0,
-            iat: 0,
-            auth_time,
-            acr: acr.map(str::to_owned),
-            amr: amr.iter().map(|s| s.to_string()).collect(),
-            client_id: None,
-            preferred_username: None,
-            nickname: None,
-            email: None,
-            email_verified: false,
-            payment: None,
-            dpop_jkt: None,
-        }
-    }
-
-    #[test]
-    fn step_up_policy_needs_mfa_and_recent_auth() {
-        let policy = StepUpPolicy {
-            require_mfa: true,
-            require_authorization_details: false,
-            max_auth_age_secs: Some(300),
-            leeway_secs: 60,
-        };
-        let now = 1_000_000;
-        assert!(
-            policy
-                .check(&claims(&["pwd", "mfa"], None, Some(now - 10)), now)
-                .is_ok()
-        );
-        assert!(
-            policy
-                .check(&claims(&["pwd"], Some(MFA_ACR), Some(now)), now)
-                .is_ok()
-        );
-        for bad in [
-            claims(&["pwd"], None, Some(now)),
-            claims(&["pwd", "mfa"], None, None),
-            claims(&["pwd", "mfa"], None, Some(now - 301)),
-        ] {
-            let err = policy.check(&bad, now).expect_err("must be refused");
-            assert!(matches!(
-                err,
-                ApiError::InsufficientUserAuthentication { .. }
-            ));
-        }
-        let off = StepUpPolicy {
-            require_mfa: false,
-            require_authorization_details: false,
-            max_auth_age_secs: None,
-            leeway_secs: 60,
-        };
-        assert!(off.check(&claims(&["pwd"], None, None), now).is_ok());
-    }
 }

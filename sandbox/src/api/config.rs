@@ -21,16 +21,23 @@ pub struct ApiConfig {
     /// Accounts created at start (unless they exist). Seeds without a `sub` are skipped:
     /// the sandbox fills them in from its user store.
     pub accounts: Vec<AccountSeed>,
-    /// RFC 9470 policy for transfers: demand MFA evidence (`amr` has `mfa` or the
-    /// multi-factor `acr`). On in the sandbox.
-    pub require_mfa_for_transfers: bool,
+    /// Where the evidence of multi-factor authentication for a transfer comes from
+    /// (`api::assurance`): `true`, the token's own claims (`amr` or an `acr` of
+    /// `mfa_acr_values`, and `auth_time`); `false`, the provider's MFA rule for
+    /// `transfer:funds`, with any `amr`/`acr`/`auth_time` present held to it. Unset: `true`
+    /// for the sandbox's own issuer, `false` for `bank-sandbox api --issuer …`.
+    pub require_mfa_for_transfers: Option<bool>,
+    /// The `acr` values that mean multi-factor authentication (Keycloak: the level your
+    /// realm maps to a second factor, e.g. `"2"`).
+    pub mfa_acr_values: Vec<String>,
     /// Refuse transfer tokens that are not bound to the transfer by RFC 9396
     /// `authorization_details` (`payment_initiation`). Unset: on for the sandbox's own
     /// issuer, off for `bank-sandbox api --issuer …` (providers without RAR).
     pub require_authorization_details: Option<bool>,
-    /// RFC 9470 policy for transfers: the user must have authenticated at most this many
-    /// seconds ago (`auth_time`). `None` disables the check.
-    pub max_auth_age_secs: Option<u64>,
+    /// The person must have authenticated at most this many seconds before a transfer
+    /// (`auth_time`: required when the claims are the evidence, checked when present
+    /// otherwise); 0 means no limit.
+    pub max_auth_age_secs: u64,
     /// Clock-skew allowance for `exp`, `nbf`, `iat` (at most 60 s is accepted).
     pub leeway_secs: u64,
     /// Balance of an account opened on the first request of a new `sub`, in minor units.
@@ -113,9 +120,10 @@ impl Default for ApiConfig {
                     balance_minor: 50_000,
                 },
             ],
-            require_mfa_for_transfers: true,
+            require_mfa_for_transfers: None,
+            mfa_acr_values: vec![super::assurance::MFA_ACR.to_owned()],
             require_authorization_details: None,
-            max_auth_age_secs: Some(300),
+            max_auth_age_secs: 300,
             leeway_secs: 60,
             opening_balance_minor: 100_000,
             currency: "USD".into(),
@@ -157,7 +165,50 @@ pub struct AccountSeed {
     pub balance_minor: i64,
 }
 
+/// Whose tokens the API accepts, which decides the defaults of the settings left unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerKind {
+    /// The sandbox's own authorization server (`bank-sandbox serve`, `Sandbox::start`): it
+    /// speaks RFC 9396, binds tokens to DPoP keys and puts `amr`/`auth_time` in them.
+    Sandbox,
+    /// Anyone else's (`bank-sandbox api --issuer …`): only what RFC 9068 makes mandatory.
+    External,
+}
+
 impl ApiConfig {
+    /// Fills every setting left unset with its default for `kind` (sandbox/API.md).
+    pub fn apply_defaults(&mut self, kind: IssuerKind) {
+        let own = kind == IssuerKind::Sandbox;
+        self.require_mfa_for_transfers.get_or_insert(own);
+        self.require_authorization_details.get_or_insert(own);
+        self.open_accounts.get_or_insert(if own {
+            OpenAccounts::OnFirstUse
+        } else {
+            OpenAccounts::Provisioned
+        });
+        self.dpop.get_or_insert(if own {
+            DpopMode::Transfers
+        } else {
+            DpopMode::Optional
+        });
+    }
+
+    /// The assurance policy these settings describe; settings left unset take the strict
+    /// side (claims as evidence).
+    pub fn step_up_policy(&self) -> super::StepUpPolicy {
+        super::StepUpPolicy {
+            evidence: if self.require_mfa_for_transfers.unwrap_or(true) {
+                super::auth::Evidence::TokenClaims
+            } else {
+                super::auth::Evidence::ProviderRule
+            },
+            mfa_acr_values: self.mfa_acr_values.clone(),
+            require_authorization_details: self.require_authorization_details.unwrap_or(false),
+            max_auth_age_secs: (self.max_auth_age_secs > 0).then_some(self.max_auth_age_secs),
+            leeway_secs: self.leeway_secs,
+        }
+    }
+
     /// The checks [`ApiState::new`] makes, for callers that want them before opening a
     /// database.
     pub fn validate(&self) -> Result<(), ApiInitError> {
@@ -184,6 +235,9 @@ pub(super) fn validate_config(config: &ApiConfig) -> Result<(), ApiInitError> {
     }
     if config.audience.is_empty() {
         return bad("audience is required");
+    }
+    if config.mfa_acr_values.iter().any(String::is_empty) {
+        return bad("mfa_acr_values must not contain an empty value");
     }
     // RFC 9068 / common practice: clock skew allowances beyond a minute only widen replay
     // and expiry windows.

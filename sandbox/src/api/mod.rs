@@ -15,6 +15,7 @@
 //! | `POST /v1/transfers` + `Idempotency-Key` | `transfer:funds`, MFA, single use | `201` |
 
 mod account_ids;
+mod assurance;
 pub mod auth;
 mod balance;
 mod config;
@@ -40,7 +41,7 @@ use axum::routing::get;
 use self::auth::TokenVerifier;
 pub use self::auth::{Claims, Clock, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
 use self::config::validate_config;
-pub use self::config::{AccountSeed, ApiConfig, DpopMode, OpenAccounts};
+pub use self::config::{AccountSeed, ApiConfig, DpopMode, IssuerKind, OpenAccounts};
 use self::dpop::SenderConstraint;
 use self::jwks::KeyCache;
 pub use self::token_cache::TokenCacheStats;
@@ -145,12 +146,7 @@ impl ApiState {
             nonce_key,
             clock,
         )?;
-        let policy = StepUpPolicy {
-            require_mfa: config.require_mfa_for_transfers,
-            require_authorization_details: config.require_authorization_details.unwrap_or(false),
-            max_auth_age_secs: config.max_auth_age_secs,
-            leeway_secs: config.leeway_secs,
-        };
+        let policy = config.step_up_policy();
         for seed in &config.accounts {
             let Some(sub) = &seed.sub else { continue };
             // Seeds are idempotent: an existing account keeps its balance.
@@ -585,8 +581,8 @@ mod tests {
             toml::from_str("audience = \"https://other.example/api\"\nmax_auth_age_secs = 120")
                 .expect("valid config");
         assert_eq!(config.audience, "https://other.example/api");
-        assert_eq!(config.max_auth_age_secs, Some(120));
-        assert!(config.require_mfa_for_transfers);
+        assert_eq!(config.max_auth_age_secs, 120);
+        assert_eq!(config.require_mfa_for_transfers, None);
         assert_eq!(config.accounts.len(), 2);
         assert!(toml::from_str::<ApiConfig>("require_mfa = false").is_err());
     }

@@ -88,8 +88,19 @@ pub async fn create_transfer(
     // A token bound to one transfer (RFC 9396) executes that transfer or nothing, and this
     // comes before every business rule: a token for bob used to pay carol is refused the
     // same way whatever carol's account looks like, so it reveals nothing about it.
+    // `locations` (RFC 9396 §2.2), when present, must name this API: a payment approved
+    // for another bank is not executed here.
+    let audience = &config.audience;
     if let Some(payment) = &claims.payment
-        && let Err(mismatch) = payment.check(&order)
+        && let Err(mismatch) = payment
+            .check(&order)
+            .and_then(|()| {
+                if payment.is_for(audience) {
+                    Ok(())
+                } else {
+                    Err(bank_protocol::Mismatch::Location)
+                }
+            })
     {
         let expires = claims
             .exp

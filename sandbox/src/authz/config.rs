@@ -67,6 +67,20 @@ pub struct AuthzConfig {
     pub pushed_authorization_requests: bool,
     /// How long a pushed request's `request_uri` may be used (RFC 9126 §2.2), 1–600 s.
     pub request_uri_lifetime_secs: u64,
+    /// A provider that refuses authorization requests for `openid` without a `nonce` (OIDC
+    /// Core makes it optional for the code flow; several providers insist on it).
+    pub nonce_required: bool,
+    /// Access tokens with only what RFC 9068 requires (and `scope`, `jti`, `cnf`, the
+    /// details): no `amr`, `acr`, `auth_time` or `preferred_username`, as Auth0's default
+    /// access tokens (those claims are in its ID token only).
+    pub minimal_access_tokens: bool,
+    /// Which parameters name the API: both `audience` and `resource` (RFC 8707), only
+    /// `audience` (Auth0: `resource` is ignored, and without `audience` the token is for
+    /// the user info endpoint) or only `resource`.
+    pub api_parameter: ApiParameter,
+    /// The issuer identifier ends with a slash, as Auth0's `https://TENANT.auth0.com/`
+    /// does; endpoints stay where they are.
+    pub issuer_trailing_slash: bool,
     /// Library and benchmark use only: approve every MFA request the moment it is
     /// created (still recorded in the events). Never enable this for a demo of step-up.
     pub mfa_auto_approve: bool,
@@ -101,7 +115,9 @@ impl Default for AuthzConfig {
                     display_name: "Bob Builder".into(),
                 },
             ],
-            access_token_lifetime_secs: 3600,
+            // Minutes, not an hour: the bank API verifies signatures and cannot learn of a
+            // revocation, so a revoked grant's access tokens live on until they expire.
+            access_token_lifetime_secs: 600,
             step_up_token_lifetime_secs: 300,
             id_token_lifetime_secs: 3600,
             refresh_token_lifetime_secs: 30 * 24 * 3600,
@@ -119,6 +135,10 @@ impl Default for AuthzConfig {
             dpop_proofs: crate::dpop::ProofPolicy::default(),
             pushed_authorization_requests: true,
             request_uri_lifetime_secs: 60,
+            nonce_required: false,
+            minimal_access_tokens: false,
+            api_parameter: ApiParameter::Both,
+            issuer_trailing_slash: false,
             mfa_auto_approve: false,
         }
     }
@@ -147,6 +167,15 @@ impl std::fmt::Debug for AuthzConfig {
             .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
+}
+
+/// Which authorization request parameters name the API (`[authz] api_parameter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiParameter {
+    Both,
+    Audience,
+    Resource,
 }
 
 /// What the authorization server does with DPoP proofs (`[authz] dpop`).

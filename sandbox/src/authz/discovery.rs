@@ -14,7 +14,7 @@ use crate::error::OAuthError;
 impl AuthzState {
     /// The metadata document. `issuer` is the exact string tokens carry (RFC 8414 §3.3).
     pub fn metadata(&self) -> Value {
-        let iss = self.issuer();
+        let iss = self.base_url();
         let scopes: Vec<&str> = self
             .config()
             .scopes
@@ -22,7 +22,7 @@ impl AuthzState {
             .map(|s| s.name.as_str())
             .collect();
         let mut metadata = json!({
-            "issuer": iss,
+            "issuer": self.issuer(),
             "authorization_endpoint": format!("{iss}/authorize"),
             "token_endpoint": format!("{iss}/oauth/token"),
             "revocation_endpoint": format!("{iss}/oauth/revoke"),

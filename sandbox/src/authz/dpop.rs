@@ -47,7 +47,7 @@ impl AuthzState {
         let Some(proof) = proof_header(headers).map_err(refuse)? else {
             return Ok(None);
         };
-        let url = url::Url::parse(&format!("{}{path}", self.issuer()))
+        let url = url::Url::parse(&format!("{}{path}", self.base_url()))
             .map_err(|_| OAuthError::server_error())?;
         let request = ProofRequest {
             method: "POST",

@@ -44,7 +44,7 @@ use tokio::sync::watch;
 
 pub use binding::{MAX_WRONG_CODES, clock_time};
 pub use config::{
-    ACR_MFA, ACR_PWD, AuthzConfig, ClientConfig, DeviceConfig, DpopSupport, Password,
+    ACR_MFA, ACR_PWD, ApiParameter, AuthzConfig, ClientConfig, DeviceConfig, DpopSupport, Password,
     PasswordHashing, PushLimit, ScopeConfig, ThrottleConfig, UserSeed,
 };
 pub use device::{DEVICE_CODE_GRANT, DeviceRequestInfo, USER_CODE_ALPHABET};
@@ -171,8 +171,15 @@ impl AuthzState {
         })
     }
 
+    /// The issuer identifier, exactly as tokens carry it (with Auth0's trailing slash when
+    /// `issuer_trailing_slash` is set).
     pub fn issuer(&self) -> &str {
         &self.inner.issuer
+    }
+
+    /// Where the endpoints are: the issuer without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.inner.issuer.trim_end_matches('/')
     }
     pub fn config(&self) -> &AuthzConfig {
         &self.inner.config

@@ -100,7 +100,7 @@ impl AuthzState {
                 .clients
                 .iter()
                 .all(|c| c.require_pushed_authorization_requests);
-        Some((format!("{}{PATH}", self.issuer()), required))
+        Some((format!("{}{PATH}", self.base_url()), required))
     }
 
     /// RFC 9126 §2.1: identify the client, refuse a `request_uri`, validate the request as

@@ -1,5 +1,9 @@
-//! `POST /oauth/revoke` (RFC 7009) for refresh tokens. Revoking a refresh token revokes
-//! its whole grant, including the access tokens issued under it (RFC 7009 §2.1 "SHOULD").
+//! `POST /oauth/revoke` (RFC 7009) for refresh tokens. Revoking a refresh token revokes its
+//! whole grant here: no refresh token of the grant works again, and the authorization server
+//! marks the grant's access tokens revoked (`AuthzState::is_access_token_revoked`). The bank
+//! API verifies access tokens by their signature alone, as a resource server of Auth0, Okta
+//! or Keycloak does without introspection (RFC 7662), so it does not learn of this: an access
+//! token already issued works until it expires, which is why they live minutes.
 
 use axum::body::Bytes;
 use axum::extract::State;

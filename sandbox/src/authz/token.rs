@@ -38,10 +38,14 @@ struct AccessClaims<'a> {
     iat: i64,
     exp: i64,
     jti: &'a str,
-    auth_time: i64,
-    acr: &'a str,
-    amr: Vec<&'a str>,
-    preferred_username: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     authorization_details: Option<&'a serde_json::Value>,
     /// RFC 9449 §6.1: the key the token is bound to.
@@ -151,7 +155,7 @@ impl AuthzState {
             CodeUse::Replayed { grant_id } => {
                 self.record(AuthzEvent::CodeReplayed { grant_id });
                 return Err(OAuthError::invalid_grant(
-                    "authorization code already used; tokens issued from it are revoked",
+                    "authorization code already used; its refresh tokens are revoked (access tokens already issued stay valid until they expire)",
                 ));
             }
             CodeUse::Fresh(code, grant) => (*code, *grant),
@@ -314,6 +318,7 @@ impl AuthzState {
         let now = self.now();
         let jti = secrets::random_b64(16);
         let amr: Vec<&str> = grant.amr.split(' ').collect();
+        let full = !config.minimal_access_tokens;
         let claims = AccessClaims {
             iss: self.issuer(),
             aud: &grant.audience,
@@ -323,10 +328,10 @@ impl AuthzState {
             iat: now,
             exp: now + lifetime,
             jti: &jti,
-            auth_time: grant.auth_time,
-            acr: &grant.acr,
-            amr: amr.clone(),
-            preferred_username: &user.username,
+            auth_time: full.then_some(grant.auth_time),
+            acr: full.then_some(grant.acr.as_str()),
+            amr: full.then(|| amr.clone()),
+            preferred_username: full.then_some(user.username.as_str()),
             authorization_details: details.as_ref(),
             cnf: proof.map(|p| Confirmation { jkt: &p.jkt }),
         };

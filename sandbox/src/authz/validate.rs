@@ -3,6 +3,7 @@
 //! access without a redirect or PKCE: `validate_access` alone).
 
 use super::AuthzState;
+use super::config::ApiParameter;
 use super::authorize::param;
 use super::secrets;
 use crate::error::{OAuthError, OAuthErrorKind};
@@ -62,6 +63,13 @@ impl AuthzState {
             ));
         }
         let access = self.validate_access(params)?;
+        // OIDC Core makes `nonce` optional for the code flow; some providers insist on it.
+        if self.config().nonce_required
+            && access.scope.split(' ').any(|s| s == "openid")
+            && p("nonce").is_none()
+        {
+            return Err(OAuthError::invalid_request("nonce required"));
+        }
         // RFC 9449 §10: the code will be redeemable only with a proof by this key. A
         // provider without DPoP ignores the parameter, as unknown ones (RFC 6749 §3.1).
         let dpop_jkt = p("dpop_jkt")
@@ -114,11 +122,18 @@ impl AuthzState {
         if scopes.is_empty() {
             return Err(OAuthError::invalid_scope("scope is required"));
         }
-        // The API: Auth0's `audience` or RFC 8707's `resource`, which must agree if both
-        // are present. Without either, the tenant's default API (as Auth0's "default
-        // audience" setting does).
+        // The API: Auth0's `audience` or RFC 8707's `resource` (as `api_parameter` says
+        // this provider understands them), which must agree if both are read. Without
+        // either, the tenant's default API (as Auth0's "default audience" setting does) —
+        // or, for a provider that reads only `audience`, a token for its own user info
+        // endpoint, as Auth0 without a default audience issues.
         let api = &self.config().api_identifier;
-        let audience = match (p("audience"), p("resource")) {
+        let (audience, resource) = match self.config().api_parameter {
+            ApiParameter::Both => (p("audience"), p("resource")),
+            ApiParameter::Audience => (p("audience"), None),
+            ApiParameter::Resource => (None, p("resource")),
+        };
+        let audience = match (audience, resource) {
             (Some(a), Some(r)) if a != r => {
                 return Err(OAuthError::new(
                     OAuthErrorKind::InvalidTarget,
@@ -132,9 +147,12 @@ impl AuthzState {
                         format!("unknown API {named}"),
                     ));
                 }
-                named
+                named.to_owned()
             }
-            (None, None) => api.as_str(),
+            (None, None) if self.config().api_parameter == ApiParameter::Audience => {
+                format!("{}/userinfo", self.base_url())
+            }
+            (None, None) => api.clone(),
         };
         let prompt = p("prompt");
         if let Some(prompt) = prompt {
@@ -175,6 +193,17 @@ impl AuthzState {
                     bank_protocol::DEFAULT_TRANSFER_LIMIT_MINOR,
                 )
                 .and_then(|detail| {
+                    // RFC 9396 §2.2: a detail names the resource servers it is for; this
+                    // server issues tokens for one API, and a payment meant for another
+                    // would be approved here and executed nowhere.
+                    for location in detail.locations.iter().flatten() {
+                        if location != &self.config().api_identifier {
+                            return Err(bank_protocol::InvalidDetails::UnknownLocation(
+                                location.clone(),
+                                self.config().api_identifier.clone(),
+                            ));
+                        }
+                    }
                     serde_json::to_string(&[detail])
                         .map_err(|e| bank_protocol::InvalidDetails::Syntax(e.to_string()))
                 })
@@ -185,7 +214,7 @@ impl AuthzState {
             .transpose()?;
         Ok(RequestedAccess {
             scope: scopes.join(" "),
-            audience: audience.to_owned(),
+            audience,
             acr_values: p("acr_values").map(str::to_owned),
             max_age,
             prompt: prompt.map(str::to_owned),

@@ -97,21 +97,17 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
     }
     config.api.issuer = args.issuer.clone();
     config.api.audience = args.audience.clone();
-    // Off unless asked for: many providers cannot put details into their tokens.
-    config.api.require_authorization_details = Some(
-        args.require_authorization_details
-            || config.api.require_authorization_details.unwrap_or(false),
-    );
-    // Against an external issuer nobody is a customer until the bank says so.
-    let policy = *config
-        .api
-        .open_accounts
-        .get_or_insert(OpenAccounts::Provisioned);
-    // Many providers issue no DPoP-bound tokens: bound ones are checked, others accepted.
-    let dpop = *config
-        .api
-        .dpop
-        .insert(args.dpop.or(config.api.dpop).unwrap_or(DpopMode::Optional));
+    if args.require_authorization_details {
+        config.api.require_authorization_details = Some(true);
+    }
+    if let Some(mode) = args.dpop {
+        config.api.dpop = Some(mode);
+    }
+    // Unset settings take an external issuer's defaults: nobody is a customer until the
+    // bank says so, RAR and DPoP are optional, and the provider's MFA rule is the evidence.
+    config.api.apply_defaults(api::IssuerKind::External);
+    let policy = config.api.open_accounts.unwrap_or(OpenAccounts::Provisioned);
+    let dpop = config.api.dpop.unwrap_or(DpopMode::Optional);
     if let Some(url) = args.public_url {
         config.api.public_url = Some(url);
     }
@@ -132,6 +128,7 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("could not open the bank database {}", database.redacted()))?;
     let durability = config.api.durability;
+    let assurance = config.api.step_up_policy().describe();
     let listener = tokio::net::TcpListener::bind(args.api_addr)
         .await
         .with_context(|| format!("could not listen on {}", args.api_addr))?;
@@ -154,7 +151,8 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
          \x20 Audience        {}\n\
          \x20 Ledger          {} (durability {durability:?})\n\
          \x20 Accounts        {accounts}\n\
-         \x20 DPoP            {dpop} (proofs name {public_url})\n\n\
+         \x20 DPoP            {dpop} (proofs name {public_url})\n\
+         \x20 Transfers       {assurance}\n\n\
          Press Ctrl-C to stop.",
         args.issuer,
         args.audience,

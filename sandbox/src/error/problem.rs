@@ -259,6 +259,17 @@ impl ApiError {
                  name this transfer: amount, currency, recipient and memo."
                     .into(),
             ),
+            ApiError::AuthorizationDetailsMismatch {
+                field: "locations",
+                approved,
+            } => (
+                Some("authorization-details-mismatch"),
+                "Not approved for this bank",
+                format!(
+                    "This token was approved to {approved} at another API (its locations do \
+                     not name this one). Nothing was moved, and the token is now spent."
+                ),
+            ),
             ApiError::AuthorizationDetailsMismatch { field, approved } => (
                 Some("authorization-details-mismatch"),
                 "Not the transfer that was approved",

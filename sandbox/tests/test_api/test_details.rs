@@ -448,3 +448,75 @@ async fn any_issuers_bound_token_is_held_to_its_transfer() {
         201
     );
 }
+
+/// RFC 9396 §2.2: a payment names the API it is for by its identifier. The authorization
+/// server issues details only for the API it serves, and the bank executes a payment only
+/// where `locations`, when present, name it.
+#[tokio::test]
+async fn a_payment_is_approved_and_executed_only_for_the_api_its_locations_name() {
+    use super::{ALICE, Api, config};
+    use crate::common::issuer::{AUDIENCE, TestIssuer};
+    let sandbox = start().await;
+    let detail = |location: &str| {
+        json!([{"type": "payment_initiation",
+            "instructedAmount": {"currency": "USD", "amount": "25.00"},
+            "creditorAccount": {"handle": "bob"},
+            "locations": [location]}])
+        .to_string()
+    };
+    // The API's base URL is not the API's identifier: refused before anyone signs in.
+    for foreign in [sandbox.api_url(), "https://other-bank.example/api"] {
+        let url = authorize_url(
+            sandbox.issuer(),
+            &Pkce::new(),
+            "openid transfer:funds",
+            &[("authorization_details", &detail(foreign))],
+        );
+        let answer = Browser::new(&sandbox).get(&url).await;
+        assert_eq!(
+            query_param(answer.location(), "error").as_deref(),
+            Some("invalid_authorization_details"),
+            "{foreign}: {}",
+            answer.location()
+        );
+    }
+    let url = authorize_url(
+        sandbox.issuer(),
+        &Pkce::new(),
+        "openid transfer:funds",
+        &[("authorization_details", &detail(AUDIENCE))],
+    );
+    let answer = Browser::new(&sandbox).get(&url).await;
+    assert!(
+        query_param(answer.location(), "error").is_none(),
+        "{}",
+        answer.location()
+    );
+    sandbox.shutdown().await;
+
+    // Another issuer's token for a payment at another bank moves nothing here, and is spent.
+    let issuer = TestIssuer::start().await;
+    let at = |location: &str| {
+        issuer.sign(&TestIssuer::edit(
+            &issuer.claims(ALICE, "alice", "openid transfer:funds"),
+            json!({"authorization_details": [{"type": "payment_initiation",
+                "instructedAmount": {"currency": "USD", "amount": "25.00"},
+                "creditorAccount": {"handle": "bob"},
+                "locations": [location]}]}),
+        ))
+    };
+    let transfer = json!({"to": "bob", "amount": "25.00", "currency": "USD"});
+    let api = Api::start(config(&issuer.issuer)).await;
+    let elsewhere = at("https://other-bank.example/api");
+    let refused = api.transfer(&elsewhere, "k1", &transfer).await;
+    refused.assert_problem(403, "authorization-details-mismatch");
+    assert!(refused.body.to_string().contains("another API"), "{}", refused.body);
+    assert_eq!(api.state.balance_of("bob"), Some(50_000));
+    api.transfer(&elsewhere, "k2", &transfer)
+        .await
+        .assert_problem(401, "token-already-used");
+    assert_eq!(
+        api.transfer(&at(AUDIENCE), "k3", &transfer).await.status,
+        201
+    );
+}

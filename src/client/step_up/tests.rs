@@ -82,6 +82,7 @@ fn everyday(sub: Option<&str>) -> TokenBundle {
         refresh_token: None,
         username: Some("alice".into()),
         sub: sub.map(str::to_owned),
+        login_hint: Some("alice".into()),
         dpop_key: None,
     }
 }
@@ -94,6 +95,7 @@ fn step_up_tokens(subject: Option<&str>, username: Option<&str>) -> oauth::Token
         scopes: vec!["openid".into(), "transfer:funds".into()],
         username: username.map(str::to_owned),
         subject: subject.map(str::to_owned),
+        login_name: None,
         bound: false,
     }
 }

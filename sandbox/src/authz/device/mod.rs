@@ -191,7 +191,7 @@ impl AuthzState {
                     client_id: record.client_id.clone(),
                     scope: record.scope.clone(),
                 });
-                let iss = self.issuer();
+                let iss = self.base_url();
                 let shown = format_user_code(&user_code);
                 return Ok(DeviceAuthorizationResponse {
                     device_code: device_code.expose().to_owned(),
@@ -240,7 +240,7 @@ impl AuthzState {
             DevicePoll::Replayed { grant_id } => {
                 self.record(AuthzEvent::DeviceCodeReplayed { grant_id });
                 Err(OAuthError::invalid_grant(
-                    "device code already used; tokens issued from it are revoked",
+                    "device code already used; its refresh tokens are revoked (access tokens already issued stay valid until they expire)",
                 ))
             }
             DevicePoll::Expired => answer(
@@ -303,7 +303,7 @@ impl AuthzState {
             client_id: device.client_id.clone(),
             // Where errors of the sign-in (a denied push, too many pushes) are shown: the
             // device page, which says so in its own words.
-            redirect_uri: format!("{}/device", self.issuer()),
+            redirect_uri: format!("{}/device", self.base_url()),
             scope: device.scope.clone(),
             audience: device.audience.clone(),
             state: None,
