@@ -230,7 +230,8 @@ fn an_api_that_demands_mfa_claims_refuses_a_minimal_token_and_says_whose_policy_
     env.login();
     let run = with_mfa(&env, TRANSFER, Mfa::Approve).code(4);
     assert!(
-        run.stderr.contains("you approved, but the bank API's policy refused"),
+        run.stderr
+            .contains("the provider issued a new token, but the bank API's policy refused it"),
         "{}",
         run.stderr
     );

@@ -12,7 +12,8 @@ use crate::common::TestEnv;
 use crate::common::mfa::{Mfa, with_mfa};
 
 /// What the terminal says on every transfer's step-up (after "pay <to> <amount> USD").
-pub(crate) const STEP_UP_MESSAGE: &str = "sign in again and approve the payment as your provider asks";
+pub(crate) const STEP_UP_MESSAGE: &str =
+    "sign in again and approve the payment as your provider asks";
 
 pub(crate) fn transfer_posts(env: &TestEnv) -> Vec<ApiRequestRecord> {
     env.sandbox()

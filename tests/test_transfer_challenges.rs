@@ -201,7 +201,7 @@ fn a_second_challenge_after_step_up_is_final() {
     );
     assert!(
         run.stderr.contains(
-            "error: Transfer not authorized: the bank still requires a stronger or more recent sign-in (acr_values `http://schemas.openid.net/pape/policies/2007/06/multi-factor`, max_age 300s) after step-up\n"
+            "error: Transfer not authorized: the provider issued a new token, but the bank API's policy refused it: it requires a stronger or more recent sign-in (acr_values `http://schemas.openid.net/pape/policies/2007/06/multi-factor`, max_age 300s)"
         ),
         "{}",
         run.stderr

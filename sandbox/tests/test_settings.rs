@@ -138,13 +138,26 @@ fn every_authz_key_omitted_means_what_the_docs_say() {
     check(
         "## Configuration (`[authz]`",
         &table(&empty.authz),
-        &["scopes", "step_up_scopes", "clients", "users", "password_hashing.memory_kib",
-          "password_hashing.iterations", "password_hashing.parallelism"],
+        &[
+            "scopes",
+            "step_up_scopes",
+            "clients",
+            "users",
+            "password_hashing.memory_kib",
+            "password_hashing.iterations",
+            "password_hashing.parallelism",
+        ],
     );
     let names: Vec<&str> = empty.authz.scopes.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["openid", "profile", "offline_access", "view:balance", "transfer:funds"]
+        [
+            "openid",
+            "profile",
+            "offline_access",
+            "view:balance",
+            "transfer:funds"
+        ]
     );
     assert_eq!(empty.authz.step_up_scopes, ["transfer:funds"]);
     assert_eq!(empty.authz.clients.len(), 1);
@@ -156,7 +169,12 @@ fn every_authz_key_omitted_means_what_the_docs_say() {
     );
     assert_eq!(client.mfa_scopes, ["transfer:funds"]);
     assert!(!client.require_pushed_authorization_requests);
-    let users: Vec<&str> = empty.authz.users.iter().map(|u| u.username.as_str()).collect();
+    let users: Vec<&str> = empty
+        .authz
+        .users
+        .iter()
+        .map(|u| u.username.as_str())
+        .collect();
     assert_eq!(users, ["alice", "bob"]);
     // OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
     let hashing = &empty.authz.password_hashing;

@@ -47,9 +47,9 @@ impl Operation {
 pub enum Credential {
     /// `BANK_TOKEN`: the environment is in charge; never refreshed, never stepped up.
     Env(AccessToken),
-    /// The stored login's everyday token.
+    /// The stored login's everyday token (boxed: a bundle is far larger than a token).
     Stored {
-        bundle: TokenBundle,
+        bundle: Box<TokenBundle>,
         storage: Storage,
     },
     /// A step-up token: for the one retry of the operation it was obtained for. It has no
@@ -85,7 +85,7 @@ impl Credential {
     /// The stored login, when this is it.
     pub fn stored_bundle(&self) -> Option<&TokenBundle> {
         match self {
-            Credential::Stored { bundle, .. } => Some(bundle),
+            Credential::Stored { bundle, .. } => Some(bundle.as_ref()),
             _ => None,
         }
     }

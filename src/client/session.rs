@@ -114,7 +114,10 @@ impl Session {
                 .refresh(&bundle, RefreshReason::Expired, observer)
                 .await;
         }
-        Ok(Credential::Stored { bundle, storage })
+        Ok(Credential::Stored {
+            bundle: Box::new(bundle),
+            storage,
+        })
     }
 
     /// Refreshes `stale` under the cross-process lock. If another `bank` process refreshed
@@ -144,7 +147,7 @@ impl Session {
         {
             observer.event(&Event::Refresh(RefreshStep::OtherProcessRefreshed));
             return Ok(Credential::Stored {
-                bundle: current,
+                bundle: Box::new(current),
                 storage,
             });
         }
@@ -180,7 +183,7 @@ impl Session {
             });
         }
         Ok(Credential::Stored {
-            bundle,
+            bundle: Box::new(bundle),
             storage: saved.storage,
         })
     }

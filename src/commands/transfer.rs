@@ -200,10 +200,10 @@ fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &Idempoten
             other => CliError::from(other),
         },
         ClientError::StepUp(e) => e.into(),
-        // You approved, the provider issued a token, and the bank API's own policy refused
-        // it: its words say why, and the fix is the bank's or the provider's, not yours.
+        // The provider issued a token and the bank API's own policy refused it: its words say
+        // why, and the fix is the bank's or the provider's, not the person's.
         ClientError::AfterStepUp(ApiError::StepUpRequired(challenge)) => denied(format!(
-            "you approved, but the bank API's policy refused the new token: it requires {}{}",
+            "the provider issued a new token, but the bank API's policy refused it: it requires {}{}",
             needs(&challenge),
             challenge
                 .description
@@ -213,7 +213,8 @@ fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &Idempoten
         ))
         .hint("nothing was moved; this is a setting of the bank API or of your provider, not something to approve again: the provider's tokens must show what the bank asks for, or the bank must trust the provider's MFA rule (see docs/PROVIDERS.md)"),
         ClientError::AfterStepUp(e @ ApiError::InvalidToken { .. }) => denied(
-            "you approved, but the bank API rejected the new token; nothing was moved".into(),
+            "the provider issued a new token, but the bank API rejected it; nothing was moved"
+                .into(),
         )
         .with_source(e),
         ClientError::Api(e) | ClientError::AfterStepUp(e) => api_failure(e, profile, order, key),

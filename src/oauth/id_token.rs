@@ -78,7 +78,10 @@ pub(super) fn check_id_token(
     match (nonce, found) {
         (Nonce::Sent(sent), Some(serde_json::Value::String(got))) => {
             // Constant-time: the nonce is a secret of this login until it is used.
-            if !bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), got.as_bytes())) {
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                sent.as_bytes(),
+                got.as_bytes(),
+            )) {
                 return Err(invalid("it answers another sign-in (nonce)"));
             }
         }
@@ -214,21 +217,61 @@ mod tests {
     #[test]
     fn every_conformance_fault_is_refused() {
         let cases = [
-            ("nonce-invalid", with("nonce", "n-2".into()), "it answers another sign-in (nonce)"),
-            ("missing-nonce", without("nonce"), "it does not carry this sign-in's nonce"),
-            ("invalid-iss", with("iss", "https://evil.example".into()), "it was issued by another issuer"),
-            ("missing-iss", without("iss"), "it was issued by another issuer"),
-            ("invalid-aud", with("aud", "other-client".into()), "it is not for this client (aud)"),
-            ("missing-aud", without("aud"), "it is not for this client (aud)"),
+            (
+                "nonce-invalid",
+                with("nonce", "n-2".into()),
+                "it answers another sign-in (nonce)",
+            ),
+            (
+                "missing-nonce",
+                without("nonce"),
+                "it does not carry this sign-in's nonce",
+            ),
+            (
+                "invalid-iss",
+                with("iss", "https://evil.example".into()),
+                "it was issued by another issuer",
+            ),
+            (
+                "missing-iss",
+                without("iss"),
+                "it was issued by another issuer",
+            ),
+            (
+                "invalid-aud",
+                with("aud", "other-client".into()),
+                "it is not for this client (aud)",
+            ),
+            (
+                "missing-aud",
+                without("aud"),
+                "it is not for this client (aud)",
+            ),
             (
                 "aud-multiple-no-azp",
                 with("aud", serde_json::json!(["api", "bank-cli"])),
                 "it names several audiences without saying which client it was issued to (azp)",
             ),
-            ("invalid-azp", with("azp", "other-client".into()), "it was issued to another client (azp)"),
-            ("missing-iat", without("iat"), "it does not say when it was issued (iat)"),
-            ("missing-sub", without("sub"), "it does not name the user (sub)"),
-            ("empty-sub", with("sub", "".into()), "it does not name the user (sub)"),
+            (
+                "invalid-azp",
+                with("azp", "other-client".into()),
+                "it was issued to another client (azp)",
+            ),
+            (
+                "missing-iat",
+                without("iat"),
+                "it does not say when it was issued (iat)",
+            ),
+            (
+                "missing-sub",
+                without("sub"),
+                "it does not name the user (sub)",
+            ),
+            (
+                "empty-sub",
+                with("sub", "".into()),
+                "it does not name the user (sub)",
+            ),
             ("missing-exp", without("exp"), "it has no expiry (exp)"),
         ];
         for (module, claims, expected) in cases {
@@ -236,7 +279,10 @@ mod tests {
         }
         let mut several = with("aud", serde_json::json!(["api", "bank-cli"]));
         several["azp"] = "bank-cli".into();
-        assert!(check(several, SENT).is_ok(), "several audiences with our azp");
+        assert!(
+            check(several, SENT).is_ok(),
+            "several audiences with our azp"
+        );
     }
 
     #[test]
@@ -256,6 +302,9 @@ mod tests {
         assert_eq!(login_name(&claims).as_deref(), Some("alice"));
         let claims = serde_json::json!({"name": "Alice Liddell", "email": "alice@example.com"});
         assert_eq!(login_name(&claims).as_deref(), Some("alice@example.com"));
-        assert_eq!(login_name(&serde_json::json!({"name": "Alice Liddell"})), None);
+        assert_eq!(
+            login_name(&serde_json::json!({"name": "Alice Liddell"})),
+            None
+        );
     }
 }

@@ -349,7 +349,15 @@ pub async fn authorize(
         .await
         .map_err(|e| without_proof(token_error(e, false), sender))?;
     let nonce = nonce.as_deref().map_or(Nonce::NotSent, Nonce::Sent);
-    token_set(response, profile, metadata, &params.scopes, nonce, None, sender)
+    token_set(
+        response,
+        profile,
+        metadata,
+        &params.scopes,
+        nonce,
+        None,
+        sender,
+    )
 }
 
 /// RFC 6749 §6: a new access token from a refresh token. Providers that rotate refresh tokens

@@ -92,15 +92,13 @@ pub async fn create_transfer(
     // for another bank is not executed here.
     let audience = &config.audience;
     if let Some(payment) = &claims.payment
-        && let Err(mismatch) = payment
-            .check(&order)
-            .and_then(|()| {
-                if payment.is_for(audience) {
-                    Ok(())
-                } else {
-                    Err(bank_protocol::Mismatch::Location)
-                }
-            })
+        && let Err(mismatch) = payment.check(&order).and_then(|()| {
+            if payment.is_for(audience) {
+                Ok(())
+            } else {
+                Err(bank_protocol::Mismatch::Location)
+            }
+        })
     {
         let expires = claims
             .exp

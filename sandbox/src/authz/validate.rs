@@ -3,8 +3,8 @@
 //! access without a redirect or PKCE: `validate_access` alone).
 
 use super::AuthzState;
-use super::config::ApiParameter;
 use super::authorize::param;
+use super::config::ApiParameter;
 use super::secrets;
 use crate::error::{OAuthError, OAuthErrorKind};
 use crate::store::authz::TxnRecord;

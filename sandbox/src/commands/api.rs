@@ -106,7 +106,10 @@ pub async fn cmd_api(common: &CommonArgs, args: ApiArgs) -> anyhow::Result<()> {
     // Unset settings take an external issuer's defaults: nobody is a customer until the
     // bank says so, RAR and DPoP are optional, and the provider's MFA rule is the evidence.
     config.api.apply_defaults(api::IssuerKind::External);
-    let policy = config.api.open_accounts.unwrap_or(OpenAccounts::Provisioned);
+    let policy = config
+        .api
+        .open_accounts
+        .unwrap_or(OpenAccounts::Provisioned);
     let dpop = config.api.dpop.unwrap_or(DpopMode::Optional);
     if let Some(url) = args.public_url {
         config.api.public_url = Some(url);

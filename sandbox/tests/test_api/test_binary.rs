@@ -169,3 +169,55 @@ async fn api_dpop_required_with_a_public_url() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// `bank-sandbox api --issuer …` says which assurance policy it applies, and applies it: the
+/// provider's MFA rule for `transfer:funds` is the evidence (Auth0's default access tokens
+/// carry no `amr`, `acr` or `auth_time`), and claims that are present must not deny it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_issuers_rule_is_the_mfa_evidence_and_the_banner_says_so() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let data_dir = dir.path().display().to_string();
+    let issuer = TestIssuer::start().await;
+    let api = ApiProcess::spawn_with(&issuer.issuer, &["--data-dir", &data_dir]);
+    assert!(
+        api.banner
+            .contains("Transfers       the provider's MFA rule for transfer:funds"),
+        "{}",
+        api.banner
+    );
+    let sub = "auth0|grace";
+    for (who, handle) in [(sub, "grace"), ("auth0|henry", "henry")] {
+        assert!(
+            sandbox_bin()
+                .args(["accounts", "open", "--sub", who, "--handle", handle])
+                .args(["--balance", "30.00", "--data-dir", &data_dir])
+                .output()
+                .expect("run accounts open")
+                .status
+                .success()
+        );
+    }
+    let plain = TestIssuer::edit(
+        &issuer.claims(sub, "grace", "transfer:funds"),
+        json!({"amr": null, "acr": null, "auth_time": null}),
+    );
+    let transfer = json!({"to": "henry", "amount": "1.00", "currency": "USD"});
+    let paid = api
+        .client
+        .transfer(&issuer.sign(&plain), "k1", &transfer)
+        .await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    let single_factor = TestIssuer::edit(&plain, json!({"amr": ["pwd"]}));
+    let refused = api
+        .client
+        .transfer(&issuer.sign(&single_factor), "k2", &transfer)
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(
+        refused
+            .www_authenticate()
+            .is_some_and(|c| c.contains("insufficient_user_authentication")),
+        "{:?}",
+        refused.www_authenticate()
+    );
+}

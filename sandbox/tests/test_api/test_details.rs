@@ -510,7 +510,11 @@ async fn a_payment_is_approved_and_executed_only_for_the_api_its_locations_name(
     let elsewhere = at("https://other-bank.example/api");
     let refused = api.transfer(&elsewhere, "k1", &transfer).await;
     refused.assert_problem(403, "authorization-details-mismatch");
-    assert!(refused.body.to_string().contains("another API"), "{}", refused.body);
+    assert!(
+        refused.body.to_string().contains("another API"),
+        "{}",
+        refused.body
+    );
     assert_eq!(api.state.balance_of("bob"), Some(50_000));
     api.transfer(&elsewhere, "k2", &transfer)
         .await

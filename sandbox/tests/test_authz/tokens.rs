@@ -394,7 +394,7 @@ async fn the_oauth2_crate_completes_the_flow() {
         .request_async(&http_client)
         .await
         .expect("oauth2 crate exchanges the code");
-    assert_eq!(token.expires_in(), Some(Duration::from_secs(3600)));
+    assert_eq!(token.expires_in(), Some(Duration::from_secs(600)));
     let jwks = get_json(&format!("{iss}/.well-known/jwks.json")).await;
     let (_, claims) = verify_jwt(&jwks, token.access_token().secret());
     assert_eq!(claims["scope"], "offline_access view:balance");

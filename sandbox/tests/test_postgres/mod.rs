@@ -49,6 +49,8 @@ pub struct ApiProcess {
     child: Child,
     pub client: ApiClient,
     stderr: Arc<Mutex<String>>,
+    /// What the API printed when it started, up to where it says it listens.
+    pub banner: String,
 }
 
 impl ApiProcess {
@@ -80,6 +82,7 @@ impl ApiProcess {
                 .push_str(&text);
         });
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut banner = String::new();
         let url = loop {
             match lines.next() {
                 Some(Ok(line)) => {
@@ -94,7 +97,15 @@ impl ApiProcess {
                 }
             }
         };
-        // Keep draining stdout so the process never blocks on a full pipe.
+        // The banner's lines up to "Press Ctrl-C", then keep draining stdout so the process
+        // never blocks on a full pipe.
+        for line in lines.by_ref().map_while(Result::ok) {
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+            banner.push_str(&line);
+            banner.push('\n');
+        }
         std::thread::spawn(move || for _ in lines {});
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -104,6 +115,7 @@ impl ApiProcess {
             child,
             client: ApiClient { url, http },
             stderr,
+            banner,
         }
     }
 
