@@ -7,8 +7,8 @@
 //! `jwk`, `x5c`), an allow-list of asymmetric algorithms where the key's algorithm must be
 //! the header's, then signature, `iss` (exact string), `aud` (contains our identifier),
 //! `exp`/`nbf`/`iat` with bounded leeway. The extractors put that in handler signatures:
-//! [`ValidatedClaims`], [`RequireScope`], and [`RequireStepUp`] (scope + the assurance
-//! policy of `assurance`).
+//! [`ValidatedClaims`], [`RequireScope`], and [`TransferToken`] (whose `authorize` is the
+//! scope and the assurance policy of `assurance`).
 
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 pub use super::assurance::{Evidence, MFA_ACR, StepUpPolicy};
 use super::jwks::{ALLOWED_ALGORITHMS, KeyCache, KeyLookupError};
 pub use super::require::{
-    RequireScope, RequireStepUp, ScopeName, TransferFunds, ValidatedClaims, ViewBalance,
+    RequireScope, ScopeName, TransferFunds, TransferToken, ValidatedClaims, ViewBalance,
 };
 use super::token_cache::{CachedToken, TokenCacheStats, TokenDigest, VerifiedTokenCache};
 use crate::error::ApiError;

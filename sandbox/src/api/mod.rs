@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use self::auth::TokenVerifier;
-pub use self::auth::{Claims, Clock, RequireScope, RequireStepUp, StepUpPolicy, ValidatedClaims};
+pub use self::auth::{Claims, Clock, RequireScope, StepUpPolicy, TransferToken, ValidatedClaims};
 use self::config::validate_config;
 pub use self::config::{AccountSeed, ApiConfig, DpopMode, IssuerKind, OpenAccounts};
 use self::dpop::SenderConstraint;

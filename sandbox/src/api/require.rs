@@ -1,7 +1,8 @@
 //! Authorization in the handler's signature: extractors that admit a request only with a
 //! verified access token in the `Authorization` header (RFC 6750 §2.1; RFC 9449 §7.1 for
 //! the `DPoP` scheme) — [`ValidatedClaims`] — that also carries a scope — [`RequireScope`]
-//! — or that passes the step-up policy for moving money — [`RequireStepUp`]. The checks
+//! — or that is offered to move money — [`TransferToken`], whose step-up check comes
+//! after the transfer's own. The checks
 //! themselves are `auth.rs`'s (the token) and `dpop.rs`'s (its binding).
 
 use std::marker::PhantomData;
@@ -140,12 +141,14 @@ impl<S: ScopeName> FromRequestParts<ApiState> for RequireScope<S> {
     }
 }
 
-/// A verified `transfer:funds` token that also satisfies the step-up policy (MFA, recent
-/// authentication); otherwise `401 insufficient_user_authentication` (RFC 9470 §3). In the
-/// `transfers` DPoP mode it must also be DPoP-bound.
-pub struct RequireStepUp(pub Claims);
+/// A verified token offered to move money: DPoP-bound where the API's mode demands it for
+/// transfers (checked first: a token that could never move money here is told so before
+/// anyone is asked to approve anything). Whether it *may* move money — the scope and the
+/// step-up policy — is [`TransferToken::authorize`], which the handler calls once it knows
+/// the transfer is one the bank would make.
+pub struct TransferToken(pub Claims);
 
-impl FromRequestParts<ApiState> for RequireStepUp {
+impl FromRequestParts<ApiState> for TransferToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
@@ -153,18 +156,28 @@ impl FromRequestParts<ApiState> for RequireStepUp {
         if bound_only && let Some(slot) = parts.extensions.get::<AuditSlot>() {
             slot.refuse_bearer();
         }
-        let RequireScope(claims, _) =
-            RequireScope::<TransferFunds>::from_request_parts(parts, state).await?;
-        // After the scope: a token that cannot move money at all is told to step up first.
+        let ValidatedClaims(claims) = ValidatedClaims::from_request_parts(parts, state).await?;
         if bound_only && claims.dpop_jkt.is_none() {
             return Err(ApiError::DpopRequired(
                 "moving money needs a DPoP-bound token",
             ));
         }
+        Ok(TransferToken(claims))
+    }
+}
+
+impl TransferToken {
+    /// The step-up: `transfer:funds` (else `403 insufficient_scope`), then the assurance
+    /// policy (else `401 insufficient_user_authentication`, RFC 9470 §3).
+    pub fn authorize(&self, state: &ApiState) -> Result<(), ApiError> {
+        if !self.0.has_scope(TransferFunds::SCOPE) {
+            return Err(ApiError::InsufficientScope {
+                scope: TransferFunds::SCOPE,
+            });
+        }
         state
             .step_up_policy()
-            .check(&claims, state.verifier().clock().now())?;
-        Ok(RequireStepUp(claims))
+            .check(&self.0, state.verifier().clock().now())
     }
 }
 

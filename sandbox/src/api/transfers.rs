@@ -13,11 +13,13 @@ use bank_protocol::{
 };
 use sha2::{Digest, Sha256};
 
-use super::auth::{RequireScope, RequireStepUp, ViewBalance};
+use super::auth::{RequireScope, TransferToken, ViewBalance};
 use super::extract::{AppJson, IdempotencyKey};
 use super::{ApiState, store_error};
 use crate::error::ApiError;
-use crate::store::bank::{TransferCommand, TransferError, TransferOutcome, TransferRecord};
+use crate::store::bank::{
+    PlannedTransfer, TransferCommand, TransferError, TransferOutcome, TransferRecord,
+};
 
 /// Default and largest page size of the history.
 const DEFAULT_LIMIT: u32 = 20;
@@ -77,10 +79,11 @@ fn parse_limit(query: Option<&str>) -> Result<u32, ApiError> {
 
 pub async fn create_transfer(
     State(state): State<ApiState>,
-    RequireStepUp(claims): RequireStepUp,
+    token: TransferToken,
     IdempotencyKey(idempotency_key): IdempotencyKey,
     AppJson(request): AppJson<TransferRequest>,
 ) -> Result<Response, ApiError> {
+    let claims = &token.0;
     let config = state.config();
     // The wire contract's rules, the very functions the CLI checks its input with.
     let order = TransferOrder::from_request(&request, &config.currency, config.max_transfer_minor)
@@ -134,7 +137,23 @@ pub async fn create_transfer(
     )
     .into();
 
-    let from_account = state.account_id_for(&claims).await?;
+    let from_account = state.account_id_for(claims).await?;
+    // A bank checks the payment, then asks for strong authentication: only a transfer it
+    // would make gets the step-up challenge, so nobody approves one that is then refused.
+    let plan = PlannedTransfer {
+        from_account,
+        to_handle: to.clone(),
+        amount_minor,
+        currency: currency.clone(),
+        idempotency_key: idempotency_key.clone(),
+        request_hash,
+    };
+    state
+        .store()
+        .precheck_transfer(&plan)
+        .await
+        .map_err(refusal)?;
+    token.authorize(&state)?;
     let leeway = state.verifier().leeway_secs() as i64;
     let now = state.verifier().clock().now();
     let cmd = TransferCommand {
@@ -154,14 +173,21 @@ pub async fn create_transfer(
     match outcome {
         Ok(TransferOutcome::Created(record)) => Ok(receipt(StatusCode::CREATED, record, false)),
         Ok(TransferOutcome::Replayed(record)) => Ok(receipt(StatusCode::CREATED, record, true)),
-        Err(TransferError::TokenAlreadyUsed) => Err(ApiError::TokenAlreadyUsed),
-        Err(TransferError::TokenExpired) => Err(ApiError::InvalidToken("token expired")),
-        Err(TransferError::IdempotencyKeyReused) => Err(ApiError::IdempotencyKeyReused),
-        Err(TransferError::UnknownRecipient) => Err(ApiError::UnknownRecipient),
-        Err(TransferError::SameAccount) => Err(ApiError::SameAccount),
-        Err(TransferError::CurrencyMismatch) => Err(ApiError::CurrencyMismatch),
-        Err(TransferError::InsufficientFunds) => Err(ApiError::InsufficientFunds),
-        Err(TransferError::Store(err)) => Err(store_error(err)),
+        Err(err) => Err(refusal(err)),
+    }
+}
+
+/// The answer for a transfer the ledger refused (or would refuse).
+fn refusal(err: TransferError) -> ApiError {
+    match err {
+        TransferError::TokenAlreadyUsed => ApiError::TokenAlreadyUsed,
+        TransferError::TokenExpired => ApiError::InvalidToken("token expired"),
+        TransferError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+        TransferError::UnknownRecipient => ApiError::UnknownRecipient,
+        TransferError::SameAccount => ApiError::SameAccount,
+        TransferError::CurrencyMismatch => ApiError::CurrencyMismatch,
+        TransferError::InsufficientFunds => ApiError::InsufficientFunds,
+        TransferError::Store(err) => store_error(err),
     }
 }
 

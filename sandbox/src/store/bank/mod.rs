@@ -23,6 +23,7 @@
 
 mod database;
 mod postgres;
+mod precheck;
 mod sqlite;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use time::format_description::well_known::Rfc3339;
 
 pub use self::database::{Database, Durability};
 pub use self::postgres::PgBank;
+pub use self::precheck::{PlannedTransfer, Precheck};
 pub use self::sqlite::SqliteBank;
 use super::{Migration, StoreError};
 

@@ -29,6 +29,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::{NoTls, Row, SimpleQueryMessage};
 
 mod group_commit;
+mod precheck;
 mod transfer;
 
 use self::group_commit::Lanes;

@@ -3,6 +3,8 @@
 //! `BEGIN IMMEDIATE` transaction, which keeps the invariants even if a second process (say
 //! `bank-sandbox accounts open` while the API runs) opens the same file.
 
+mod precheck;
+
 use std::path::Path;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, MutexGuard};
