@@ -17,6 +17,7 @@ mod test_login;
 mod test_par;
 mod test_profiles;
 mod test_readme;
+mod test_states;
 mod test_tokens;
 mod test_transfer;
 mod test_transfer_challenges;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bank_sandbox::authz::AuthzEvent;
 
-use crate::common::{PUSHED_URL, TestEnv, mode};
+use crate::common::{PUSHED_URL, TestEnv};
 
 #[test]
 fn login_stores_tokens_in_the_keyring() {
@@ -328,46 +328,6 @@ fn busy_callback_port_is_a_clear_error() {
         "",
         "the browser must not be opened without a listener"
     );
-}
-
-#[test]
-fn without_a_keyring_tokens_fall_back_to_a_private_file_loudly() {
-    let mut env = TestEnv::start();
-    env.keyring = false;
-    let run = env.run_with_browser(&["login"]).success();
-    assert!(
-        run.stderr
-            .contains("warning: the system keyring is not available"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("Tokens were stored in plain-text file [TMP]/config/tokens/"),
-        "{}",
-        run.stderr
-    );
-    let files: Vec<_> = std::fs::read_dir(env.config_dir().join("tokens"))
-        .expect("tokens dir")
-        .collect();
-    assert_eq!(files.len(), 1);
-    let path = files[0].as_ref().expect("entry").path();
-    assert_eq!(mode(&path), 0o600);
-    assert_eq!(mode(&env.config_dir().join("tokens")), 0o700);
-
-    let run = env.run(&["status"]).success();
-    assert!(
-        run.stdout
-            .contains("Storage:  plain-text file [TMP]/config/tokens/"),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(
-        env.run(&["--json", "status"]).success().json()["storage"],
-        "file"
-    );
-    env.run(&["logout"]).success();
-    assert!(!path.exists());
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::oauth::device::{self, DevicePrompt, Flow};
 use crate::oauth::{self, AuthParams, Browser, Interaction, Person, Waiting};
 use crate::time_text::{parse_duration, rfc3339};
 use crate::token_store::TokenStore;
-use crate::ui::{Ui, warn_fallback};
+use crate::ui::Ui;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -39,9 +39,10 @@ Examples:
 /// or with `--device`, bank instead shows a code and a page to enter it on — any phone or
 /// computer — with a QR code when stderr is a terminal, and waits while you approve there.
 /// With `--json` the code and links come first, as one line of JSON on stdout. After you
-/// sign in, the everyday token (`view:balance`) and its refresh token are stored in the
-/// system keyring. If no keyring is available, bank warns and stores them in a file readable
-/// only by you in the config directory; `--insecure-storage` chooses that file on purpose.
+/// sign in, the everyday token (`view:balance`), its refresh token and the DPoP key are
+/// stored in the system keyring. With no keyring reachable, login fails before you sign in
+/// (exit 2): start one, or choose a plain file readable only by you in the config directory
+/// with `--insecure-storage`, knowingly. bank never writes that file unasked.
 ///
 /// With `--issuer` and `--client-id` (or BANK_ISSUER and BANK_CLIENT_ID), a `--profile`
 /// that does not exist yet is created once the sign-in succeeded. An existing profile is
@@ -126,6 +127,10 @@ pub async fn cmd_login(
             err.hint("log in without `--scope`; `bank transfer` asks for the scope it needs when it needs it")
         });
     }
+    // Where the tokens will go is known now: no keyring (and no `--insecure-storage`) fails
+    // before anyone signs in, rather than after, or by writing them in plain text unasked.
+    let store = TokenStore::new(&session.config_dir, args.insecure_storage);
+    store.check_writable()?;
     let metadata = session.metadata().await?;
     let browser = Browser::from_env(args.no_browser);
     let key = oauth::dpop_key_for(profile, &metadata)?;
@@ -159,11 +164,8 @@ pub async fn cmd_login(
 
     new_profile::create(ui, session, new_profile.as_ref())?;
     let bundle = session.bundle_from(tokens, None, key);
-    let store = TokenStore::new(&session.config_dir, args.insecure_storage);
     let saved = store.save(&session.key(), &bundle, false)?;
-    if let Some(reason) = &saved.fallback_reason {
-        warn_fallback(ui, reason, &saved.storage);
-    } else if args.insecure_storage {
+    if args.insecure_storage {
         ui.warn(&format!("tokens stored in {} as requested", saved.storage));
     }
 

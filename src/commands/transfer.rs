@@ -101,20 +101,21 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         order.to
     );
     if !args.yes {
+        // Cheap local check first, so nobody confirms a transfer that cannot start, and a
+        // script without a login learns that (exit 3) rather than how to confirm.
+        let session = &ctx.session;
+        if session.env_token.is_none() && session.stored()?.is_none() {
+            return Err(session.not_logged_in().into());
+        }
         if !ui.can_prompt() {
             return Err(CliError::usage(format!(
                 "refusing to transfer {what} without confirmation"
             ))
             .hint("pass --yes to confirm non-interactively"));
         }
-        // Cheap local check first, so nobody confirms a transfer that cannot start.
-        let session = &ctx.session;
-        if session.env_token.is_none() && session.stored()?.is_none() {
-            return Err(session.not_logged_in().into());
-        }
         if !confirm(&format!("Transfer {what}?"))? {
             return Err(CliError::new(
-                ErrorKind::General,
+                ErrorKind::Denied,
                 "transfer cancelled; nothing was sent",
             ));
         }
@@ -161,14 +162,32 @@ fn report_success(ui: &Ui, done: TransferDone, key: &IdempotencyKey) -> Result<(
         ));
     }
     if ui.json() {
-        return ui.data_json(&done.raw);
+        // The API's object as it is; a replay says so, since the receipt alone cannot.
+        let mut raw = done.raw;
+        if done.replayed
+            && let Some(object) = raw.as_object_mut()
+        {
+            object.insert("replayed".into(), true.into());
+        }
+        return ui.data_json(&raw);
     }
     let receipt = done.receipt;
-    ui.data(&format!(
-        "Transferred {} {} to {}. New balance: {} {}.",
+    let amount = format!(
+        "{} {} to {}",
         group_thousands(&receipt.amount),
         receipt.currency,
-        receipt.to,
+        receipt.to
+    );
+    // Stdout is what a script keeps: a replay must not read as money moved now.
+    if done.replayed {
+        ui.data(&format!(
+            "Already done earlier: no money moved now ({amount}, transfer {}).",
+            receipt.id
+        ))?;
+        return ui.data(&format!("Transfer id: {}", receipt.id));
+    }
+    ui.data(&format!(
+        "Transferred {amount}. New balance: {} {}.",
         group_thousands(&receipt.balance_after),
         receipt.currency
     ))?;
@@ -193,6 +212,9 @@ fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &Idempoten
             OAuthError::Timeout(_) => denied("timed out waiting for the step-up approval".into())
                 .with_source(e)
                 .hint("run the transfer again and approve sooner, or pass a longer `--timeout`"),
+            OAuthError::Authorization { ref error, .. } if error == "temporarily_unavailable" => {
+                CliError::from(e)
+            }
             OAuthError::Authorization { .. } => {
                 denied("the authorization server refused the step-up".into()).with_source(e)
             }
@@ -220,9 +242,17 @@ fn api_failure(
     key: &IdempotencyKey,
 ) -> CliError {
     match e {
-        ApiError::BadRequest { ref problem } => {
-            CliError::usage(format!("transfer refused: {problem}"))
+        ApiError::BadRequest { problem } => {
+            let message = format!("transfer refused: {problem}");
+            // The kind (bad input, or the bank's refusal) is the one place's decision.
+            let mut out = CliError::from(ApiError::BadRequest { problem });
+            out.message = message;
+            out
         }
+        ApiError::Server {
+            retry_after: Some(_),
+            ..
+        } => CliError::from(e),
         e if e.may_have_reached_server() => {
             let retry = format!(
                 "retry with the same idempotency key; the bank will not move the money twice:\n         {}",

@@ -60,7 +60,7 @@ impl Key {
         format!("{}:{}@{}", self.profile, self.client_id, self.issuer)
     }
 
-    /// A file-name-safe, stable name for the file fallback and the lock.
+    /// A file-name-safe, stable name for the token file and the lock.
     pub(super) fn file_stem(&self) -> String {
         let digest = Sha256::digest(self.account().as_bytes());
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();

@@ -81,6 +81,8 @@ impl Keyring {
                 true
             }
             Err(StoreError::NotFound) => false,
+            // Unreadable bytes are still an item to delete (logout must always work).
+            Err(StoreError::Corrupt) => true,
             Err(e) => return Err(e),
         };
         self.delete_raw(account.to_owned())?;
