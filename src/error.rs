@@ -296,7 +296,7 @@ impl From<OAuthError> for CliError {
                 ErrorKind::Usage,
                 Some(format!(
                     "use the issuer exactly as the provider names it, `{found}`: {}",
-                    change_setting("issuer", found)
+                    set_issuer(found)
                 )),
             ),
             E::Http { .. } => (
@@ -351,6 +351,15 @@ impl From<OAuthError> for CliError {
             Some(h) => out.hint(h),
             None => out,
         }
+    }
+}
+
+/// How to point the profile at `issuer`: BANK_ISSUER, when set, wins over the file.
+fn set_issuer(issuer: &str) -> String {
+    if std::env::var_os("BANK_ISSUER").is_some_and(|v| !v.is_empty()) {
+        format!("set BANK_ISSUER={issuer}")
+    } else {
+        format!("`{}`", bank(&format!("config set issuer {issuer}")))
     }
 }
 

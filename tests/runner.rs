@@ -13,6 +13,7 @@ mod test_cli;
 mod test_demo;
 mod test_device;
 mod test_dpop;
+mod test_exit_codes;
 mod test_login;
 mod test_par;
 mod test_profiles;

@@ -210,7 +210,7 @@ fn where_the_provider_has_no_device_flow_no_browser_prints_the_url_and_device_is
     let env = TestEnv::start_with(|c| c.authz.device.enabled = false);
     let run = env
         .run(&["login", "--no-browser", "--timeout", "1s"])
-        .code(1);
+        .code(4);
     assert!(run.stderr.contains("/authorize?"), "{}", run.stderr);
     let run = env.run(&["login", "--device"]).code(2);
     assert!(
@@ -311,7 +311,7 @@ fn denied_on_the_page_is_exit_4_and_an_expired_code_a_clear_error() {
     assert!(env.keyring_bundle().is_none());
 
     // Nobody enters the code: it expires, and bank says so.
-    let run = env.run(&["login", "--device"]).code(1);
+    let run = env.run(&["login", "--device"]).code(4);
     assert!(
         run.stderr
             .contains("error: the code expired before the sign-in was approved"),

@@ -284,7 +284,7 @@ fn dpop_never_gets_bearer_tokens_and_the_sandbox_moves_no_money_for_them() {
     assert!(
         run.stderr.ends_with(
             "error: the bank API takes only DPoP-bound tokens here: moving money needs a DPoP-bound token\n  \
-             hint: this login holds bearer tokens: where the provider offers DPoP, `bank config set dpop auto` (or unset BANK_DPOP) and `bank login` again\n"
+             hint: this login holds bearer tokens: where the provider offers DPoP, unset BANK_DPOP (it overrides the profile's `dpop`) and `bank login` again\n"
         ),
         "{}",
         run.stderr
@@ -405,7 +405,7 @@ fn a_provider_that_requires_par_and_dpop_gets_both() {
     let run = env.run_with_browser(&["login", "--force"]).code(2);
     assert!(
         run.stderr.contains(
-            "error: the provider requires DPoP-bound tokens, and this profile does not use DPoP (dpop = never)\n  hint: let bank bind its tokens where the provider offers it: `bank config set dpop auto` (or unset BANK_DPOP)\n"
+            "error: the provider requires DPoP-bound tokens, and this profile does not use DPoP (dpop = never)\n  hint: let bank bind its tokens where the provider offers it: unset BANK_DPOP (it overrides the profile's `dpop`)\n"
         ),
         "{}",
         run.stderr

@@ -118,7 +118,7 @@ fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TEST_BROWSER_MODE", "tamper-state");
     // Long enough for the scripted browser to deliver its stray callback on a loaded machine.
-    let run = env.run_with_browser(&["login", "--timeout", "8s"]).code(1);
+    let run = env.run_with_browser(&["login", "--timeout", "8s"]).code(4);
     assert!(
         run.stderr
             .contains("a request reached the login callback without this login's state"),
@@ -300,7 +300,7 @@ fn login_never_requests_the_transfer_scope() {
 fn login_times_out() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TEST_BROWSER_MODE", "idle");
-    let run = env.run_with_browser(&["login", "--timeout", "1s"]).code(1);
+    let run = env.run_with_browser(&["login", "--timeout", "1s"]).code(4);
     assert!(
         run.stderr.contains(
             "error: timed out after 1s waiting for the login to finish in the browser\n  hint: "
@@ -366,7 +366,7 @@ fn no_browser_only_prints_the_url_where_there_is_no_device_flow() {
     let env = TestEnv::start_with(|c| c.authz.device.enabled = false);
     let run = env
         .run(&["login", "--no-browser", "--timeout", "1s"])
-        .code(1);
+        .code(4);
     assert!(run.stderr.contains(PUSHED_URL), "{}", run.stderr);
     // A pushed request's reference is short-lived: the person is told how short.
     assert!(

@@ -87,7 +87,7 @@ fn a_provider_that_requires_par_gets_it_and_par_never_stops_before_the_browser()
     assert_eq!(
         run.stderr,
         "error: the authorization server requires pushed authorization requests (RFC 9126), but this profile's `par` setting is `never`\n  \
-         hint: `par = auto` pushes exactly where the provider offers it: bank config set par auto\n"
+         hint: `par = auto` pushes exactly where the provider offers it: unset BANK_PAR (it overrides the profile's `par`)\n"
     );
     assert_eq!(browser_runs(&env), before, "no browser was opened");
     assert_eq!(authorizations(&env), 2, "nothing reached /authorize");
@@ -144,7 +144,7 @@ fn par_always_needs_a_provider_that_offers_it() {
     assert_eq!(
         run.stderr,
         "error: this profile's `par` setting is `always`, but [ISSUER] offers no pushed authorization requests (its metadata names no pushed_authorization_request_endpoint)\n  \
-         hint: `par = auto` pushes exactly where the provider offers it: bank config set par auto\n"
+         hint: `par = auto` pushes exactly where the provider offers it: `bank config set par auto`\n"
     );
     assert_eq!(env.browser_log(), "", "no browser was opened");
     assert_eq!(authorizations(&env), 0);

@@ -11,7 +11,7 @@ use crate::test_transfer::{
 };
 
 #[test]
-fn insufficient_funds_exits_2_with_the_api_message() {
+fn insufficient_funds_is_the_banks_refusal_exit_6_with_the_api_message() {
     let env = TestEnv::start();
     env.login();
     let run = with_mfa(
@@ -19,7 +19,7 @@ fn insufficient_funds_exits_2_with_the_api_message() {
         &["transfer", "--to", "bob", "--amount", "5000", "--yes"],
         Mfa::Approve,
     )
-    .code(2);
+    .code(6);
     assert_eq!(run.stdout, "");
     assert!(
         run.stderr.contains(
@@ -195,9 +195,10 @@ fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
         "{}",
         run.stderr
     );
+    // Stdout too: a script must not read a replay as money moved now.
     assert!(
         run.stdout
-            .starts_with("Transferred 25.00 USD to bob. New balance: 975.00 USD.\n"),
+            .starts_with("Already done earlier: no money moved now (25.00 USD to bob, transfer "),
         "{}",
         run.stdout
     );
@@ -268,7 +269,7 @@ fn confirmation_prompt_on_a_terminal() {
         .output()
         .expect("script runs");
     let screen = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{screen}");
+    assert_eq!(output.status.code(), Some(4), "{screen}");
     assert!(screen.contains("Transfer 5.00 USD to bob?"), "{screen}");
     assert!(
         screen.contains("error: transfer cancelled; nothing was sent"),

@@ -58,7 +58,7 @@ Environment:
   BANK_BROWSER      command that opens the login URL (else BROWSER, else the system's)
   NO_COLOR          disable colour
 
-Exit codes (one class each, for scripts):
+Exit codes:
   0    success
   1    other error (a bug, a local failure)
   2    usage or bad input: a flag, a setting, the configuration file, an issuer
