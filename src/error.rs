@@ -524,3 +524,6 @@ impl From<std::io::Error> for CliError {
         CliError::wrap(ErrorKind::General, err)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -82,6 +82,12 @@ impl Ui {
         !self.no_input && self.stdin_tty && self.stderr_tty
     }
 
+    /// Whether someone may be at a terminal to act on what is printed (stdin is one, and
+    /// `--no-input` does not say otherwise).
+    pub fn person_present(&self) -> bool {
+        !self.no_input && self.stdin_tty
+    }
+
     /// A hint for a person at a terminal; scripts reading stderr are spared it.
     pub fn note(&self, message: &str) {
         if self.stderr_tty {

@@ -402,3 +402,25 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// No browser to open, no device flow, nobody at a terminal: nothing could finish the
+/// login, so it ends at once instead of after the timeout.
+#[test]
+fn a_login_nobody_can_finish_fails_at_once() {
+    let mut env = TestEnv::start_with(|c| c.authz.device.enabled = false);
+    env.set_env("BANK_BROWSER", "");
+    let started = std::time::Instant::now();
+    let run = env.run(&["login", "--timeout", "30s"]).code(2);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "it waited"
+    );
+    assert!(
+        run.stderr
+            .starts_with("error: no browser can be opened here and no terminal is there"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--no-browser"), "{}", run.stderr);
+    assert!(env.pushed_requests().is_empty(), "nothing was sent");
+}

@@ -67,7 +67,7 @@ impl ApiError {
 fn server_words(problem: &Problem, retry_after: Option<u64>) -> String {
     match retry_after {
         Some(secs) => format!(
-            "the bank API cannot answer right now ({problem}); try again in {}",
+            "the bank API cannot do this right now: {problem}; try again in {}",
             crate::time_text::in_words(secs)
         ),
         None => format!("the bank API failed: {problem}"),

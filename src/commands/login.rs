@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::commands::new_profile::{self, NewProfileArgs};
 use crate::config::{self, NewProfile};
 use crate::context::Ctx;
-use crate::error::CliError;
+use crate::error::{CliError, ErrorKind};
 use crate::oauth::device::{self, DevicePrompt, Flow};
 use crate::oauth::{self, AuthParams, Browser, Interaction, Person, Waiting};
 use crate::time_text::{parse_duration, rfc3339};
@@ -140,6 +140,17 @@ pub async fn cmd_login(
         ..AuthParams::default()
     };
     let flow = device::choose(args.device, &browser, &metadata)?;
+    // A URL that no browser opens and nobody at a terminal reads would be waited on until the
+    // timeout. `--no-browser` asked for exactly that wait: the URL is opened elsewhere.
+    if flow == Flow::Browser && !args.no_browser && !browser.can_open() && !ui.person_present() {
+        return Err(CliError::usage(
+            "no browser can be opened here and no terminal is there to open the sign-in URL: nothing would finish this login",
+        )
+        .hint(format!(
+            "this provider offers no device flow (`--device`): run `{}` in a terminal, set BANK_BROWSER to a command that opens URLs, or pass `--no-browser` to print the URL and wait while it is opened elsewhere",
+            crate::error::bank("login"),
+        )));
+    }
     let waiting_message = match flow {
         Flow::Browser => "Waiting for you to sign in in the browser… (Ctrl-C to cancel)",
         Flow::Device => "Waiting for you to sign in on the other device… (Ctrl-C to cancel)",
@@ -208,14 +219,40 @@ impl Person for LoginPerson<'_> {
     }
 
     fn device_code(&self, prompt: &DevicePrompt) {
-        if self.ui.json()
-            && let Err(err) = self.ui.data_json_line(prompt)
-        {
-            self.ui.warn(&format!(
-                "could not print the code as JSON: {}",
-                err.message
-            ));
+        if self.ui.json() {
+            match self.ui.data_json_line(prompt) {
+                Ok(()) => end_when_stdout_closes(),
+                // `| head -1` that has already gone: nobody is left to hand the codes to.
+                Err(err) if err.kind == ErrorKind::StdoutClosed => {
+                    std::process::exit(ErrorKind::StdoutClosed.exit_code().into())
+                }
+                Err(err) => self.ui.warn(&format!(
+                    "could not print the code as JSON: {}",
+                    err.message
+                )),
+            }
         }
         Person::device_code(self.ui, prompt);
     }
+}
+
+/// The codes went to a script (`bank --json login --device | head -1`): once it stops
+/// reading, the wait has nobody to finish it, so the process ends quietly, as a closed
+/// stdout ends every command. The pipe's write end reports an error when its reader goes;
+/// stdout that cannot be watched (a regular file) is simply not watched.
+fn end_when_stdout_closes() {
+    #[cfg(unix)]
+    tokio::spawn(async {
+        use tokio::io::Interest;
+        use tokio::io::unix::AsyncFd;
+        // Deprecated for fds that may close while registered; fd 1 stays open for the
+        // process's life (a `Stdout` handle never closes it), so this one cannot.
+        #[allow(deprecated)]
+        let Ok(stdout) = AsyncFd::with_interest(std::io::stdout(), Interest::ERROR) else {
+            return;
+        };
+        if stdout.ready(Interest::ERROR).await.is_ok() {
+            std::process::exit(ErrorKind::StdoutClosed.exit_code().into());
+        }
+    });
 }
