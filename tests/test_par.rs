@@ -227,3 +227,23 @@ fn a_client_held_to_par_by_the_server_alone_hears_why_a_plain_request_fails() {
     );
     assert_eq!(authorizations(&env), 0, "no sign-in was started");
 }
+
+/// A pushed request's link that the person must open themselves dies unopened after the
+/// lifetime the push answered: bank says so then, not only when its own timeout ends.
+#[test]
+fn a_pushed_link_nobody_opened_in_time_is_reported_when_it_expires() {
+    let env = TestEnv::start_with(|config| {
+        config.authz.device.enabled = false;
+        config.authz.request_uri_lifetime_secs = 1;
+    });
+    let run = env
+        .run(&["login", "--no-browser", "--timeout", "4s"])
+        .code(4);
+    assert!(
+        run.stderr.contains(
+            "the link above expired 1s after bank sent the request: if it was not opened by then, nothing can finish this sign-in; press Ctrl-C and run the command again"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -195,7 +195,7 @@ mod tests {
         std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
         std::fs::write(&path, "{\"access_token\": \"secret-value\"").expect("write");
         let err = store.load(&k).expect_err("corrupt");
-        assert!(matches!(err, StoreError::Corrupt));
+        assert!(matches!(&err, StoreError::CorruptFile { path: at } if *at == path));
         assert!(!format!("{err:?} {err}").contains("secret-value"));
     }
 }
