@@ -381,9 +381,18 @@ impl From<StepUpError> for CliError {
                 run_login()
             )),
             StepUpError::NotPossible { reason, .. } => {
-                CliError::wrap(ErrorKind::Denied, err).hint(not_possible_hint(reason))
+                CliError::wrap(not_possible_kind(reason), err).hint(not_possible_hint(reason))
             }
         }
+    }
+}
+
+/// A step-up nobody could finish here is the environment to fix (2); a BANK_TOKEN without
+/// the scope is a refusal of what that token may do (4).
+pub fn not_possible_kind(reason: NotPossible) -> ErrorKind {
+    match reason {
+        NotPossible::EnvToken => ErrorKind::Denied,
+        NotPossible::NoInputNoBrowser => ErrorKind::Usage,
     }
 }
 
@@ -394,7 +403,7 @@ pub fn not_possible_hint(reason: NotPossible) -> &'static str {
             "BANK_TOKEN is set, so bank does not step up; give it a token that already allows this (for a transfer: `transfer:funds` with multi-factor authentication), or unset it to use `bank login`'s session"
         }
         NotPossible::NoInputNoBrowser => {
-            "--no-input is set and no browser can be opened for the step-up; set BANK_BROWSER, or run without --no-input and open the printed URL"
+            "no browser can be opened for the step-up and nobody is at a terminal to open its URL (--no-input is set, or stdin is not a terminal); set BANK_BROWSER, or run the command in a terminal without --no-input and open the printed URL"
         }
     }
 }

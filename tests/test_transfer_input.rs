@@ -119,7 +119,7 @@ fn no_input_without_a_browser_names_the_missing_scope() {
             "--yes",
             "--no-browser",
         ])
-        .code(4);
+        .code(2);
     assert!(
         run.stderr.contains(
             "error: Transfer not authorized: the bank requires a token with the `transfer:funds` scope\n"
@@ -129,6 +129,36 @@ fn no_input_without_a_browser_names_the_missing_scope() {
     );
     assert!(run.stderr.contains("--no-input"), "{}", run.stderr);
     assert_eq!(browser_runs(&env), browsers);
+    assert_eq!(authorization_requests(&env).len(), 1, "only the login's");
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+/// Without a terminal, a step-up no browser can show would wait for nobody: it fails at once
+/// (exit 2), naming what would make it possible, and no push reaches the person.
+#[test]
+fn without_a_terminal_or_a_browser_the_step_up_fails_at_once() {
+    let mut env = TestEnv::start();
+    env.login();
+    env.set_env("BANK_BROWSER", "");
+    let started = std::time::Instant::now();
+    let run = env
+        .run(&[
+            "transfer",
+            "--to",
+            "bob",
+            "--amount",
+            "5",
+            "--yes",
+            "--timeout",
+            "30s",
+        ])
+        .code(2);
+    assert!(started.elapsed() < Duration::from_secs(25), "it waited");
+    assert!(
+        run.stderr.contains("stdin is not a terminal") && run.stderr.contains("BANK_BROWSER"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(authorization_requests(&env).len(), 1, "only the login's");
     assert_money(&env, 100_000, 50_000, 0);
 }

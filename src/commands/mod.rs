@@ -62,7 +62,8 @@ Exit codes:
   0    success
   1    other error (a bug, a local failure)
   2    usage or bad input: a flag, a setting, the configuration file, an issuer
-       that does not match its discovery document, no keyring to store a login in
+       that does not match its discovery document, no keyring to store a login in,
+       a sign-in that no browser or terminal here could finish
   3    login needed: not logged in, the refresh was refused, damaged credentials
   4    denied by you or the provider: MFA denied, access_denied, a sign-in or
        step-up that timed out or expired, a transfer declined at the prompt

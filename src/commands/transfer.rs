@@ -15,7 +15,7 @@ use crate::challenge::describe_requirement;
 use crate::client::step_up::StepUpOptions;
 use crate::client::{ApiError, ClientError, StepUpError, TransferDone};
 use crate::context::Ctx;
-use crate::error::{CliError, ErrorKind, not_possible_hint};
+use crate::error::{CliError, ErrorKind, not_possible_hint, not_possible_kind};
 use crate::oauth::{Browser, OAuthError};
 use crate::time_text::parse_duration;
 use crate::ui::Ui;
@@ -129,7 +129,9 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         person: ui,
         browser: Browser::from_env(args.no_browser),
         timeout: args.timeout,
-        no_input: ui.no_input(),
+        // Nobody at a terminal is like --no-input for a browser that cannot be opened: no
+        // one would open the URL. `--no-browser` asked to print it and wait, so it does.
+        no_input: ui.no_input() || (!args.no_browser && !ui.person_present()),
     });
     let done = client
         .transfer(&order, &key)
@@ -196,15 +198,17 @@ fn report_success(ui: &Ui, done: TransferDone, key: &IdempotencyKey) -> Result<(
 
 /// Words and exit codes for every way a transfer can fail.
 fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &IdempotencyKey) -> CliError {
-    let denied =
-        |msg: String| CliError::new(ErrorKind::Denied, format!("Transfer not authorized: {msg}"));
+    let not_authorized =
+        |kind, msg: String| CliError::new(kind, format!("Transfer not authorized: {msg}"));
+    let denied = |msg: String| not_authorized(ErrorKind::Denied, msg);
     let needs = |challenge| describe_requirement(challenge, Some(TRANSFER_FUNDS));
     match e {
         ClientError::Session(e) => e.into(),
-        ClientError::StepUp(StepUpError::NotPossible { challenge, reason }) => {
-            denied(format!("the bank requires {}", needs(&challenge)))
-                .hint(not_possible_hint(reason))
-        }
+        ClientError::StepUp(StepUpError::NotPossible { challenge, reason }) => not_authorized(
+            not_possible_kind(reason),
+            format!("the bank requires {}", needs(&challenge)),
+        )
+        .hint(not_possible_hint(reason)),
         ClientError::StepUp(StepUpError::Authorization(e)) => match e {
             OAuthError::Denied { .. } => denied("the request was denied".into())
                 .with_source(e)
