@@ -294,7 +294,7 @@ fn dpop_never_gets_bearer_tokens_and_the_sandbox_moves_no_money_for_them() {
 
 #[test]
 fn a_provider_without_dpop_or_par_gets_bearer_tokens_and_always_is_a_usage_error() {
-    let env = TestEnv::start_with(|config| {
+    let mut env = TestEnv::start_with(|config| {
         config.authz.dpop = DpopSupport::Off;
         config.authz.pushed_authorization_requests = false;
         config.api.dpop = Some(DpopMode::Optional);
@@ -308,7 +308,26 @@ fn a_provider_without_dpop_or_par_gets_bearer_tokens_and_always_is_a_usage_error
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr
+            .ends_with("or allow bearer tokens: `bank config set dpop auto`\n"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(env.browser_log(), "", "no browser was opened");
+
+    // Set by the environment, the hint names the variable: `config set` would change nothing.
+    env.run(&["config", "set", "dpop", "auto"]).success();
+    env.set_env("BANK_DPOP", "always");
+    let run = env.run(&["login"]).code(2);
+    assert!(
+        run.stderr.ends_with(
+            "or allow bearer tokens: unset BANK_DPOP (it overrides the profile's `dpop`)\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    env.remove_env("BANK_DPOP");
 
     env.run(&["config", "set", "dpop", "auto"]).success();
     env.login();
