@@ -307,6 +307,17 @@ impl From<OAuthError> for CliError {
                 )),
             ),
             E::TokenEndpoint { error, .. } if error == "server_error" => (ErrorKind::Network, None),
+            E::TokenEndpoint { error, .. }
+                if error == "invalid_client" || error == "unauthorized_client" =>
+            {
+                (
+                    ErrorKind::Usage,
+                    Some(format!(
+                        "check the profile's client id (`{}`) and the client's settings at the provider",
+                        bank("config get client_id")
+                    )),
+                )
+            }
             E::TokenEndpoint { .. } => (ErrorKind::Denied, None),
             E::ParRequired | E::ParUnavailable { .. } => (
                 ErrorKind::Usage,

@@ -133,11 +133,12 @@ fn no_input_without_a_browser_names_the_missing_scope() {
     assert_money(&env, 100_000, 50_000, 0);
 }
 
-/// Without a terminal, a step-up no browser can show would wait for nobody: it fails at once
-/// (exit 2), naming what would make it possible, and no push reaches the person.
+/// Without a terminal, a step-up no browser can show (and no device flow to go elsewhere)
+/// would wait for nobody: it fails at once (exit 2), naming what would make it possible, and
+/// no push reaches the person.
 #[test]
 fn without_a_terminal_or_a_browser_the_step_up_fails_at_once() {
-    let mut env = TestEnv::start();
+    let mut env = TestEnv::start_with(|c| c.authz.device.enabled = false);
     env.login();
     env.set_env("BANK_BROWSER", "");
     let started = std::time::Instant::now();

@@ -125,19 +125,35 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         .idempotency_key
         .clone()
         .unwrap_or_else(IdempotencyKey::generate);
+    let browser = Browser::from_env(args.no_browser);
+    let nobody_to_open = !args.no_browser
+        && !ui.person_present()
+        && !browser.can_open()
+        && !offers_device_flow(ctx).await;
     let client = ctx.client_with_step_up(StepUpOptions {
         person: ui,
-        browser: Browser::from_env(args.no_browser),
+        browser,
         timeout: args.timeout,
-        // Nobody at a terminal is like --no-input for a browser that cannot be opened: no
-        // one would open the URL. `--no-browser` asked to print it and wait, so it does.
-        no_input: ui.no_input() || (!args.no_browser && !ui.person_present()),
+        // Nobody at a terminal and no browser to open is like --no-input: no one would open
+        // the URL. `--no-browser` asked to print it and wait, so it does; a device flow's
+        // codes can be entered anywhere.
+        no_input: ui.no_input() || nobody_to_open,
     });
     let done = client
         .transfer(&order, &key)
         .await
         .map_err(|e| failure(e, &ctx.session.profile.name, &order, &key))?;
     report_success(ui, done, &key)
+}
+
+/// Whether a step-up could go to another device (RFC 8628). Asked only when no browser and
+/// no terminal are there; a provider that cannot be asked is taken as offering it, so the
+/// step-up itself reports what is wrong.
+async fn offers_device_flow(ctx: &Ctx) -> bool {
+    ctx.session
+        .metadata()
+        .await
+        .map_or(true, |m| m.device_authorization_endpoint.is_some())
 }
 
 fn confirm(prompt: &str) -> Result<bool, CliError> {
