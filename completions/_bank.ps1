@@ -82,6 +82,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
         'bank;status' {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`)')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every profile, one line each (with `--json`: an array)')
+            [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Do not refresh an expired access token: report the stored login as it is')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')

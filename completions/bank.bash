@@ -749,7 +749,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__status)
-            opts="-v -h -V --all --profile --json --no-input --verbose --help --version"
+            opts="-v -h -V --all --offline --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

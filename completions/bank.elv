@@ -76,6 +76,7 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;status'= {
             cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
             cand --all 'Every profile, one line each (with `--json`: an array)'
+            cand --offline 'Do not refresh an expired access token: report the stored login as it is'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'

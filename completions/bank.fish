@@ -67,6 +67,7 @@ complete -c bank -n "__fish_bank_using_subcommand logout" -s h -l help -d 'Print
 complete -c bank -n "__fish_bank_using_subcommand logout" -s V -l version -d 'Print version'
 complete -c bank -n "__fish_bank_using_subcommand status" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`)' -r
 complete -c bank -n "__fish_bank_using_subcommand status" -l all -d 'Every profile, one line each (with `--json`: an array)'
+complete -c bank -n "__fish_bank_using_subcommand status" -l offline -d 'Do not refresh an expired access token: report the stored login as it is'
 complete -c bank -n "__fish_bank_using_subcommand status" -l json -d 'Print machine-readable JSON on stdout'
 complete -c bank -n "__fish_bank_using_subcommand status" -l no-input -d 'Never prompt; fail instead of asking'
 complete -c bank -n "__fish_bank_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'

@@ -1,7 +1,7 @@
 //! The CLI's DPoP key (RFC 9449): one P-256 key per login, kept with the token bundle, that
 //! signs a proof for every token request and every API request. A token bound to it
-//! (`cnf.jkt`) is worthless without it: whoever copies the token from a log, a proxy or the
-//! fallback file cannot present a proof.
+//! (`cnf.jkt`) is worthless without it: whoever copies the token from a log or a proxy
+//! cannot present a proof.
 //!
 //! Only ES256 is signed, the one algorithm FAPI 2.0 and every provider here share. The
 //! thumbprint and `ath` come from `bank_protocol::dpop`, the functions the sandbox verifies

@@ -9,25 +9,31 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use crate::client::{ApiError, ClientError, NotPossible, SessionError, StepUpError};
 use crate::config::ConfigError;
 use crate::oauth::OAuthError;
 use crate::token_store::StoreError;
 
-/// What went wrong, from the caller's point of view. Maps one-to-one onto exit codes.
+/// What went wrong, from the caller's point of view: one class per exit code, each one a
+/// script can act on (README "Exit codes", and `bank --help`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// Anything without a more specific meaning (exit 1).
+    /// Anything without a more specific meaning: a bug, a local failure (exit 1).
     General,
-    /// Bad command line or bad input (exit 2).
+    /// Bad command line, bad input or a configuration to fix (exit 2).
     Usage,
-    /// No usable credentials: run `bank login` (exit 3).
+    /// No usable login: sign in again (exit 3).
     LoginRequired,
-    /// The user, the authorization server or the API said no (exit 4).
+    /// The person or the provider said no, or did not say yes in time (exit 4).
     Denied,
-    /// Network failure or a server error (exit 5).
+    /// The network or a server failed: unreachable, 5xx (exit 5).
     Network,
+    /// The bank refused the operation itself: funds, recipient, currency, key reuse (exit 6).
+    Refused,
+    /// Not now: a limit or a busy server; the message says when to try again (exit 7).
+    Unavailable,
     /// Ctrl-C (exit 130).
     Interrupted,
     /// Whoever read our stdout has gone (`bank history | head -1`): nothing to report, and
@@ -44,9 +50,45 @@ impl ErrorKind {
             ErrorKind::LoginRequired => 3,
             ErrorKind::Denied => 4,
             ErrorKind::Network => 5,
+            ErrorKind::Refused => 6,
+            ErrorKind::Unavailable => 7,
             ErrorKind::Interrupted => 130,
             ErrorKind::StdoutClosed => 0,
         }
+    }
+}
+
+/// The profile the command was given (`--profile` or BANK_PROFILE), when not the default:
+/// a hint that says "run `bank login`" must sign in to that profile when pasted.
+static PROFILE: OnceLock<Option<String>> = OnceLock::new();
+
+/// Records the profile for hints; called once, before the command runs.
+pub fn set_profile(name: &str) {
+    let named = (name != crate::config::DEFAULT_PROFILE).then(|| name.to_owned());
+    let _ = PROFILE.set(named);
+}
+
+/// `bank ARGS` as a person should paste it: with `--profile NAME` when one was given.
+pub fn bank(args: &str) -> String {
+    match PROFILE.get().and_then(Option::as_deref) {
+        Some(name) => format!("bank --profile {name} {args}"),
+        None => format!("bank {args}"),
+    }
+}
+
+/// "run `bank login`", for this profile.
+pub fn run_login() -> String {
+    format!("run `{}`", bank("login"))
+}
+
+/// How to change a setting that an environment variable may override: with the variable set,
+/// `bank config set` would change nothing, so the hint names the variable.
+pub fn change_setting(key: &str, value: &str) -> String {
+    let var = format!("BANK_{}", key.to_ascii_uppercase());
+    if std::env::var_os(&var).is_some_and(|v| !v.is_empty()) {
+        format!("unset {var} (it overrides the profile's `{key}`)")
+    } else {
+        format!("`{}`", bank(&format!("config set {key} {value}")))
     }
 }
 
@@ -73,7 +115,7 @@ impl CliError {
     }
 
     pub fn login_required(message: impl Into<String>) -> Self {
-        CliError::new(ErrorKind::LoginRequired, message).hint("run `bank login`")
+        CliError::new(ErrorKind::LoginRequired, message).hint(run_login())
     }
 
     pub fn interrupted() -> Self {
@@ -162,8 +204,11 @@ impl From<ConfigError> for CliError {
             | ConfigError::InvalidValue { .. }
             | ConfigError::UnknownProfile(_)
             | ConfigError::IncompleteProfile { .. }
-            | ConfigError::ProfileConflict { .. } => ErrorKind::Usage,
-            _ => ErrorKind::General,
+            | ConfigError::ProfileConflict { .. }
+            | ConfigError::Parse { .. }
+            | ConfigError::Uneditable { .. }
+            | ConfigError::NoConfigDir => ErrorKind::Usage,
+            ConfigError::Read { .. } | ConfigError::Write { .. } => ErrorKind::General,
         };
         let hint: Option<String> = match &err {
             ConfigError::UnknownKey(_) => Some("run `bank config list` to see the keys".into()),
@@ -194,58 +239,126 @@ impl From<OAuthError> for CliError {
         let (kind, hint): (ErrorKind, Option<String>) = match &err {
             E::Interrupted => (ErrorKind::Interrupted, None),
             E::Denied { .. } => (ErrorKind::Denied, None),
+            E::Authorization { error, .. } | E::TokenEndpoint { error, .. }
+                if error == "temporarily_unavailable" =>
+            {
+                (ErrorKind::Unavailable, None)
+            }
             E::Authorization { .. } => (ErrorKind::Denied, None),
             E::InvalidIdToken { .. } => (ErrorKind::Denied, None),
             E::IssuerMixUp { .. } => (
                 ErrorKind::Denied,
-                Some("the callback did not come from the login this command started; run `bank login` again".into()),
+                Some(format!(
+                    "the callback did not come from the login this command started; {} again",
+                    run_login()
+                )),
             ),
             E::Timeout(_) => (
-                ErrorKind::General,
-                Some("if the browser showed the provider's error page instead of coming back (\"redirect_uri mismatch\", \"callback URL not allowed\"), the provider compares the redirect URI exactly, port included: register http://127.0.0.1:PORT/callback there and give bank the same port (`bank config set callback_port PORT`, or `--callback-port PORT`); otherwise finish the sign-in sooner, or pass a longer `--timeout`".into()),
+                ErrorKind::Denied,
+                Some(format!(
+                    "if the browser showed the provider's error page instead of coming back (\"redirect_uri mismatch\", \"callback URL not allowed\"), the provider compares the redirect URI exactly, port included: register http://127.0.0.1:PORT/callback there and give bank the same port (`{}`, or `--callback-port PORT`); otherwise finish the sign-in sooner, or pass a longer `--timeout`",
+                    bank("config set callback_port PORT")
+                )),
             ),
             E::DeviceCodeExpired { .. } => (
-                ErrorKind::General,
+                ErrorKind::Denied,
                 Some("run the command again and enter the code sooner".into()),
             ),
             E::NoDeviceFlow => (
                 ErrorKind::Usage,
-                Some("run `bank login` without `--device`, and open the printed URL in a browser on any machine".into()),
+                Some(format!(
+                    "run `{}` without `--device`, and open the printed URL in a browser on any machine",
+                    bank("login")
+                )),
             ),
             E::CallbackPortBusy { .. } => (
                 ErrorKind::General,
                 Some("choose another port with `--callback-port`, or stop what is using it".into()),
             ),
-            E::RefreshRejected { .. } => (ErrorKind::LoginRequired, Some("run `bank login`".into())),
-            E::Discovery { .. } | E::Http { .. } => (
+            E::RefreshRejected { .. } => (ErrorKind::LoginRequired, Some(run_login())),
+            // Nothing answered: the network. An answer that is no discovery document (a 404,
+            // HTML, a wrong path): the issuer setting is wrong.
+            E::Discovery {
+                source: Some(source),
+                ..
+            } if !source.is_decode() => (
                 ErrorKind::Network,
-                Some("check that the issuer is reachable (`bank config get issuer`)".into()),
+                Some(format!(
+                    "check that the issuer is reachable (`{}`)",
+                    bank("config get issuer")
+                )),
             ),
-            E::TokenEndpoint { .. } | E::Revocation { .. } => (ErrorKind::Network, None),
+            E::Revocation { .. } => (ErrorKind::Network, None),
+            E::Discovery { .. } => (
+                ErrorKind::Usage,
+                Some(format!(
+                    "check the issuer: it must be the provider's issuer identifier exactly (`{}`)",
+                    bank("config get issuer")
+                )),
+            ),
+            E::IssuerMismatch { found, .. } => (
+                ErrorKind::Usage,
+                Some(format!(
+                    "use the issuer exactly as the provider names it, `{found}`: {}",
+                    set_issuer(found)
+                )),
+            ),
+            E::Http { .. } => (
+                ErrorKind::Network,
+                Some(format!(
+                    "check that the issuer is reachable (`{}`)",
+                    bank("config get issuer")
+                )),
+            ),
+            E::TokenEndpoint { error, .. } if error == "server_error" => (ErrorKind::Network, None),
+            E::TokenEndpoint { error, .. }
+                if error == "invalid_client" || error == "unauthorized_client" =>
+            {
+                (
+                    ErrorKind::Usage,
+                    Some(format!(
+                        "check the profile's client id (`{}`) and the client's settings at the provider",
+                        bank("config get client_id")
+                    )),
+                )
+            }
+            E::TokenEndpoint { .. } => (ErrorKind::Denied, None),
             E::ParRequired | E::ParUnavailable { .. } => (
                 ErrorKind::Usage,
-                Some("`par = auto` pushes exactly where the provider offers it: bank config set par auto".into()),
+                Some(format!(
+                    "`par = auto` pushes exactly where the provider offers it: {}",
+                    change_setting("par", "auto")
+                )),
             ),
             E::PushRefused { error, .. } => match error.as_str() {
                 "invalid_client" | "unauthorized_client" => (
                     ErrorKind::Usage,
-                    Some("check the profile's client id (`bank config get client_id`) and the client's settings at the provider; where it may not push requests at all, `bank config set par never` sends the plain URL".into()),
+                    Some(format!(
+                        "check the profile's client id (`{}`) and the client's settings at the provider; where it may not push requests at all, {} sends the plain URL",
+                        bank("config get client_id"),
+                        change_setting("par", "never")
+                    )),
                 ),
-                "server_error" | "temporarily_unavailable" => (ErrorKind::Network, None),
+                "temporarily_unavailable" => (ErrorKind::Unavailable, None),
+                "server_error" => (ErrorKind::Network, None),
                 _ => (ErrorKind::Denied, None),
             },
             E::DpopUnsupported | E::NotBound => (
                 ErrorKind::Usage,
-                Some("use another provider or client that binds tokens, or allow bearer tokens: `bank config set dpop auto`".into()),
+                Some(format!(
+                    "use another provider or client that binds tokens, or allow bearer tokens: {}",
+                    change_setting("dpop", "auto")
+                )),
             ),
             E::DpopRequired => (
                 ErrorKind::Usage,
-                Some("let bank bind its tokens where the provider offers it: `bank config set dpop auto` (or unset BANK_DPOP)".into()),
+                Some(format!(
+                    "let bank bind its tokens where the provider offers it: {}",
+                    change_setting("dpop", "auto")
+                )),
             ),
-            E::InsecureEndpoint { .. }
-            | E::IssuerMismatch { .. }
-            | E::NoS256
-            | E::UnexpectedTokenType { .. } => (ErrorKind::General, None),
+            E::InsecureEndpoint { .. } => (ErrorKind::Usage, None),
+            E::NoS256 | E::UnexpectedTokenType { .. } => (ErrorKind::General, None),
             E::Browser(_) | E::Loopback(_) | E::BadUrl(_) => (ErrorKind::General, None),
         };
         let out = CliError::wrap(kind, err);
@@ -256,24 +369,45 @@ impl From<OAuthError> for CliError {
     }
 }
 
+/// How to point the profile at `issuer`: BANK_ISSUER, when set, wins over the file.
+fn set_issuer(issuer: &str) -> String {
+    if std::env::var_os("BANK_ISSUER").is_some_and(|v| !v.is_empty()) {
+        format!("set BANK_ISSUER={issuer}")
+    } else {
+        format!("`{}`", bank(&format!("config set issuer {issuer}")))
+    }
+}
+
 impl From<StepUpError> for CliError {
     fn from(err: StepUpError) -> Self {
         match err {
             StepUpError::Authorization(e) => e.into(),
             StepUpError::WrongUser { ref expected, .. } => {
                 let hint = format!(
-                    "sign in as {expected} when asked to approve, or run `bank login` to switch accounts"
+                    "sign in as {expected} when asked to approve, or {} to switch accounts",
+                    run_login()
                 );
                 CliError::wrap(ErrorKind::Denied, err).hint(hint)
             }
             StepUpError::UnknownUser => CliError::wrap(ErrorKind::Denied, err)
                 .hint("the provider must return an ID token when `openid` is requested"),
-            StepUpError::Unbound => CliError::wrap(ErrorKind::LoginRequired, err)
-                .hint("run `bank login` again, so that bank records who you are"),
+            StepUpError::Unbound => CliError::wrap(ErrorKind::LoginRequired, err).hint(format!(
+                "{} again, so that bank records who you are",
+                run_login()
+            )),
             StepUpError::NotPossible { reason, .. } => {
-                CliError::wrap(ErrorKind::Denied, err).hint(not_possible_hint(reason))
+                CliError::wrap(not_possible_kind(reason), err).hint(not_possible_hint(reason))
             }
         }
+    }
+}
+
+/// A step-up nobody could finish here is the environment to fix (2); a BANK_TOKEN without
+/// the scope is a refusal of what that token may do (4).
+pub fn not_possible_kind(reason: NotPossible) -> ErrorKind {
+    match reason {
+        NotPossible::EnvToken => ErrorKind::Denied,
+        NotPossible::NoInputNoBrowser => ErrorKind::Usage,
     }
 }
 
@@ -284,7 +418,7 @@ pub fn not_possible_hint(reason: NotPossible) -> &'static str {
             "BANK_TOKEN is set, so bank does not step up; give it a token that already allows this (for a transfer: `transfer:funds` with multi-factor authentication), or unset it to use `bank login`'s session"
         }
         NotPossible::NoInputNoBrowser => {
-            "--no-input is set and no browser can be opened for the step-up; set BANK_BROWSER, or run without --no-input and open the printed URL"
+            "no browser can be opened for the step-up and nobody is at a terminal to open its URL (--no-input is set, or stdin is not a terminal); set BANK_BROWSER, or run the command in a terminal without --no-input and open the printed URL"
         }
     }
 }
@@ -295,11 +429,14 @@ impl From<SessionError> for CliError {
             SessionError::Store(e) => e.into(),
             SessionError::OAuth(e) => e.into(),
             SessionError::EnvTokenRejected { .. } => CliError::wrap(ErrorKind::LoginRequired, err)
-                .hint("set BANK_TOKEN to a valid access token, or unset it and run `bank login`"),
+                .hint(format!(
+                    "set BANK_TOKEN to a valid access token, or unset it and {}",
+                    run_login()
+                )),
             SessionError::NotLoggedIn { .. }
             | SessionError::Expired(_)
             | SessionError::Rejected(_) => {
-                CliError::wrap(ErrorKind::LoginRequired, err).hint("run `bank login`")
+                CliError::wrap(ErrorKind::LoginRequired, err).hint(run_login())
             }
         }
     }
@@ -317,10 +454,46 @@ impl From<ClientError> for CliError {
 
 impl From<StoreError> for CliError {
     fn from(err: StoreError) -> Self {
-        let out = CliError::wrap(ErrorKind::General, err);
-        out.hint(
-            "`--insecure-storage` stores tokens in a 0600 file in the config directory instead",
-        )
+        use StoreError as E;
+        let (kind, hint): (ErrorKind, Option<String>) = match &err {
+            E::NotFound => (ErrorKind::LoginRequired, Some(run_login())),
+            E::Corrupt => (
+                ErrorKind::LoginRequired,
+                Some(format!(
+                    "log in again: `{}` deletes them, then `{}`",
+                    bank("logout"),
+                    bank("login")
+                )),
+            ),
+            E::CorruptFile { .. } => (
+                ErrorKind::LoginRequired,
+                Some(format!(
+                    "log in again: `{}` deletes the file, then `{}`",
+                    bank("logout"),
+                    bank("login --insecure-storage")
+                )),
+            ),
+            E::Unavailable(_) | E::Timeout => (
+                ErrorKind::Usage,
+                Some(format!(
+                    "bank keeps tokens in the system keyring only, unless told otherwise: start and unlock one (on Linux a Secret Service such as gnome-keyring on the session bus), or knowingly keep them in a plain 0600 file: `{}`",
+                    bank("login --insecure-storage")
+                )),
+            ),
+            E::Keyring(_) => (
+                ErrorKind::General,
+                Some(format!(
+                    "`{}` keeps tokens in a 0600 file in the config directory instead",
+                    bank("login --insecure-storage")
+                )),
+            ),
+            E::File { .. } | E::LockTimeout { .. } => (ErrorKind::General, None),
+        };
+        let out = CliError::wrap(kind, err);
+        match hint {
+            Some(h) => out.hint(h),
+            None => out,
+        }
     }
 }
 
@@ -328,23 +501,37 @@ impl From<ApiError> for CliError {
     fn from(err: ApiError) -> Self {
         use ApiError as E;
         let (kind, hint): (ErrorKind, Option<String>) = match &err {
-            E::InvalidToken { .. } => (ErrorKind::LoginRequired, Some("run `bank login`".into())),
+            E::InvalidToken { .. } => (ErrorKind::LoginRequired, Some(run_login())),
             E::StepUpRequired { .. } | E::Forbidden { .. } => (ErrorKind::Denied, None),
+            // 409 (a key reused with another body) and 422: the bank refused this operation.
+            E::BadRequest { problem } if problem.status != 400 => (ErrorKind::Refused, None),
             E::BadRequest { .. } => (ErrorKind::Usage, None),
             E::ProofRefused { .. } => (
                 ErrorKind::Denied,
-                Some("a DPoP proof carries the time: check this computer's clock; if it is right, run `bank login` again".into()),
+                Some(format!(
+                    "a DPoP proof carries the time: check this computer's clock; if it is right, {} again",
+                    run_login()
+                )),
             ),
             E::DpopRequired { .. } => (
                 ErrorKind::Usage,
-                Some("this login holds bearer tokens: where the provider offers DPoP, `bank config set dpop auto` (or unset BANK_DPOP) and `bank login` again".into()),
+                Some(format!(
+                    "this login holds bearer tokens: where the provider offers DPoP, {} and `{}` again",
+                    change_setting("dpop", "auto"),
+                    bank("login")
+                )),
             ),
             E::UseDpopNonce { .. } => (ErrorKind::Network, None),
+            E::Server {
+                retry_after: Some(_),
+                ..
+            } => (ErrorKind::Unavailable, None),
             E::Server { .. } | E::UnexpectedResponse { .. } => (ErrorKind::Network, None),
             E::Network { url, .. } => (
                 ErrorKind::Network,
                 Some(format!(
-                    "is the bank API running at {url}? (`bank config get api_url`)"
+                    "is the bank API running at {url}? (`{}`)",
+                    bank("config get api_url")
                 )),
             ),
         };
@@ -361,3 +548,6 @@ impl From<std::io::Error> for CliError {
         CliError::wrap(ErrorKind::General, err)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,7 +11,7 @@
 //!   refresh, transport, with an observer that sees each step;
 //! - `oauth` — discovery, the authorization code flow through a loopback redirect, the device
 //!   flow, refresh, revocation; the person's part is a small trait the caller implements;
-//! - `token_store` — the keyring with its file fallback; `config` — profiles;
+//! - `token_store` — the keyring, or a plain file only when chosen; `config` — profiles;
 //!   `challenge` — `WWW-Authenticate`; `time_text` — durations for people; `qr` — the device
 //!   flow's QR code;
 //! - the wire contract itself is the `bank-protocol` crate, shared with the sandbox.

@@ -35,6 +35,23 @@ pub fn humanize(d: Duration) -> String {
     }
 }
 
+/// A wait in words, singular where it is one: "1 second", "45 seconds", "1 minute",
+/// "2 minutes" (rounded up: a person who waits the words' time never comes back too early).
+pub fn in_words(secs: u64) -> String {
+    let (n, unit) = if secs < 60 {
+        (secs, "second")
+    } else if secs < 3600 {
+        (secs.div_ceil(60), "minute")
+    } else {
+        (secs.div_ceil(3600), "hour")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
 /// Unix seconds as an RFC 3339 timestamp.
 pub fn rfc3339(unix: i64) -> Option<String> {
     time::OffsetDateTime::from_unix_timestamp(unix)
@@ -60,6 +77,16 @@ pub fn relative(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_in_words_agree_in_number() {
+        assert_eq!(in_words(1), "1 second");
+        assert_eq!(in_words(45), "45 seconds");
+        assert_eq!(in_words(60), "1 minute");
+        assert_eq!(in_words(61), "2 minutes");
+        assert_eq!(in_words(3600), "1 hour");
+        assert_eq!(in_words(7200), "2 hours");
+    }
 
     #[test]
     fn durations() {

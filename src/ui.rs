@@ -27,7 +27,6 @@ use crate::error::CliError;
 use crate::oauth::device::DevicePrompt;
 use crate::oauth::{Person, Waiting};
 use crate::qr;
-use crate::token_store::{Storage, StoreError};
 
 /// Output settings resolved from the global flags and the environment.
 #[derive(Debug, Clone)]
@@ -81,6 +80,12 @@ impl Ui {
     /// Whether we may ask the person something: a terminal on both ends and no `--no-input`.
     pub fn can_prompt(&self) -> bool {
         !self.no_input && self.stdin_tty && self.stderr_tty
+    }
+
+    /// Whether someone may be at a terminal to act on what is printed (stdin is one, and
+    /// `--no-input` does not say otherwise).
+    pub fn person_present(&self) -> bool {
+        !self.no_input && self.stdin_tty
     }
 
     /// A hint for a person at a terminal; scripts reading stderr are spared it.
@@ -257,7 +262,6 @@ impl Drop for Spinner {
 impl Observer for Ui {
     fn event(&self, event: &Event<'_>) {
         match event {
-            Event::StoredInFile { reason, storage } => warn_fallback(self, reason, storage),
             _ if self.verbose == 0 => {}
             Event::Request {
                 method,
@@ -363,16 +367,6 @@ pub fn status_line(status: u16) -> String {
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
     format!("{status} {reason}").trim_end().to_owned()
-}
-
-/// The loud warning for a plain-text fallback (as `gh` prints it).
-pub fn warn_fallback(ui: &Ui, reason: &StoreError, storage: &Storage) {
-    let cause = std::error::Error::source(reason)
-        .map(|s| format!(" ({s})"))
-        .unwrap_or_default();
-    ui.warn(&format!(
-        "{reason}{cause}.\n         Tokens were stored in {storage}.\n         Anyone who can read that file can act as you until the tokens expire."
-    ));
 }
 
 #[cfg(test)]

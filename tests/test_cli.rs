@@ -175,7 +175,7 @@ fn malformed_config_is_a_clear_error() {
     let env = offline();
     std::fs::create_dir_all(env.config_dir()).expect("mkdir");
     std::fs::write(env.config_dir().join("config.toml"), "[profiles.default\n").expect("write");
-    let run = env.run(&["status"]).code(1);
+    let run = env.run(&["status"]).code(2);
     assert!(
         run.stderr.starts_with(
             "error: [TMP]/config/config.toml is not valid configuration\n  caused by: "

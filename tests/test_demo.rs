@@ -150,7 +150,6 @@ fn file_only_store_never_touches_the_keyring() {
         dpop_key: None,
     };
     let saved = store.save(&key, &bundle, false).expect("saved");
-    assert!(saved.fallback_reason.is_none());
     assert_eq!(saved.storage.kind(), "file");
     let (loaded, _) = store.load(&key).expect("loaded");
     assert_eq!(loaded.access_token.secret(), "demo-access-token");

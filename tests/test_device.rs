@@ -210,7 +210,7 @@ fn where_the_provider_has_no_device_flow_no_browser_prints_the_url_and_device_is
     let env = TestEnv::start_with(|c| c.authz.device.enabled = false);
     let run = env
         .run(&["login", "--no-browser", "--timeout", "1s"])
-        .code(1);
+        .code(4);
     assert!(run.stderr.contains("/authorize?"), "{}", run.stderr);
     let run = env.run(&["login", "--device"]).code(2);
     assert!(
@@ -311,7 +311,7 @@ fn denied_on_the_page_is_exit_4_and_an_expired_code_a_clear_error() {
     assert!(env.keyring_bundle().is_none());
 
     // Nobody enters the code: it expires, and bank says so.
-    let run = env.run(&["login", "--device"]).code(1);
+    let run = env.run(&["login", "--device"]).code(4);
     assert!(
         run.stderr
             .contains("error: the code expired before the sign-in was approved"),
@@ -516,4 +516,47 @@ fn poll_answers(env: &TestEnv) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// `bank --json login --device | head -1`: the codes reach the pipe before the wait, and
+/// once the reader has gone nobody can finish the login, so bank ends quietly rather than
+/// holding the pipeline until the sign-in times out.
+#[test]
+fn a_script_that_reads_the_codes_and_leaves_ends_the_wait() {
+    use std::io::BufRead as _;
+    let env = TestEnv::start();
+    let stderr = env.home().join("stderr.txt");
+    std::fs::create_dir_all(env.home()).expect("home");
+    let mut child = env
+        .std_command(&["--json", "login", "--device", "--timeout", "2m"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("bank starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the codes line");
+    // The reader is dropped here, as `head -1` exits after its line.
+    let codes: serde_json::Value = serde_json::from_str(&line).expect("one line of JSON");
+    assert!(codes["user_code"].is_string(), "{line}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "bank kept waiting after its reader left:\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let printed = std::fs::read_to_string(&stderr).expect("stderr");
+    assert_eq!(status.code(), Some(0), "{printed}");
+    assert!(!printed.contains("error:"), "{printed}");
+    assert!(env.keyring_bundle().is_none());
 }

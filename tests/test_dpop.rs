@@ -284,7 +284,7 @@ fn dpop_never_gets_bearer_tokens_and_the_sandbox_moves_no_money_for_them() {
     assert!(
         run.stderr.ends_with(
             "error: the bank API takes only DPoP-bound tokens here: moving money needs a DPoP-bound token\n  \
-             hint: this login holds bearer tokens: where the provider offers DPoP, `bank config set dpop auto` (or unset BANK_DPOP) and `bank login` again\n"
+             hint: this login holds bearer tokens: where the provider offers DPoP, unset BANK_DPOP (it overrides the profile's `dpop`) and `bank login` again\n"
         ),
         "{}",
         run.stderr
@@ -294,7 +294,7 @@ fn dpop_never_gets_bearer_tokens_and_the_sandbox_moves_no_money_for_them() {
 
 #[test]
 fn a_provider_without_dpop_or_par_gets_bearer_tokens_and_always_is_a_usage_error() {
-    let env = TestEnv::start_with(|config| {
+    let mut env = TestEnv::start_with(|config| {
         config.authz.dpop = DpopSupport::Off;
         config.authz.pushed_authorization_requests = false;
         config.api.dpop = Some(DpopMode::Optional);
@@ -308,7 +308,26 @@ fn a_provider_without_dpop_or_par_gets_bearer_tokens_and_always_is_a_usage_error
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr
+            .ends_with("or allow bearer tokens: `bank config set dpop auto`\n"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(env.browser_log(), "", "no browser was opened");
+
+    // Set by the environment, the hint names the variable: `config set` would change nothing.
+    env.run(&["config", "set", "dpop", "auto"]).success();
+    env.set_env("BANK_DPOP", "always");
+    let run = env.run(&["login"]).code(2);
+    assert!(
+        run.stderr.ends_with(
+            "or allow bearer tokens: unset BANK_DPOP (it overrides the profile's `dpop`)\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    env.remove_env("BANK_DPOP");
 
     env.run(&["config", "set", "dpop", "auto"]).success();
     env.login();
@@ -405,7 +424,7 @@ fn a_provider_that_requires_par_and_dpop_gets_both() {
     let run = env.run_with_browser(&["login", "--force"]).code(2);
     assert!(
         run.stderr.contains(
-            "error: the provider requires DPoP-bound tokens, and this profile does not use DPoP (dpop = never)\n  hint: let bank bind its tokens where the provider offers it: `bank config set dpop auto` (or unset BANK_DPOP)\n"
+            "error: the provider requires DPoP-bound tokens, and this profile does not use DPoP (dpop = never)\n  hint: let bank bind its tokens where the provider offers it: unset BANK_DPOP (it overrides the profile's `dpop`)\n"
         ),
         "{}",
         run.stderr

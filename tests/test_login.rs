@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bank_sandbox::authz::AuthzEvent;
 
-use crate::common::{PUSHED_URL, TestEnv, mode};
+use crate::common::{PUSHED_URL, TestEnv};
 
 #[test]
 fn login_stores_tokens_in_the_keyring() {
@@ -118,7 +118,7 @@ fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TEST_BROWSER_MODE", "tamper-state");
     // Long enough for the scripted browser to deliver its stray callback on a loaded machine.
-    let run = env.run_with_browser(&["login", "--timeout", "8s"]).code(1);
+    let run = env.run_with_browser(&["login", "--timeout", "8s"]).code(4);
     assert!(
         run.stderr
             .contains("a request reached the login callback without this login's state"),
@@ -300,7 +300,7 @@ fn login_never_requests_the_transfer_scope() {
 fn login_times_out() {
     let mut env = TestEnv::start();
     env.set_env("BANK_TEST_BROWSER_MODE", "idle");
-    let run = env.run_with_browser(&["login", "--timeout", "1s"]).code(1);
+    let run = env.run_with_browser(&["login", "--timeout", "1s"]).code(4);
     assert!(
         run.stderr.contains(
             "error: timed out after 1s waiting for the login to finish in the browser\n  hint: "
@@ -328,46 +328,6 @@ fn busy_callback_port_is_a_clear_error() {
         "",
         "the browser must not be opened without a listener"
     );
-}
-
-#[test]
-fn without_a_keyring_tokens_fall_back_to_a_private_file_loudly() {
-    let mut env = TestEnv::start();
-    env.keyring = false;
-    let run = env.run_with_browser(&["login"]).success();
-    assert!(
-        run.stderr
-            .contains("warning: the system keyring is not available"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("Tokens were stored in plain-text file [TMP]/config/tokens/"),
-        "{}",
-        run.stderr
-    );
-    let files: Vec<_> = std::fs::read_dir(env.config_dir().join("tokens"))
-        .expect("tokens dir")
-        .collect();
-    assert_eq!(files.len(), 1);
-    let path = files[0].as_ref().expect("entry").path();
-    assert_eq!(mode(&path), 0o600);
-    assert_eq!(mode(&env.config_dir().join("tokens")), 0o700);
-
-    let run = env.run(&["status"]).success();
-    assert!(
-        run.stdout
-            .contains("Storage:  plain-text file [TMP]/config/tokens/"),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(
-        env.run(&["--json", "status"]).success().json()["storage"],
-        "file"
-    );
-    env.run(&["logout"]).success();
-    assert!(!path.exists());
 }
 
 #[test]
@@ -406,7 +366,7 @@ fn no_browser_only_prints_the_url_where_there_is_no_device_flow() {
     let env = TestEnv::start_with(|c| c.authz.device.enabled = false);
     let run = env
         .run(&["login", "--no-browser", "--timeout", "1s"])
-        .code(1);
+        .code(4);
     assert!(run.stderr.contains(PUSHED_URL), "{}", run.stderr);
     // A pushed request's reference is short-lived: the person is told how short.
     assert!(
@@ -441,4 +401,26 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// No browser to open, no device flow, nobody at a terminal: nothing could finish the
+/// login, so it ends at once instead of after the timeout.
+#[test]
+fn a_login_nobody_can_finish_fails_at_once() {
+    let mut env = TestEnv::start_with(|c| c.authz.device.enabled = false);
+    env.set_env("BANK_BROWSER", "");
+    let started = std::time::Instant::now();
+    let run = env.run(&["login", "--timeout", "30s"]).code(2);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "it waited"
+    );
+    assert!(
+        run.stderr
+            .starts_with("error: no browser can be opened here and no terminal is there"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--no-browser"), "{}", run.stderr);
+    assert!(env.pushed_requests().is_empty(), "nothing was sent");
 }

@@ -87,7 +87,7 @@ fn a_provider_that_requires_par_gets_it_and_par_never_stops_before_the_browser()
     assert_eq!(
         run.stderr,
         "error: the authorization server requires pushed authorization requests (RFC 9126), but this profile's `par` setting is `never`\n  \
-         hint: `par = auto` pushes exactly where the provider offers it: bank config set par auto\n"
+         hint: `par = auto` pushes exactly where the provider offers it: unset BANK_PAR (it overrides the profile's `par`)\n"
     );
     assert_eq!(browser_runs(&env), before, "no browser was opened");
     assert_eq!(authorizations(&env), 2, "nothing reached /authorize");
@@ -144,7 +144,7 @@ fn par_always_needs_a_provider_that_offers_it() {
     assert_eq!(
         run.stderr,
         "error: this profile's `par` setting is `always`, but [ISSUER] offers no pushed authorization requests (its metadata names no pushed_authorization_request_endpoint)\n  \
-         hint: `par = auto` pushes exactly where the provider offers it: bank config set par auto\n"
+         hint: `par = auto` pushes exactly where the provider offers it: `bank config set par auto`\n"
     );
     assert_eq!(env.browser_log(), "", "no browser was opened");
     assert_eq!(authorizations(&env), 0);
@@ -226,4 +226,24 @@ fn a_client_held_to_par_by_the_server_alone_hears_why_a_plain_request_fails() {
         run.stderr
     );
     assert_eq!(authorizations(&env), 0, "no sign-in was started");
+}
+
+/// A pushed request's link that the person must open themselves dies unopened after the
+/// lifetime the push answered: bank says so then, not only when its own timeout ends.
+#[test]
+fn a_pushed_link_nobody_opened_in_time_is_reported_when_it_expires() {
+    let env = TestEnv::start_with(|config| {
+        config.authz.device.enabled = false;
+        config.authz.request_uri_lifetime_secs = 1;
+    });
+    let run = env
+        .run(&["login", "--no-browser", "--timeout", "4s"])
+        .code(4);
+    assert!(
+        run.stderr.contains(
+            "the link above expired 1s after bank sent the request: if it was not opened by then, nothing can finish this sign-in; press Ctrl-C and run the command again"
+        ),
+        "{}",
+        run.stderr
+    );
 }

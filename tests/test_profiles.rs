@@ -302,7 +302,7 @@ fn a_failed_sign_in_creates_nothing() {
             ("BANK_PAR", "never"),
         ],
     )
-    .code(1);
+    .code(4);
     assert!(!run.stderr.contains("Created profile"), "{}", run.stderr);
     let seen = std::fs::read_to_string(&typo_log).expect("the browser ran");
     assert!(seen.contains("400 Bad Request"), "{seen}");

@@ -97,3 +97,73 @@ fn readme_runnable_examples_work_as_written() {
         );
     }
 }
+
+/// `bank --help`'s curl examples, as printed, against the sandbox: the DPoP one with the
+/// default (DPoP-bound) login, the bearer one with a login that has bearer tokens.
+#[test]
+fn the_helps_curl_examples_work_as_written() {
+    let env = TestEnv::start();
+    env.login();
+    // As printed: `run` would normalize the addresses away.
+    let help = env.command(&["--help"]).output().expect("bank runs").stdout;
+    let help = String::from_utf8(help).expect("UTF-8 help");
+    let block: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.contains("# the API with curl"))
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect();
+    let split = block
+        .iter()
+        .position(|l| l.starts_with("# a bearer token"))
+        .expect("a bearer example");
+    let url_line = block
+        .iter()
+        .find(|l| l.starts_with("u="))
+        .expect("the URL line");
+    let dpop = block[..split].join("\n");
+    let bearer = format!("{url_line}\n{}", block[split..].join("\n"));
+    assert!(dpop.contains("--dpop-proof"), "{dpop}");
+    assert!(bearer.contains("Authorization: Bearer"), "{bearer}");
+
+    let out = run_script(&env, &dpop);
+    assert!(out.contains("\"balance\""), "{dpop}\n--- answer\n{out}");
+
+    let mut bearer_env = TestEnv::start();
+    bearer_env.set_env("BANK_DPOP", "never");
+    bearer_env.login();
+    let out = run_script(&bearer_env, &bearer);
+    assert!(out.contains("\"balance\""), "{bearer}\n--- answer\n{out}");
+}
+
+/// Runs `script` under bash with `bank` first on `PATH` and the sandbox's addresses; its
+/// stdout.
+fn run_script(env: &TestEnv, script: &str) -> String {
+    let script = script.replace("http://127.0.0.1:8401", &env.api_url);
+    let bank_dir = std::path::Path::new(BANK)
+        .parent()
+        .expect("bank's directory");
+    let mut sh = Command::new("bash");
+    sh.env_clear();
+    for (key, value) in env.std_command(&[]).get_envs() {
+        if let Some(value) = value {
+            sh.env(key, value);
+        }
+    }
+    sh.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bank_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    )
+    .args(["-euo", "pipefail", "-c", &script]);
+    let out = sh.output().expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{script}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

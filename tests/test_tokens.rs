@@ -274,7 +274,6 @@ fn an_expired_session_without_refresh_token_is_not_logged_in_in_json_too() {
     );
     let json = env.run(&["status", "--json"]).code(3);
     let status = json.json();
-    assert_eq!(status["logged_in"], true);
-    assert_eq!(status["expired"], true);
-    assert_eq!(status["refresh_token"], false);
+    assert_eq!(status["logged_in"], false);
+    assert_eq!(status["reason"], "expired");
 }

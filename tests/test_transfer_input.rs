@@ -11,7 +11,7 @@ use crate::test_transfer::{
 };
 
 #[test]
-fn insufficient_funds_exits_2_with_the_api_message() {
+fn insufficient_funds_is_the_banks_refusal_exit_6_with_the_api_message() {
     let env = TestEnv::start();
     env.login();
     let run = with_mfa(
@@ -19,7 +19,7 @@ fn insufficient_funds_exits_2_with_the_api_message() {
         &["transfer", "--to", "bob", "--amount", "5000", "--yes"],
         Mfa::Approve,
     )
-    .code(2);
+    .code(6);
     assert_eq!(run.stdout, "");
     assert!(
         run.stderr.contains(
@@ -119,7 +119,7 @@ fn no_input_without_a_browser_names_the_missing_scope() {
             "--yes",
             "--no-browser",
         ])
-        .code(4);
+        .code(2);
     assert!(
         run.stderr.contains(
             "error: Transfer not authorized: the bank requires a token with the `transfer:funds` scope\n"
@@ -129,6 +129,37 @@ fn no_input_without_a_browser_names_the_missing_scope() {
     );
     assert!(run.stderr.contains("--no-input"), "{}", run.stderr);
     assert_eq!(browser_runs(&env), browsers);
+    assert_eq!(authorization_requests(&env).len(), 1, "only the login's");
+    assert_money(&env, 100_000, 50_000, 0);
+}
+
+/// Without a terminal, a step-up no browser can show (and no device flow to go elsewhere)
+/// would wait for nobody: it fails at once (exit 2), naming what would make it possible, and
+/// no push reaches the person.
+#[test]
+fn without_a_terminal_or_a_browser_the_step_up_fails_at_once() {
+    let mut env = TestEnv::start_with(|c| c.authz.device.enabled = false);
+    env.login();
+    env.set_env("BANK_BROWSER", "");
+    let started = std::time::Instant::now();
+    let run = env
+        .run(&[
+            "transfer",
+            "--to",
+            "bob",
+            "--amount",
+            "5",
+            "--yes",
+            "--timeout",
+            "30s",
+        ])
+        .code(2);
+    assert!(started.elapsed() < Duration::from_secs(25), "it waited");
+    assert!(
+        run.stderr.contains("stdin is not a terminal") && run.stderr.contains("BANK_BROWSER"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(authorization_requests(&env).len(), 1, "only the login's");
     assert_money(&env, 100_000, 50_000, 0);
 }
@@ -195,9 +226,10 @@ fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
         "{}",
         run.stderr
     );
+    // Stdout too: a script must not read a replay as money moved now.
     assert!(
         run.stdout
-            .starts_with("Transferred 25.00 USD to bob. New balance: 975.00 USD.\n"),
+            .starts_with("Already done earlier: no money moved now (25.00 USD to bob, transfer "),
         "{}",
         run.stdout
     );
@@ -268,7 +300,7 @@ fn confirmation_prompt_on_a_terminal() {
         .output()
         .expect("script runs");
     let screen = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{screen}");
+    assert_eq!(output.status.code(), Some(4), "{screen}");
     assert!(screen.contains("Transfer 5.00 USD to bob?"), "{screen}");
     assert!(
         screen.contains("error: transfer cancelled; nothing was sent"),

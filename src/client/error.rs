@@ -33,8 +33,12 @@ pub enum ApiError {
     Forbidden { problem: Problem },
     #[error("the bank API rejected the request: {problem}")]
     BadRequest { problem: Problem },
-    #[error("the bank API failed: {problem}")]
-    Server { problem: Problem },
+    #[error("{}", server_words(.problem, *.retry_after))]
+    Server {
+        problem: Problem,
+        /// `Retry-After` in seconds: the server says it is busy, not broken.
+        retry_after: Option<u64>,
+    },
     #[error("unexpected answer from the bank API ({status}): {what}")]
     UnexpectedResponse { status: u16, what: String },
     #[error("cannot reach the bank API at {url}")]
@@ -57,6 +61,16 @@ impl ApiError {
             ApiError::UnexpectedResponse { status, .. } => !(400..500).contains(status),
             _ => false,
         }
+    }
+}
+
+fn server_words(problem: &Problem, retry_after: Option<u64>) -> String {
+    match retry_after {
+        Some(secs) => format!(
+            "the bank API cannot do this right now: {problem}; try again in {}",
+            crate::time_text::in_words(secs)
+        ),
+        None => format!("the bank API failed: {problem}"),
     }
 }
 

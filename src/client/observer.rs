@@ -10,7 +10,6 @@ use oauth2::AccessToken;
 use super::request::{Credential, Operation};
 use crate::challenge::StepUpChallenge;
 use crate::oauth::AuthParams;
-use crate::token_store::{Storage, StoreError};
 
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -41,11 +40,6 @@ pub enum Event<'a> {
     StepUpAuthorized { access_token: &'a AccessToken },
     /// The stored login is being refreshed.
     Refresh(RefreshStep),
-    /// A refreshed login went to a plain file because the keyring failed: say so loudly.
-    StoredInFile {
-        reason: &'a StoreError,
-        storage: &'a Storage,
-    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -176,12 +176,6 @@ impl Session {
         let saved = self
             .store
             .save(&key, &bundle, matches!(storage, Storage::File(_)))?;
-        if let Some(reason) = &saved.fallback_reason {
-            observer.event(&Event::StoredInFile {
-                reason,
-                storage: &saved.storage,
-            });
-        }
         Ok(Credential::Stored {
             bundle: Box::new(bundle),
             storage: saved.storage,

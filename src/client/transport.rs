@@ -110,6 +110,12 @@ impl Transport {
             .get(NONCE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        // RFC 9110 §10.2.3, in seconds (the HTTP-date form is not worth a parser here).
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let bytes = response
             .bytes()
             .await
@@ -132,6 +138,7 @@ impl Transport {
             challenge,
             dpop_nonce,
             only_dpop_offered,
+            retry_after,
             &bytes,
         )))
     }
@@ -157,6 +164,7 @@ fn failure(
     challenge: Option<BearerChallenge>,
     dpop_nonce: Option<String>,
     only_dpop_offered: bool,
+    retry_after: Option<u64>,
     body: &[u8],
 ) -> ApiError {
     let mut problem: Problem = serde_json::from_slice(body).unwrap_or_default();
@@ -201,7 +209,10 @@ fn failure(
             status: s.as_u16(),
             what: problem.to_string(),
         },
-        s if s.is_server_error() => ApiError::Server { problem },
+        s if s.is_server_error() => ApiError::Server {
+            problem,
+            retry_after,
+        },
         s => ApiError::UnexpectedResponse {
             status: s.as_u16(),
             what: "unexpected status".into(),
@@ -217,7 +228,7 @@ mod tests {
     fn a_hostile_problem_cannot_act_on_the_terminal() {
         let body = br#"{"title":"Bad\nrequest","detail":"pay \u202ebob\u001b[2J","status":400}"#;
         let ApiError::BadRequest { problem } =
-            failure(StatusCode::BAD_REQUEST, None, None, false, body)
+            failure(StatusCode::BAD_REQUEST, None, None, false, None, body)
         else {
             panic!("a 400 is a bad request");
         };
@@ -230,7 +241,7 @@ mod tests {
             "Bearer error=\"invalid_token\", error_description=\"x\u{7}y\"",
         ]);
         let ApiError::InvalidToken { description } =
-            failure(StatusCode::UNAUTHORIZED, challenge, None, false, b"")
+            failure(StatusCode::UNAUTHORIZED, challenge, None, false, None, b"")
         else {
             panic!("a 401 invalid_token");
         };

@@ -9,12 +9,12 @@ use serde_json::json;
 use crate::commands::new_profile::{self, NewProfileArgs};
 use crate::config::{self, NewProfile};
 use crate::context::Ctx;
-use crate::error::CliError;
+use crate::error::{CliError, ErrorKind};
 use crate::oauth::device::{self, DevicePrompt, Flow};
 use crate::oauth::{self, AuthParams, Browser, Interaction, Person, Waiting};
 use crate::time_text::{parse_duration, rfc3339};
 use crate::token_store::TokenStore;
-use crate::ui::{Ui, warn_fallback};
+use crate::ui::Ui;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -39,9 +39,10 @@ Examples:
 /// or with `--device`, bank instead shows a code and a page to enter it on — any phone or
 /// computer — with a QR code when stderr is a terminal, and waits while you approve there.
 /// With `--json` the code and links come first, as one line of JSON on stdout. After you
-/// sign in, the everyday token (`view:balance`) and its refresh token are stored in the
-/// system keyring. If no keyring is available, bank warns and stores them in a file readable
-/// only by you in the config directory; `--insecure-storage` chooses that file on purpose.
+/// sign in, the everyday token (`view:balance`), its refresh token and the DPoP key are
+/// stored in the system keyring. With no keyring reachable, login fails before you sign in
+/// (exit 2): start one, or choose a plain file readable only by you in the config directory
+/// with `--insecure-storage`, knowingly. bank never writes that file unasked.
 ///
 /// With `--issuer` and `--client-id` (or BANK_ISSUER and BANK_CLIENT_ID), a `--profile`
 /// that does not exist yet is created once the sign-in succeeded. An existing profile is
@@ -126,6 +127,10 @@ pub async fn cmd_login(
             err.hint("log in without `--scope`; `bank transfer` asks for the scope it needs when it needs it")
         });
     }
+    // Where the tokens will go is known now: no keyring (and no `--insecure-storage`) fails
+    // before anyone signs in, rather than after, or by writing them in plain text unasked.
+    let store = TokenStore::new(&session.config_dir, args.insecure_storage);
+    store.check_writable()?;
     let metadata = session.metadata().await?;
     let browser = Browser::from_env(args.no_browser);
     let key = oauth::dpop_key_for(profile, &metadata)?;
@@ -135,6 +140,17 @@ pub async fn cmd_login(
         ..AuthParams::default()
     };
     let flow = device::choose(args.device, &browser, &metadata)?;
+    // A URL that no browser opens and nobody at a terminal reads would be waited on until the
+    // timeout. `--no-browser` asked for exactly that wait: the URL is opened elsewhere.
+    if flow == Flow::Browser && !args.no_browser && !browser.can_open() && !ui.person_present() {
+        return Err(CliError::usage(
+            "no browser can be opened here and no terminal is there to open the sign-in URL: nothing would finish this login",
+        )
+        .hint(format!(
+            "this provider offers no device flow (`--device`): run `{}` in a terminal, set BANK_BROWSER to a command that opens URLs, or pass `--no-browser` to print the URL and wait while it is opened elsewhere",
+            crate::error::bank("login"),
+        )));
+    }
     let waiting_message = match flow {
         Flow::Browser => "Waiting for you to sign in in the browser… (Ctrl-C to cancel)",
         Flow::Device => "Waiting for you to sign in on the other device… (Ctrl-C to cancel)",
@@ -159,11 +175,8 @@ pub async fn cmd_login(
 
     new_profile::create(ui, session, new_profile.as_ref())?;
     let bundle = session.bundle_from(tokens, None, key);
-    let store = TokenStore::new(&session.config_dir, args.insecure_storage);
     let saved = store.save(&session.key(), &bundle, false)?;
-    if let Some(reason) = &saved.fallback_reason {
-        warn_fallback(ui, reason, &saved.storage);
-    } else if args.insecure_storage {
+    if args.insecure_storage {
         ui.warn(&format!("tokens stored in {} as requested", saved.storage));
     }
 
@@ -206,14 +219,40 @@ impl Person for LoginPerson<'_> {
     }
 
     fn device_code(&self, prompt: &DevicePrompt) {
-        if self.ui.json()
-            && let Err(err) = self.ui.data_json_line(prompt)
-        {
-            self.ui.warn(&format!(
-                "could not print the code as JSON: {}",
-                err.message
-            ));
+        if self.ui.json() {
+            match self.ui.data_json_line(prompt) {
+                Ok(()) => end_when_stdout_closes(),
+                // `| head -1` that has already gone: nobody is left to hand the codes to.
+                Err(err) if err.kind == ErrorKind::StdoutClosed => {
+                    std::process::exit(ErrorKind::StdoutClosed.exit_code().into())
+                }
+                Err(err) => self.ui.warn(&format!(
+                    "could not print the code as JSON: {}",
+                    err.message
+                )),
+            }
         }
         Person::device_code(self.ui, prompt);
     }
+}
+
+/// The codes went to a script (`bank --json login --device | head -1`): once it stops
+/// reading, the wait has nobody to finish it, so the process ends quietly, as a closed
+/// stdout ends every command. The pipe's write end reports an error when its reader goes;
+/// stdout that cannot be watched (a regular file) is simply not watched.
+fn end_when_stdout_closes() {
+    #[cfg(unix)]
+    tokio::spawn(async {
+        use tokio::io::Interest;
+        use tokio::io::unix::AsyncFd;
+        // Deprecated for fds that may close while registered; fd 1 stays open for the
+        // process's life (a `Stdout` handle never closes it), so this one cannot.
+        #[allow(deprecated)]
+        let Ok(stdout) = AsyncFd::with_interest(std::io::stdout(), Interest::ERROR) else {
+            return;
+        };
+        if stdout.ready(Interest::ERROR).await.is_ok() {
+            std::process::exit(ErrorKind::StdoutClosed.exit_code().into());
+        }
+    });
 }

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::client::SessionError;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::oauth;
@@ -15,8 +16,9 @@ Examples:
 /// Sign out: revoke the refresh token and delete the stored tokens
 ///
 /// The refresh token is revoked at the provider's revocation endpoint (RFC 7009) when it
-/// advertises one; the stored entries are deleted from the keyring and from the file
-/// fallback either way. Logging out when not logged in is not an error.
+/// advertises one; the stored entries are deleted from the keyring and the token file either
+/// way, readable or not (damaged credentials included). Logging out when not logged in is not
+/// an error.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct LogoutArgs {}
@@ -24,7 +26,13 @@ pub struct LogoutArgs {}
 pub async fn cmd_logout(ui: &Ui, ctx: &Ctx, _args: LogoutArgs) -> Result<(), CliError> {
     let session = &ctx.session;
     let profile = &session.profile;
-    let stored = session.stored()?;
+    // Whatever is stored goes, readable or not: a damaged entry is exactly what logout is
+    // for, and refusing it would leave nothing that removes it.
+    let (stored, damaged) = match session.stored() {
+        Ok(stored) => (stored, None),
+        Err(SessionError::Store(e)) if e.is_damaged() => (None, Some(e)),
+        Err(e) => return Err(e.into()),
+    };
     let mut revoked = false;
     if let Some((bundle, _)) = &stored
         && let Some(refresh_token) = &bundle.refresh_token
@@ -47,13 +55,14 @@ pub async fn cmd_logout(ui: &Ui, ctx: &Ctx, _args: LogoutArgs) -> Result<(), Cli
         ui.data_json(&json!({
             "profile": profile.name,
             "issuer": profile.issuer,
-            "logged_out": stored.is_some(),
+            "logged_out": stored.is_some() || damaged.is_some(),
+            "damaged": damaged.is_some(),
             "revoked": revoked,
             "deleted_from": deleted.iter().map(|s| s.kind()).collect::<Vec<_>>(),
         }))?;
     }
-    match stored {
-        Some((bundle, _)) => {
+    match (stored, damaged) {
+        (Some((bundle, _)), _) => {
             let user = bundle.username.unwrap_or_else(|| "an unknown user".into());
             let note = if revoked {
                 " (refresh token revoked)"
@@ -62,7 +71,11 @@ pub async fn cmd_logout(ui: &Ui, ctx: &Ctx, _args: LogoutArgs) -> Result<(), Cli
             };
             ui.success(&format!("Logged out of {} as {user}{note}", profile.issuer));
         }
-        None => ui.status(&format!(
+        (None, Some(damaged)) => ui.success(&format!(
+            "Deleted the damaged credentials for {} ({damaged}); nothing could be revoked",
+            profile.issuer
+        )),
+        (None, None) => ui.status(&format!(
             "Not logged in to {}; nothing to do",
             profile.issuer
         )),

@@ -36,14 +36,21 @@ Examples:
   bank history --limit 5
   bank transfer --to bob --amount 25.00   # step-up: approve on your authenticator
   bank transfer --to bob --amount 5 --yes --json | jq -r .id
-  bank status
+  bank status >/dev/null 2>&1 || bank login   # log in only when needed
   bank demo --yes                 # the whole step-up story against a throwaway sandbox
   bank sandbox                    # run the local sandbox bank for manual use
-  curl -H \"Authorization: Bearer $(bank token)\" http://127.0.0.1:8401/v1/balance
+
+  # the API with curl: a DPoP-bound token (the sandbox's) needs a proof per request
+  u=http://127.0.0.1:8401/v1/balance
+  t=$(bank token --json --dpop-proof --method GET --url $u)
+  curl -H \"Authorization: DPoP $(echo \"$t\" | jq -r .access_token)\" \\
+       -H \"DPoP: $(echo \"$t\" | jq -r .dpop_proof)\" $u
+  # a bearer token (`bank token --json` says token_type Bearer):
+  curl -H \"Authorization: Bearer $(bank token)\" $u
 
 Environment:
   BANK_PROFILE      profile to use (like --profile)
-  BANK_ISSUER, BANK_CLIENT_ID, BANK_AUDIENCE, BANK_API_URL
+  BANK_ISSUER, BANK_CLIENT_ID, BANK_AUDIENCE, BANK_API_URL, BANK_DPOP, BANK_PAR
                     override the profile's values (`bank login` creates a new
                     named profile from them)
   BANK_CONFIG_DIR   configuration directory (default: the platform's config dir + /bank)
@@ -52,8 +59,18 @@ Environment:
   NO_COLOR          disable colour
 
 Exit codes:
-  0 ok · 1 error · 2 usage or bad input · 3 login needed · 4 denied ·
-  5 network or server failure · 130 interrupted";
+  0    success
+  1    other error (a bug, a local failure)
+  2    usage or bad input: a flag, a setting, the configuration file, an issuer
+       that does not match its discovery document, no keyring to store a login in,
+       a sign-in that no browser or terminal here could finish
+  3    login needed: not logged in, the refresh was refused, damaged credentials
+  4    denied by you or the provider: MFA denied, access_denied, a sign-in or
+       step-up that timed out or expired, a transfer declined at the prompt
+  5    network or server failure: unreachable, 5xx
+  6    refused by the bank: insufficient funds, unknown recipient (409, 422)
+  7    temporarily unavailable: a limit or a busy server; the message says when
+  130  interrupted (Ctrl-C)";
 
 /// A terminal banking client with OAuth step-up authentication.
 ///
@@ -114,6 +131,7 @@ pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
         profile: cli.global.profile.clone(),
         ..Overrides::default()
     };
+    crate::error::set_profile(&overrides.profile_name(&crate::config::Env::from_process()));
     match cli.command {
         Command::Completions(args) => completions::cmd_completions(ui, args),
         Command::Config(cmd) => config::cmd_config(ui, &overrides, cmd),

@@ -2,11 +2,12 @@
 
 use serde_json::json;
 
-use crate::client::Session;
+use crate::client::observer::RefreshReason;
 use crate::client::session::{EXPIRY_SKEW_SECS, key_of};
+use crate::client::{Credential, Session, SessionError};
 use crate::config::{self, ConfigFile, Env, Overrides};
 use crate::context::Ctx;
-use crate::error::{CliError, ErrorKind};
+use crate::error::{CliError, ErrorKind, run_login};
 use crate::time_text::{relative, rfc3339};
 use crate::token_store::{StoreError, TokenStore};
 use crate::ui::{Ui, columns};
@@ -15,14 +16,18 @@ const AFTER_HELP: &str = "\
 Examples:
   bank status
   bank status --json | jq -r .user
-  bank status || bank login       # exit 3 when not logged in
+  bank status >/dev/null 2>&1 || bank login   # exit 3 when the login cannot be used
+  bank status --offline           # what is stored, without asking the provider
   bank status --all               # every profile: who, until when, where
   bank status --all --json | jq -r '.[] | select(.logged_in) | .profile'";
 
 /// Show the login state of the current profile
 ///
 /// Prints the profile, issuer, user, granted scopes, access token expiry and where the
-/// tokens are stored. Exits with 3 when not logged in. Nothing secret is printed.
+/// tokens are stored. Nothing secret is printed. When the access token has expired, the
+/// refresh is tried first, as `bank balance` would, so the answer is whether the login can
+/// still be used: exit 3 when it cannot (not logged in, the provider refused the refresh,
+/// damaged stored credentials). `--offline` reports what is stored without asking anyone.
 ///
 /// With `--all`, one line per profile (`default` and every profile in the configuration
 /// file): who is signed in, when the access token expires and where the tokens are stored.
@@ -34,10 +39,13 @@ pub struct StatusArgs {
     /// Every profile, one line each (with `--json`: an array)
     #[arg(long)]
     pub all: bool,
+
+    /// Do not refresh an expired access token: report the stored login as it is
+    #[arg(long)]
+    pub offline: bool,
 }
 
-/// RFC 3339 text for unix seconds.
-pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), CliError> {
+pub async fn cmd_status(ui: &Ui, ctx: &Ctx, args: StatusArgs) -> Result<(), CliError> {
     let session = &ctx.session;
     let profile = &session.profile;
     if session.env_token.is_some() {
@@ -61,30 +69,54 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
         }
         return Ok(());
     }
-    let Some((bundle, storage)) = session.stored()? else {
+    // Not logged in, in `--json` too: `logged_in` false and why, then exit 3.
+    let gone = |reason: &str, err: CliError| -> Result<(), CliError> {
         if ui.json() {
             ui.data_json(&json!({
                 "profile": profile.name,
                 "issuer": profile.issuer,
                 "api_url": profile.api_url,
                 "logged_in": false,
+                "reason": reason,
             }))?;
         }
-        return Err(session.not_logged_in().into());
+        Err(err)
+    };
+    let (mut bundle, mut storage) = match session.stored() {
+        Ok(Some(found)) => found,
+        Ok(None) => return gone("not_logged_in", session.not_logged_in().into()),
+        Err(SessionError::Store(e)) if e.is_damaged() => return gone("damaged", e.into()),
+        Err(e) => return Err(e.into()),
     };
     let now = Session::now();
-    let expired = bundle.is_expired(now, EXPIRY_SKEW_SECS);
-    // An expired token with nothing to refresh it is "not logged in" (exit 3), in JSON too.
-    let outcome = if expired && bundle.refresh_token.is_none() {
-        Err(
-            CliError::new(ErrorKind::LoginRequired, "the session has expired")
-                .hint("run `bank login`"),
-        )
-    } else {
-        Ok(())
-    };
+    let mut expired = bundle.is_expired(now, EXPIRY_SKEW_SECS);
+    let mut refreshed = false;
+    if expired && bundle.refresh_token.is_none() {
+        return gone(
+            "expired",
+            CliError::new(ErrorKind::LoginRequired, "the session has expired").hint(run_login()),
+        );
+    }
+    if expired && !args.offline {
+        match session.refresh(&bundle, RefreshReason::Expired, ui).await {
+            Ok(Credential::Stored {
+                bundle: fresh,
+                storage: at,
+            }) => {
+                (bundle, storage) = (*fresh, at);
+                expired = bundle.is_expired(Session::now(), EXPIRY_SKEW_SECS);
+                refreshed = true;
+            }
+            Ok(_) => {}
+            Err(e @ (SessionError::Expired(_) | SessionError::NotLoggedIn { .. })) => {
+                return gone("refresh_refused", e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let now = Session::now();
     if ui.json() {
-        ui.data_json(&json!({
+        return ui.data_json(&json!({
             "profile": profile.name,
             "issuer": profile.issuer,
             "api_url": profile.api_url,
@@ -93,19 +125,19 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
             "scopes": bundle.scopes,
             "expires_at": bundle.expires_at.and_then(rfc3339),
             "expired": expired,
+            "refreshed": refreshed,
             "refresh_token": bundle.refresh_token.is_some(),
             "dpop_jkt": bundle.dpop_key.as_ref().map(|k| k.thumbprint()),
             "storage": storage.kind(),
-        }))?;
-        return outcome;
+        }));
     }
     let expiry = match bundle.expires_at {
         Some(at) => {
             let when = rfc3339(at).unwrap_or_else(|| at.to_string());
-            let state = if expired && bundle.refresh_token.is_some() {
-                " — expired; refreshed automatically on next use"
-            } else if expired {
-                " — expired; run `bank login`"
+            let state = if expired {
+                " — expired; refreshed automatically on next use (not checked: --offline)"
+            } else if refreshed {
+                " — just refreshed"
             } else {
                 ""
             };
@@ -137,7 +169,7 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, _args: StatusArgs) -> Result<(), Cli
         }
     ))?;
     ui.data(&format!("Storage:  {storage}"))?;
-    outcome
+    Ok(())
 }
 
 /// `bank status --all`: every profile's stored login, read without refreshing anything.

@@ -15,7 +15,7 @@ use crate::challenge::describe_requirement;
 use crate::client::step_up::StepUpOptions;
 use crate::client::{ApiError, ClientError, StepUpError, TransferDone};
 use crate::context::Ctx;
-use crate::error::{CliError, ErrorKind, not_possible_hint};
+use crate::error::{CliError, ErrorKind, not_possible_hint, not_possible_kind};
 use crate::oauth::{Browser, OAuthError};
 use crate::time_text::parse_duration;
 use crate::ui::Ui;
@@ -101,20 +101,21 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         order.to
     );
     if !args.yes {
+        // Cheap local check first, so nobody confirms a transfer that cannot start, and a
+        // script without a login learns that (exit 3) rather than how to confirm.
+        let session = &ctx.session;
+        if session.env_token.is_none() && session.stored()?.is_none() {
+            return Err(session.not_logged_in().into());
+        }
         if !ui.can_prompt() {
             return Err(CliError::usage(format!(
                 "refusing to transfer {what} without confirmation"
             ))
             .hint("pass --yes to confirm non-interactively"));
         }
-        // Cheap local check first, so nobody confirms a transfer that cannot start.
-        let session = &ctx.session;
-        if session.env_token.is_none() && session.stored()?.is_none() {
-            return Err(session.not_logged_in().into());
-        }
         if !confirm(&format!("Transfer {what}?"))? {
             return Err(CliError::new(
-                ErrorKind::General,
+                ErrorKind::Denied,
                 "transfer cancelled; nothing was sent",
             ));
         }
@@ -124,17 +125,35 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         .idempotency_key
         .clone()
         .unwrap_or_else(IdempotencyKey::generate);
+    let browser = Browser::from_env(args.no_browser);
+    let nobody_to_open = !args.no_browser
+        && !ui.person_present()
+        && !browser.can_open()
+        && !offers_device_flow(ctx).await;
     let client = ctx.client_with_step_up(StepUpOptions {
         person: ui,
-        browser: Browser::from_env(args.no_browser),
+        browser,
         timeout: args.timeout,
-        no_input: ui.no_input(),
+        // Nobody at a terminal and no browser to open is like --no-input: no one would open
+        // the URL. `--no-browser` asked to print it and wait, so it does; a device flow's
+        // codes can be entered anywhere.
+        no_input: ui.no_input() || nobody_to_open,
     });
     let done = client
         .transfer(&order, &key)
         .await
         .map_err(|e| failure(e, &ctx.session.profile.name, &order, &key))?;
     report_success(ui, done, &key)
+}
+
+/// Whether a step-up could go to another device (RFC 8628). Asked only when no browser and
+/// no terminal are there; a provider that cannot be asked is taken as offering it, so the
+/// step-up itself reports what is wrong.
+async fn offers_device_flow(ctx: &Ctx) -> bool {
+    ctx.session
+        .metadata()
+        .await
+        .map_or(true, |m| m.device_authorization_endpoint.is_some())
 }
 
 fn confirm(prompt: &str) -> Result<bool, CliError> {
@@ -161,14 +180,32 @@ fn report_success(ui: &Ui, done: TransferDone, key: &IdempotencyKey) -> Result<(
         ));
     }
     if ui.json() {
-        return ui.data_json(&done.raw);
+        // The API's object as it is; a replay says so, since the receipt alone cannot.
+        let mut raw = done.raw;
+        if done.replayed
+            && let Some(object) = raw.as_object_mut()
+        {
+            object.insert("replayed".into(), true.into());
+        }
+        return ui.data_json(&raw);
     }
     let receipt = done.receipt;
-    ui.data(&format!(
-        "Transferred {} {} to {}. New balance: {} {}.",
+    let amount = format!(
+        "{} {} to {}",
         group_thousands(&receipt.amount),
         receipt.currency,
-        receipt.to,
+        receipt.to
+    );
+    // Stdout is what a script keeps: a replay must not read as money moved now.
+    if done.replayed {
+        ui.data(&format!(
+            "Already done earlier: no money moved now ({amount}, transfer {}).",
+            receipt.id
+        ))?;
+        return ui.data(&format!("Transfer id: {}", receipt.id));
+    }
+    ui.data(&format!(
+        "Transferred {amount}. New balance: {} {}.",
         group_thousands(&receipt.balance_after),
         receipt.currency
     ))?;
@@ -177,15 +214,17 @@ fn report_success(ui: &Ui, done: TransferDone, key: &IdempotencyKey) -> Result<(
 
 /// Words and exit codes for every way a transfer can fail.
 fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &IdempotencyKey) -> CliError {
-    let denied =
-        |msg: String| CliError::new(ErrorKind::Denied, format!("Transfer not authorized: {msg}"));
+    let not_authorized =
+        |kind, msg: String| CliError::new(kind, format!("Transfer not authorized: {msg}"));
+    let denied = |msg: String| not_authorized(ErrorKind::Denied, msg);
     let needs = |challenge| describe_requirement(challenge, Some(TRANSFER_FUNDS));
     match e {
         ClientError::Session(e) => e.into(),
-        ClientError::StepUp(StepUpError::NotPossible { challenge, reason }) => {
-            denied(format!("the bank requires {}", needs(&challenge)))
-                .hint(not_possible_hint(reason))
-        }
+        ClientError::StepUp(StepUpError::NotPossible { challenge, reason }) => not_authorized(
+            not_possible_kind(reason),
+            format!("the bank requires {}", needs(&challenge)),
+        )
+        .hint(not_possible_hint(reason)),
         ClientError::StepUp(StepUpError::Authorization(e)) => match e {
             OAuthError::Denied { .. } => denied("the request was denied".into())
                 .with_source(e)
@@ -193,6 +232,9 @@ fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &Idempoten
             OAuthError::Timeout(_) => denied("timed out waiting for the step-up approval".into())
                 .with_source(e)
                 .hint("run the transfer again and approve sooner, or pass a longer `--timeout`"),
+            OAuthError::Authorization { ref error, .. } if error == "temporarily_unavailable" => {
+                CliError::from(e)
+            }
             OAuthError::Authorization { .. } => {
                 denied("the authorization server refused the step-up".into()).with_source(e)
             }
@@ -229,9 +271,17 @@ fn api_failure(
     key: &IdempotencyKey,
 ) -> CliError {
     match e {
-        ApiError::BadRequest { ref problem } => {
-            CliError::usage(format!("transfer refused: {problem}"))
+        ApiError::BadRequest { problem } => {
+            let message = format!("transfer refused: {problem}");
+            // The kind (bad input, or the bank's refusal) is the one place's decision.
+            let mut out = CliError::from(ApiError::BadRequest { problem });
+            out.message = message;
+            out
         }
+        ApiError::Server {
+            retry_after: Some(_),
+            ..
+        } => CliError::from(e),
         e if e.may_have_reached_server() => {
             let retry = format!(
                 "retry with the same idempotency key; the bank will not move the money twice:\n         {}",

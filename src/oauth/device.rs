@@ -253,6 +253,15 @@ pub async fn authorize(
     sender: Option<&DpopKey>,
 ) -> Result<TokenSet, OAuthError> {
     let started = start(http, profile, metadata, params).await?;
+    // Listening for Ctrl-C before the codes are shown: whoever reads them (a script on
+    // stdout) may interrupt at once, and a signal before the listener would kill the process.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    std::future::poll_fn(|cx| {
+        let _ = interrupted.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
     let person = interaction.person;
     person.device_code(started.prompt());
     let waiting = person.wait(&interaction.waiting_message);
@@ -266,7 +275,7 @@ pub async fn authorize(
     );
     let outcome = tokio::select! {
         outcome = tokio::time::timeout(interaction.timeout, polling) => outcome,
-        _ = tokio::signal::ctrl_c() => {
+        _ = &mut interrupted => {
             drop(waiting);
             return Err(OAuthError::Interrupted);
         }

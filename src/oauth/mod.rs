@@ -302,9 +302,29 @@ pub async fn authorize(
         })
     };
     tokio::pin!(waiter);
+    // A pushed request's link that the person opens themselves dies unopened after its
+    // lifetime. The wait goes on (a link opened in time may still be signing in, and bank
+    // cannot tell), but the person learns that a new attempt is needed if it was not.
+    let opened_by_bank = launched.is_some() && !matches!(interaction.browser, Browser::None);
+    let link_expires = reference_lifetime.filter(|_| !opened_by_bank);
+    let link_expired = async {
+        match link_expires {
+            Some(lifetime) => tokio::time::sleep(lifetime).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(link_expired);
+    let mut told_expired = false;
     let outcome = loop {
         tokio::select! {
             joined = &mut waiter => break joined.unwrap_or(Callback::Cancelled),
+            () = &mut link_expired, if !told_expired => {
+                told_expired = true;
+                person.warn(&format!(
+                    "the link above expired {} after bank sent the request: if it was not opened by then, nothing can finish this sign-in; press Ctrl-C and run the command again",
+                    crate::time_text::humanize(link_expires.unwrap_or_default())
+                ));
+            }
             Some(()) = refused.recv() => person.warn(
                 "a request reached the login callback without this login's state (another program, or an old browser tab); it was refused, and bank keeps waiting for your sign-in",
             ),

@@ -65,7 +65,7 @@ impl Key {
         format!("{}:{}@{}", self.profile, self.client_id, self.issuer)
     }
 
-    /// A file-name-safe, stable name for the file fallback and the lock.
+    /// A file-name-safe, stable name for the token file and the lock.
     pub(super) fn file_stem(&self) -> String {
         let digest = Sha256::digest(self.account().as_bytes());
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -201,7 +201,7 @@ mod tests {
         std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
         std::fs::write(&path, "{\"access_token\": \"secret-value\"").expect("write");
         let err = store.load(&k).expect_err("corrupt");
-        assert!(matches!(err, StoreError::Corrupt));
+        assert!(matches!(&err, StoreError::CorruptFile { path: at } if *at == path));
         assert!(!format!("{err:?} {err}").contains("secret-value"));
     }
 }

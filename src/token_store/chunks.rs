@@ -21,7 +21,8 @@ impl Keyring {
     fn chunk_count(&self, account: &str) -> Result<usize, StoreError> {
         match self.get_raw(account.to_owned(), Run::UnderDeadline) {
             Ok(v) => Ok(parse_manifest(&v).unwrap_or(0)),
-            Err(StoreError::NotFound) => Ok(0),
+            // Nothing readable to count: a new login simply overwrites a damaged item.
+            Err(StoreError::NotFound | StoreError::Corrupt) => Ok(0),
             Err(e) => Err(e),
         }
     }
@@ -81,6 +82,8 @@ impl Keyring {
                 true
             }
             Err(StoreError::NotFound) => false,
+            // Unreadable bytes are still an item to delete (logout must always work).
+            Err(StoreError::Corrupt) => true,
             Err(e) => return Err(e),
         };
         self.delete_raw(account.to_owned())?;

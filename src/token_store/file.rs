@@ -1,8 +1,8 @@
-//! The plain-text fallback: one JSON bundle per entry under `<config dir>/tokens/`, readable
+//! The plain-text store: one JSON bundle per entry under `<config dir>/tokens/`, readable
 //! by the owner only.
 //!
-//! Used when no keyring is reachable (servers, containers, WSL, SSH) or on purpose with
-//! `--insecure-storage`. The file is mode 0600 in a 0700 directory, and is written to a
+//! Used only when chosen with `--insecure-storage` (never as a silent fallback: it would put
+//! the refresh token and the private DPoP key in a file nobody asked for). The file is mode 0600 in a 0700 directory, and is written to a
 //! temporary file first and renamed into place, so a crash mid-write never leaves a
 //! half-written bundle and no other user can read the tokens at any point.
 

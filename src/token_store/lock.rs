@@ -52,13 +52,16 @@ impl TokenStore {
         }
     }
 
+    pub(super) fn lock_path(&self, key: &Key) -> PathBuf {
+        self.dir
+            .join("locks")
+            .join(format!("{}.lock", key.file_stem()))
+    }
+
     fn lock_file(&self, key: &Key) -> Result<(File, PathBuf), StoreError> {
         // Whoever locks is about to read under the lock: it must see the current value.
         self.discard_prefetched_read();
-        let path = self
-            .dir
-            .join("locks")
-            .join(format!("{}.lock", key.file_stem()));
+        let path = self.lock_path(key);
         let io = |source| StoreError::File {
             path: path.clone(),
             source,

@@ -1,13 +1,14 @@
 //! Where the everyday tokens live between commands: the OS keyring, or — loudly — a file.
 //!
 //! One logical entry per (issuer, client id, profile) holds a JSON [`TokenBundle`] (access
-//! token, expiry, granted scopes, refresh token). [`TokenStore`] is the one door the CLI uses:
-//! it loads, saves and deletes bundles and decides where they go. The keyring comes first;
-//! when no keyring is reachable (servers, containers, WSL, SSH) the caller warns and the
-//! bundle goes to a 0600 file under the config dir, and `--insecure-storage` picks the file
-//! on purpose. Loads look in the keyring first, then the file; a save removes the copy in the
-//! other place where it can, so an old bundle does not shadow a new one. Nothing here ever prints or logs a
-//! secret; errors never carry stored bytes.
+//! token, expiry, granted scopes, refresh token, the DPoP key). [`TokenStore`] is the one door
+//! the CLI uses: it loads, saves and deletes bundles and decides where they go. The keyring is
+//! the only place a save goes unless the file was chosen (`--insecure-storage`, or a login
+//! that already lives there): with no keyring reachable a save fails closed rather than put
+//! the refresh token and the private key in a file nobody asked for. Loads look in the
+//! keyring first, then the file; a save removes the copy in the other place where it can, so
+//! an old bundle does not shadow a new one. A delete removes whatever is there, readable or
+//! not. Nothing here ever prints or logs a secret; errors never carry stored bytes.
 //!
 //! The parts, one file each:
 //! - `bundle`: what is stored ([`TokenBundle`]), under which name ([`Key`]), and where
@@ -21,7 +22,7 @@
 //!   chosen explicitly so `keyring-core` never falls back to its in-memory mock;
 //! - `chunks`: one value over several items, for stores with a small item limit (Windows caps
 //!   an item near 2.5 KB; a JWT plus a refresh token easily passes that);
-//! - `file`: the 0600 file fallback;
+//! - `file`: the 0600 file, only when chosen;
 //! - `lock`: the cross-process [`RefreshLock`], so two `bank` processes never lose a rotated
 //!   refresh token;
 //! - `prefetch`: the first keyring read, started on a helper thread before it is needed
@@ -60,8 +61,10 @@ pub enum StoreError {
     Timeout,
     #[error("the system keyring failed")]
     Keyring(#[source] KeyringFailure),
-    #[error("the stored credentials are damaged; run `bank logout` and `bank login`")]
+    #[error("the credentials stored in the system keyring are damaged")]
     Corrupt,
+    #[error("the credentials stored in {} are damaged", path.display())]
+    CorruptFile { path: PathBuf },
     #[error("cannot access {}", path.display())]
     File {
         path: PathBuf,
@@ -73,17 +76,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Errors after which the file fallback is the right move.
+    /// No keyring to talk to: loads look in the file instead, saves fail.
     pub fn keyring_unreachable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_) | StoreError::Timeout)
     }
+
+    /// Something is stored but cannot be read as a login: only deleting it helps.
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, StoreError::Corrupt | StoreError::CorruptFile { .. })
+    }
 }
 
-/// Result of a save: where the bundle went, and why not the keyring if it did not.
+/// Result of a save: where the bundle went.
 #[derive(Debug)]
 pub struct Saved {
     pub storage: Storage,
-    pub fallback_reason: Option<StoreError>,
 }
 
 /// Loads, saves and deletes bundles for the CLI.
@@ -175,12 +182,25 @@ impl TokenStore {
         }
         let path = self.file_path(key);
         let text = file::read(&path)?;
-        Ok((decode(&text, key)?, Storage::File(path)))
+        match decode(&text, key) {
+            Ok(bundle) => Ok((bundle, Storage::File(path))),
+            Err(StoreError::Corrupt) => Err(StoreError::CorruptFile { path }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fails unless a save can go where this store would put it: the keyring, unless the
+    /// file was chosen. `bank login` asks before the sign-in, so nobody signs in for nothing.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        if self.insecure {
+            return Ok(());
+        }
+        self.keyring().map(|_| ())
     }
 
     /// Saves to the keyring, or to the file when asked to (`--insecure-storage`, or
-    /// `to_file` because the bundle already lives there) or when no keyring is reachable (the
-    /// returned `fallback_reason` is for the caller's warning).
+    /// `to_file` because the bundle already lives there). Never to the file otherwise: no
+    /// keyring is an error, not a reason to write secrets in plain text.
     pub fn save(
         &self,
         key: &Key,
@@ -204,30 +224,18 @@ impl TokenStore {
             }
             return Ok(Saved {
                 storage: Storage::File(path),
-                fallback_reason: None,
             });
         }
-        match self.keyring().and_then(|k| k.set(&key.account(), &text)) {
-            Ok(()) => {
-                // A stale plain-text copy from an earlier fallback must not outlive this.
-                remove_file_if_present(&path)?;
-                Ok(Saved {
-                    storage: Storage::Keyring,
-                    fallback_reason: None,
-                })
-            }
-            Err(e) if e.keyring_unreachable() => {
-                write_private(&path, &text)?;
-                Ok(Saved {
-                    storage: Storage::File(path),
-                    fallback_reason: Some(e),
-                })
-            }
-            Err(e) => Err(e),
-        }
+        self.keyring()?.set(&key.account(), &text)?;
+        // A plain-text copy from an earlier `--insecure-storage` login must not outlive this.
+        remove_file_if_present(&path)?;
+        Ok(Saved {
+            storage: Storage::Keyring,
+        })
     }
 
-    /// Deletes the bundle everywhere it may be; returns where something was deleted.
+    /// Deletes the bundle everywhere it may be, readable or not (keyring items and their
+    /// chunks, the file, the refresh lock); returns where something was deleted.
     pub fn delete(&self, key: &Key) -> Result<Vec<Storage>, StoreError> {
         self.discard_prefetched_read();
         let mut deleted = Vec::new();
@@ -243,6 +251,7 @@ impl TokenStore {
         if remove_file_if_present(&path)? {
             deleted.push(Storage::File(path));
         }
+        remove_file_if_present(&self.lock_path(key))?;
         Ok(deleted)
     }
 }

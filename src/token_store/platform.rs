@@ -8,7 +8,7 @@
 //! `chunks` splits a bundle), which entry modifiers it gets, what the person is told it
 //! is — lives in [`Platform`], plain data that is unit-tested on every platform; the
 //! connection itself is the few lines per platform at the end, behind `cfg`. Timeouts,
-//! chunking, error mapping and the file fallback are the shared code in `keyring`,
+//! chunking, error mapping and the choice of the file are the shared code in `keyring`,
 //! `chunks` and `mod.rs`.
 
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub enum Platform {
     SecretService,
     MacKeychain,
     WindowsCredentialManager,
-    /// No keyring store is built in: the file fallback applies.
+    /// No keyring store is built in: only `--insecure-storage` can store a login.
     Unsupported,
 }
 

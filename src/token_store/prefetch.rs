@@ -127,12 +127,7 @@ mod tests {
         };
         let writer = TokenStore::new(dir.path(), false);
         let saved = writer.save(&k, &with_token("first"), false).expect("save");
-        assert_eq!(
-            saved.storage,
-            Storage::Keyring,
-            "{:?}",
-            saved.fallback_reason
-        );
+        assert_eq!(saved.storage, Storage::Keyring);
 
         // The first load takes the prefetched value and the connection; later loads read anew.
         let store = TokenStore::new(dir.path(), false);

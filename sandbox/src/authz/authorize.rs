@@ -304,11 +304,12 @@ impl AuthzState {
                 self.record(AuthzEvent::MfaPushLimited {
                     username: user.username.clone(),
                 });
+                let minutes = (wait + 59) / 60;
+                let unit = if minutes == 1 { "minute" } else { "minutes" };
                 return Err(OAuthError::new(
                     OAuthErrorKind::TemporarilyUnavailable,
                     format!(
-                        "too many approval requests for this account; try again in {} minutes",
-                        (wait + 59) / 60
+                        "too many approval requests for this account; try again in {minutes} {unit}"
                     ),
                 ));
             }
