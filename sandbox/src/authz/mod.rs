@@ -331,8 +331,9 @@ fn validate_config(config: &AuthzConfig) -> Result<(), AuthzInitError> {
         return bad("lifetimes must be positive".into());
     }
     // Each pending push shows its own two-digit number: more pushes than numbers cannot be
-    // told apart (and the last one could not be drawn).
-    if config.mfa_push_limit.max_pushes > binding::MAX_PUSHES_BOUND {
+    // told apart (and the last one could not be drawn). Auto-approved pushes are decided
+    // at once and never hold a number.
+    if !config.mfa_auto_approve && config.mfa_push_limit.max_pushes > binding::MAX_PUSHES_BOUND {
         return bad(format!(
             "mfa_push_limit.max_pushes must be at most {} (each pending push needs its own two-digit number)",
             binding::MAX_PUSHES_BOUND
