@@ -62,6 +62,10 @@ pub struct Link {
 /// driver. Messages never repeat the URL, which may carry a password.
 pub fn parse_link(url: &str) -> Result<Link, StoreError> {
     let bad = |m: &str| StoreError::Config(m.to_owned());
+    // A key/value string would carry its own sslmode past the reading below.
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(bad("a PostgreSQL database must be a postgres:// URL"));
+    }
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut sslmode = None;
     let mut rootcert = None;
@@ -349,6 +353,7 @@ mod tests {
         assert!(mode("postgres://u@db.example/db?sslmode=verify-ca").is_err());
         assert!(mode("postgres://u@db.example/db?sslmode=require&sslrootcert=ca.pem").is_err());
         assert!(mode("postgres://u@db.example/db?sslmode=bogus").is_err());
+        assert!(mode("host=localhost sslmode=require").is_err());
         // The driver keeps the rest of the query.
         let link = parse_link("postgres://u@db.example/db?sslmode=require&application_name=x")
             .expect("link");
