@@ -64,12 +64,37 @@ pub struct ServeArgs {
     /// database, else $BANK_API_DATABASE_URL, else bank.sqlite3 in the data dir].
     // No clap `env` here: these options are also read before any command, and an
     // environment variable must not make `bank-sandbox mfa list` a usage error.
-    #[arg(long, value_name = "URL", value_parser = parse_database)]
+    #[arg(long, value_name = "URL", value_parser = DatabaseParser)]
     pub database: Option<crate::api::Database>,
 }
 
-fn parse_database(value: &str) -> Result<crate::api::Database, String> {
-    crate::api::Database::parse(value).map_err(|err| err.to_string())
+/// Parses a `--database` value as [`crate::api::Database::parse`] does. A refusal says why
+/// without repeating the value (clap's own message would, and it may hold a password).
+#[derive(Clone, Copy, Debug)]
+pub struct DatabaseParser;
+
+impl clap::builder::TypedValueParser for DatabaseParser {
+    type Value = crate::api::Database;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let name = arg.map_or_else(|| "--database".to_owned(), ToString::to_string);
+        let refuse = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{name}': {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let value = value
+            .to_str()
+            .ok_or_else(|| refuse("not valid UTF-8".into()))?;
+        crate::api::Database::parse(value).map_err(|err| refuse(err.to_string()))
+    }
 }
 
 /// The environment variable naming the bank API's database, for `serve` and `api` alike.
@@ -117,6 +142,9 @@ pub enum ServeError {
     NoDataDir,
     #[error("{0}")]
     Conflict(&'static str),
+    /// The message never holds the value, which may hold a password.
+    #[error("BANK_API_DATABASE_URL is not a usable database setting")]
+    DatabaseEnv(#[source] crate::store::StoreError),
     #[error("cannot start the sandbox")]
     Start(#[source] SandboxError),
     #[error("cannot wait for Ctrl-C")]
@@ -130,7 +158,10 @@ impl ServeError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            ServeError::Config(_) | ServeError::NoDataDir | ServeError::Conflict(_)
+            ServeError::Config(_)
+                | ServeError::NoDataDir
+                | ServeError::Conflict(_)
+                | ServeError::DatabaseEnv(_)
         )
     }
 
@@ -161,11 +192,7 @@ pub fn config(common: &CommonArgs, args: &ServeArgs) -> Result<SandboxConfig, Se
     // Precedence: the flag, then the environment, then the file.
     let from_env = match std::env::var(DATABASE_ENV) {
         Ok(value) if !value.trim().is_empty() => {
-            Some(crate::api::Database::parse(&value).map_err(|_| {
-                ServeError::Conflict(
-                    "BANK_API_DATABASE_URL must be sqlite:PATH or a valid postgres://… URL",
-                )
-            })?)
+            Some(crate::api::Database::parse(&value).map_err(ServeError::DatabaseEnv)?)
         }
         _ => None,
     };

@@ -50,6 +50,7 @@ fn cli_error(err: ServeError) -> CliError {
     let out = match err {
         ServeError::Config(source) => CliError::new(kind, message).with_source(source),
         ServeError::Start(source) => CliError::new(kind, message).with_source(source),
+        ServeError::DatabaseEnv(source) => CliError::new(kind, message).with_source(source),
         ServeError::Signal(source) | ServeError::Stdout(source) => {
             CliError::new(kind, message).with_source(source)
         }

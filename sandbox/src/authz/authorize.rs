@@ -313,7 +313,18 @@ impl AuthzState {
                     ),
                 ));
             }
-            self.start_mfa(txn, user)?;
+            if !self.start_mfa(txn, user)? {
+                // Every number is shown by a pending push (they can outlive the window):
+                // refused, never waited for.
+                self.store().complete_txn(&txn.id, self.now())?;
+                self.record(AuthzEvent::MfaPushLimited {
+                    username: user.username.clone(),
+                });
+                return Err(OAuthError::new(
+                    OAuthErrorKind::TemporarilyUnavailable,
+                    "too many approval requests are pending for this account; approve or deny them first",
+                ));
+            }
             return Ok(redirect(&format!("/mfa/wait?txn={}", txn.id)));
         }
         self.finish_with_code(txn, user, &["pwd"], ACR_PWD)

@@ -21,6 +21,28 @@ use crate::store::authz::MfaStatus;
 /// Wrong numbers after which a push is denied.
 pub const MAX_WRONG_CODES: u32 = 3;
 
+/// The numbers a push may show: two digits.
+const BINDING_CODES: std::ops::RangeInclusive<u32> = 10..=99;
+
+/// The most pushes `[authz.mfa_push_limit] max_pushes` may allow: one fewer than there are
+/// numbers, so a user's pending pushes never take them all and a guessed number can still
+/// be wrong.
+pub const MAX_PUSHES_BOUND: u32 = *BINDING_CODES.end() - *BINDING_CODES.start();
+
+/// A number none of `taken` shows, drawn evenly from the free ones; `None` when every
+/// number is taken. Bounded: one pass over 90 numbers, never a loop of retries.
+pub fn draw_binding_code(taken: &[String]) -> Option<String> {
+    let mut free: Vec<String> = BINDING_CODES
+        .map(|n| n.to_string())
+        .filter(|code| !taken.contains(code))
+        .collect();
+    if free.is_empty() {
+        return None;
+    }
+    let pick = OsRng.gen_range(0..free.len());
+    Some(free.swap_remove(pick))
+}
+
 /// The details a transaction stored (validated JSON), for display.
 pub(crate) fn details_of(json: Option<&str>) -> Option<Vec<bank_protocol::PaymentInitiation>> {
     serde_json::from_str(json?).ok()
@@ -61,20 +83,15 @@ impl MfaRequestInfo {
 
 impl AuthzState {
     /// A number from 10 to 99 that none of the user's other pending pushes shows, so that
-    /// with `--user` the number alone picks the push.
-    pub(super) fn new_binding_code(&self, username: &str) -> Result<String, StoreError> {
+    /// with `--user` the number alone picks the push; `None` when all are taken.
+    pub(super) fn new_binding_code(&self, username: &str) -> Result<Option<String>, StoreError> {
         let taken: Vec<String> = self
             .store()
             .pending_mfa(Some(username), self.now())?
             .into_iter()
             .map(|r| r.binding_code)
             .collect();
-        loop {
-            let code = OsRng.gen_range(10..100u32).to_string();
-            if !taken.contains(&code) {
-                return Ok(code);
-            }
-        }
+        Ok(draw_binding_code(&taken))
     }
 
     /// Approves request `id` if `code` is its number; a wrong number counts towards
@@ -130,5 +147,31 @@ impl AuthzState {
             return Ok(MfaError::WrongCodeDenied(MAX_WRONG_CODES));
         }
         Ok(MfaError::WrongCode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(range: std::ops::RangeInclusive<u32>) -> Vec<String> {
+        range.map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn the_draw_takes_the_one_free_number_and_refuses_when_none_is_left() {
+        assert_eq!(MAX_PUSHES_BOUND, 89);
+        let mut taken = codes(10..=99);
+        assert_eq!(
+            draw_binding_code(&taken),
+            None,
+            "all 90 taken: refused, not a hang"
+        );
+        taken.retain(|c| c != "57");
+        for _ in 0..20 {
+            assert_eq!(draw_binding_code(&taken).as_deref(), Some("57"));
+        }
+        let drawn = draw_binding_code(&[]).expect("a number");
+        assert!(BINDING_CODES.contains(&drawn.parse::<u32>().expect("digits")));
     }
 }

@@ -96,15 +96,18 @@ impl AuthzState {
         }
     }
 
-    /// Sends the push: one MFA request per transaction.
-    pub(crate) fn start_mfa(&self, txn: &TxnRecord, user: &UserRecord) -> Result<(), StoreError> {
+    /// Sends the push: one MFA request per transaction. `false` when it cannot be sent
+    /// because the user's pending pushes show every number already.
+    pub(crate) fn start_mfa(&self, txn: &TxnRecord, user: &UserRecord) -> Result<bool, StoreError> {
         if self.store().mfa_by_txn(&txn.id)?.is_some() {
-            return Ok(());
+            return Ok(true);
         }
         let id = super::secrets::random_id("mfa_");
         let now = self.now();
         let expires = now + i64::try_from(self.config().mfa_timeout_secs).unwrap_or(120);
-        let code = self.new_binding_code(&user.username)?;
+        let Some(code) = self.new_binding_code(&user.username)? else {
+            return Ok(false);
+        };
         self.store()
             .insert_mfa(&id, &txn.id, user.id, now, expires, &code)?;
         self.record(AuthzEvent::MfaRequired {
@@ -121,7 +124,7 @@ impl AuthzState {
             }
         }
         self.inner.mfa_changes.send_modify(|n| *n += 1);
-        Ok(())
+        Ok(true)
     }
 
     pub(super) fn decide(&self, id: &str, status: MfaStatus) -> Result<(), MfaError> {

@@ -337,6 +337,15 @@ fn validate_config(config: &AuthzConfig) -> Result<(), AuthzInitError> {
     if config.code_lifetime_secs == 0 || config.mfa_timeout_secs == 0 {
         return bad("lifetimes must be positive".into());
     }
+    // Each pending push shows its own two-digit number: more pushes than numbers cannot be
+    // told apart (and the last one could not be drawn). Auto-approved pushes are decided
+    // at once and never hold a number.
+    if !config.mfa_auto_approve && config.mfa_push_limit.max_pushes > binding::MAX_PUSHES_BOUND {
+        return bad(format!(
+            "mfa_push_limit.max_pushes must be at most {} (each pending push needs its own two-digit number)",
+            binding::MAX_PUSHES_BOUND
+        ));
+    }
     // Pushes are counted over the MFA requests still kept, which go with their transaction.
     if config.mfa_push_limit.window_secs > config.transaction_lifetime_secs {
         return bad(format!(

@@ -4,8 +4,9 @@
 //!
 //! A request with a DPoP proof (RFC 9449 §5) gets tokens bound to the proof's key: the
 //! access token carries `cnf.jkt` and the answer says `token_type: DPoP`; the refresh-token
-//! family of a grant is bound to the key that redeemed its code, and a refresh must prove
-//! possession of that key before the token is spent.
+//! family of a grant is bound to the key that redeemed its code (or, for a family issued
+//! without a proof, to the key of the first refresh that brings one), and a refresh must
+//! prove possession of that key before the token is spent.
 //!
 //! Token lifetimes follow the step-up design: a token carrying a step-up scope
 //! (`transfer:funds`) lives minutes and never comes with a refresh token. So does a token
@@ -206,7 +207,8 @@ impl AuthzState {
     }
 
     /// RFC 6749 §6 with rotation: every use spends the token and returns a new one. A token
-    /// of a bound family needs a proof by its key (RFC 9449 §5).
+    /// of a bound family needs a proof by its key; a proof binds an unbound family to its
+    /// key (RFC 9449 §5).
     fn refresh_grant(
         &self,
         client_id: &str,
@@ -256,7 +258,7 @@ impl AuthzState {
                 "authorization_details were not granted to this refresh token",
             ));
         }
-        let grant = match self.store().use_refresh_token(&hash, now)? {
+        let mut grant = match self.store().use_refresh_token(&hash, now)? {
             RefreshUse::Fresh(grant) => *grant,
             RefreshUse::Reused { grant_id } => {
                 self.record(AuthzEvent::RefreshTokenReused { grant_id });
@@ -270,6 +272,15 @@ impl AuthzState {
                 ));
             }
         };
+        // RFC 9449 §5: a public client's refresh token issued in answer to a proof is bound
+        // to its key. A bearer family refreshed with a proof is bound here, from now on, so
+        // its next token is worthless without that key (every client here is public).
+        if let Some(proof) = proof
+            && grant.dpop_jkt.is_none()
+        {
+            self.store().bind_grant_to_dpop_key(&grant.id, &proof.jkt)?;
+            grant.dpop_jkt = Some(proof.jkt.clone());
+        }
         self.issue(&grant, &scope, None, "refresh_token", proof)
     }
 

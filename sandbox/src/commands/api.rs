@@ -50,13 +50,9 @@ pub struct DatabaseArg {
         env = "BANK_API_DATABASE_URL",
         hide_env_values = true,
         value_name = "URL",
-        value_parser = parse_database
+        value_parser = bank_sandbox::serve::DatabaseParser
     )]
     pub database: Option<Database>,
-}
-
-fn parse_database(value: &str) -> Result<Database, String> {
-    Database::parse(value).map_err(|err| err.to_string())
 }
 
 impl DatabaseArg {

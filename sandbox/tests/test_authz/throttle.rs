@@ -244,6 +244,91 @@ async fn mfa_pushes_are_rate_limited_per_user() {
     sandbox.shutdown().await;
 }
 
+/// Each pending push shows its own two-digit number, so there are 90 at most. Pushes can
+/// outlive the window they are counted in (`mfa_timeout_secs` above `window_secs`): once a
+/// user's pending pushes show every number, a further sign-in is refused at once, and both
+/// servers keep answering. (It once drew numbers in a loop that never ended.) Two workers,
+/// so that a handler stuck on one fails the test with a timeout instead of hanging it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_with_every_number_taken_is_refused_not_waited_for() {
+    let mut config = SandboxConfig::ephemeral();
+    config.authz.mfa_push_limit.max_pushes = 45;
+    config.authz.mfa_push_limit.window_secs = 60;
+    config.authz.mfa_timeout_secs = 600;
+    let sandbox = start_with(config).await;
+    let sign_in = || async {
+        let url = authorize_url(sandbox.issuer(), &Pkce::new(), "transfer:funds", &[]);
+        let mut browser = Browser::new(&sandbox);
+        authorize_and_login(&mut browser, &url, "alice", "wonderland").await
+    };
+    for round in 0..2 {
+        for n in 1..=45 {
+            let page = sign_in().await;
+            assert!(
+                page.location().starts_with("/mfa/wait?"),
+                "round {round}, push {n}: {}",
+                page.location()
+            );
+        }
+        // The window moves on; the pushes stay pending.
+        sandbox.authz().clock().advance(Duration::from_secs(61));
+    }
+    let pending = sandbox.authz().pending_mfa(Some("alice"));
+    assert_eq!(pending.len(), 90, "every number is shown");
+
+    let refused = tokio::time::timeout(Duration::from_secs(20), sign_in())
+        .await
+        .expect("a sign-in with no number left is answered");
+    assert_eq!(
+        query_param(refused.location(), "error").as_deref(),
+        Some("temporarily_unavailable"),
+        "{}",
+        refused.location()
+    );
+    for base in [sandbox.issuer().to_owned(), sandbox.api_url().to_owned()] {
+        let health = http()
+            .get(format!("{base}/healthz"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("healthz answers");
+        assert_eq!(health.status(), StatusCode::OK, "{base}");
+    }
+    sandbox.shutdown().await;
+}
+
+/// More pushes than numbers could not be told apart: such a limit is refused at start,
+/// unless every push is approved as it is made.
+#[tokio::test]
+async fn a_push_limit_above_the_numbers_is_refused_at_start() {
+    let mut config = SandboxConfig::ephemeral();
+    config.authz.mfa_push_limit.max_pushes = 90;
+    let err = match bank_sandbox::Sandbox::start(config).await {
+        Ok(_) => panic!("max_pushes = 90 was accepted"),
+        Err(err) => {
+            let mut chain = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                chain = format!("{chain}: {cause}");
+                source = cause.source();
+            }
+            chain
+        }
+    };
+    assert!(
+        err.contains("mfa_push_limit.max_pushes must be at most 89"),
+        "{err}"
+    );
+    let mut config = SandboxConfig::ephemeral();
+    config.authz.mfa_push_limit.max_pushes = 89;
+    start_with(config).await.shutdown().await;
+    // Pushes approved as they are made never hold a number (the benchmark's setting).
+    let mut config = SandboxConfig::ephemeral();
+    config.authz.mfa_auto_approve = true;
+    config.authz.mfa_push_limit.max_pushes = u32::MAX;
+    start_with(config).await.shutdown().await;
+}
+
 #[test]
 fn the_default_limits_are_written_down() {
     let config = SandboxConfig::default();
@@ -253,10 +338,10 @@ fn the_default_limits_are_written_down() {
     assert!(config.authz.login_throttle.account_max_failures > 5);
     let config = SandboxConfig::from_toml(
         "[authz.login_throttle]\nmax_failures = 100\nmax_concurrent = 8\n\
-         [authz.mfa_push_limit]\nmax_pushes = 10000\n",
+         [authz.mfa_push_limit]\nmax_pushes = 89\n",
     )
     .expect("limits are settings");
     assert_eq!(config.authz.login_throttle.max_failures, 100);
     assert_eq!(config.authz.login_throttle.max_concurrent, 8);
-    assert_eq!(config.authz.mfa_push_limit.max_pushes, 10000);
+    assert_eq!(config.authz.mfa_push_limit.max_pushes, 89);
 }

@@ -98,6 +98,49 @@ async fn a_stolen_refresh_token_is_refused_and_stays_its_owners() {
 }
 
 #[tokio::test]
+async fn a_proof_on_refresh_binds_a_bearer_family_to_its_key() {
+    let sandbox = start().await;
+    let pkce = Pkce::new();
+    let code = get_code(&sandbox, &pkce, EVERYDAY, &[]).await;
+    let (status, _, bearer) = exchange(&sandbox, &code, &pkce.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{bearer}");
+    assert_eq!(bearer["token_type"], "Bearer");
+    let first = bearer["refresh_token"].as_str().expect("refresh token");
+
+    // RFC 9449 §5: the refresh token answered to a proof is bound to the proof's key.
+    let key = DpopKey::new();
+    let (status, _, bound) = refresh(&sandbox, first, &[&token_proof(&sandbox, &key)]).await;
+    assert_eq!(status, StatusCode::OK, "{bound}");
+    assert_eq!(bound["token_type"], "DPoP");
+    let second = bound["refresh_token"].as_str().expect("refresh token");
+
+    // So the family is bound from now on: no proof, or another key, gets nothing...
+    let (status, _, body) = refresh(&sandbox, second, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    let thief = DpopKey::new();
+    let (status, _, body) = refresh(&sandbox, second, &[&token_proof(&sandbox, &thief)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+
+    // ...and spends nothing: the key's holder carries on, bound.
+    let (status, _, body) = refresh(&sandbox, second, &[&token_proof(&sandbox, &key)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        payload(body["access_token"].as_str().expect("token"))["cnf"]["jkt"],
+        key.jkt
+    );
+    assert!(
+        !sandbox
+            .authz()
+            .events()
+            .iter()
+            .any(|e| matches!(e, AuthzEvent::RefreshTokenReused { .. }))
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn every_broken_proof_is_refused_with_invalid_dpop_proof_and_spends_nothing() {
     let sandbox = start().await;
     let key = DpopKey::new();

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 /// The running cluster of this test binary.
 pub struct Cluster {
     socket_dir: PathBuf,
+    /// The port it listens on besides the socket; `None`: the default.
+    port: Option<u16>,
     /// The wrapper; its stdin is the pipe whose closing stops the server.
     _wrapper: std::sync::Mutex<Child>,
     next_db: AtomicUsize,
@@ -38,13 +40,11 @@ pub fn cluster() -> Option<&'static Cluster> {
 /// A fresh, empty database on the cluster, as a URL the bank API accepts.
 pub fn fresh_database() -> Option<String> {
     let cluster = cluster()?;
-    let n = cluster.next_db.fetch_add(1, Ordering::SeqCst);
-    let name = format!("bank_test_{}_{n}", std::process::id());
-    cluster.psql(&format!("CREATE DATABASE {name}"));
+    let name = cluster.fresh_database_name();
     Some(cluster.url(&name))
 }
 
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
@@ -109,6 +109,18 @@ fn command(program: &Path, root: bool) -> Command {
 }
 
 fn start() -> Option<Cluster> {
+    start_with(|_| Vec::new())
+}
+
+/// A cluster of its own: `prepare` gets its private dir once `initdb` has run and before
+/// the server starts (to write files there, as [`hand_over`] them), and returns further
+/// `-c name=value` settings for the server.
+pub fn start_with(prepare: impl FnOnce(&Path) -> Vec<String>) -> Option<Cluster> {
+    start_on(None, prepare)
+}
+
+/// As [`start_with`], listening on `port` too (its socket is named after the port).
+pub fn start_on(port: Option<u16>, prepare: impl FnOnce(&Path) -> Vec<String>) -> Option<Cluster> {
     let Some(bin) = bindir() else {
         assert!(
             !in_ci(),
@@ -152,22 +164,30 @@ fn start() -> Option<Cluster> {
         "initdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Only a unix socket in the private dir; fsync off because the cluster is thrown
-    // away (durability is about the API's settings, which the tests read back).
+    let mut settings = prepare(&dir);
+    if let Some(port) = port {
+        settings.push(format!("port={port}"));
+    }
+    // Only a unix socket in the private dir (unless `prepare` says otherwise); fsync off
+    // because the cluster is thrown away (durability is about the API's settings, which
+    // the tests read back).
     let script = r#"
-        "$0" -D "$1/data" -k "$1" -c listen_addresses= -c fsync=off -c max_connections=200 \
-            </dev/null >"$1/server.log" 2>&1 &
+        bin=$0 dir=$1
+        shift
+        "$bin" -D "$dir/data" -k "$dir" -c listen_addresses= -c fsync=off -c max_connections=200 \
+            "$@" </dev/null >"$dir/server.log" 2>&1 &
         pid=$!
         read -r _ || true
         kill -INT "$pid" 2>/dev/null
         wait "$pid"
-        rm -rf "$1"
+        rm -rf "$dir"
     "#;
     let wrapper = command(Path::new("/bin/sh"), root)
         .arg("-c")
         .arg(script)
         .arg(bin.join("postgres"))
         .arg(&dir)
+        .args(settings.iter().flat_map(|setting| ["-c", setting.as_str()]))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -176,6 +196,7 @@ fn start() -> Option<Cluster> {
     wait_until_ready(&dir);
     Some(Cluster {
         socket_dir: dir,
+        port,
         _wrapper: std::sync::Mutex::new(wrapper),
         next_db: AtomicUsize::new(0),
     })
@@ -199,7 +220,31 @@ fn wait_until_ready(dir: &Path) {
     }
 }
 
+/// Gives a file written into a cluster's dir to the user the server runs as (when we are
+/// root), readable by it alone, as the server wants of its key.
+pub fn hand_over(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if running_as_root() {
+        std::os::unix::fs::chown(path, Some(id_of("-u")), Some(id_of("-g")))
+            .expect("hand the file to postgres");
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("file mode");
+}
+
 impl Cluster {
+    /// The cluster's private dir (its socket, its data, what `prepare` wrote).
+    pub fn dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// A fresh, empty database on this cluster: its name.
+    pub fn fresh_database_name(&self) -> String {
+        let n = self.next_db.fetch_add(1, Ordering::SeqCst);
+        let name = format!("bank_test_{}_{n}", std::process::id());
+        self.psql(&format!("CREATE DATABASE {name}"));
+        name
+    }
+
     /// `postgres://postgres@<socket dir>/NAME`, the host percent-encoded as libpq does.
     pub fn url(&self, database: &str) -> String {
         let host: String = self
@@ -208,7 +253,8 @@ impl Cluster {
             .to_string()
             .replace('%', "%25")
             .replace('/', "%2F");
-        format!("postgres://postgres@{host}/{database}")
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("postgres://postgres@{host}{port}/{database}")
     }
 
     /// Runs one SQL command as the superuser, through the same socket.

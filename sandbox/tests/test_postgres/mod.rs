@@ -1,12 +1,14 @@
 //! The bank API on PostgreSQL: the same guarantees as on SQLite, in-process
 //! (`test_store`), and across two `bank-sandbox api` processes sharing one database
 //! (`test_instances`). Every test gets a fresh database on one throwaway cluster
-//! (`cluster`); the API instances trust the tests' own loopback issuer.
+//! (`cluster`); the API instances trust the tests' own loopback issuer. The link's TLS
+//! is tested against a cluster of its own (`test_tls`).
 
 mod cluster;
 mod test_group_commit;
 mod test_instances;
 mod test_store;
+mod test_tls;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};

@@ -29,7 +29,8 @@ pub enum Durability {
 pub enum Database {
     /// A SQLite file; `None` keeps it in memory (tests, the demo).
     Sqlite(Option<PathBuf>),
-    /// A PostgreSQL connection URL (or key/value string), passed to `tokio-postgres`.
+    /// A PostgreSQL connection URL; `sslmode` and `sslrootcert` in its query say how its
+    /// link is encrypted (`store::bank::postgres::tls`), the rest goes to `tokio-postgres`.
     Postgres(String),
 }
 
@@ -38,11 +39,9 @@ impl Database {
     pub fn parse(value: &str) -> Result<Database, StoreError> {
         let value = value.trim();
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            // Parsed now, so a typo fails at start-up with a clear message, not at the
-            // first request.
-            value
-                .parse::<tokio_postgres::Config>()
-                .map_err(|_| StoreError::Config("not a valid PostgreSQL URL".into()))?;
+            // Parsed now, so a typo or a remote host without a TLS choice fails at start-up
+            // with a clear message, not at the first request.
+            super::postgres::parse_link(value)?;
             return Ok(Database::Postgres(value.to_owned()));
         }
         if let Some(path) = value.strip_prefix("sqlite:") {

@@ -26,11 +26,15 @@ use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::{NoTls, Row, SimpleQueryMessage};
+use tokio_postgres::{Row, SimpleQueryMessage};
 
 mod group_commit;
 mod precheck;
+mod tls;
 mod transfer;
+
+use self::tls::MakeRustls;
+pub use self::tls::parse_link;
 
 use self::group_commit::Lanes;
 use super::{
@@ -88,18 +92,18 @@ impl PgBank {
         durability: Durability,
         pool_size: usize,
     ) -> Result<PgBank, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|_| StoreError::Config("not a valid PostgreSQL URL".into()))?;
+        let link = parse_link(url)?;
+        let tls = MakeRustls::new(&link.tls)?;
+        let mut config = link.config;
         if config.get_application_name().is_none() {
             config.application_name("bank-sandbox api");
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        let pool = pool_of(config.clone(), durability, pool_size)?;
+        let pool = pool_of(config.clone(), tls.clone(), durability, pool_size)?;
         let proofs_pool = match durability {
-            Durability::Full => Some(pool_of(config, Durability::Relaxed, pool_size)?),
+            Durability::Full => Some(pool_of(config, tls, Durability::Relaxed, pool_size)?),
             Durability::Relaxed => None,
         };
         let bank = PgBank {
@@ -380,6 +384,7 @@ impl PgBank {
 /// `synchronous_commit`, set at connect time so that it holds whatever the server's default.
 fn pool_of(
     mut config: tokio_postgres::Config,
+    tls: MakeRustls,
     durability: Durability,
     size: usize,
 ) -> Result<Pool, StoreError> {
@@ -394,7 +399,7 @@ fn pool_of(
     config.options(options.trim_start());
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
