@@ -10,6 +10,7 @@ use bank_sandbox::authz::{AuthzEvent, DpopSupport};
 
 use crate::common::mfa::{Mfa, with_mfa};
 use crate::common::{PUSHED_URL, TestEnv};
+use crate::test_transfer::browser_runs;
 
 const TRANSFER: &[&str] = &["transfer", "--to", "bob", "--amount", "25.00", "--yes"];
 
@@ -277,10 +278,11 @@ fn dpop_never_gets_bearer_tokens_and_the_sandbox_moves_no_money_for_them() {
     let token = env.run(&["--json", "token"]).success().json();
     assert_eq!(token["token_type"], "Bearer");
     env.run(&["balance"]).success();
-    // The sandbox's own API takes only bound tokens for transfers (`transfers` mode).
-    // A bearer step-up token is refused by the API, which challenges in the DPoP scheme
-    // alone, and bank says what to change.
-    let run = with_mfa(&env, TRANSFER, Mfa::Approve).code(2);
+    // The sandbox's own API takes only bound tokens for transfers (`transfers` mode): the
+    // bearer everyday token is refused before any step-up (no sign-in, no push), in the
+    // DPoP scheme alone, and bank says what to change.
+    let run = env.run(TRANSFER).code(2);
+    assert_eq!(browser_runs(&env), 1, "only the login's sign-in");
     assert!(
         run.stderr.ends_with(
             "error: the bank API takes only DPoP-bound tokens here: moving money needs a DPoP-bound token\n  \

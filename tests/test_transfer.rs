@@ -341,7 +341,7 @@ fn step_up_signed_by_another_user_is_refused_before_the_retry() {
     env.set_env("BANK_TEST_PASSWORD", "builder");
     let run = std::thread::scope(|s| {
         let run = s.spawn(|| {
-            env.run_with_browser(&["transfer", "--to", "alice", "--amount", "10", "--yes"])
+            env.run_with_browser(&["transfer", "--to", "bob", "--amount", "10", "--yes"])
         });
         let authz = env.sandbox().authz().clone();
         let pending = env

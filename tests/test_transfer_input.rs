@@ -10,32 +10,79 @@ use crate::test_transfer::{
     STEP_UP_MESSAGE, assert_money, authorization_requests, browser_runs, transfer_posts,
 };
 
+/// A bank checks the payment, then asks for strong authentication: a transfer the bank
+/// would refuse is refused with its own words before any sign-in or push, and the person's
+/// push budget is untouched.
 #[test]
-fn insufficient_funds_is_the_banks_refusal_exit_6_with_the_api_message() {
+fn a_transfer_the_bank_would_refuse_asks_for_no_approval() {
     let env = TestEnv::start();
     env.login();
-    let run = with_mfa(
+    let transfer = |args: &[&str]| {
+        let mut all = vec!["transfer", "--yes"];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    for (args, code, words) in [
+        (
+            &["--to", "bob", "--amount", "5000"][..],
+            6,
+            "error: transfer refused: Insufficient funds (422): The account balance does not cover this transfer.\n",
+        ),
+        (
+            &["--to", "nobody", "--amount", "5"][..],
+            6,
+            "Unknown recipient (422)",
+        ),
+        (&["--to", "alice", "--amount", "5"][..], 6, "(422)"),
+        (
+            &["--to", "bob", "--amount", "5", "--currency", "EUR"][..],
+            6,
+            "(422)",
+        ),
+    ] {
+        let run = transfer(args).code(code);
+        assert_eq!(run.stdout, "");
+        assert!(run.stderr.contains(words), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains(STEP_UP_MESSAGE), "{}", run.stderr);
+    }
+    // A key reused with another amount: the key's first transfer needs its approval...
+    let first = with_mfa(
         &env,
-        &["transfer", "--to", "bob", "--amount", "5000", "--yes"],
+        &[
+            "transfer",
+            "--yes",
+            "--to",
+            "bob",
+            "--amount",
+            "4",
+            "--idempotency-key",
+            "k-1",
+        ],
         Mfa::Approve,
     )
-    .code(6);
-    assert_eq!(run.stdout, "");
-    assert!(
-        run.stderr.contains(
-            "error: transfer refused: Insufficient funds (422): The account balance does not cover this transfer.\n"
-        ),
-        "{}",
-        run.stderr
-    );
+    .success();
+    assert!(first.stdout.contains("4.00"), "{}", first.stdout);
+    // ...the same key for another amount is refused before any approval.
+    let reused = transfer(&["--to", "bob", "--amount", "5", "--idempotency-key", "k-1"]).code(6);
+    assert!(reused.stderr.contains("(422)"), "{}", reused.stderr);
+
+    // One push in all, for the one transfer the bank made; each refusal was the first answer.
+    let pushes = env
+        .sandbox()
+        .authz()
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, bank_sandbox::authz::AuthzEvent::MfaRequired { .. }))
+        .count();
+    assert_eq!(pushes, 1);
     assert_eq!(
         transfer_posts(&env)
             .iter()
             .map(|p| p.status)
             .collect::<Vec<_>>(),
-        [403, 422]
+        [422, 422, 422, 422, 403, 201, 422]
     );
-    assert_money(&env, 100_000, 50_000, 0);
+    assert_money(&env, 99_600, 50_400, 1);
 }
 
 #[test]

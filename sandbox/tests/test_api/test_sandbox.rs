@@ -131,18 +131,26 @@ async fn the_step_up_story_with_real_tokens() {
         json!({"account": "alice", "balance": "1000.00", "currency": "USD"})
     );
 
-    // The everyday token cannot move money: 403 names the missing scope, and offers DPoP,
-    // which moving money will need.
+    // A bearer everyday token could never move money here (transfers need DPoP-bound
+    // tokens): the API says so before any step-up, in the DPoP scheme alone.
     let transfer = json!({"to": "bob", "amount": "25.00"});
     let refused = api.transfer(&everyday, "story-1", &transfer).await;
-    refused.assert_problem(403, "insufficient-scope");
+    refused.assert_problem(401, "dpop-required");
     assert_eq!(
         refused.challenges(),
         [
-            r#"Bearer error="insufficient_scope", scope="transfer:funds""#,
-            r#"DPoP algs="ES256""#
+            r#"DPoP error="invalid_token", error_description="moving money needs a DPoP-bound token", algs="ES256""#
         ]
     );
+    // A bound everyday token is told what it lacks: the scope.
+    let (code, pkce) = code_without_mfa(&sandbox, "alice", "wonderland", EVERYDAY).await;
+    let (status, _, body) =
+        crate::common::exchange_dpop(&sandbox, &code, &pkce.verifier, client_key()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bound = body["access_token"].as_str().expect("access token");
+    api.transfer_dpop(bound, client_key(), "story-1", &transfer)
+        .await
+        .assert_problem(403, "insufficient-scope");
 
     // Step up with push MFA (a DPoP-bound token), retry the same transfer with the same key.
     let step_up = step_up_token(&sandbox, "alice", "wonderland", &transfer).await;

@@ -246,9 +246,10 @@ async fn each_mode_refuses_what_it_says() {
             r#"DPoP error="invalid_token", error_description="moving money needs a DPoP-bound token", algs="ES256""#
         ]
     );
-    // An everyday token is first told what it lacks: the scope (then it will need DPoP).
-    let scope = transfers.transfer(&unbound(), "t-2", &transfer).await;
-    scope.assert_problem(403, "insufficient-scope");
+    // So is an unbound everyday token, before its scope: no step-up could make it move
+    // money here, so nobody is asked to approve one.
+    let unbound_everyday = transfers.transfer(&unbound(), "t-2", &transfer).await;
+    unbound_everyday.assert_problem(401, "dpop-required");
     let bound_step_up = bound(&issuer, &key, STEP_UP);
     let paid = transfers
         .transfer_dpop(&bound_step_up, &key, "t-3", &transfer)
