@@ -14,6 +14,8 @@ use crate::common::mfa::{Mfa, with_mfa};
 
 const TRANSFER: &[&str] = &["transfer", "--to", "bob", "--amount", "25.00", "--yes"];
 const API: &str = "https://bank.example/api";
+/// The sandbox set up like a default Auth0 tenant, as docs/PROVIDERS.md shows it.
+const AUTH0_LIKE: &str = include_str!("../sandbox/providers/auth0-like.toml");
 
 /// Which of the sandbox's own protocol extensions the provider offers.
 #[derive(Clone, Copy, Debug)]
@@ -185,18 +187,20 @@ fn exact_redirect_matching_works_with_the_port_login_was_given() {
 }
 
 /// The README's Auth0 steps, as written, against a sandbox set up like a default Auth0
-/// tenant: an issuer with a slash, `audience` only, exact callback URLs, access tokens with
-/// only the RFC 9068 claims, no RAR, no PAR, no DPoP; the API run as `bank-sandbox api
-/// --issuer …` runs it.
+/// tenant (`sandbox/providers/auth0-like.toml`): an issuer with a slash, `audience` only,
+/// exact callback URLs, access tokens with only the RFC 9068 claims, no RAR, no PAR, no
+/// DPoP; the API run as `bank-sandbox api --issuer …` runs it.
 #[test]
 fn the_readme_auth0_steps_work_against_a_default_tenant() {
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/callback");
     let mut env = TestEnv::start_with(|c| {
-        external(c, NONE);
-        c.authz.issuer_trailing_slash = true;
-        c.authz.api_parameter = ApiParameter::Audience;
-        c.authz.minimal_access_tokens = true;
+        let tenant = SandboxConfig::from_toml(AUTH0_LIKE).expect("the Auth0-like settings");
+        assert!(tenant.api_as_external && !tenant.authz.authorization_details);
+        c.api_as_external = tenant.api_as_external;
+        c.authz = tenant.authz;
+        c.authz.password_hashing = bank_sandbox::authz::PasswordHashing::fast_for_tests();
+        // The file's port is 8765; this test registers a free one instead.
         c.authz.clients[0].redirect_uris = vec![callback.clone()];
     });
     let (issuer, api_url) = (env.issuer.clone(), env.api_url.clone());

@@ -213,6 +213,11 @@ pub async fn run(common: &CommonArgs, args: ServeArgs, json: bool) -> Result<(),
         .map(|u| (u.username.clone(), u.password.expose().to_owned()))
         .collect();
     let audience = config.authz.api_identifier.clone();
+    let client = config
+        .authz
+        .clients
+        .first()
+        .map_or_else(String::new, client_words);
     let data = config.data_dir.clone();
     let sandbox = Sandbox::start(config).await.map_err(ServeError::Start)?;
     if json {
@@ -230,6 +235,7 @@ pub async fn run(common: &CommonArgs, args: ServeArgs, json: bool) -> Result<(),
     let transfers = sandbox.bank().config().step_up_policy().describe();
     let banner = Banner {
         transfers: &transfers,
+        client: &client,
         issuer: sandbox.issuer(),
         api_url: sandbox.api_url(),
         audience: &audience,
@@ -242,6 +248,30 @@ pub async fn run(common: &CommonArgs, args: ServeArgs, json: bool) -> Result<(),
     eprintln!("Stopping the sandbox…");
     sandbox.shutdown().await;
     stopped.map_err(ServeError::Signal)
+}
+
+/// "bank-cli (public, PKCE S256, redirect http://127.0.0.1/callback, any port)": what a
+/// `bank` profile must match.
+fn client_words(client: &crate::authz::ClientConfig) -> String {
+    let redirects: Vec<String> = client
+        .redirect_uris
+        .iter()
+        .map(|uri| {
+            let any_port = ["http://127.0.0.1/", "http://[::1]/"]
+                .iter()
+                .any(|p| uri.starts_with(p));
+            if any_port {
+                format!("{uri}, any port")
+            } else {
+                format!("{uri}, exactly")
+            }
+        })
+        .collect();
+    format!(
+        "{} (public, PKCE S256, redirect {})",
+        client.client_id,
+        redirects.first().cloned().unwrap_or_default()
+    )
 }
 
 /// The addresses the `bank` CLI's default profile points at: nothing to export for them.
@@ -257,6 +287,8 @@ pub struct Banner<'a> {
     pub audience: &'a str,
     /// The bank API's assurance policy for transfers, in words.
     pub transfers: &'a str,
+    /// The registered client and its redirect URIs, in words.
+    pub client: &'a str,
     /// `None`: in memory.
     pub data: Option<&'a Path>,
     /// Where `bank-sandbox mfa` looks without `--data-dir`.
@@ -272,6 +304,7 @@ impl std::fmt::Display for Banner<'_> {
             api_url,
             audience,
             transfers,
+            client,
             data,
             default_data,
             users,
@@ -291,7 +324,7 @@ impl std::fmt::Display for Banner<'_> {
              \x20 Bank API                       {api_url}\n\
              \x20 Audience                       {audience}\n\
              \x20 Transfers need                 {transfers}\n\
-             \x20 Client                         bank-cli (public, PKCE S256, redirect http://127.0.0.1/callback, any port)\n\
+             \x20 Client                         {client}\n\
              \x20 Data                           {data_line}\n\
              \x20 Demo users                     {}\n\n\
              In a second terminal:\n\n",
@@ -308,7 +341,8 @@ impl std::fmt::Display for Banner<'_> {
              \x20 bank balance                             # Balance: 1,000.00 USD\n\
              \x20 bank transfer --to bob --amount 25.00    # needs step-up: approve the MFA push\n\n\
              Approve the MFA push on the sandbox's \"phone\":\n\n\
-             \x20 open {issuer}/authenticator, sign in as {user}, type the number the browser shows\n"
+             \x20 open {base}/authenticator, sign in as {user}, type the number the browser shows\n",
+            base = issuer.trim_end_matches('/')
         )?;
         match data {
             Some(dir) if Some(dir) == default_data => {
@@ -366,6 +400,7 @@ mod tests {
             api_url,
             audience: AUD,
             transfers: "the token must show MFA",
+            client: "bank-cli (public, PKCE S256, redirect http://127.0.0.1/callback, any port)",
             data,
             default_data: default,
             users: &users(),

@@ -115,13 +115,10 @@ impl StepUpPolicy {
             None => "of any age".to_owned(),
         };
         match self.evidence {
-            Evidence::TokenClaims => format!(
-                "the token must show MFA (amr, or acr {}) and an auth_time {age}",
-                self.mfa_acr_values.join(" or ")
-            ),
-            Evidence::ProviderRule => format!(
-                "the provider's MFA rule for transfer:funds; amr/acr must not deny a second factor, auth_time (if any) {age}"
-            ),
+            Evidence::TokenClaims => format!("MFA shown in the token (amr/acr), auth_time {age}"),
+            Evidence::ProviderRule => {
+                format!("the provider's MFA rule (amr/acr/auth_time checked if present, {age})")
+            }
         }
     }
 }

@@ -84,7 +84,7 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
         MfaCommand::List { user, json } => {
             let admin = admin_file(common)?;
             let mut request = client
-                .get(format!("{}/admin/mfa", admin.issuer))
+                .get(format!("{}/admin/mfa", admin.issuer.trim_end_matches('/')))
                 .bearer_auth(&admin.token);
             if let Some(user) = &user {
                 request = request.query(&[("user", user)]);
@@ -124,7 +124,10 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
     let admin = admin_file(common)?;
     let body: serde_json::Value = checked(
         client
-            .post(format!("{}/admin/mfa/decide", admin.issuer))
+            .post(format!(
+                "{}/admin/mfa/decide",
+                admin.issuer.trim_end_matches('/')
+            ))
             .bearer_auth(&admin.token)
             .json(
                 &serde_json::json!({ "decision": decision, "id": id, "user": user, "code": code }),

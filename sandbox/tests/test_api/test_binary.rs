@@ -181,7 +181,7 @@ async fn an_external_issuers_rule_is_the_mfa_evidence_and_the_banner_says_so() {
     let api = ApiProcess::spawn_with(&issuer.issuer, &["--data-dir", &data_dir]);
     assert!(
         api.banner
-            .contains("Transfers       the provider's MFA rule for transfer:funds"),
+            .contains("Transfers       the provider's MFA rule (amr/acr/auth_time checked"),
         "{}",
         api.banner
     );

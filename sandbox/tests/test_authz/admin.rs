@@ -351,3 +351,23 @@ async fn mfa_list_shows_device_requests_and_mfa_deny_denies_one() {
     assert!(sandbox.authz().pending_devices().is_empty());
     sandbox.shutdown().await;
 }
+
+/// An issuer with Auth0's trailing slash: the admin commands still find the admin API (its
+/// endpoints hang off the issuer without the slash).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mfa_commands_work_with_an_issuer_that_ends_with_a_slash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("temp home");
+    let data_dir = dir.path().to_str().expect("utf-8 temp path").to_owned();
+    let mut config = config_in(dir.path());
+    config.authz.issuer_trailing_slash = true;
+    let sandbox = start_with(config).await;
+    assert!(sandbox.issuer().ends_with('/'), "{}", sandbox.issuer());
+    let list = bank_sandbox(home.path(), &["--data-dir", &data_dir, "mfa", "list"]).await;
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    sandbox.shutdown().await;
+}
