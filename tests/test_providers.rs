@@ -186,7 +186,7 @@ fn exact_redirect_matching_works_with_the_port_login_was_given() {
     assert_eq!(env.sandbox().bank().balance_of("bob"), Some(52_500));
 }
 
-/// The README's Auth0 steps, as written, against a sandbox set up like a default Auth0
+/// The Auth0 steps of docs/PROVIDERS.md, as written, against a sandbox set up like a default Auth0
 /// tenant (`sandbox/providers/auth0-like.toml`): an issuer with a slash, `audience` only,
 /// exact callback URLs, access tokens with only the RFC 9068 claims, no RAR, no PAR, no
 /// DPoP; the API run as `bank-sandbox api --issuer …` runs it.

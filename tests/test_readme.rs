@@ -12,6 +12,23 @@ use std::process::Command;
 use crate::common::{BANK, TestEnv};
 
 const README: &str = include_str!("../README.md");
+/// The README and the docs it leads to, each with its path: their runnable blocks run, and
+/// their links must lead somewhere.
+const DOCS: [(&str, &str); 7] = [
+    ("README.md", README),
+    ("docs/SANDBOX.md", include_str!("../docs/SANDBOX.md")),
+    ("docs/PROVIDERS.md", include_str!("../docs/PROVIDERS.md")),
+    ("docs/PROFILES.md", include_str!("../docs/PROFILES.md")),
+    ("docs/SECURITY.md", include_str!("../docs/SECURITY.md")),
+    (
+        "docs/PERFORMANCE.md",
+        include_str!("../docs/PERFORMANCE.md"),
+    ),
+    (
+        "docs/ARCHITECTURE.md",
+        include_str!("../docs/ARCHITECTURE.md"),
+    ),
+];
 const MARKER: &str = "<!-- runnable -->";
 
 /// The marked blocks, each with the README line its fence is on (for failure messages).
@@ -41,8 +58,11 @@ fn runnable_blocks(readme: &str) -> Vec<(usize, String)> {
 
 #[test]
 fn readme_marks_its_scripting_examples_as_runnable() {
-    let blocks = runnable_blocks(README);
-    let all: String = blocks.iter().map(|(_, b)| b.as_str()).collect();
+    let all: String = DOCS
+        .iter()
+        .flat_map(|(_, text)| runnable_blocks(text))
+        .map(|(_, b)| b)
+        .collect();
     for example in [
         "bank balance --json | jq -r .balance",
         "bank transfer --to bob --amount 5 --yes --json | jq -r .id",
@@ -72,7 +92,12 @@ fn readme_runnable_examples_work_as_written() {
         bank_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    for (line, block) in runnable_blocks(README) {
+    let blocks = DOCS.iter().flat_map(|(path, text)| {
+        runnable_blocks(text)
+            .into_iter()
+            .map(move |(line, block)| (format!("{path}:{line}"), block))
+    });
+    for (line, block) in blocks {
         let script = block
             .replace("http://127.0.0.1:8400", &env.issuer)
             .replace("http://127.0.0.1:8401", &env.api_url);
@@ -90,7 +115,7 @@ fn readme_runnable_examples_work_as_written() {
         let out = sh.output().expect("bash runs");
         assert!(
             out.status.success(),
-            "README block at line {line} failed ({})\n--- script\n{script}\n--- stdout\n{}\n--- stderr\n{}",
+            "the block at {line} failed ({})\n--- script\n{script}\n--- stdout\n{}\n--- stderr\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
@@ -166,4 +191,37 @@ fn run_script(env: &TestEnv, script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every relative link in the README and the docs leads to a file of the repository (the
+/// link check CI runs; links to the web are not followed from here).
+#[test]
+fn every_link_in_the_docs_leads_somewhere() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut broken = Vec::new();
+    for (path, text) in DOCS {
+        let dir = root.join(path).parent().expect("a directory").to_owned();
+        let mut rest = text;
+        while let Some(start) = rest.find("](") {
+            rest = &rest[start + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            rest = &rest[end..];
+            if target.starts_with("http://")
+                || target.starts_with("https://")
+                || target.starts_with('#')
+            {
+                continue;
+            }
+            let file = target.split('#').next().unwrap_or_default();
+            if !dir.join(file).exists() {
+                broken.push(format!("{path}: {target}"));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "links to nothing:\n{}",
+        broken.join("\n")
+    );
 }
