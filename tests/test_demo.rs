@@ -34,8 +34,8 @@ const STORY: &[&str] = &[
     // Pushed (RFC 9126): the step-up's URL is a reference, its scope went to the server.
     "/authorize?client_id=bank-cli&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A",
     "authz     MFA required: push mfa_",
-    "phone     the push says: pay bob 25.00 USD; the number is ",
-    "phone     --yes: approving",
+    "phone     the push says: pay bob 25.00 USD",
+    "phone     --yes: types the browser's number ",
     "browser   the waiting page sees: approved",
     "✓ Step-up token received.",
     "scope \"openid transfer:funds\", amr pwd+mfa, acr http://schemas.openid.net/pape/policies/2007/06/multi-factor, lives 5m",
@@ -267,11 +267,12 @@ fn sandbox_serves_what_its_walkthrough_says() {
     }
 }
 
-/// On a terminal without `--yes`, the MFA push is a dialoguer prompt; "no" denies it, no
-/// step-up token is issued, no money moves, and the demo exits 4 (denied). No display here,
+/// On a terminal without `--yes`, the phone asks for the number the browser shows, as the
+/// real authenticator does; Enter alone denies, no step-up token is issued, no money moves,
+/// and the demo exits 4 (denied). No display here,
 /// so the demo says so and signs in over HTTP. `script` (util-linux) provides the terminal.
 #[test]
-fn demo_on_a_terminal_asks_and_a_no_denies() {
+fn demo_on_a_terminal_asks_for_the_number_and_enter_denies() {
     let home = tempfile::tempdir().expect("temp home");
     let mut cmd = Command::new("script");
     cmd.env_clear()
@@ -282,7 +283,7 @@ fn demo_on_a_terminal_asks_and_a_no_denies() {
     let line = format!("{BANK} demo");
     let output = assert_cmd::Command::from_std(cmd)
         .args(["-qec", &line, "/dev/null"])
-        .write_stdin("n")
+        .write_stdin("\n")
         .timeout(Duration::from_secs(120))
         .output()
         .expect("script runs");
@@ -293,8 +294,9 @@ fn demo_on_a_terminal_asks_and_a_no_denies() {
         "authz     MFA required: push mfa_",
         // The phone reads the number from the scripted browser's page, and the prompt says
         // what is approved, who asked and when.
-        "phone     the push says: pay bob 25.00 USD; the number is ",
-        "Approve: Pay bob 25.00 USD \u{2014} bank CLI, ",
+        "phone     the push says: pay bob 25.00 USD",
+        "phone     Approve: Pay bob 25.00 USD \u{2014} bank CLI, ",
+        "Type the number your browser shows to approve (Enter denies)",
         "phone     denied",
         "browser   the waiting page sees: denied",
         "The MFA request was denied, so no step-up token was issued and no money moves.",
@@ -303,4 +305,6 @@ fn demo_on_a_terminal_asks_and_a_no_denies() {
         assert!(screen.contains(expected), "missing {expected:?}:\n{screen}");
     }
     assert!(!screen.contains("Step 5/7"), "{screen}");
+    // The push never carries the number: only the page in front of the person shows it.
+    assert!(!screen.contains("the number is"), "{screen}");
 }

@@ -214,16 +214,19 @@ pub fn answer_mfa(
             request.summary()
         ));
         let number = if scripted { lines.number().await } else { None };
-        if let Some(number) = &number {
-            let what = request
-                .payment()
-                .map_or_else(|| request.scopes.join(" "), |p| p.action());
-            ui.status(&format!(
-                "    phone     the push says: {what}; the number is {number}"
-            ));
-        }
+        let what = request
+            .payment()
+            .map_or_else(|| request.scopes.join(" "), |p| p.action());
+        // The push names the payment, never the number: that is only on the page in front
+        // of the person, which is what makes a stranger's push useless to approve.
+        ui.status(&format!("    phone     the push says: {what}"));
         let answer = if yes {
-            ui.status("    phone     --yes: approving");
+            match &number {
+                Some(n) => ui.status(&format!(
+                    "    phone     --yes: types the browser's number {n} and approves"
+                )),
+                None => ui.status("    phone     --yes: approving"),
+            }
             Some(number)
         } else {
             lines.hold();
@@ -247,28 +250,28 @@ pub fn answer_mfa(
     })
 }
 
-/// The terminal prompt of the sandbox's authenticator. On its own thread, not the runtime's
-/// blocking pool: an unanswered prompt must not keep the process alive after the demo ends.
-/// `None`: denied; `Some(number)`: approved with that number (read from the scripted page,
-/// or asked for when a real browser shows it).
-async fn ask(request: &MfaRequestInfo, number: Option<String>) -> Option<Option<String>> {
-    let prompt = format!("Approve: {}?", request.summary());
+/// The terminal prompt of the sandbox's authenticator, asking what the real one asks: the
+/// number the browser shows (number matching), typed by the person; Enter alone denies. The
+/// sandbox checks the number, so a wrong one is refused as on the real authenticator. On its
+/// own thread, not the runtime's blocking pool: an unanswered prompt must not keep the
+/// process alive after the demo ends. `None`: denied; `Some(typed)`: approved with it.
+async fn ask(request: &MfaRequestInfo, _shown: Option<String>) -> Option<Option<String>> {
+    let summary = request.summary();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let term = dialoguer::console::Term::stderr();
-        let approve = dialoguer::Confirm::new()
-            .with_prompt(prompt)
-            .default(false)
-            .interact_on(&term)
-            .unwrap_or(false);
-        let answer = match (approve, number) {
-            (false, _) => None,
-            (true, Some(number)) => Some(Some(number)),
-            (true, None) => dialoguer::Input::<String>::new()
-                .with_prompt("The number shown in your browser")
-                .interact_text_on(&term)
-                .ok()
-                .map(Some),
+        let _ = term.write_line(&format!("    phone     Approve: {summary}?"));
+        let typed = dialoguer::Input::<String>::new()
+            .with_prompt(
+                "    phone     Type the number your browser shows to approve (Enter denies)",
+            )
+            .allow_empty(true)
+            .interact_text_on(&term)
+            .ok()
+            .map(|t| t.trim().to_owned());
+        let answer = match typed {
+            Some(number) if !number.is_empty() => Some(Some(number)),
+            _ => None,
         };
         let _ = tx.send(answer);
     });
