@@ -368,6 +368,18 @@ impl AuthzState {
         )? {
             return Ok(finished());
         }
+        // RFC 8628 §5.4: someone who sends you a code gets what you approve, so the person
+        // must see what a code grants before it is granted. A payment approved just now on
+        // the authenticator — which showed exactly that payment, and took the number only
+        // this page's browser had — is that decision already: asking again adds a click, not
+        // protection. A sign-in (scopes, no payment, or no second factor) is confirmed on
+        // the page as before.
+        if amr.contains(&"mfa")
+            && device.authorization_details.is_some()
+            && let Some(decided) = self.store().device_by_txn(&txn.id)?
+        {
+            return Ok(self.decide_device(txn, &decided, true)?);
+        }
         Ok(redirect(&format!("/device/confirm?txn={}", txn.id)))
     }
 

@@ -307,7 +307,7 @@ impl AuthzState {
     }
 
     /// The person's decision on `/device/confirm`.
-    fn decide_device(
+    pub(super) fn decide_device(
         &self,
         txn: &TxnRecord,
         device: &DeviceRecord,
