@@ -109,38 +109,42 @@ fn a_provider_whose_access_tokens_say_nothing_about_mfa_moves_money_by_its_rule(
 
 #[test]
 fn an_issuer_with_a_trailing_slash_is_used_exactly() {
-    let env = TestEnv::start_with(|c| {
-        external(c, ALL);
-        c.authz.issuer_trailing_slash = true;
-    });
-    assert!(env.issuer.ends_with('/'), "{}", env.issuer);
-    story(&env, &[]);
+    every_variant(|c| c.authz.issuer_trailing_slash = true);
 }
 
 #[test]
 fn a_provider_that_reads_only_audience_gets_it() {
-    let env = TestEnv::start_with(|c| {
-        external(c, NONE);
-        c.authz.api_parameter = ApiParameter::Audience;
-    });
-    // With `resource` (the default) the token is for the provider's user info, not the API.
-    env.run_with_browser(&["login"]).success();
-    let refused = env.run(&["balance"]);
-    assert_eq!(refused.code, 3, "{}", refused.stderr);
-    env.run(&["logout"]).success();
-    env.run(&["config", "set", "audience_param", "audience"])
-        .success();
-    story(&env, &[]);
+    for with in [NONE, ALL] {
+        let env = TestEnv::start_with(|c| {
+            external(c, with);
+            c.authz.api_parameter = ApiParameter::Audience;
+        });
+        // With `resource` (the default) the token is for the provider's user info, not the
+        // API: the bank refuses it.
+        env.run_with_browser(&["login"]).success();
+        let refused = env.run(&["balance"]);
+        assert_eq!(refused.code, 3, "{}", refused.stderr);
+        env.run(&["logout"]).success();
+        env.run(&["config", "set", "audience_param", "audience"])
+            .success();
+        story(&env, &[]);
+    }
 }
 
 /// The profile `bank login` creates keeps the port the provider registered: a provider that
 /// matches redirect URIs exactly would refuse every later step-up on another port.
 #[test]
 fn exact_redirect_matching_works_with_the_port_login_was_given() {
+    for with in [NONE, ALL] {
+        exact_redirect_story(with);
+    }
+}
+
+fn exact_redirect_story(with: Extensions) {
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/callback");
     let mut env = TestEnv::start_with(|c| {
-        external(c, ALL);
+        external(c, with);
         c.authz.clients[0].redirect_uris = vec![callback.clone()];
     });
     let (issuer, api_url) = (env.issuer.clone(), env.api_url.clone());
