@@ -18,7 +18,8 @@ use super::extract::{AppJson, IdempotencyKey};
 use super::{ApiState, store_error};
 use crate::error::ApiError;
 use crate::store::bank::{
-    PlannedTransfer, TransferCommand, TransferError, TransferOutcome, TransferRecord,
+    PaidRetry, PlannedTransfer, Precheck, TransferCommand, TransferError, TransferOutcome,
+    TransferRecord,
 };
 
 /// Default and largest page size of the history.
@@ -148,12 +149,32 @@ pub async fn create_transfer(
         idempotency_key: idempotency_key.clone(),
         request_hash,
     };
-    state
+    let precheck = state
         .store()
         .precheck_transfer(&plan)
         .await
         .map_err(refusal)?;
     token.authorize(&state)?;
+    // A lost answer: the very transfer this token paid for, asked again under its key. It
+    // gets its receipt, not a 401 for the spent token, so the client can retry by itself
+    // without a second approval. Only the token recorded as the payer qualifies.
+    if precheck == Precheck::AlreadyMade {
+        let retry = PaidRetry {
+            from_account,
+            idempotency_key: idempotency_key.clone(),
+            request_hash,
+            issuer: claims.issuer.clone(),
+            token_id: claims.token_id.clone(),
+        };
+        if let Some(record) = state
+            .store()
+            .paid_transfer(&retry)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(receipt(StatusCode::CREATED, record, true));
+        }
+    }
     let leeway = state.verifier().leeway_secs() as i64;
     let now = state.verifier().clock().now();
     let cmd = TransferCommand {
