@@ -7,6 +7,7 @@ use oauth2::AccessToken;
 use crate::client::credentials::Credentials;
 use crate::client::dpop::Dpop;
 use crate::client::refresh::Refresh;
+use crate::client::resend::Resend;
 use crate::client::step_up::{StepUp, StepUpOptions};
 use crate::client::{BankClient, Observer, Session, session};
 use crate::config::{self, ConfigFile, Env, LoginProfile, NewProfile, Overrides};
@@ -106,6 +107,7 @@ impl Ctx {
         }
         builder
             .layer(Refresh::new(session))
+            .layer(Resend::new())
             .layer(Dpop::new())
             .build()
     }

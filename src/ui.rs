@@ -262,6 +262,10 @@ impl Drop for Spinner {
 impl Observer for Ui {
     fn event(&self, event: &Event<'_>) {
         match event {
+            // Not a detail of the exchange: the person hears why the command goes on.
+            Event::AnswerLost { key } => self.status(&format!(
+                "The connection broke after the transfer was sent; sending it once more with the same idempotency key {key} (the bank will not move the money twice)."
+            )),
             _ if self.verbose == 0 => {}
             Event::Request {
                 method,

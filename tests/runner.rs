@@ -15,6 +15,7 @@ mod test_device;
 mod test_dpop;
 mod test_exit_codes;
 mod test_login;
+mod test_lost_answer;
 mod test_par;
 mod test_profiles;
 mod test_providers;

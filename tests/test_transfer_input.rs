@@ -1,6 +1,6 @@
 //! `bank transfer` as scripts and careless hands drive it: bad input refused before any
-//! request, `--no-input` and `--yes`, a lost answer retried with the same idempotency key,
-//! insufficient funds, Ctrl-C, the confirmation prompt on a terminal, the help text.
+//! request, `--no-input` and `--yes`, insufficient funds, Ctrl-C, the confirmation prompt
+//! on a terminal, the help text.
 
 use std::time::Duration;
 
@@ -209,88 +209,6 @@ fn without_a_terminal_or_a_browser_the_step_up_fails_at_once() {
     );
     assert_eq!(authorization_requests(&env).len(), 1, "only the login's");
     assert_money(&env, 100_000, 50_000, 0);
-}
-
-/// The transfer reaches the bank but its answer is lost: the CLI says so and prints the
-/// key; retrying with that key returns the original transfer and moves no more money.
-#[test]
-fn lost_answer_then_retry_with_the_same_key_moves_money_once() {
-    let (env, proxy) = TestEnv::behind_proxy();
-    env.login();
-    proxy.drop_next_created();
-
-    let run = with_mfa(
-        &env,
-        &["transfer", "--to", "bob", "--amount", "25", "--yes"],
-        Mfa::Approve,
-    )
-    .code(5);
-    assert_eq!(proxy.dropped(), 1);
-    assert_eq!(run.stdout, "");
-    assert!(
-        run.stderr.contains(
-            "error: the connection to the bank API broke after the transfer was sent: the transfer may have been made\n"
-        ),
-        "{}",
-        run.stderr
-    );
-    let key = run
-        .stderr
-        .split("--idempotency-key ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the key is printed")
-        .to_owned();
-    let printed = run
-        .stderr
-        .lines()
-        .map(str::trim)
-        .find(|line| line.starts_with("bank "))
-        .unwrap_or_else(|| panic!("a retry command is printed:\n{}", run.stderr))
-        .to_owned();
-    assert_eq!(
-        printed,
-        format!(
-            "bank --profile default transfer --yes --to bob --amount 25.00 --idempotency-key {key}"
-        )
-    );
-    // The server did make it.
-    let posts = transfer_posts(&env);
-    assert_eq!(
-        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
-        [403, 201]
-    );
-    assert_eq!(posts[1].idempotency_key.as_deref(), Some(key.as_str()));
-    assert_money(&env, 97_500, 52_500, 1);
-
-    // The retry, exactly as printed: a fresh step-up, the same key, the original transfer back.
-    let retry: Vec<&str> = printed.split_whitespace().skip(1).collect();
-    let run = with_mfa(&env, &retry, Mfa::Approve).success();
-    assert!(
-        run.stderr.contains(&format!(
-            "This transfer was already made with idempotency key {key}; no money moved now."
-        )),
-        "{}",
-        run.stderr
-    );
-    // Stdout too: a script must not read a replay as money moved now.
-    assert!(
-        run.stdout
-            .starts_with("Already done earlier: no money moved now (25.00 USD to bob, transfer "),
-        "{}",
-        run.stdout
-    );
-    let posts = transfer_posts(&env);
-    assert_eq!(
-        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
-        [403, 201, 403, 201]
-    );
-    assert!(
-        posts
-            .iter()
-            .all(|p| p.idempotency_key.as_deref() == Some(key.as_str()))
-    );
-    assert_money(&env, 97_500, 52_500, 1);
 }
 
 #[test]

@@ -12,9 +12,11 @@
 //!    names and retry the same operation exactly once with that single-use token;
 //! 3. [`refresh::Refresh`] — on `401 invalid_token`, refresh the stored login once and
 //!    retry once;
-//! 4. [`dpop::Dpop`] — a proof on every request whose token is bound to a key (RFC 9449),
+//! 4. [`resend::Resend`] — a transfer whose answer was lost on the way (the connection
+//!    broke after it was sent) is sent once more, the same request under the same key;
+//! 5. [`dpop::Dpop`] — a proof on every request whose token is bound to a key (RFC 9449),
 //!    and one retry when the API demands its nonce;
-//! 5. the [`Transport`] — HTTP, and what each answer means ([`ApiError`]).
+//! 6. the [`Transport`] — HTTP, and what each answer means ([`ApiError`]).
 //!
 //! An [`Observer`] sees every request, response, challenge and authorization step as it
 //! happens: `-v` prints them, and `bank demo` narrates the story from them.
@@ -25,6 +27,7 @@ mod error;
 pub mod observer;
 pub mod refresh;
 mod request;
+pub mod resend;
 pub mod session;
 pub mod step_up;
 mod transport;
@@ -155,6 +158,9 @@ pub struct TransferDone {
     pub raw: Value,
     /// `Idempotent-Replayed: true`: the key was used before; no money moved now.
     pub replayed: bool,
+    /// The first answer was lost and this one came to the resend of the same request
+    /// ([`resend::Resend`]): a replay then may be of this very call's transfer.
+    pub recovered: bool,
 }
 
 impl<'a> BankClient<'a> {
@@ -203,6 +209,7 @@ impl<'a> BankClient<'a> {
             receipt: typed(&response.body)?,
             raw: response.body,
             replayed: response.replayed,
+            recovered: response.recovered,
         })
     }
 

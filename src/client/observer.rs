@@ -5,6 +5,7 @@
 //! Events borrow what they describe; tokens are there so that a narrator can show a prefix
 //! or decode the claims, and an observer must never print one whole.
 
+use bank_protocol::IdempotencyKey;
 use oauth2::AccessToken;
 
 use super::request::{Credential, Operation};
@@ -40,6 +41,9 @@ pub enum Event<'a> {
     StepUpAuthorized { access_token: &'a AccessToken },
     /// The stored login is being refreshed.
     Refresh(RefreshStep),
+    /// The connection broke after a transfer was sent: it is sent once more, the same
+    /// request under this key.
+    AnswerLost { key: &'a IdempotencyKey },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -178,4 +178,6 @@ pub struct ApiResponse {
     pub replayed: bool,
     /// `DPoP-Nonce`: the nonce the API wants in the next proof (RFC 9449 §9).
     pub dpop_nonce: Option<String>,
+    /// The answer to a resend after the first answer was lost (`resend::Resend`).
+    pub recovered: bool,
 }

@@ -131,6 +131,7 @@ impl Transport {
                 body,
                 replayed,
                 dpop_nonce,
+                recovered: false,
             });
         }
         Err(ClientError::Api(failure(

@@ -121,6 +121,7 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         }
     }
 
+    let key_is_new = args.idempotency_key.is_none();
     let key = args
         .idempotency_key
         .clone()
@@ -143,7 +144,7 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         .transfer(&order, &key)
         .await
         .map_err(|e| failure(e, &ctx.session.profile.name, &order, &key))?;
-    report_success(ui, done, &key)
+    report_success(ui, done, &key, key_is_new)
 }
 
 /// Whether a step-up could go to another device (RFC 8628). Asked only when no browser and
@@ -173,8 +174,24 @@ fn confirm(prompt: &str) -> Result<bool, CliError> {
     }
 }
 
-fn report_success(ui: &Ui, done: TransferDone, key: &IdempotencyKey) -> Result<(), CliError> {
-    if done.replayed {
+fn report_success(
+    ui: &Ui,
+    done: TransferDone,
+    key: &IdempotencyKey,
+    key_is_new: bool,
+) -> Result<(), CliError> {
+    // A replay after a lost answer is this very run's transfer when the key is this run's
+    // own: nothing else can have used it. With a key given, an earlier run may have.
+    let moved_now = !done.replayed || (done.recovered && key_is_new);
+    let earlier_or_now = done.replayed && !moved_now && done.recovered;
+    if done.recovered {
+        ui.status("The bank's answer to the resend arrived: the transfer was made once, and this is its receipt.");
+    }
+    if earlier_or_now {
+        ui.status(&format!(
+            "This transfer was made with idempotency key {key}, by this run or an earlier one; the money moved once."
+        ));
+    } else if !moved_now {
         ui.status(&format!(
             "This transfer was already made with idempotency key {key}; no money moved now."
         ));
@@ -182,10 +199,13 @@ fn report_success(ui: &Ui, done: TransferDone, key: &IdempotencyKey) -> Result<(
     if ui.json() {
         // The API's object as it is; a replay says so, since the receipt alone cannot.
         let mut raw = done.raw;
-        if done.replayed
-            && let Some(object) = raw.as_object_mut()
-        {
-            object.insert("replayed".into(), true.into());
+        if let Some(object) = raw.as_object_mut() {
+            if !moved_now {
+                object.insert("replayed".into(), true.into());
+            }
+            if done.recovered {
+                object.insert("recovered".into(), true.into());
+            }
         }
         return ui.data_json(&raw);
     }
@@ -197,7 +217,14 @@ fn report_success(ui: &Ui, done: TransferDone, key: &IdempotencyKey) -> Result<(
         receipt.to
     );
     // Stdout is what a script keeps: a replay must not read as money moved now.
-    if done.replayed {
+    if earlier_or_now {
+        ui.data(&format!(
+            "Done once, by this run or an earlier one: {amount}, transfer {}.",
+            receipt.id
+        ))?;
+        return ui.data(&format!("Transfer id: {}", receipt.id));
+    }
+    if !moved_now {
         ui.data(&format!(
             "Already done earlier: no money moved now ({amount}, transfer {}).",
             receipt.id

@@ -169,7 +169,7 @@ impl Observer for StoryObserver<'_> {
                 n.say("No refresh token comes with it. It is kept in memory for this one request and never stored.");
                 *self.step_up_token.borrow_mut() = Some((*access_token).clone());
             }
-            Event::Refresh(_) => {}
+            Event::Refresh(_) | Event::AnswerLost { .. } => {}
         }
     }
 }

@@ -8,7 +8,7 @@
 //! so the first bytes read from the server after a request are the start of its answer;
 //! that is where the proxy looks for `HTTP/1.1 201`.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -24,7 +24,8 @@ pub struct Proxy {
 
 #[derive(Default)]
 struct State {
-    drop_next_created: AtomicBool,
+    /// How many `201` answers are still to be swallowed.
+    drop_created: AtomicUsize,
     dropped: AtomicUsize,
     /// Everything each connection sent to the server, in connection order.
     sent: Mutex<Vec<Vec<u8>>>,
@@ -86,7 +87,12 @@ impl Proxy {
     /// The next `201` answer reaches this proxy but never the client: the connection is
     /// dropped instead.
     pub fn drop_next_created(&self) {
-        self.state.drop_next_created.store(true, Ordering::SeqCst);
+        self.drop_created(1);
+    }
+
+    /// The next `count` `201` answers are swallowed so.
+    pub fn drop_created(&self, count: usize) {
+        self.state.drop_created.store(count, Ordering::SeqCst);
     }
 
     /// How many answers were swallowed.
@@ -169,7 +175,10 @@ async fn forward(client: TcpStream, server: TcpStream, state: Arc<State>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
                     if buf[..n].starts_with(b"HTTP/1.1 201")
-                        && state.drop_next_created.swap(false, Ordering::SeqCst)
+                        && state
+                            .drop_created
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok()
                     {
                         state.dropped.fetch_add(1, Ordering::SeqCst);
                         // Returning drops both halves of the client's connection unanswered.

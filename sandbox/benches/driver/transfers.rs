@@ -275,7 +275,9 @@ pub async fn transfers(
     latencies.sort_unstable();
 
     // Correctness under the same server state, after the timed run: a spent token is refused
-    // (401), and a retry with a fresh token and the same key returns the original transfer.
+    // (401) for another transfer (another key: under its own key and body it would get its
+    // receipt, a lost answer), and a retry with a fresh token and the same key returns the
+    // original transfer.
     let mut replay_refused = 0;
     let mut retries_replayed = 0;
     let dpop = key.clone();
@@ -284,7 +286,8 @@ pub async fn transfers(
         // With two instances, each check goes to the other one than the transfer did.
         let other = &urls[(i + 1) % urls.len()];
         let proof = dpop.proof("POST", &other.htu, Some(&tokens[i]));
-        let spent = post_transfer(&http, other, &tokens[i], &proof, &key, &payees[i]).await?;
+        let another = format!("{key}-again");
+        let spent = post_transfer(&http, other, &tokens[i], &proof, &another, &payees[i]).await?;
         if spent.status == 401 {
             replay_refused += 1;
         }

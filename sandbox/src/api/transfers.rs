@@ -18,7 +18,8 @@ use super::extract::{AppJson, IdempotencyKey};
 use super::{ApiState, store_error};
 use crate::error::ApiError;
 use crate::store::bank::{
-    PlannedTransfer, TransferCommand, TransferError, TransferOutcome, TransferRecord,
+    PaidRetry, PlannedTransfer, Precheck, TransferCommand, TransferError, TransferOutcome,
+    TransferRecord,
 };
 
 /// Default and largest page size of the history.
@@ -148,12 +149,27 @@ pub async fn create_transfer(
         idempotency_key: idempotency_key.clone(),
         request_hash,
     };
-    state
+    let precheck = state
         .store()
         .precheck_transfer(&plan)
         .await
         .map_err(refusal)?;
     token.authorize(&state)?;
+    // A lost answer: the very transfer this token paid for, asked again under its key. It
+    // gets its receipt, not a 401 for the spent token, so the client can retry by itself
+    // without a second approval. Only the token recorded as the payer qualifies.
+    let paid = PaidRetry {
+        from_account,
+        idempotency_key: idempotency_key.clone(),
+        request_hash,
+        issuer: claims.issuer.clone(),
+        token_id: claims.token_id.clone(),
+    };
+    if precheck == Precheck::AlreadyMade
+        && let Some(record) = paid_transfer(&state, &paid).await?
+    {
+        return Ok(receipt(StatusCode::CREATED, record, true));
+    }
     let leeway = state.verifier().leeway_secs() as i64;
     let now = state.verifier().clock().now();
     let cmd = TransferCommand {
@@ -173,8 +189,21 @@ pub async fn create_transfer(
     match outcome {
         Ok(TransferOutcome::Created(record)) => Ok(receipt(StatusCode::CREATED, record, false)),
         Ok(TransferOutcome::Replayed(record)) => Ok(receipt(StatusCode::CREATED, record, true)),
+        // The first send of this very request committed after this one's precheck (a
+        // resend that overtook a slow original): the same receipt.
+        Err(TransferError::TokenAlreadyUsed) => match paid_transfer(&state, &paid).await? {
+            Some(record) => Ok(receipt(StatusCode::CREATED, record, true)),
+            None => Err(ApiError::TokenAlreadyUsed),
+        },
         Err(err) => Err(refusal(err)),
     }
+}
+
+async fn paid_transfer(
+    state: &ApiState,
+    paid: &PaidRetry,
+) -> Result<Option<TransferRecord>, ApiError> {
+    state.store().paid_transfer(paid).await.map_err(store_error)
 }
 
 /// The answer for a transfer the ledger refused (or would refuse).

@@ -167,6 +167,22 @@ async fn the_step_up_story_with_real_tokens() {
         .transfer_dpop(&step_up, client_key(), "story-2", &transfer)
         .await;
     replay.assert_problem(401, "token-already-used");
+    // The very transfer it paid for, asked again (its answer lost): the receipt, with a
+    // fresh proof and no second approval; the same token for another payment: 401.
+    let lost = api
+        .transfer_dpop(&step_up, client_key(), "story-1", &transfer)
+        .await;
+    assert_eq!(lost.status, 201, "{}", lost.body);
+    assert_eq!(lost.header("idempotent-replayed"), Some("true"));
+    assert_eq!(lost.body, done.body);
+    api.transfer_dpop(
+        &step_up,
+        client_key(),
+        "story-3",
+        &json!({"to": "bob", "amount": "26.00"}),
+    )
+    .await
+    .assert_problem(401, "token-already-used");
 
     // A lost response retried with a fresh step-up token: the original answer, once.
     let fresh = step_up_token(&sandbox, "alice", "wonderland", &transfer).await;

@@ -93,13 +93,11 @@ async fn a_step_up_token_is_single_use() {
         .transfer(&token, "a", &json!({"to": "bob", "amount": "1.00"}))
         .await;
     assert_eq!(first.status, 201);
-    // Replayed with another key (a new transfer), and with the same key (a retry).
-    for key in ["b", "a"] {
-        let again = api
-            .transfer(&token, key, &json!({"to": "bob", "amount": "1.00"}))
-            .await;
-        again.assert_token_already_used();
-    }
+    // Replayed with another key: a new transfer, refused.
+    let again = api
+        .transfer(&token, "b", &json!({"to": "bob", "amount": "1.00"}))
+        .await;
+    again.assert_token_already_used();
     assert_eq!(api.state.balance_of("alice"), Some(99_900));
     // The spent token is still good for reading: single use applies to moving money.
     let balance = api.get("/v1/balance", Some(&token)).await;
@@ -107,6 +105,58 @@ async fn a_step_up_token_is_single_use() {
         balance.status, 403,
         "transfer-only token has no view:balance"
     );
+}
+
+/// A lost answer: the very transfer a spent token paid for (same token, key and body) is
+/// answered with its receipt; anything else that token asks for is refused as spent.
+#[tokio::test]
+async fn a_spent_token_gets_the_receipt_of_the_transfer_it_paid_for_and_nothing_else() {
+    let issuer = TestIssuer::start().await;
+    let api = Api::for_issuer(&issuer).await;
+    let token = step_up(&issuer, ALICE, "alice");
+    let body = json!({"to": "bob", "amount": "25.00"});
+    let first = api.transfer(&token, "lost-1", &body).await;
+    assert_eq!(first.status, 201);
+    assert_eq!(first.header("idempotent-replayed"), None);
+
+    // Same token, key and canonical body ("25" is "25.00"): the receipt, replayed.
+    for _ in 0..2 {
+        let retry = api
+            .transfer(&token, "lost-1", &json!({"to": "bob", "amount": "25"}))
+            .await;
+        assert_eq!(retry.status, 201, "{}", retry.body);
+        assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+        assert_eq!(retry.body, first.body);
+    }
+    // Same token, another body under another key: a new transfer, refused as spent.
+    api.transfer(&token, "lost-2", &json!({"to": "bob", "amount": "26.00"}))
+        .await
+        .assert_token_already_used();
+    // Same token and body, another key: another transfer, refused as spent.
+    api.transfer(&token, "lost-3", &body)
+        .await
+        .assert_token_already_used();
+    // Same key, another body: the key's rule answers first, as for any token (step 3).
+    api.transfer(&token, "lost-1", &json!({"to": "bob", "amount": "26.00"}))
+        .await
+        .assert_problem(422, "idempotency-key-reused");
+
+    // Strictly the token that paid: another spent token of the same account, with the
+    // same key and body, is refused.
+    let other = step_up(&issuer, ALICE, "alice");
+    assert_eq!(
+        api.transfer(&other, "other-1", &json!({"to": "bob", "amount": "1.00"}))
+            .await
+            .status,
+        201
+    );
+    api.transfer(&other, "lost-1", &body)
+        .await
+        .assert_token_already_used();
+
+    assert_eq!(api.state.balance_of("alice"), Some(97_400));
+    assert_eq!(api.state.balance_of("bob"), Some(52_600));
+    assert_eq!(api.state.ledger_summary().transfers, 2);
 }
 
 #[tokio::test]

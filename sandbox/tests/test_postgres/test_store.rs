@@ -52,6 +52,11 @@ async fn the_ledger_rules_hold_on_postgres() {
     api.transfer(&token, "k-2", &body)
         .await
         .assert_token_already_used();
+    // A lost answer: the spent token that paid gets the receipt of its own transfer.
+    let lost = api.transfer(&token, "k-1", &body).await;
+    assert_eq!(lost.status, 201, "{}", lost.body);
+    assert_eq!(lost.header("idempotent-replayed"), Some("true"));
+    assert_eq!(lost.body, first.body);
     // A retry with a fresh token and the same key is the same transfer.
     let retry = api
         .transfer(&issuer.token(ALICE, "alice", STEP_UP), "k-1", &body)

@@ -24,6 +24,7 @@
 mod database;
 mod postgres;
 mod precheck;
+mod replay;
 mod sqlite;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use time::format_description::well_known::Rfc3339;
 pub use self::database::{Database, Durability};
 pub use self::postgres::PgBank;
 pub use self::precheck::{PlannedTransfer, Precheck};
+pub use self::replay::PaidRetry;
 pub use self::sqlite::SqliteBank;
 use super::{Migration, StoreError};
 
@@ -56,6 +58,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "004_transfer_batch",
         sql: include_str!("../../../migrations/bank/sqlite/004_transfer_batch.sql"),
     },
+    Migration {
+        name: "005_idempotency_payer",
+        sql: include_str!("../../../migrations/bank/sqlite/005_idempotency_payer.sql"),
+    },
 ];
 
 /// The same schema for PostgreSQL (recorded in `bank_schema_migrations`). Every SQLite
@@ -76,6 +82,10 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         name: "004_transfer_batch",
         sql: include_str!("../../../migrations/bank/postgres/004_transfer_batch.sql"),
+    },
+    Migration {
+        name: "005_idempotency_payer",
+        sql: include_str!("../../../migrations/bank/postgres/005_idempotency_payer.sql"),
     },
 ];
 

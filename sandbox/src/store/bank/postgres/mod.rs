@@ -30,6 +30,7 @@ use tokio_postgres::{Row, SimpleQueryMessage};
 
 mod group_commit;
 mod precheck;
+mod replay;
 mod tls;
 mod transfer;
 

@@ -4,6 +4,7 @@
 //! `bank-sandbox accounts open` while the API runs) opens the same file.
 
 mod precheck;
+mod replay;
 
 use std::path::Path;
 use std::sync::atomic::AtomicI64;
@@ -424,15 +425,18 @@ impl SqliteBank {
             record.created_at
         ])?;
         tx.prepare_cached(
-            "INSERT INTO idempotency_keys (account_id, key, request_hash, transfer_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO idempotency_keys (account_id, key, request_hash, transfer_id, created_at,
+                                           paid_by_issuer, paid_by_token_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
             sender.id,
             cmd.idempotency_key,
             cmd.request_hash.as_slice(),
             record.id,
-            record.created_at
+            record.created_at,
+            cmd.issuer,
+            cmd.token_id
         ])?;
         tx.commit()?;
         Ok(TransferOutcome::Created(record))

@@ -1,0 +1,36 @@
+//! The transfer a spent token paid for, read from PostgreSQL (`store::bank::replay`).
+
+use super::{PgBank, TRANSFER_SELECT, transfer_from_row};
+use crate::store::StoreError;
+use crate::store::bank::TransferRecord;
+use crate::store::bank::replay::PaidRetry;
+
+impl PgBank {
+    pub(in crate::store::bank) async fn paid_transfer(
+        &self,
+        retry: &PaidRetry,
+    ) -> Result<Option<TransferRecord>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "{TRANSFER_SELECT}
+                 JOIN idempotency_keys k ON k.transfer_id = t.id
+                 WHERE k.account_id = $1 AND k.key = $2 AND k.request_hash = $3
+                   AND k.paid_by_issuer = $4 AND k.paid_by_token_id = $5"
+            ))
+            .await?;
+        let row = client
+            .query_opt(
+                &stmt,
+                &[
+                    &retry.from_account,
+                    &retry.idempotency_key,
+                    &retry.request_hash.as_slice(),
+                    &retry.issuer,
+                    &retry.token_id,
+                ],
+            )
+            .await?;
+        Ok(row.as_ref().map(transfer_from_row))
+    }
+}
