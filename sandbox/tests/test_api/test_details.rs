@@ -117,7 +117,7 @@ async fn the_step_ups_pages_say_they_are_for_a_payment_and_put_it_first() {
         .expect("who asked, on one line");
     let number = page.find("data-binding-code").expect("the number");
     assert!(payment < asked && asked < number, "{page}");
-    assert!(page[asked..].contains(" UTC</p>"), "{page}");
+    assert!(page[asked..].contains(" UTC</time></p>"), "{page}");
     assert!(
         page.contains("<h1 id=\"h\">Approve this payment</h1>"),
         "{page}"
