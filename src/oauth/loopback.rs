@@ -60,6 +60,22 @@ pub enum Purpose {
     StepUp(Option<String>),
 }
 
+impl Purpose {
+    /// What an authorization asks for says which it is: a step-up (a payment, money moving,
+    /// or an RFC 9470 challenge's strength) is not a login.
+    pub(super) fn of(params: &super::AuthParams) -> Purpose {
+        let moves_money = params
+            .scopes
+            .iter()
+            .any(|s| s == bank_protocol::scopes::TRANSFER_FUNDS);
+        match &params.authorization_details {
+            Some(payment) => Purpose::StepUp(Some(payment.to_string())),
+            None if moves_money || !params.acr_values.is_empty() => Purpose::StepUp(None),
+            None => Purpose::Login,
+        }
+    }
+}
+
 /// A bound listener waiting for one redirect.
 pub struct Listener {
     server: Server,

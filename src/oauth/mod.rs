@@ -219,20 +219,6 @@ pub fn dpop_key_for(profile: &Profile, metadata: &Metadata) -> Result<Option<Dpo
     }
 }
 
-/// What the browser's last page calls this authorization: a step-up (a payment, money moving,
-/// or an RFC 9470 challenge's strength) is not a login.
-fn loopback_purpose(params: &AuthParams) -> loopback::Purpose {
-    let moves_money = params
-        .scopes
-        .iter()
-        .any(|s| s == bank_protocol::scopes::TRANSFER_FUNDS);
-    match &params.authorization_details {
-        Some(payment) => loopback::Purpose::StepUp(Some(payment.to_string())),
-        None if moves_money || !params.acr_values.is_empty() => loopback::Purpose::StepUp(None),
-        None => loopback::Purpose::Login,
-    }
-}
-
 /// Runs one interactive authorization: loopback listener, browser, wait, code exchange.
 pub async fn authorize(
     http: &reqwest::Client,
@@ -304,7 +290,7 @@ pub async fn authorize(
     };
 
     let waiting = person.wait(&interaction.waiting_message);
-    let purpose = loopback_purpose(params);
+    let purpose = loopback::Purpose::of(params);
     let cancel = Arc::new(AtomicBool::new(false));
     let timeout = interaction.timeout;
     let (refused_tx, mut refused) = tokio::sync::mpsc::unbounded_channel();
