@@ -349,10 +349,12 @@ fn login_and_step_up_in_headless_chromium() {
             run.stdout,
             run.stderr
         );
+        let last = text_of(&c).await;
         assert!(
-            text_of(&c).await.contains("You can close this tab"),
-            "the waiting page moved on to the callback page"
+            last.contains("Payment approved") && last.contains("Pay bob 25.00 USD"),
+            "the waiting page moved on to the callback page, which says what happened: {last}"
         );
+        assert!(!last.contains("logged in"), "{last}");
         c.close().await.expect("end the WebDriver session");
     });
 

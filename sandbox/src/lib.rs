@@ -111,8 +111,13 @@ impl Sandbox {
         let api_url = url_of(&api_listener, config.api_addr)?;
 
         let data_dir = config.data_dir.clone();
-        let admin_token_hash = match &data_dir {
-            Some(dir) => Some(write_admin_token(dir, &issuer)?),
+        let admin = match &data_dir {
+            Some(dir) => Some(authz::Admin {
+                token_hash: write_admin_token(dir, &issuer)?,
+                // The waiting page's hint names the dir only when `mfa` would not find it.
+                data_dir: (default_data_dir().as_deref() != Some(dir.as_path()))
+                    .then(|| dir.clone()),
+            }),
             None => None,
         };
         let authz_config = std::mem::take(&mut config.authz);
@@ -126,7 +131,7 @@ impl Sandbox {
                 authz_config,
                 authz_issuer,
                 conn,
-                admin_token_hash,
+                admin,
             )?)
         })
         .await??;

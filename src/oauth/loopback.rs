@@ -51,6 +51,31 @@ pub enum Callback {
     Cancelled,
 }
 
+/// What the sign-in was for, so that the browser's last page says what happened: "Logged
+/// in" after a login, never after a step-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Login,
+    /// A step-up; with the payment it approves ("Pay bob 25.00 USD"), when it is bound to one.
+    StepUp(Option<String>),
+}
+
+impl Purpose {
+    /// What an authorization asks for says which it is: a step-up (a payment, money moving,
+    /// or an RFC 9470 challenge's strength) is not a login.
+    pub(super) fn of(params: &super::AuthParams) -> Purpose {
+        let moves_money = params
+            .scopes
+            .iter()
+            .any(|s| s == bank_protocol::scopes::TRANSFER_FUNDS);
+        match &params.authorization_details {
+            Some(payment) => Purpose::StepUp(Some(payment.to_string())),
+            None if moves_money || !params.acr_values.is_empty() => Purpose::StepUp(None),
+            None => Purpose::Login,
+        }
+    }
+}
+
 /// A bound listener waiting for one redirect.
 pub struct Listener {
     server: Server,
@@ -88,6 +113,7 @@ impl Listener {
     pub fn wait(
         &self,
         state: &CsrfToken,
+        purpose: &Purpose,
         timeout: Duration,
         cancel: &Arc<AtomicBool>,
         refused: &dyn Fn(),
@@ -108,7 +134,7 @@ impl Listener {
                 Ok(None) => continue,
                 Err(_) => continue,
             };
-            match handle(request, state) {
+            match handle(request, state, purpose) {
                 Handled::Done(outcome) => return outcome,
                 Handled::WrongState => refused(),
                 Handled::NotTheCallback => {}
@@ -127,7 +153,7 @@ enum Handled {
 }
 
 /// Answers one request.
-fn handle(request: Request, state: &CsrfToken) -> Handled {
+fn handle(request: Request, state: &CsrfToken, purpose: &Purpose) -> Handled {
     let url = match url::Url::parse(&format!("http://127.0.0.1{}", request.url())) {
         Ok(u) => u,
         Err(_) => {
@@ -175,11 +201,17 @@ fn handle(request: Request, state: &CsrfToken) -> Handled {
         return Handled::WrongState;
     }
     if let Some(error) = error {
-        let _ = request.respond(page(
-            200,
-            "Login not completed",
-            "The authorization server did not grant access. You can close this tab and return to the terminal.",
-        ));
+        let (title, body) = match purpose {
+            Purpose::Login => (
+                "Login not completed",
+                "The authorization server did not grant access. You can close this tab and return to the terminal.",
+            ),
+            Purpose::StepUp(_) => (
+                "Not approved",
+                "The authorization server did not approve it, so nothing was done. You can close this tab and return to the terminal.",
+            ),
+        };
+        let _ = request.respond(page(200, title, body));
         return Handled::Done(Callback::Error {
             error,
             description,
@@ -188,11 +220,26 @@ fn handle(request: Request, state: &CsrfToken) -> Handled {
     }
     match code {
         Some(code) => {
-            let _ = request.respond(page(
-                200,
-                "Logged in",
-                "You are logged in to bank. You can close this tab and return to the terminal.",
-            ));
+            let (title, body) = match purpose {
+                Purpose::Login => (
+                    "Logged in".to_owned(),
+                    "You are logged in to bank. You can close this tab and return to the terminal."
+                        .to_owned(),
+                ),
+                Purpose::StepUp(Some(payment)) => (
+                    "Payment approved".to_owned(),
+                    format!(
+                        "You approved: {}. Return to your terminal, where bank makes the payment and shows the result. You can close this tab.",
+                        escape(payment)
+                    ),
+                ),
+                Purpose::StepUp(None) => (
+                    "Approved".to_owned(),
+                    "Return to your terminal, where bank finishes what it asked for. You can close this tab."
+                        .to_owned(),
+                ),
+            };
+            let _ = request.respond(page(200, &title, &body));
             Handled::Done(Callback::Code {
                 code: AuthorizationCode::new(code),
                 iss,
@@ -211,6 +258,14 @@ fn handle(request: Request, state: &CsrfToken) -> Handled {
             })
         }
     }
+}
+
+/// Text from elsewhere (the payment's words) as HTML text.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn page(status: u16, title: &str, body: &str) -> Response<std::io::Cursor<Vec<u8>>> {
@@ -241,7 +296,15 @@ mod tests {
         state: CsrfToken,
     ) -> std::thread::JoinHandle<Callback> {
         let cancel = Arc::new(AtomicBool::new(false));
-        std::thread::spawn(move || listener.wait(&state, Duration::from_secs(30), &cancel, &|| {}))
+        std::thread::spawn(move || {
+            listener.wait(
+                &state,
+                &Purpose::Login,
+                Duration::from_secs(30),
+                &cancel,
+                &|| {},
+            )
+        })
     }
 
     fn get(url: &str) -> u16 {
@@ -282,9 +345,13 @@ mod tests {
         let waiter = std::thread::spawn(move || {
             let cancel = Arc::new(AtomicBool::new(false));
             let state = CsrfToken::new("good".into());
-            listener.wait(&state, Duration::from_secs(30), &cancel, &|| {
-                tx.send(()).expect("the test listens")
-            })
+            listener.wait(
+                &state,
+                &Purpose::Login,
+                Duration::from_secs(30),
+                &cancel,
+                &|| tx.send(()).expect("the test listens"),
+            )
         });
         // State first: an attacker's error response is refused before it is read.
         assert_eq!(get(&format!("{uri}?error=access_denied&state=evil")), 400);
@@ -319,6 +386,38 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn after_a_step_up_the_page_says_what_was_approved() {
+        let listener = Listener::bind(None).expect("bind");
+        let uri = listener.redirect_uri();
+        let purpose = Purpose::StepUp(Some("Pay bob 25.00 USD".into()));
+        let waiter = std::thread::spawn(move || {
+            let cancel = Arc::new(AtomicBool::new(false));
+            let state = CsrfToken::new("s".into());
+            listener.wait(&state, &purpose, Duration::from_secs(30), &cancel, &|| {})
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let page = rt.block_on(async {
+            reqwest::get(format!("{uri}?code=c&state=s"))
+                .await
+                .expect("loopback answers")
+                .text()
+                .await
+                .expect("a page")
+        });
+        assert!(page.contains("<h1>Payment approved</h1>"), "{page}");
+        assert!(page.contains("You approved: Pay bob 25.00 USD."), "{page}");
+        assert!(page.contains("Return to your terminal"), "{page}");
+        assert!(!page.contains("logged in"), "{page}");
+        assert!(matches!(
+            waiter.join().expect("no panic"),
+            Callback::Code { .. }
+        ));
     }
 
     #[test]
@@ -360,12 +459,24 @@ mod tests {
         let cancel = Arc::new(AtomicBool::new(false));
         let state = CsrfToken::new("s".into());
         assert!(matches!(
-            listener.wait(&state, Duration::from_millis(10), &cancel, &|| {}),
+            listener.wait(
+                &state,
+                &Purpose::Login,
+                Duration::from_millis(10),
+                &cancel,
+                &|| {}
+            ),
             Callback::TimedOut
         ));
         cancel.store(true, Ordering::SeqCst);
         assert!(matches!(
-            listener.wait(&state, Duration::from_secs(30), &cancel, &|| {}),
+            listener.wait(
+                &state,
+                &Purpose::Login,
+                Duration::from_secs(30),
+                &cancel,
+                &|| {}
+            ),
             Callback::Cancelled
         ));
     }

@@ -290,13 +290,14 @@ pub async fn authorize(
     };
 
     let waiting = person.wait(&interaction.waiting_message);
+    let purpose = loopback::Purpose::of(params);
     let cancel = Arc::new(AtomicBool::new(false));
     let timeout = interaction.timeout;
     let (refused_tx, mut refused) = tokio::sync::mpsc::unbounded_channel();
     let waiter = {
         let cancel = cancel.clone();
         tokio::task::spawn_blocking(move || {
-            listener.wait(&state, timeout, &cancel, &|| {
+            listener.wait(&state, &purpose, timeout, &cancel, &|| {
                 let _ = refused_tx.send(());
             })
         })

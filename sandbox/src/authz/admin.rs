@@ -15,11 +15,31 @@ use serde_json::json;
 
 use super::secrets::{Secret, ct_eq};
 use super::{AuthzState, MfaError};
+use crate::store::authz::SecretHash;
+
+/// The admin API's access: the token's hash, and the data dir `bank-sandbox mfa` must be
+/// told (`None` when it is the default, which the command finds by itself).
+pub struct Admin {
+    pub token_hash: SecretHash,
+    pub data_dir: Option<std::path::PathBuf>,
+}
 
 impl AuthzState {
+    /// The command that approves a push with `code` from a terminal, exactly as it can be
+    /// pasted; `None` when there is no admin API (an in-memory sandbox).
+    pub(super) fn approve_command(&self, code: &str) -> Option<String> {
+        let admin = self.inner.admin.as_ref()?;
+        let mut command = format!("bank-sandbox mfa approve --code {code}");
+        if let Some(dir) = &admin.data_dir {
+            command.push_str(" --data-dir ");
+            command.push_str(&shell_word(&dir.to_string_lossy()));
+        }
+        Some(command)
+    }
+
     /// `None` when the caller presented the admin token; otherwise the refusal to send.
     fn admin_refusal(&self, headers: &HeaderMap) -> Option<Response> {
-        let Some(expected) = self.inner.admin_token_hash else {
+        let Some(expected) = self.inner.admin.as_ref().map(|a| a.token_hash) else {
             return Some(StatusCode::NOT_FOUND.into_response());
         };
         let presented = headers
@@ -42,6 +62,15 @@ impl AuthzState {
             ),
         }
     }
+}
+
+/// `s` as one POSIX shell word: as is when it is only safe characters, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 #[derive(Deserialize)]
@@ -70,7 +99,8 @@ pub async fn list(
 pub struct DecideBody {
     /// `approve` or `deny`.
     decision: String,
-    /// A request id; without it, `user`'s request (by number to approve, oldest to deny).
+    /// A request id; without it, `user`'s request (by number to approve, oldest to deny),
+    /// or without either the one pending push of anyone showing the number.
     id: Option<String>,
     user: Option<String>,
     /// The number the browser shows: required to approve (number matching, see `binding`).
@@ -111,7 +141,8 @@ pub async fn decide(
     }
     let result = match body.decision.as_str() {
         // Approving "the oldest" is what let someone else's push through: an approval names
-        // the number the person sees in their browser, and a request id or the user.
+        // the number the person sees in their browser; the number alone is enough when one
+        // pending push shows it, as the waiting page's hint says.
         "approve" => match (body.code.as_deref(), id, user) {
             (None, _, _) => {
                 return refusal(
@@ -121,12 +152,7 @@ pub async fn decide(
             }
             (Some(code), Some(id), _) => state.approve_with_code(id, code).map(Some),
             (Some(code), None, Some(user)) => state.approve_pending_with_code(user, code).map(Some),
-            (Some(_), None, None) => {
-                return refusal(
-                    StatusCode::BAD_REQUEST,
-                    "name the request (its id) or the user (--user) with the number",
-                );
-            }
+            (Some(code), None, None) => state.approve_any_with_code(code).map(Some),
         },
         "deny" => match (id, user) {
             (Some(id), _) => {
@@ -147,11 +173,23 @@ pub async fn decide(
         Err(err) => {
             let status = match err {
                 MfaError::NotFound => StatusCode::NOT_FOUND,
-                MfaError::NotPending | MfaError::NonePending(_) => StatusCode::CONFLICT,
-                MfaError::WrongCode | MfaError::WrongCodeDenied(_) => StatusCode::FORBIDDEN,
+                MfaError::NotPending | MfaError::NonePending(_) | MfaError::Ambiguous => {
+                    StatusCode::CONFLICT
+                }
+                MfaError::WrongCode { .. } | MfaError::WrongCodeDenied(_) => StatusCode::FORBIDDEN,
                 MfaError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             refusal(status, &err.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_data_dir_is_one_shell_word() {
+        assert_eq!(super::shell_word("/tmp/sandbox-1"), "/tmp/sandbox-1");
+        assert_eq!(super::shell_word("/tmp/my dir"), "'/tmp/my dir'");
+        assert_eq!(super::shell_word("/tmp/it's"), "'/tmp/it'\\''s'");
     }
 }

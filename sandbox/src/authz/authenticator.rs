@@ -201,13 +201,13 @@ pub async fn authenticator_decide(
         match form.decision.as_str() {
             "approve" => match state.approve_with_code(&form.id, &form.code) {
                 Ok(_) => {}
-                Err(err @ (MfaError::WrongCode | MfaError::WrongCodeDenied(_))) => {
+                Err(err @ (MfaError::WrongCode { .. } | MfaError::WrongCodeDenied(_))) => {
                     let user = state
                         .store()
                         .user_by_id(user_id)?
                         .ok_or(StoreError::NotFound)?;
                     let csrf = state.new_csrf(&session)?;
-                    let message = format!("{err}.");
+                    let message = wrong_number(&err);
                     return Ok(authenticator_list(
                         &state,
                         &user,
@@ -239,7 +239,8 @@ pub async fn authenticator_decide(
         Err(
             MfaError::NotPending
             | MfaError::NonePending(_)
-            | MfaError::WrongCode
+            | MfaError::Ambiguous
+            | MfaError::WrongCode { .. }
             | MfaError::WrongCodeDenied(_),
         ) => error_page(
             StatusCode::CONFLICT,
@@ -272,6 +273,21 @@ pub async fn authenticator_logout(
         Ok(redirect_see_other("/authenticator"))
     })();
     result.unwrap_or_else(|e| internal(&e))
+}
+
+/// What the phone says after a wrong number: how many tries are left, or that the request
+/// is now denied.
+fn wrong_number(err: &MfaError) -> String {
+    match err {
+        MfaError::WrongCode { left } => format!(
+            "That number does not match the one your browser shows. {} left before the request is denied.",
+            super::mfa::tries(*left)
+        ),
+        _ => format!(
+            "That number does not match either, so after {} wrong numbers the request was denied. Start again where you began.",
+            super::MAX_WRONG_CODES
+        ),
+    }
 }
 
 /// 303: after a POST, the browser follows with a GET.

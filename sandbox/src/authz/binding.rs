@@ -129,8 +129,32 @@ impl AuthzState {
         }
     }
 
+    /// Approves the one pending push, of any user, whose number is `code`: what the waiting
+    /// page's `bank-sandbox mfa approve --code NN` does. As with a user named, a number that
+    /// matches none counts as wrong for each pending push; two users' pushes showing the
+    /// same number are not guessed between.
+    pub fn approve_any_with_code(&self, code: &str) -> Result<MfaRequestInfo, MfaError> {
+        let pending = self.store().pending_mfa(None, self.now())?;
+        if pending.is_empty() {
+            return Err(MfaError::NonePending("anyone".into()));
+        }
+        let matching: Vec<_> = pending
+            .iter()
+            .filter(|r| r.binding_code == code.trim())
+            .collect();
+        match matching.as_slice() {
+            [record] => self.approve_with_code(&record.id, code),
+            [] => {
+                let ids: Vec<&str> = pending.iter().map(|r| r.id.as_str()).collect();
+                Err(self.wrong_code(&ids)?)
+            }
+            _ => Err(MfaError::Ambiguous),
+        }
+    }
+
     fn wrong_code(&self, ids: &[&str]) -> Result<MfaError, StoreError> {
         let mut denied = false;
+        let mut left = MAX_WRONG_CODES;
         for id in ids {
             if self
                 .store()
@@ -141,12 +165,14 @@ impl AuthzState {
                     id: (*id).to_owned(),
                 });
             }
+            let wrong = self.store().mfa_wrong_codes(id)?;
+            left = left.min(MAX_WRONG_CODES.saturating_sub(wrong));
         }
         if denied {
             self.inner.mfa_changes.send_modify(|n| *n += 1);
             return Ok(MfaError::WrongCodeDenied(MAX_WRONG_CODES));
         }
-        Ok(MfaError::WrongCode)
+        Ok(MfaError::WrongCode { left })
     }
 }
 

@@ -119,6 +119,11 @@ struct LoginPage<'a> {
     username: &'a str,
     /// The only user who may sign in (`login_hint`): shown fixed.
     hint: Option<&'a str>,
+    /// "Pay bob 25.00 USD" when this sign-in is a step-up for a payment (RFC 9396).
+    payment: Option<String>,
+    memo: Option<String>,
+    /// The sign-in is followed by an approval on the authenticator (the MFA rule).
+    approval: bool,
 }
 
 /// The login form, with an error above it and the username kept after a failed try.
@@ -130,6 +135,8 @@ pub(crate) fn login_form(
     username: &str,
     status: StatusCode,
 ) -> Response {
+    let payment = super::binding::details_of(txn.authorization_details.as_deref())
+        .and_then(|details| details.into_iter().next());
     page(status, |nonce| LoginPage {
         nonce,
         client: state.client_name(&txn.client_id),
@@ -138,6 +145,9 @@ pub(crate) fn login_form(
         csrf: csrf.expose(),
         username,
         hint: txn.login_hint.as_deref(),
+        memo: payment.as_ref().and_then(|p| p.memo()).map(str::to_owned),
+        payment: payment.as_ref().map(ToString::to_string),
+        approval: state.mfa_required(txn),
     })
 }
 

@@ -62,12 +62,19 @@ pub enum MfaError {
     NotPending,
     #[error("no pending MFA request for {0}")]
     NonePending(String),
-    #[error("that number does not match the one shown in the browser")]
-    WrongCode,
+    #[error("that number does not match the one shown in the browser ({} left)", tries(*left))]
+    WrongCode { left: u32 },
     #[error("that number does not match; after {0} wrong numbers the request is denied")]
     WrongCodeDenied(u32),
+    #[error("several pending requests show that number: name the user (--user) or the ID")]
+    Ambiguous,
     #[error("MFA store failure")]
     Store(#[from] StoreError),
+}
+
+/// "1 try", "2 tries".
+pub(crate) fn tries(n: u32) -> String {
+    format!("{n} {}", if n == 1 { "try" } else { "tries" })
 }
 
 fn view(record: &MfaRecord, now: i64) -> MfaStatusView {
@@ -291,15 +298,19 @@ struct WaitPage<'a> {
     /// "Pay bob 25.00 USD" when the request is bound to a payment (RFC 9396).
     payment: Option<String>,
     memo: Option<String>,
-    /// When the push was sent.
+    /// When the push was sent, and when it expires (with their zone).
     when: String,
+    expires: String,
     /// The number to type on the authenticator; only this browser shows it.
     code: &'a str,
-    /// The spinner turns while pending.
+    /// The terminal's way to approve, as it can be pasted (`None` without an admin API).
+    approve_command: Option<String>,
+    /// The spinner turns, and the number and the ways to approve show, only while pending.
     pending: bool,
     /// Whether the page polls for the decision (it does until one is known).
     poll: bool,
-    mins: u64,
+    /// What to do now that it was denied or expired.
+    after: Option<&'static str>,
 }
 
 pub async fn wait_page(
@@ -335,20 +346,30 @@ pub async fn wait_page(
         .config()
         .client(&txn.client_id)
         .map_or_else(|| txn.client_id.clone(), |c| c.name.clone());
-    let (heading, line) = match status {
-        MfaStatusView::Pending => (
-            "Check your authenticator",
-            "We sent a request to your authenticator. Approve it to continue.",
+    let payment = super::binding::details_of(record.authorization_details.as_deref())
+        .and_then(|details| details.into_iter().next());
+    let (heading, line) = match (status, payment.is_some()) {
+        (MfaStatusView::Pending, true) => (
+            "Approve this payment",
+            "Waiting for your approval on your authenticator…",
         ),
-        MfaStatusView::Approved => ("Approved", "Approved. Returning you to the application…"),
-        MfaStatusView::Denied => ("Request denied", "The request was denied."),
-        MfaStatusView::Expired => (
+        (MfaStatusView::Pending, false) => (
+            "Check your authenticator",
+            "Waiting for your approval on your authenticator…",
+        ),
+        (MfaStatusView::Approved, _) => ("Approved", "Approved. Returning you to the application…"),
+        (MfaStatusView::Denied, _) => ("Request denied", "The request was denied."),
+        (MfaStatusView::Expired, _) => (
             "Request expired",
             "This request expired before it was approved.",
         ),
     };
-    let payment = super::binding::details_of(record.authorization_details.as_deref())
-        .and_then(|details| details.into_iter().next());
+    // A payment that was not approved did not happen: say so, and how to try again.
+    let after = match (status, payment.is_some()) {
+        (MfaStatusView::Pending | MfaStatusView::Approved, _) => None,
+        (_, true) => Some("No money moved. To try again, run the command again in your terminal."),
+        (_, false) => Some("Return to the application you came from and start again."),
+    };
     page(StatusCode::OK, |nonce| WaitPage {
         nonce,
         txn: &txn.id,
@@ -360,10 +381,12 @@ pub async fn wait_page(
         payment: payment.as_ref().map(ToString::to_string),
         memo: payment.as_ref().and_then(|p| p.memo()).map(str::to_owned),
         when: super::binding::clock_time(record.created_at),
+        expires: super::binding::clock_time(record.expires_at),
         code: &record.binding_code,
+        approve_command: state.approve_command(&record.binding_code),
         pending: status == MfaStatusView::Pending,
         poll: matches!(status, MfaStatusView::Pending | MfaStatusView::Approved),
-        mins: state.config().mfa_timeout_secs.div_ceil(60),
+        after,
     })
 }
 

@@ -42,6 +42,7 @@ use axum::routing::{get, post};
 use rusqlite::Connection;
 use tokio::sync::watch;
 
+pub use admin::Admin;
 pub use binding::{MAX_WRONG_CODES, clock_time};
 pub use config::{
     ACR_MFA, ACR_PWD, ApiParameter, AuthzConfig, ClientConfig, DeviceConfig, DpopSupport, Password,
@@ -53,7 +54,6 @@ pub use mfa::{MfaError, MfaRequestInfo, MfaStatusView};
 
 use crate::store::StoreError;
 use crate::store::authz::AuthzStore;
-use crate::store::authz::SecretHash;
 
 /// How many events the in-memory audit trail keeps (oldest dropped first).
 const EVENT_CAPACITY: usize = 1000;
@@ -91,8 +91,8 @@ struct Inner {
     /// A hash of a password nobody has, verified against when the username is unknown so
     /// that response time does not reveal which usernames exist.
     dummy_password_hash: String,
-    /// SHA-256 of the admin token, when the admin endpoints are enabled.
-    admin_token_hash: Option<SecretHash>,
+    /// The admin token's hash and where it is, when the admin endpoints are enabled.
+    admin: Option<Admin>,
     /// Keys the fingerprints that stand for unknown usernames in the audit trail; never
     /// persisted, so old logs cannot be checked against guesses after a restart either.
     login_name_key: secrets::Secret,
@@ -113,7 +113,7 @@ impl AuthzState {
         config: AuthzConfig,
         issuer: String,
         conn: Connection,
-        admin_token_hash: Option<SecretHash>,
+        admin: Option<Admin>,
     ) -> Result<Self, AuthzInitError> {
         validate_config(&config)?;
         let store = AuthzStore::new(conn);
@@ -162,7 +162,7 @@ impl AuthzState {
                 last_purge: AtomicI64::new(0),
                 mfa_changes,
                 dummy_password_hash,
-                admin_token_hash,
+                admin,
                 login_name_key: secrets::Secret::generate(),
                 throttle_key,
                 verifying: throttle::InFlight::default(),

@@ -19,8 +19,8 @@ pub enum MfaCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Approve a request with the number its browser shows: by ID, or --user's push showing
-    /// that number. Three wrong numbers deny the push.
+    /// Approve a request with the number its browser shows: the one pending push showing
+    /// that number, or by ID, or --user's. Three wrong numbers deny the push.
     Approve(Approve),
     /// Deny a request: by ID (a push or a device request), or the oldest pending push (of
     /// --user, or of anyone).
@@ -118,9 +118,6 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
         MfaCommand::Approve(a) => ("approve", a.which.user, a.which.id, Some(a.code)),
         MfaCommand::Deny(d) => ("deny", d.user, d.id, None),
     };
-    if decision == "approve" && user.is_none() && id.is_none() {
-        bail!("name the request to approve: its ID, or --user with the number");
-    }
     let admin = admin_file(common)?;
     let body: serde_json::Value = checked(
         client

@@ -87,6 +87,45 @@ fn api(sandbox: &Sandbox) -> ApiClient {
 }
 
 #[tokio::test]
+async fn the_step_ups_pages_say_they_are_for_a_payment_and_put_it_first() {
+    let sandbox = start().await;
+    let transfer = json!({"to": "bob", "amount": "25.00", "currency": "USD", "memo": "lunch"});
+    let details = details_for(&transfer);
+    let mut browser = Browser::new(&sandbox);
+    let url = authorize_url(
+        sandbox.issuer(),
+        &Pkce::new(),
+        "openid transfer:funds",
+        &[("authorization_details", &details)],
+    );
+    let first = browser.get(&url).await;
+    let login = browser.get(first.location()).await;
+    assert!(
+        login
+            .body
+            .contains("<h1 id=\"h\">Sign in to approve a payment</h1>"),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("Pay bob 25.00 USD"), "{}", login.body);
+    let waiting = browser.submit_login(&login, "alice", "wonderland").await;
+    let page = browser.get(waiting.location()).await.body;
+    // The payment comes first, then who asked and when (its zone named), then the number.
+    let payment = page.find("Pay bob 25.00 USD").expect("the payment");
+    let asked = page
+        .find("Asked by <strong>bank CLI</strong> for <strong>alice</strong> at ")
+        .expect("who asked, on one line");
+    let number = page.find("data-binding-code").expect("the number");
+    assert!(payment < asked && asked < number, "{page}");
+    assert!(page[asked..].contains(" UTC</time></p>"), "{page}");
+    assert!(
+        page.contains("<h1 id=\"h\">Approve this payment</h1>"),
+        "{page}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_person_sees_the_payment_and_the_token_carries_exactly_it() {
     let sandbox = start().await;
     let meta = get_json(&format!(
@@ -135,7 +174,7 @@ async fn the_person_sees_the_payment_and_the_token_carries_exactly_it() {
     let wrong = if number == "10" { "11" } else { "10" };
     assert!(matches!(
         sandbox.authz().approve_pending_with_code("alice", wrong),
-        Err(MfaError::WrongCode)
+        Err(MfaError::WrongCode { left: 2 })
     ));
     sandbox
         .authz()
@@ -352,11 +391,11 @@ async fn two_pushes_for_alice_are_told_apart_and_each_releases_only_its_transfer
     let id = sandbox.authz().pending_mfa(Some("alice"))[0].id.clone();
     assert!(matches!(
         sandbox.authz().approve_with_code(&id, &wrong[0]),
-        Err(MfaError::WrongCode)
+        Err(MfaError::WrongCode { left: 2 })
     ));
     assert!(matches!(
         sandbox.authz().approve_with_code(&id, &wrong[1]),
-        Err(MfaError::WrongCode)
+        Err(MfaError::WrongCode { left: 1 })
     ));
     assert!(matches!(
         sandbox.authz().approve_with_code(&id, &wrong[2]),

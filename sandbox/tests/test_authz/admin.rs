@@ -261,6 +261,48 @@ async fn mfa_commands_honour_a_data_dir_given_before_or_after_the_command() {
 }
 
 #[tokio::test]
+async fn the_waiting_pages_hint_works_as_printed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("temp home");
+    let sandbox = start_with(config_in(dir.path())).await;
+    let mut browser = Browser::new(&sandbox);
+    let url = authorize_url(sandbox.issuer(), &Pkce::new(), "transfer:funds", &[]);
+    let waiting = authorize_and_login(&mut browser, &url, "alice", "wonderland").await;
+    let page = browser.get(waiting.location()).await;
+    let number = page.binding_code();
+    let at = page.body.find("or run <code>").expect("a command to run") + "or run <code>".len();
+    let end = page.body[at..].find("</code>").expect("its end") + at;
+    let command = &page.body[at..end];
+    // Not the default data dir: the command names it, or it would look elsewhere.
+    assert_eq!(
+        command,
+        format!(
+            "bank-sandbox mfa approve --code {number} --data-dir {}",
+            dir.path().display()
+        )
+    );
+    // As printed: no ID, no --user.
+    let words: Vec<&str> = command.split(' ').skip(1).collect();
+    let approve = bank_sandbox(home.path(), &words).await;
+    let stderr = String::from_utf8_lossy(&approve.stderr);
+    assert!(approve.status.success(), "{stderr}");
+    assert!(stderr.starts_with("Approved "), "{stderr}");
+    let txn = query_param(waiting.location(), "txn").expect("txn");
+    let status = get_json(&format!("{}/mfa/status?txn={txn}", sandbox.issuer())).await;
+    assert_eq!(status["status"], "approved");
+
+    // With nothing pending that shows the number, it says so and approves nothing.
+    let again = bank_sandbox(home.path(), &words).await;
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("no pending MFA request"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn mfa_list_shows_device_requests_and_mfa_deny_denies_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     let home = tempfile::tempdir().expect("temp home");

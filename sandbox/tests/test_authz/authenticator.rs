@@ -91,7 +91,13 @@ async fn authenticator_page_lists_and_approves_the_users_own_requests() {
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
-    assert!(refused.body.contains("does not match"), "{}", refused.body);
+    assert!(
+        refused.body.contains(
+            "That number does not match the one your browser shows. 2 tries left before the request is denied."
+        ),
+        "{}",
+        refused.body
+    );
     assert_eq!(
         sandbox.authz().mfa_status(&txn).expect("store"),
         Some(MfaStatusView::Pending)

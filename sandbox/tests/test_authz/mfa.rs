@@ -54,7 +54,7 @@ async fn transfer_scope_requires_push_approval_then_yields_an_mfa_token() {
     )));
     assert!(
         wait.body
-            .contains("We sent a request to your authenticator")
+            .contains("Waiting for your approval on your authenticator")
     );
     assert!(wait.body.contains("bank CLI wants to"));
     assert!(wait.body.contains("transfer funds"));
@@ -196,6 +196,15 @@ async fn expired_push_shows_expired_and_redirects_with_access_denied() {
     );
     let wait = browser.get(&wait_url).await;
     assert!(wait.body.contains("Request expired"), "{}", wait.body);
+    // Too late to approve: neither the number, nor the ways to approve, nor a countdown.
+    for stale in [
+        "data-binding-code",
+        "authenticator</a>",
+        "mfa approve",
+        "expires",
+    ] {
+        assert!(!wait.body.contains(stale), "{stale}: {}", wait.body);
+    }
     let done = browser.get(&format!("/mfa/continue?txn={txn}")).await;
     assert_eq!(done.status, StatusCode::FOUND);
     assert_eq!(

@@ -374,11 +374,19 @@ impl AuthzState {
             id: device.id.clone(),
             username,
         });
-        Ok(done(
-            "approved",
-            "Approved",
-            "You can return to your device: it continues on its own.",
-        ))
+        // After a step-up for a payment, say what was approved, not just "Approved".
+        Ok(match device.authorization_details {
+            Some(_) => done(
+                "approved",
+                "Payment approved",
+                "Return to your device: it makes the payment and shows the result.",
+            ),
+            None => done(
+                "approved",
+                "Approved",
+                "You can return to your device: it continues on its own.",
+            ),
+        })
     }
 }
 

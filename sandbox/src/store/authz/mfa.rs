@@ -155,6 +155,19 @@ impl AuthzStore {
         tx.commit()?;
         Ok(denied == 1)
     }
+
+    /// How many wrong numbers were typed for a request (0 when there is no such request).
+    pub fn mfa_wrong_codes(&self, id: &str) -> Result<u32, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT wrong_codes FROM mfa_requests WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
 }
 
 type MfaRow = (
