@@ -224,12 +224,16 @@ impl Person for Ui {
         Box::new(Spinner(self.spinner(message)))
     }
 
-    /// The codes, and on a terminal a QR code of the complete URI for a phone's camera.
+    /// The codes, and on a terminal a QR code of the complete URI for a phone's camera —
+    /// first, so that the page and the code, printed under it, stay on a small screen.
     fn device_code(&self, prompt: &DevicePrompt) {
-        self.status(&prompt.instructions());
-        if let Some(qr) = self.device_qr(prompt) {
-            // Ours, not text from elsewhere: its colour codes go out as they are.
-            write_stderr(&format!("\nScan to open it on your phone:\n\n{qr}"));
+        match self.device_qr(prompt) {
+            Some(qr) => {
+                // Ours, not text from elsewhere: its colour codes go out as they are.
+                write_stderr(qr.trim_end_matches('\n'));
+                self.status(&prompt.beside_qr());
+            }
+            None => self.status(&prompt.instructions()),
         }
     }
 }

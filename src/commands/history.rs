@@ -14,7 +14,7 @@ Examples:
 
 /// Show recent transfers, newest first
 ///
-/// A table of date, counterparty, amount (negative = money sent), memo and id. `--json`
+/// A table of date (in the local time zone, which is named), counterparty, amount (negative = money sent), memo and id. `--json`
 /// prints the API's array of transfers unchanged.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
@@ -55,11 +55,7 @@ fn table(account: &str, transfers: &[TransferView]) -> Vec<String> {
         } else {
             (format!("from {}", t.from), "+")
         };
-        let date = t
-            .created_at
-            .get(..16)
-            .map(|d| d.replace('T', " "))
-            .unwrap_or_else(|| t.created_at.clone());
+        let date = crate::time_text::local_minute(&t.created_at);
         rows.push([
             date,
             party,
@@ -118,9 +114,9 @@ mod tests {
         assert_eq!(
             rows,
             [
-                "DATE              COUNTERPARTY         AMOUNT  MEMO   ID",
-                "2026-11-28 10:05  from bob      +1,250.00 USD         tr_2",
-                "2026-11-28 10:00  to bob           -25.00 USD  lunch  tr_1",
+                "DATE                  COUNTERPARTY         AMOUNT  MEMO   ID",
+                "2026-11-28 10:05 UTC  from bob      +1,250.00 USD         tr_2",
+                "2026-11-28 10:00 UTC  to bob           -25.00 USD  lunch  tr_1",
             ]
         );
     }
