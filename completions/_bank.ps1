@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'bank' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -53,7 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'The public OAuth client id registered for bank')
             [CompletionResult]::new('--audience', '--audience', [CompletionResultType]::ParameterName, 'The bank API''s identifier (the access token''s audience)')
             [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'The bank API''s base URL (https except loopback)')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Do not open a browser: use the device flow where the provider offers it, else print the URL')
             [CompletionResult]::new('--device', '--device', [CompletionResultType]::ParameterName, 'Sign in on another device with a code (RFC 8628 device flow)')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Force a fresh sign-in even if the provider remembers you (prompt=login)')
@@ -69,7 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;logout' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -81,7 +81,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;status' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every profile, one line each (with `--json`: an array)')
             [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Do not refresh an expired access token: report the stored login as it is')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
@@ -95,7 +95,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;balance' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -109,7 +109,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
         'bank;history' {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'How many transfers to show (1-100)')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'How many transfers to show (1-100)')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -127,7 +127,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             [CompletionResult]::new('--memo', '--memo', [CompletionResultType]::ParameterName, 'A note for the recipient (at most 140 characters)')
             [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Reuse the key of an earlier attempt, so a retry cannot move money twice')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'For step-up: how long to wait for the approval (e.g. 90s, 5m)')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required with --no-input or without a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required with --no-input or without a terminal)')
             [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'For step-up: print the URL but do not open a browser')
@@ -145,7 +145,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             [CompletionResult]::new('--method', '--method', [CompletionResultType]::ParameterName, 'The request''s method, for --dpop-proof')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The request''s URL, for --dpop-proof (query and fragment are not part of the proof)')
             [CompletionResult]::new('--nonce', '--nonce', [CompletionResultType]::ParameterName, 'The server''s DPoP-Nonce to put in the proof, for --dpop-proof')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--dpop-proof', '--dpop-proof', [CompletionResultType]::ParameterName, 'Print a DPoP proof for one request with the token instead of the token')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
@@ -158,7 +158,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;config' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -176,7 +176,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;config;get' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -188,7 +188,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;config;set' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -200,7 +200,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;config;unset' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -212,7 +212,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;config;list' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--profiles', '--profiles', [CompletionResultType]::ParameterName, 'List every profile (name, issuer, client id, API URL) instead of one profile''s settings')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
@@ -225,7 +225,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;config;path' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -264,7 +264,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;completions' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -276,7 +276,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;man' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail instead of asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -288,7 +288,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             break
         }
         'bank;demo' {
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Approve everything and run unattended: no browser, no prompt')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Approve everything and run unattended: no browser, no prompt')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
@@ -307,7 +307,7 @@ Register-ArgumentCompleter -Native -CommandName 'bank' -ScriptBlock {
             [CompletionResult]::new('--authz-addr', '--authz-addr', [CompletionResultType]::ParameterName, 'Authorization server listen address (default: the config file''s, else port 8400 on 127.0.0.1; port 0 picks a free port)')
             [CompletionResult]::new('--api-addr', '--api-addr', [CompletionResultType]::ParameterName, 'Bank API listen address (default: the config file''s, else port 8401 on 127.0.0.1; port 0 picks a free port)')
             [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'The bank API''s ledger: sqlite:PATH or postgres://USER@HOST/DB [default: [api] database, else $BANK_API_DATABASE_URL, else bank.sqlite3 in the data dir]')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them')
             [CompletionResult]::new('--allow-non-loopback', '--allow-non-loopback', [CompletionResultType]::ParameterName, 'Allow listening on non-loopback addresses (anyone who can reach them can use the demo accounts)')
             [CompletionResult]::new('--in-memory', '--in-memory', [CompletionResultType]::ParameterName, 'Keep everything in memory: nothing is written, everything is gone on exit')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')

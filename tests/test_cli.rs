@@ -249,7 +249,9 @@ fn completions_offer_the_keys_and_no_file_names_for_profiles() {
     };
     let bash = script("bash");
     assert!(
-        bash.contains("compgen -W \"issuer client_id audience audience_param api_url scopes callback_port dpop par\""),
+        bash.contains(
+            " issuer client_id audience audience_param api_url scopes callback_port dpop par\""
+        ),
         "bash offers no keys"
     );
     // `--profile <TAB>`: no file names (profiles are not files; static scripts cannot list them).
@@ -261,7 +263,7 @@ fn completions_offer_the_keys_and_no_file_names_for_profiles() {
     assert!(profile.contains("COMPREPLY=(\"${cur}\")"), "{profile}");
     let zsh = script("zsh");
     assert!(
-        zsh.contains("callback_port\\:fixed loopback port"),
+        zsh.contains("callback_port\\:\"fixed loopback port"),
         "zsh has no key help"
     );
     assert!(

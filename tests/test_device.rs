@@ -171,9 +171,7 @@ fn without_a_browser_login_picks_the_device_flow_by_itself() {
     let bank = Running::start(&env, &["login"]);
     let stderr = bank.stderr_until("The code expires in");
     assert!(
-        stderr.contains(
-            "Signing in on another device: no display here (DISPLAY and WAYLAND_DISPLAY are unset).\n"
-        ),
+        stderr.contains("Signing in on another device: no display here (DISPLAY is unset).\n"),
         "{stderr}"
     );
     let (code, page) = printed_prompt(&stderr);
@@ -438,8 +436,9 @@ fn on_a_terminal_the_complete_uri_is_a_qr_code_that_scans() {
         .take_while(|l| !l.contains("Waiting"))
         .collect();
     assert_eq!(under.len(), 3, "{under:?}");
+    // With the line above it and the spinner's below (the command itself may scroll away).
     assert!(
-        qr.len() + under.len() + 3 <= 24,
+        qr.len() + under.len() + 2 <= 24,
         "{} lines of QR code and {} of words do not fit 24 rows",
         qr.len(),
         under.len()

@@ -99,7 +99,7 @@ pub struct Cli {
 
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
-    /// Profile to use (default: BANK_PROFILE, else `default`; `bank config list --profiles`)
+    /// Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them
     // Not a file: the static completion scripts cannot list profiles, so offer nothing.
     #[arg(long, global = true, value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub profile: Option<String>,

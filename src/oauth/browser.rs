@@ -130,8 +130,7 @@ impl Browser {
                 if set("SSH_CONNECTION") && !display {
                     return Some("this is an SSH session without a display");
                 }
-                (!desktop_os && !display)
-                    .then_some("no display here (DISPLAY and WAYLAND_DISPLAY are unset)")
+                (!desktop_os && !display).then_some("no display here (DISPLAY is unset)")
             }
         }
     }
