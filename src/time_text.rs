@@ -23,10 +23,29 @@ fn local_offset() -> UtcOffset {
 /// `2026-12-06 17:27 UTC`, `2026-12-07 02:27 +09:00`. Text that is not RFC 3339 comes back
 /// as it was.
 pub fn local_minute(instant: &str) -> String {
-    in_zone(instant, local_offset())
+    in_zone(instant, local_offset(), true)
 }
 
-fn in_zone(instant: &str, offset: UtcOffset) -> String {
+/// The same without the zone, for a table that names it once in its header ([`zone_name`]).
+pub fn local_minute_unnamed(instant: &str) -> String {
+    in_zone(instant, local_offset(), false)
+}
+
+/// The local zone as shown: `UTC`, `+09:00`.
+pub fn zone_name() -> String {
+    name_of(local_offset())
+}
+
+fn name_of(offset: UtcOffset) -> String {
+    if offset == UtcOffset::UTC {
+        return "UTC".into();
+    }
+    let (h, m, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
+fn in_zone(instant: &str, offset: UtcOffset, named: bool) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
     let Ok(at) = OffsetDateTime::parse(instant, &time::format_description::well_known::Rfc3339)
     else {
@@ -35,16 +54,11 @@ fn in_zone(instant: &str, offset: UtcOffset) -> String {
     let Ok(text) = at.to_offset(offset).format(&format) else {
         return instant.to_owned();
     };
-    if offset == UtcOffset::UTC {
-        return format!("{text} UTC");
+    if named {
+        format!("{text} {}", name_of(offset))
+    } else {
+        text
     }
-    let (h, m, _) = offset.as_hms();
-    let sign = if offset.is_negative() { '-' } else { '+' };
-    format!(
-        "{text} {sign}{:02}:{:02}",
-        h.unsigned_abs(),
-        m.unsigned_abs()
-    )
 }
 
 /// Accepts `300`, `90s`, `5m`, `1h`.
@@ -125,12 +139,14 @@ mod tests {
     #[test]
     fn instants_are_shown_in_a_named_zone() {
         let at = "2026-12-06T17:27:59Z";
-        assert_eq!(in_zone(at, UtcOffset::UTC), "2026-12-06 17:27 UTC");
+        assert_eq!(in_zone(at, UtcOffset::UTC, true), "2026-12-06 17:27 UTC");
         let tokyo = UtcOffset::from_hms(9, 0, 0).expect("an offset");
-        assert_eq!(in_zone(at, tokyo), "2026-12-07 02:27 +09:00");
+        assert_eq!(in_zone(at, tokyo, true), "2026-12-07 02:27 +09:00");
+        assert_eq!(in_zone(at, tokyo, false), "2026-12-07 02:27");
         let newfoundland = UtcOffset::from_hms(-3, -30, 0).expect("an offset");
-        assert_eq!(in_zone(at, newfoundland), "2026-12-06 13:57 -03:30");
-        assert_eq!(in_zone("yesterday", tokyo), "yesterday");
+        assert_eq!(in_zone(at, newfoundland, true), "2026-12-06 13:57 -03:30");
+        assert_eq!(name_of(newfoundland), "-03:30");
+        assert_eq!(in_zone("yesterday", tokyo, true), "yesterday");
     }
 
     #[test]

@@ -114,14 +114,22 @@ fn history_shows_times_in_the_local_zone_and_names_it() {
 
     env.set_env("TZ", "UTC");
     let run = env.run(&["history"]).success();
-    let shown = format!("{} UTC  to bob", at.format(&minute).expect("formats"));
+    // The zone is named once, in the header, so that a row fits 80 columns.
+    assert!(run.stdout.starts_with("DATE (UTC)  "), "{}", run.stdout);
+    let shown = format!("\n{}  to bob", at.format(&minute).expect("formats"));
     assert!(run.stdout.contains(&shown), "{shown}:\n{}", run.stdout);
+    assert!(
+        run.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{}",
+        run.stdout
+    );
 
     // A POSIX zone string needs no zone database: nine hours east of UTC.
     env.set_env("TZ", "JST-9");
     let run = env.run(&["history"]).success();
     let tokyo = at.to_offset(time::macros::offset!(+9));
-    let shown = format!("{} +09:00  to bob", tokyo.format(&minute).expect("formats"));
+    assert!(run.stdout.starts_with("DATE (+09:00)  "), "{}", run.stdout);
+    let shown = format!("\n{}  to bob", tokyo.format(&minute).expect("formats"));
     assert!(run.stdout.contains(&shown), "{shown}:\n{}", run.stdout);
     let json = env.run(&["history", "--json"]).success().json();
     assert_eq!(json[0]["created_at"], utc.as_str());
