@@ -340,7 +340,7 @@ fn config_set_get_list_path() {
         .success();
     assert_eq!(
         run.stderr,
-        "`callback_port` is not set in profile `work` in the configuration file; nothing to remove\n"
+        "Nothing to remove: `callback_port` is not set for profile `work`\n"
     );
 
     let run = env.run(&["--profile", "nope", "status"]).code(2);

@@ -318,7 +318,10 @@ fn ctrl_c_during_step_up_exits_130() {
     assert_eq!(output.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(STEP_UP_MESSAGE), "{stderr}");
-    assert!(stderr.ends_with("Interrupted: no money moved.\n"), "{stderr}");
+    assert!(
+        stderr.ends_with("Interrupted: no money moved.\n"),
+        "{stderr}"
+    );
     assert_eq!(transfer_posts(&env).len(), 1);
     assert_money(&env, 100_000, 50_000, 0);
 }

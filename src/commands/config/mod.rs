@@ -31,7 +31,8 @@ pub enum ConfigCommand {
     Path(path::PathArgs),
 }
 
-/// Every key of `config::KEYS`, in its order, with one line for people.
+/// Every key of `config::KEYS`, in its order, with one line for people (at most 62
+/// characters, so that `bank config --help` keeps each on one line of 80 columns).
 const KEY_HELP: &[(&str, &str)] = &[
     (
         "issuer",
@@ -51,11 +52,11 @@ const KEY_HELP: &[(&str, &str)] = &[
     ),
     (
         "dpop",
-        "DPoP-bound tokens (RFC 9449): `auto` (the default), `always` or `never`",
+        "DPoP-bound tokens (RFC 9449): auto (default), always, never",
     ),
     (
         "par",
-        "push authorization requests first (RFC 9126): `auto` (the default), `always` or `never`",
+        "pushed requests (RFC 9126, PAR): auto (default), always, never",
     ),
 ];
 
@@ -115,5 +116,8 @@ mod tests {
     fn every_key_has_its_help() {
         let keys: Vec<&str> = super::KEY_HELP.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, crate::config::KEYS);
+        for (key, help) in super::KEY_HELP {
+            assert!(help.chars().count() <= 62, "{key}: {help}");
+        }
     }
 }

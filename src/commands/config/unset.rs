@@ -28,7 +28,7 @@ pub fn cmd_unset(ui: &Ui, overrides: &Overrides, args: UnsetArgs) -> Result<(), 
         ui.success(&format!("Removed {} from profile `{name}`", args.key));
     } else {
         ui.status(&format!(
-            "`{}` is not set in profile `{name}` in the configuration file; nothing to remove",
+            "Nothing to remove: `{}` is not set for profile `{name}`",
             args.key
         ));
     }
