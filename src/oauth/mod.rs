@@ -277,8 +277,7 @@ pub async fn authorize(
             crate::time_text::humanize(lifetime)
         )
     });
-    // Only promise to open it where a page can be shown: with `--no-browser`, or over SSH,
-    // the person opens it, and the sign-in comes back to this machine's loopback address.
+    // No promise where no page can be shown; the sign-in comes back to this machine.
     let open = if interaction.browser.can_open() {
         "Open this URL in your browser to continue (it is opened for you when possible):"
     } else {
