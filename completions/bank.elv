@@ -18,7 +18,7 @@ set edit:completion:arg-completer[bank] = {|@words|
     }
     var completions = [
         &'bank'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -34,8 +34,9 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand history 'Show recent transfers, newest first'
             cand transfer 'Transfer money to another account'
             cand token 'Print the current access token on stdout'
-            cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
+            cand config 'Read and change a profile''s settings (every key is listed below)'
             cand completions 'Print a shell completion script'
+            cand man 'Write man pages for bank and every subcommand into a directory'
             cand demo 'Watch OAuth step-up authentication happen, start to finish'
             cand sandbox 'Run the local sandbox bank in the foreground'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -48,7 +49,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --client-id 'The public OAuth client id registered for bank'
             cand --audience 'The bank API''s identifier (the access token''s audience)'
             cand --api-url 'The bank API''s base URL (https except loopback)'
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --no-browser 'Do not open a browser: use the device flow where the provider offers it, else print the URL'
             cand --device 'Sign in on another device with a code (RFC 8628 device flow)'
             cand --force 'Force a fresh sign-in even if the provider remembers you (prompt=login)'
@@ -63,7 +64,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
         }
         &'bank;logout'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -74,7 +75,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
         }
         &'bank;status'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --all 'Every profile, one line each (with `--json`: an array)'
             cand --offline 'Do not refresh an expired access token: report the stored login as it is'
             cand --json 'Print machine-readable JSON on stdout'
@@ -87,7 +88,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
         }
         &'bank;balance'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -100,7 +101,7 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;history'= {
             cand -n 'How many transfers to show (1-100)'
             cand --limit 'How many transfers to show (1-100)'
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -117,7 +118,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --memo 'A note for the recipient (at most 140 characters)'
             cand --idempotency-key 'Reuse the key of an earlier attempt, so a retry cannot move money twice'
             cand --timeout 'For step-up: how long to wait for the approval (e.g. 90s, 5m)'
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand -y 'Do not ask for confirmation (required with --no-input or without a terminal)'
             cand --yes 'Do not ask for confirmation (required with --no-input or without a terminal)'
             cand --no-browser 'For step-up: print the URL but do not open a browser'
@@ -134,7 +135,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --method 'The request''s method, for --dpop-proof'
             cand --url 'The request''s URL, for --dpop-proof (query and fragment are not part of the proof)'
             cand --nonce 'The server''s DPoP-Nonce to put in the proof, for --dpop-proof'
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --dpop-proof 'Print a DPoP proof for one request with the token instead of the token'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
@@ -146,7 +147,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
         }
         &'bank;config'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -157,23 +158,35 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
             cand get 'Print the effective value of a setting (after environment overrides)'
             cand set 'Change a setting in the configuration file (creates the profile if needed)'
+            cand unset 'Remove a setting from the configuration file (the default applies again)'
             cand list 'List the effective settings of the profile and their sources'
             cand path 'Print the path of the configuration file'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bank;config;get'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'bank;config;set'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bank;config;unset'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -184,7 +197,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
         }
         &'bank;config;list'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --profiles 'List every profile (name, issuer, client id, API URL) instead of one profile''s settings'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
@@ -196,7 +209,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --version 'Print version'
         }
         &'bank;config;path'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -209,6 +222,7 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;config;help'= {
             cand get 'Print the effective value of a setting (after environment overrides)'
             cand set 'Change a setting in the configuration file (creates the profile if needed)'
+            cand unset 'Remove a setting from the configuration file (the default applies again)'
             cand list 'List the effective settings of the profile and their sources'
             cand path 'Print the path of the configuration file'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -217,6 +231,8 @@ set edit:completion:arg-completer[bank] = {|@words|
         }
         &'bank;config;help;set'= {
         }
+        &'bank;config;help;unset'= {
+        }
         &'bank;config;help;list'= {
         }
         &'bank;config;help;path'= {
@@ -224,7 +240,7 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;config;help;help'= {
         }
         &'bank;completions'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --json 'Print machine-readable JSON on stdout'
             cand --no-input 'Never prompt; fail instead of asking'
             cand -v 'More detail on stderr (repeat for more)'
@@ -234,8 +250,19 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bank;man'= {
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand --no-input 'Never prompt; fail instead of asking'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bank;demo'= {
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand -y 'Approve everything and run unattended: no browser, no prompt'
             cand --yes 'Approve everything and run unattended: no browser, no prompt'
             cand --json 'Print machine-readable JSON on stdout'
@@ -253,7 +280,7 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand --authz-addr 'Authorization server listen address (default: the config file''s, else port 8400 on 127.0.0.1; port 0 picks a free port)'
             cand --api-addr 'Bank API listen address (default: the config file''s, else port 8401 on 127.0.0.1; port 0 picks a free port)'
             cand --database 'The bank API''s ledger: sqlite:PATH or postgres://USER@HOST/DB [default: [api] database, else $BANK_API_DATABASE_URL, else bank.sqlite3 in the data dir]'
-            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`)'
+            cand --profile 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them'
             cand --allow-non-loopback 'Allow listening on non-loopback addresses (anyone who can reach them can use the demo accounts)'
             cand --in-memory 'Keep everything in memory: nothing is written, everything is gone on exit'
             cand --json 'Print machine-readable JSON on stdout'
@@ -273,8 +300,9 @@ set edit:completion:arg-completer[bank] = {|@words|
             cand history 'Show recent transfers, newest first'
             cand transfer 'Transfer money to another account'
             cand token 'Print the current access token on stdout'
-            cand config 'Read and change settings (issuer, client id, audience, API URL, scopes, callback port)'
+            cand config 'Read and change a profile''s settings (every key is listed below)'
             cand completions 'Print a shell completion script'
+            cand man 'Write man pages for bank and every subcommand into a directory'
             cand demo 'Watch OAuth step-up authentication happen, start to finish'
             cand sandbox 'Run the local sandbox bank in the foreground'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -296,6 +324,7 @@ set edit:completion:arg-completer[bank] = {|@words|
         &'bank;help;config'= {
             cand get 'Print the effective value of a setting (after environment overrides)'
             cand set 'Change a setting in the configuration file (creates the profile if needed)'
+            cand unset 'Remove a setting from the configuration file (the default applies again)'
             cand list 'List the effective settings of the profile and their sources'
             cand path 'Print the path of the configuration file'
         }
@@ -303,11 +332,15 @@ set edit:completion:arg-completer[bank] = {|@words|
         }
         &'bank;help;config;set'= {
         }
+        &'bank;help;config;unset'= {
+        }
         &'bank;help;config;list'= {
         }
         &'bank;help;config;path'= {
         }
         &'bank;help;completions'= {
+        }
+        &'bank;help;man'= {
         }
         &'bank;help;demo'= {
         }

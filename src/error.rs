@@ -122,6 +122,24 @@ impl CliError {
         CliError::new(ErrorKind::Interrupted, "interrupted")
     }
 
+    /// Ctrl-C in `bank transfer`: its prompt and its step-up both come before the request
+    /// that moves money, and whether money moved is what the person needs to know.
+    pub fn before_money_moved(mut self) -> Self {
+        if self.kind == ErrorKind::Interrupted {
+            self.message = "Interrupted: no money moved.".into();
+        }
+        self
+    }
+
+    /// What Ctrl-C prints: "Interrupted.", or the words a command gave it.
+    pub fn interrupted_words(&self) -> &str {
+        if self.message.starts_with("Interrupted") {
+            &self.message
+        } else {
+            "Interrupted."
+        }
+    }
+
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
@@ -267,8 +285,9 @@ impl From<OAuthError> for CliError {
             E::NoDeviceFlow => (
                 ErrorKind::Usage,
                 Some(format!(
-                    "run `{}` without `--device`, and open the printed URL in a browser on any machine",
-                    bank("login")
+                    "run `{}` without `--device` and open the printed URL in a browser on this machine (the sign-in comes back to it at 127.0.0.1); over SSH, forward a fixed port first: `ssh -L 8765:127.0.0.1:8765 HOST`, then `{}`",
+                    bank("login"),
+                    bank("login --callback-port 8765")
                 )),
             ),
             E::CallbackPortBusy { .. } => (

@@ -41,6 +41,8 @@ use crate::ui::Ui;
 
 /// Runs the CLI with the process's arguments and environment.
 pub fn run() -> ExitCode {
+    // First, while this is the only thread.
+    time_text::init_local_offset();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -71,7 +73,7 @@ pub fn run() -> ExitCode {
 /// The one place errors are printed and mapped to exit codes.
 pub fn report(ui: &Ui, err: CliError) -> ExitCode {
     match err.kind {
-        ErrorKind::Interrupted => ui.status("Interrupted."),
+        ErrorKind::Interrupted => ui.status(err.interrupted_words()),
         ErrorKind::StdoutClosed => {}
         _ => ui.error(&err),
     }

@@ -1,7 +1,65 @@
 //! Durations and instants as people type and read them: `--timeout 90s`, "lives 5m",
 //! "in 42s", RFC 3339 timestamps in `--json`. Shared by the commands and the OAuth layer.
 
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use time::{OffsetDateTime, UtcOffset};
+
+static LOCAL_OFFSET: OnceLock<UtcOffset> = OnceLock::new();
+
+/// Reads the local zone's offset (TZ, else the system's) once. Call it before any thread
+/// starts: on Unix `time` refuses to read it from a multi-threaded process, as the C
+/// library's zone functions are not thread-safe; then times are shown in UTC.
+pub fn init_local_offset() {
+    let _ = LOCAL_OFFSET.set(UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC));
+}
+
+fn local_offset() -> UtcOffset {
+    LOCAL_OFFSET.get().copied().unwrap_or(UtcOffset::UTC)
+}
+
+/// An RFC 3339 instant to the minute, in the local zone, with the zone named:
+/// `2026-12-06 17:27 UTC`, `2026-12-07 02:27 +09:00`. Text that is not RFC 3339 comes back
+/// as it was.
+pub fn local_minute(instant: &str) -> String {
+    in_zone(instant, local_offset(), true)
+}
+
+/// The same without the zone, for a table that names it once in its header ([`zone_name`]).
+pub fn local_minute_unnamed(instant: &str) -> String {
+    in_zone(instant, local_offset(), false)
+}
+
+/// The local zone as shown: `UTC`, `+09:00`.
+pub fn zone_name() -> String {
+    name_of(local_offset())
+}
+
+fn name_of(offset: UtcOffset) -> String {
+    if offset == UtcOffset::UTC {
+        return "UTC".into();
+    }
+    let (h, m, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
+fn in_zone(instant: &str, offset: UtcOffset, named: bool) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let Ok(at) = OffsetDateTime::parse(instant, &time::format_description::well_known::Rfc3339)
+    else {
+        return instant.to_owned();
+    };
+    let Ok(text) = at.to_offset(offset).format(&format) else {
+        return instant.to_owned();
+    };
+    if named {
+        format!("{text} {}", name_of(offset))
+    } else {
+        text
+    }
+}
 
 /// Accepts `300`, `90s`, `5m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -77,6 +135,19 @@ pub fn relative(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_are_shown_in_a_named_zone() {
+        let at = "2026-12-06T17:27:59Z";
+        assert_eq!(in_zone(at, UtcOffset::UTC, true), "2026-12-06 17:27 UTC");
+        let tokyo = UtcOffset::from_hms(9, 0, 0).expect("an offset");
+        assert_eq!(in_zone(at, tokyo, true), "2026-12-07 02:27 +09:00");
+        assert_eq!(in_zone(at, tokyo, false), "2026-12-07 02:27");
+        let newfoundland = UtcOffset::from_hms(-3, -30, 0).expect("an offset");
+        assert_eq!(in_zone(at, newfoundland, true), "2026-12-06 13:57 -03:30");
+        assert_eq!(name_of(newfoundland), "-03:30");
+        assert_eq!(in_zone("yesterday", tokyo, true), "yesterday");
+    }
 
     #[test]
     fn waits_in_words_agree_in_number() {

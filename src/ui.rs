@@ -168,7 +168,7 @@ impl Ui {
         } else {
             ProgressBar::hidden()
         };
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {wide_msg}") {
             bar.set_style(style);
         }
         bar.set_message(message.to_owned());
@@ -224,12 +224,16 @@ impl Person for Ui {
         Box::new(Spinner(self.spinner(message)))
     }
 
-    /// The codes, and on a terminal a QR code of the complete URI for a phone's camera.
+    /// The codes, and on a terminal a QR code of the complete URI for a phone's camera —
+    /// first, so that the page and the code, printed under it, stay on a small screen.
     fn device_code(&self, prompt: &DevicePrompt) {
-        self.status(&prompt.instructions());
-        if let Some(qr) = self.device_qr(prompt) {
-            // Ours, not text from elsewhere: its colour codes go out as they are.
-            write_stderr(&format!("\nScan to open it on your phone:\n\n{qr}"));
+        match self.device_qr(prompt) {
+            Some(qr) => {
+                // Ours, not text from elsewhere: its colour codes go out as they are.
+                write_stderr(qr.trim_end_matches('\n'));
+                self.status(&prompt.beside_qr());
+            }
+            None => self.status(&prompt.instructions()),
         }
     }
 }

@@ -93,3 +93,44 @@ fn a_rejected_bank_token_exits_3() {
             .contains("invalid_token")
     );
 }
+
+/// Times are the person's: `bank history` shows them in the local zone (TZ, else the
+/// system's), with the zone named; `--json` keeps the API's RFC 3339 in UTC.
+#[test]
+fn history_shows_times_in_the_local_zone_and_names_it() {
+    let mut env = TestEnv::start_with(|config| config.authz.mfa_auto_approve = true);
+    env.login();
+    env.run_with_browser(&["transfer", "--to", "bob", "--amount", "5", "--yes"])
+        .success();
+    let json = env.run(&["history", "--json"]).success().json();
+    let utc = json[0]["created_at"]
+        .as_str()
+        .expect("created_at")
+        .to_owned();
+    assert!(utc.ends_with('Z'), "{utc}");
+    let at = time::OffsetDateTime::parse(&utc, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    let minute = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+
+    env.set_env("TZ", "UTC");
+    let run = env.run(&["history"]).success();
+    // The zone is named once, in the header, so that a row fits 80 columns.
+    assert!(run.stdout.starts_with("DATE (UTC)  "), "{}", run.stdout);
+    let shown = format!("\n{}  to bob", at.format(&minute).expect("formats"));
+    assert!(run.stdout.contains(&shown), "{shown}:\n{}", run.stdout);
+    assert!(
+        run.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{}",
+        run.stdout
+    );
+
+    // A POSIX zone string needs no zone database: nine hours east of UTC.
+    env.set_env("TZ", "JST-9");
+    let run = env.run(&["history"]).success();
+    let tokyo = at.to_offset(time::macros::offset!(+9));
+    assert!(run.stdout.starts_with("DATE (+09:00)  "), "{}", run.stdout);
+    let shown = format!("\n{}  to bob", tokyo.format(&minute).expect("formats"));
+    assert!(run.stdout.contains(&shown), "{shown}:\n{}", run.stdout);
+    let json = env.run(&["history", "--json"]).success().json();
+    assert_eq!(json[0]["created_at"], utc.as_str());
+}

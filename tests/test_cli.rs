@@ -20,6 +20,7 @@ fn help_lists_commands_and_examples() {
         "token",
         "config",
         "completions",
+        "man",
         "Exit codes:",
         "BANK_TOKEN",
     ] {
@@ -37,6 +38,7 @@ fn help_lists_commands_and_examples() {
         "history",
         "token",
         "completions",
+        "man",
     ] {
         let run = env.run(&[cmd, "--help"]).success();
         assert!(
@@ -45,7 +47,7 @@ fn help_lists_commands_and_examples() {
             run.stdout
         );
     }
-    for cmd in ["get", "set", "list", "path"] {
+    for cmd in ["get", "set", "unset", "list", "path"] {
         let run = env.run(&["config", cmd, "--help"]).success();
         assert!(
             run.stdout.contains("Examples:"),
@@ -64,11 +66,20 @@ fn usage_errors_exit_2() {
     env.run(&["history", "--limit", "0"]).code(2);
     env.run(&["login", "--timeout", "soon"]).code(2);
     env.run(&["login", "--callback-port", "0"]).code(2);
-    let run = env.run(&["config", "set", "colour", "blue"]).code(2);
-    assert_eq!(
-        run.stderr,
-        "error: unknown configuration key `colour`\n  hint: run `bank config list` to see the keys\n"
-    );
+    // An unknown key is refused by the parser, which lists the keys (also for completions).
+    for cmd in ["get", "set", "unset"] {
+        let mut args = vec!["config", cmd, "colour"];
+        if cmd == "set" {
+            args.push("blue");
+        }
+        let run = env.run(&args).code(2);
+        assert!(
+            run.stderr
+                .starts_with("error: invalid value 'colour' for '<KEY>'\n  [possible values: issuer, client_id, audience, audience_param, api_url, scopes, callback_port, dpop, par]"),
+            "{}",
+            run.stderr
+        );
+    }
     let run = env
         .run(&["config", "set", "issuer", "file:///etc/passwd"])
         .code(2);
@@ -78,6 +89,118 @@ fn usage_errors_exit_2() {
         "{}",
         run.stderr
     );
+}
+
+/// Every environment variable the CLI reads is in `bank --help`: the names are taken from the
+/// source (`"BANK_…"` literals, and the names passed to `var`, `var_os` or `set`), so a new
+/// one cannot be left out.
+#[test]
+fn help_names_every_environment_variable_read() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("sandbox/src/serve.rs")];
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for line in code.lines() {
+            let reads = line.contains("for var in")
+                || line.contains("var(")
+                || line.contains("var_os(")
+                || line.contains("set(\"")
+                || line.contains("env = \"")
+                || line.contains("_ENV: &str");
+            for (i, quoted) in line.split('"').enumerate() {
+                let name_like = quoted.len() > 1
+                    && quoted.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                    && quoted
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_uppercase());
+                if i % 2 == 1 && name_like && (reads || quoted.starts_with("BANK_")) {
+                    names.insert(quoted.to_owned());
+                }
+            }
+        }
+    }
+    for expected in [
+        "BANK_DPOP",
+        "BANK_PAR",
+        "NO_COLOR",
+        "DISPLAY",
+        "BANK_SANDBOX_DATA_DIR",
+    ] {
+        assert!(
+            names.contains(expected),
+            "{expected} not found in {names:?}"
+        );
+    }
+    let help = offline().run(&["--help"]).success().stdout;
+    let environment = help
+        .split("Environment:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("an Environment section");
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !environment.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "`bank --help` does not name {missing:?}"
+    );
+    assert!(environment.contains("TZ "), "{environment}");
+}
+
+#[test]
+fn man_pages_are_current() {
+    let env = offline();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let out = tempfile::tempdir().expect("temp dir");
+    let target = out.path().join("man");
+    env.std_command(&["man", target.to_str().expect("utf-8 path")])
+        .output()
+        .expect("bank runs");
+    let names = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let generated = names(&target);
+    for page in [
+        "bank.1",
+        "bank-config-unset.1",
+        "bank-transfer.1",
+        "bank-man.1",
+    ] {
+        assert!(generated.iter().any(|n| n == page), "{page}: {generated:?}");
+    }
+    let stale = generated != names(&dir)
+        || generated.iter().any(|name| {
+            std::fs::read(target.join(name)).ok() != std::fs::read(dir.join(name)).ok()
+        });
+    assert!(
+        !stale,
+        "man/ is stale; regenerate with:\n  rm -rf man && cargo run -q -- man man"
+    );
+    let page = std::fs::read_to_string(target.join("bank-config-set.1")).expect("a page");
+    assert!(page.contains("callback_port"), "{page}");
 }
 
 #[test]
@@ -111,6 +234,41 @@ fn completions_are_current() {
         stale.is_empty(),
         "completions/ is stale; regenerate with:\n  {}",
         stale.join("\n  ")
+    );
+}
+
+#[test]
+fn completions_offer_the_keys_and_no_file_names_for_profiles() {
+    let env = offline();
+    let script = |shell: &str| {
+        let output = env
+            .std_command(&["completions", shell])
+            .output()
+            .expect("bank runs");
+        String::from_utf8(output.stdout).expect("a script is text")
+    };
+    let bash = script("bash");
+    assert!(
+        bash.contains(
+            " issuer client_id audience audience_param api_url scopes callback_port dpop par\""
+        ),
+        "bash offers no keys"
+    );
+    // `--profile <TAB>`: no file names (profiles are not files; static scripts cannot list them).
+    let profile = bash
+        .split("--profile)\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("a --profile case");
+    assert!(profile.contains("COMPREPLY=(\"${cur}\")"), "{profile}");
+    let zsh = script("zsh");
+    assert!(
+        zsh.contains("callback_port\\:\"fixed loopback port"),
+        "zsh has no key help"
+    );
+    assert!(
+        zsh.contains("--profile=[") && !zsh.contains(":NAME:_files"),
+        "zsh"
     );
 }
 
@@ -161,6 +319,29 @@ fn config_set_get_list_path() {
     assert_eq!(json["api_url"]["source"], "env");
     assert_eq!(json["client_id"]["value"], "bank-cli");
     assert_eq!(json["client_id"]["source"], "default");
+
+    // `unset` removes the line and keeps the rest; a key that is not set is no error.
+    std::fs::write(
+        env.config_dir().join("config.toml"),
+        "# mine\n[profiles.work]\n# fixed for the provider\ncallback_port = 8765\nclient_id = \"w\"\n",
+    )
+    .expect("write");
+    let run = env
+        .run(&["--profile", "work", "config", "unset", "callback_port"])
+        .success();
+    assert_eq!(run.stderr, "✓ Removed callback_port from profile `work`\n");
+    let text = std::fs::read_to_string(env.config_dir().join("config.toml")).expect("read");
+    assert_eq!(
+        text,
+        "# mine\n[profiles.work]\n# fixed for the provider\nclient_id = \"w\"\n"
+    );
+    let run = env
+        .run(&["--profile", "work", "config", "unset", "callback_port"])
+        .success();
+    assert_eq!(
+        run.stderr,
+        "Nothing to remove: `callback_port` is not set for profile `work`\n"
+    );
 
     let run = env.run(&["--profile", "nope", "status"]).code(2);
     assert!(

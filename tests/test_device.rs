@@ -81,9 +81,11 @@ fn printed_prompt(stderr: &str) -> (String, String) {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("a user code on stderr")
         .to_owned();
+    // Without a QR code the page has a line of its own; under one, a short line names it.
     let page = stderr
         .split("open this page on any device (a phone works):\n\n  ")
         .nth(1)
+        .or_else(|| stderr.split("or open  ").nth(1))
         .and_then(|rest| rest.lines().next())
         .expect("the verification URI on stderr")
         .to_owned();
@@ -168,6 +170,10 @@ fn without_a_browser_login_picks_the_device_flow_by_itself() {
     env.set_env("BANK_BROWSER", "");
     let bank = Running::start(&env, &["login"]);
     let stderr = bank.stderr_until("The code expires in");
+    assert!(
+        stderr.contains("Signing in on another device: no display here (DISPLAY is unset).\n"),
+        "{stderr}"
+    );
     let (code, page) = printed_prompt(&stderr);
     assert_eq!(page, format!("{}/device", env.issuer));
     // The person types the code on the plain page, in lower case.
@@ -192,6 +198,10 @@ fn without_a_browser_login_picks_the_device_flow_by_itself() {
     env.set_env("BANK_BROWSER", crate::common::BROWSER);
     let bank = Running::start(&env, &["login", "--no-browser", "--force"]);
     let stderr = bank.stderr_until("The code expires in");
+    assert!(
+        stderr.contains("another device: --no-browser was given.\n"),
+        "{stderr}"
+    );
     let (code, page) = printed_prompt(&stderr);
     let ended = person_approves(
         &env,
@@ -212,6 +222,9 @@ fn where_the_provider_has_no_device_flow_no_browser_prints_the_url_and_device_is
         .run(&["login", "--no-browser", "--timeout", "1s"])
         .code(4);
     assert!(run.stderr.contains("/authorize?"), "{}", run.stderr);
+    // Nothing opens it, and the sign-in comes back to this machine's loopback address.
+    let asked = "Open this URL in a browser on this machine to continue:\n";
+    assert!(run.stderr.contains(asked) && !run.stderr.contains("opened for you"));
     let run = env.run(&["login", "--device"]).code(2);
     assert!(
         run.stderr.starts_with(
@@ -222,10 +235,11 @@ fn where_the_provider_has_no_device_flow_no_browser_prints_the_url_and_device_is
     );
     assert!(
         run.stderr
-            .contains("hint: run `bank login` without `--device`"),
+            .contains("hint: run `bank login` without `--device` and open the printed URL in a browser on this machine"),
         "{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("any machine"), "{}", run.stderr);
 }
 
 #[test]
@@ -366,8 +380,7 @@ fn on_a_terminal_the_complete_uri_is_a_qr_code_that_scans() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
         let text = screen.lock().expect("screen").replace('\r', "");
-        if text.contains("Scan to open it on your phone:") && text.matches("\x1b[0m\n").count() > 10
-        {
+        if text.contains("Only approve what you asked for here.") {
             break text;
         }
         assert!(
@@ -376,14 +389,37 @@ fn on_a_terminal_the_complete_uri_is_a_qr_code_that_scans() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let (code, _) = printed_prompt(&text);
-    let qr: Vec<&str> = text
-        .split("Scan to open it on your phone:\n\n")
-        .nth(1)
-        .expect("the QR code")
-        .lines()
+    let (code, page) = printed_prompt(&text);
+    assert_eq!(page, format!("{}/device", env.issuer));
+    // Why the device flow, then the QR code, then the page and the code under it, so that
+    // on an 80×24 terminal they stay on screen while it waits.
+    let lines: Vec<&str> = text.lines().collect();
+    let first_qr = lines
+        .iter()
+        .position(|l| l.starts_with("\x1b[30;107m"))
+        .expect("the QR code");
+    assert_eq!(
+        lines[first_qr - 1],
+        "Signing in on another device, as asked (--device)."
+    );
+    let qr: Vec<&str> = lines[first_qr..]
+        .iter()
+        .copied()
         .take_while(|l| l.starts_with("\x1b[30;107m"))
         .collect();
+    let under: Vec<&str> = lines[first_qr + qr.len()..]
+        .iter()
+        .copied()
+        .take_while(|l| !l.contains("Waiting"))
+        .collect();
+    assert_eq!(under.len(), 3, "{under:?}");
+    // With the line above it and the spinner's below (the command itself may scroll away).
+    assert!(
+        qr.len() + under.len() + 2 <= 24,
+        "{} lines of QR code and {} of words do not fit 24 rows",
+        qr.len(),
+        under.len()
+    );
     let decoded = decode_terminal_qr(&qr);
     assert_eq!(decoded, format!("{}/device?user_code={code}", env.issuer));
 

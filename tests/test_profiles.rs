@@ -440,8 +440,9 @@ fn config_list_profiles_and_status_all() {
         "{}",
         run.stdout
     );
-    assert_eq!(words[3][4], "(in", "{}", run.stdout);
-    assert_eq!(words[3][6], "keyring", "{}", run.stdout);
+    // The expiry: date, time and zone (the local one, named), then how long from now.
+    assert_eq!(words[3][6], "(in", "{}", run.stdout);
+    assert_eq!(words[3][8], "keyring", "{}", run.stdout);
     let run = run_plain(&env, &["--json", "status", "--all"], &[]).success();
     let all = run.json();
     let all = all.as_array().expect("an array");

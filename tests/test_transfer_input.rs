@@ -225,8 +225,8 @@ fn transfer_help_has_examples() {
     }
 }
 
-/// Ctrl-C while waiting for the step-up approval ends the command cleanly (exit 130) and
-/// nothing is retried.
+/// Ctrl-C while waiting for the step-up approval ends the command cleanly (exit 130), says
+/// that no money moved, and nothing is retried.
 #[test]
 fn ctrl_c_during_step_up_exits_130() {
     let mut env = TestEnv::start();
@@ -236,7 +236,10 @@ fn ctrl_c_during_step_up_exits_130() {
     assert_eq!(output.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(STEP_UP_MESSAGE), "{stderr}");
-    assert!(stderr.ends_with("Interrupted.\n"), "{stderr}");
+    assert!(
+        stderr.ends_with("Interrupted: no money moved.\n"),
+        "{stderr}"
+    );
     assert_eq!(transfer_posts(&env).len(), 1);
     assert_money(&env, 100_000, 50_000, 0);
 }

@@ -121,9 +121,7 @@ impl<'s> StepUp<'s> {
                 browser: &self.options.browser,
                 timeout: self.options.timeout,
                 callback_port: self.session.profile.callback_port,
-                waiting_message: format!(
-                    "Waiting for approval to {purpose} on your authenticator… (Ctrl-C to cancel)"
-                ),
+                waiting_message: format!("Waiting for approval to {purpose}… (Ctrl-C to cancel)"),
             },
             sender.as_ref(),
         )

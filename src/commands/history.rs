@@ -14,7 +14,7 @@ Examples:
 
 /// Show recent transfers, newest first
 ///
-/// A table of date, counterparty, amount (negative = money sent), memo and id. `--json`
+/// A table of date (in the local time zone, named in the header), counterparty, amount (negative = money sent), memo and id. `--json`
 /// prints the API's array of transfers unchanged.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
@@ -42,8 +42,9 @@ pub async fn cmd_history(ui: &Ui, ctx: &Ctx, args: HistoryArgs) -> Result<(), Cl
 
 /// Renders aligned columns; amounts are right-aligned and signed from `account`'s view.
 fn table(account: &str, transfers: &[TransferView]) -> Vec<String> {
+    // The zone is named once, in the header, so that a row fits 80 columns.
     let mut rows = vec![[
-        "DATE".to_owned(),
+        format!("DATE ({})", crate::time_text::zone_name()),
         "COUNTERPARTY".to_owned(),
         "AMOUNT".to_owned(),
         "MEMO".to_owned(),
@@ -55,11 +56,7 @@ fn table(account: &str, transfers: &[TransferView]) -> Vec<String> {
         } else {
             (format!("from {}", t.from), "+")
         };
-        let date = t
-            .created_at
-            .get(..16)
-            .map(|d| d.replace('T', " "))
-            .unwrap_or_else(|| t.created_at.clone());
+        let date = crate::time_text::local_minute_unnamed(&t.created_at);
         rows.push([
             date,
             party,
@@ -118,7 +115,7 @@ mod tests {
         assert_eq!(
             rows,
             [
-                "DATE              COUNTERPARTY         AMOUNT  MEMO   ID",
+                "DATE (UTC)        COUNTERPARTY         AMOUNT  MEMO   ID",
                 "2026-11-28 10:05  from bob      +1,250.00 USD         tr_2",
                 "2026-11-28 10:00  to bob           -25.00 USD  lunch  tr_1",
             ]

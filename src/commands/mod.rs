@@ -3,7 +3,7 @@
 //! Each leaf command lives in its own file with its `XxxArgs` (doc comments are the help
 //! text) and one `cmd_xxx` function; groups are folders (`config/`). `demo` and `sandbox` slot
 //! in here as further variants. Commands that need no provider or profile
-//! (`completions`, `config`) run before the context is built, so a broken configuration file
+//! (`completions`, `man`, `config`) run before the context is built, so a broken configuration file
 //! can still be inspected and fixed with `bank config`.
 
 pub mod balance;
@@ -14,6 +14,7 @@ pub mod demo;
 pub mod history;
 pub mod login;
 pub mod logout;
+pub mod man;
 pub mod new_profile;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
@@ -55,8 +56,16 @@ Environment:
                     named profile from them)
   BANK_CONFIG_DIR   configuration directory (default: the platform's config dir + /bank)
   BANK_TOKEN        use this access token; skip the keyring (for CI)
-  BANK_BROWSER      command that opens the login URL (else BROWSER, else the system's)
+  BANK_BROWSER, BROWSER
+                    command that opens the login URL (else the system's)
+  DISPLAY, WAYLAND_DISPLAY, SSH_CONNECTION, SSH_TTY
+                    whether a browser can be shown here; if not, sign-in uses
+                    the device flow (a code to enter on another device)
+  TZ                time zone of the times shown (default: the system's)
   NO_COLOR          disable colour
+  BANK_SANDBOX_DATA_DIR, BANK_SANDBOX_CONFIG, BANK_API_DATABASE_URL
+                    `bank sandbox`: its data directory, configuration file and
+                    bank database (see `bank sandbox --help`)
 
 Exit codes:
   0    success
@@ -90,8 +99,9 @@ pub struct Cli {
 
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
-    /// Profile to use (default: BANK_PROFILE, else `default`)
-    #[arg(long, global = true, value_name = "NAME")]
+    /// Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them
+    // Not a file: the static completion scripts cannot list profiles, so offer nothing.
+    #[arg(long, global = true, value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub profile: Option<String>,
 
     /// Print machine-readable JSON on stdout
@@ -119,6 +129,7 @@ pub enum Command {
     #[command(subcommand)]
     Config(config::ConfigCommand),
     Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
     #[cfg(feature = "sandbox")]
     Demo(demo::DemoArgs),
     #[cfg(feature = "sandbox")]
@@ -134,6 +145,7 @@ pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
     crate::error::set_profile(&overrides.profile_name(&crate::config::Env::from_process()));
     match cli.command {
         Command::Completions(args) => completions::cmd_completions(ui, args),
+        Command::Man(args) => man::cmd_man(ui, args),
         Command::Config(cmd) => config::cmd_config(ui, &overrides, cmd),
         // Neither uses a profile: the demo builds its own, the sandbox is a server.
         #[cfg(feature = "sandbox")]
@@ -151,9 +163,9 @@ pub async fn run(ui: &Ui, cli: Cli) -> Result<(), CliError> {
         Command::Status(args) => status::cmd_status(ui, &Ctx::load(ui, &overrides)?, args).await,
         Command::Balance(args) => balance::cmd_balance(ui, &Ctx::load(ui, &overrides)?, args).await,
         Command::History(args) => history::cmd_history(ui, &Ctx::load(ui, &overrides)?, args).await,
-        Command::Transfer(args) => {
-            transfer::cmd_transfer(ui, &Ctx::load(ui, &overrides)?, args).await
-        }
+        Command::Transfer(args) => transfer::cmd_transfer(ui, &Ctx::load(ui, &overrides)?, args)
+            .await
+            .map_err(CliError::before_money_moved),
         Command::Token(args) => token::cmd_token(ui, &Ctx::load(ui, &overrides)?, args).await,
     }
 }

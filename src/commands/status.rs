@@ -8,7 +8,7 @@ use crate::client::{Credential, Session, SessionError};
 use crate::config::{self, ConfigFile, Env, Overrides};
 use crate::context::Ctx;
 use crate::error::{CliError, ErrorKind, run_login};
-use crate::time_text::{relative, rfc3339};
+use crate::time_text::{local_minute, relative, rfc3339};
 use crate::token_store::{StoreError, TokenStore};
 use crate::ui::{Ui, columns};
 
@@ -133,7 +133,7 @@ pub async fn cmd_status(ui: &Ui, ctx: &Ctx, args: StatusArgs) -> Result<(), CliE
     }
     let expiry = match bundle.expires_at {
         Some(at) => {
-            let when = rfc3339(at).unwrap_or_else(|| at.to_string());
+            let when = rfc3339(at).map_or_else(|| at.to_string(), |t| local_minute(&t));
             let state = if expired {
                 " — expired; refreshed automatically on next use (not checked: --offline)"
             } else if refreshed {
@@ -215,7 +215,7 @@ pub fn cmd_status_all(ui: &Ui, overrides: &Overrides) -> Result<(), CliError> {
                     Some(at) if expired => format!("expired {}; log in again", relative(at - now)),
                     Some(at) => rfc3339(at).map_or_else(
                         || relative(at - now),
-                        |when| format!("{when} ({})", relative(at - now)),
+                        |when| format!("{} ({})", local_minute(&when), relative(at - now)),
                     ),
                     None => "not given by the provider".into(),
                 };

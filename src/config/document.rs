@@ -59,6 +59,85 @@ impl ConfigDocument {
         self.write_key(name, key)
     }
 
+    /// Removes `key` from profile `name`; `false` when it was not set there (nothing changes).
+    /// Comment lines above the removed line stay in the file: they are the person's words.
+    pub fn unset(&mut self, name: &str, key: &str) -> Result<bool, ConfigError> {
+        if !KEYS.contains(&key) {
+            return Err(ConfigError::UnknownKey(key.to_owned()));
+        }
+        let Some(profile) = self.file.profiles.get_mut(name) else {
+            return Ok(false);
+        };
+        if !clear(profile, key) {
+            return Ok(false);
+        }
+        self.remove_key(name, key)?;
+        Ok(true)
+    }
+
+    fn remove_key(&mut self, name: &str, key: &str) -> Result<(), ConfigError> {
+        let path = self.path.clone();
+        let profiles = self
+            .doc
+            .get_mut("profiles")
+            .and_then(Item::as_table_like_mut)
+            .ok_or_else(|| uneditable(&path, "`profiles` is not a table"))?;
+        let item = profiles
+            .get_mut(name)
+            .ok_or_else(|| uneditable(&path, &format!("`profiles.{name}` is missing")))?;
+        let position = item.as_table().and_then(Table::position);
+        let table = item
+            .as_table_like_mut()
+            .ok_or_else(|| uneditable(&path, &format!("`profiles.{name}` is not a table")))?;
+        let comments = table
+            .key(key)
+            .and_then(|k| k.leaf_decor().prefix())
+            .and_then(|p| p.as_str())
+            .filter(|p| p.contains('#'))
+            .map(str::to_owned);
+        let keys: Vec<String> = table.iter().map(|(k, _)| k.to_owned()).collect();
+        let next = keys
+            .iter()
+            .skip_while(|k| k.as_str() != key)
+            .nth(1)
+            .cloned();
+        table.remove(key);
+        let Some(comments) = comments else {
+            return Ok(());
+        };
+        if let Some(mut next) = next.as_deref().and_then(|k| table.key_mut(k)) {
+            let decor = next.leaf_decor_mut();
+            let old = decor.prefix().and_then(|p| p.as_str()).unwrap_or_default();
+            decor.set_prefix(format!("{comments}{old}"));
+            return Ok(());
+        }
+        // The last line of its table: the comments go above the table that follows, as
+        // written in the file, or to the end of the file.
+        let following = position.and_then(|here| {
+            self.doc
+                .get_mut("profiles")
+                .and_then(Item::as_table_mut)?
+                .iter_mut()
+                .filter_map(|(_, item)| item.as_table_mut())
+                .filter(|t| t.position().is_some_and(|p| p > here))
+                .min_by_key(|t| t.position())
+                .map(|t| {
+                    let old = t
+                        .decor()
+                        .prefix()
+                        .and_then(|p| p.as_str())
+                        .unwrap_or_default();
+                    let new = format!("{comments}{old}");
+                    t.decor_mut().set_prefix(new);
+                })
+        });
+        if following.is_none() {
+            let old = self.doc.trailing().as_str().unwrap_or_default().to_owned();
+            self.doc.set_trailing(format!("{comments}{old}"));
+        }
+        Ok(())
+    }
+
     /// Adds profile `name` with the values of `table` (already validated by the caller).
     pub fn add_profile(&mut self, name: &str, table: &ProfileFile) -> Result<(), ConfigError> {
         self.file.profiles.insert(name.to_owned(), table.clone());
@@ -174,6 +253,22 @@ fn value_of(profile: &ProfileFile, key: &str) -> Option<Value> {
     })
 }
 
+/// Clears one key of a profile as written; whether it was set.
+fn clear(profile: &mut ProfileFile, key: &str) -> bool {
+    match key {
+        "issuer" => profile.issuer.take().is_some(),
+        "client_id" => profile.client_id.take().is_some(),
+        "audience" => profile.audience.take().is_some(),
+        "audience_param" => profile.audience_param.take().is_some(),
+        "api_url" => profile.api_url.take().is_some(),
+        "scopes" => profile.scopes.take().is_some(),
+        "callback_port" => profile.callback_port.take().is_some(),
+        "dpop" => profile.dpop.take().is_some(),
+        "par" => profile.par.take().is_some(),
+        _ => false,
+    }
+}
+
 fn uneditable(path: &Path, reason: &str) -> ConfigError {
     ConfigError::Uneditable {
         path: path.to_owned(),
@@ -248,6 +343,48 @@ mod tests {
             let after = edit("", |doc| doc.set("work", key, valid(key)).expect("valid"));
             assert!(after.contains(&format!("{key} = ")), "{key}: {after}");
         }
+    }
+
+    #[test]
+    fn unset_removes_the_line_and_keeps_the_comments() {
+        let before = "# my banks\n[profiles.work] # the office\n# which tenant\nissuer = \"https://old.example/\" # old\nclient_id = \"abc\"\n# the port\ncallback_port = 8765\n\n# home comes second\n[profiles.home]\nclient_id = \"h\"\n";
+        let after = edit(before, |doc| {
+            assert!(doc.unset("work", "issuer").expect("a key"));
+            assert!(doc.unset("work", "callback_port").expect("a key"));
+            assert!(!doc.unset("work", "scopes").expect("a key"));
+            assert!(!doc.unset("nobody", "issuer").expect("a key"));
+            assert!(matches!(
+                doc.unset("work", "colour"),
+                Err(ConfigError::UnknownKey(_))
+            ));
+        });
+        assert_eq!(
+            after,
+            "# my banks\n[profiles.work] # the office\n# which tenant\nclient_id = \"abc\"\n# the port\n\n# home comes second\n[profiles.home]\nclient_id = \"h\"\n"
+        );
+        let after = edit("[profiles.home]\n# last\npar = \"never\"\n", |doc| {
+            assert!(doc.unset("home", "par").expect("a key"));
+        });
+        assert_eq!(after, "[profiles.home]\n# last\n");
+        for key in crate::config::KEYS {
+            let mut file = ProfileFile::default();
+            set_value_in(&mut file, key);
+            assert!(clear(&mut file, key), "{key}");
+            assert_eq!(file, ProfileFile::default(), "{key}");
+        }
+    }
+
+    fn set_value_in(profile: &mut ProfileFile, key: &str) {
+        let mut file = ConfigFile::default();
+        let value = match key {
+            "issuer" | "api_url" => "https://idp.example/",
+            "audience_param" => "audience",
+            "callback_port" => "8765",
+            "dpop" | "par" => "never",
+            _ => "value",
+        };
+        set_value(&mut file, "p", key, value).expect("valid");
+        *profile = file.profiles.remove("p").expect("made");
     }
 
     #[test]

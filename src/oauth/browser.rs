@@ -96,27 +96,41 @@ impl Browser {
     /// `DISPLAY` or `WAYLAND_DISPLAY`, and nowhere an SSH session without one (the page
     /// would open on the remote machine's screen, if at all).
     pub fn can_open(&self) -> bool {
-        self.can_open_in(
+        self.why_not().is_none()
+    }
+
+    /// Why no page can be put in front of the person here, in words; `None` when one can.
+    pub fn why_not(&self) -> Option<&'static str> {
+        self.why_not_in(
             &|name| std::env::var_os(name),
             cfg!(any(target_os = "macos", target_os = "windows")),
         )
     }
 
+    #[cfg(test)]
     fn can_open_in(
         &self,
         env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
         desktop_os: bool,
     ) -> bool {
+        self.why_not_in(env, desktop_os).is_none()
+    }
+
+    fn why_not_in(
+        &self,
+        env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+        desktop_os: bool,
+    ) -> Option<&'static str> {
         match self {
-            Browser::Command(_) | Browser::InProcess(_) => true,
-            Browser::None => false,
+            Browser::Command(_) | Browser::InProcess(_) => None,
+            Browser::None => Some("--no-browser was given"),
             Browser::System => {
                 let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
                 let display = set("DISPLAY") || set("WAYLAND_DISPLAY");
                 if set("SSH_CONNECTION") && !display {
-                    return false;
+                    return Some("this is an SSH session without a display");
                 }
-                desktop_os || display
+                (!desktop_os && !display).then_some("no display here (DISPLAY is unset)")
             }
         }
     }

@@ -89,6 +89,17 @@ impl DevicePrompt {
         text
     }
 
+    /// The words printed under a QR code: short, so that on a small terminal (80×24) the
+    /// page and the code stay on screen below the QR code, which carries the complete link.
+    pub fn beside_qr(&self) -> String {
+        format!(
+            "Scan the QR code with a phone, or open  {}\non any device and enter the code  {}\nThe code expires in {}. Only approve what you asked for here.",
+            self.verification_uri,
+            self.user_code,
+            crate::time_text::humanize(Duration::from_secs(self.expires_in))
+        )
+    }
+
     /// What a QR code should carry: the complete URI, else the page itself.
     pub fn qr_target(&self) -> &str {
         self.verification_uri_complete
@@ -263,6 +274,11 @@ pub async fn authorize(
     })
     .await;
     let person = interaction.person;
+    // Nobody asked for a browser: say why the sign-in happens on another device instead.
+    person.notice(&match interaction.browser.why_not() {
+        Some(why) => format!("Signing in on another device: {why}."),
+        None => "Signing in on another device, as asked (--device).".to_owned(),
+    });
     person.device_code(started.prompt());
     let waiting = person.wait(&interaction.waiting_message);
     let polling = started.poll(
@@ -364,6 +380,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("expires in 10m"), "{text}");
+        let short = prompt.beside_qr();
+        assert_eq!(short.lines().count(), 3, "{short}");
+        assert!(
+            short.contains("open  https://id.example/device\n"),
+            "{short}"
+        );
+        assert!(short.contains("enter the code  BCDF-GHJK\n"), "{short}");
         assert_eq!(
             prompt.qr_target(),
             "https://id.example/device?user_code=BCDF-GHJK"

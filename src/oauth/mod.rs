@@ -277,9 +277,13 @@ pub async fn authorize(
             crate::time_text::humanize(lifetime)
         )
     });
-    person.notice(&format!(
-        "Open this URL in your browser to continue (it is opened for you when possible):\n\n  {url}\n{reference_note}"
-    ));
+    // No promise where no page can be shown; the sign-in comes back to this machine.
+    let open = if interaction.browser.can_open() {
+        "Open this URL in your browser to continue (it is opened for you when possible):"
+    } else {
+        "Open this URL in a browser on this machine to continue:"
+    };
+    person.notice(&format!("{open}\n\n  {url}\n{reference_note}"));
     let launched = match interaction.browser.open(url.as_str()) {
         Ok(l) => Some(l),
         Err(e @ BrowserError::UnsafeUrl) => return Err(OAuthError::Browser(e)),

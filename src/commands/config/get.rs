@@ -14,6 +14,7 @@ use crate::ui::Ui;
 )]
 pub struct GetArgs {
     /// The setting (see `bank config --help` for the keys)
+    #[arg(value_parser = super::key_parser())]
     pub key: String,
 }
 

@@ -16,6 +16,7 @@ Examples:
   bank --profile work config set callback_port 8765")]
 pub struct SetArgs {
     /// The setting (see `bank config --help` for the keys)
+    #[arg(value_parser = super::key_parser())]
     pub key: String,
     /// The new value
     pub value: String,
