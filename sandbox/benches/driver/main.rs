@@ -87,6 +87,10 @@ enum Command {
         /// The bank API's verified-token cache size (0 turns it off, for comparison).
         #[arg(long, default_value_t = ApiConfig::default().verified_token_cache_capacity)]
         token_cache_capacity: usize,
+        /// `[api] dpop_proofs.bench_skip_replay_check`: accept replayed proofs on reads, to
+        /// measure what the replay check costs. Never in production.
+        #[arg(long)]
+        bench_skip_replay_check: bool,
         #[command(flatten)]
         ledger: LedgerArgs,
     },
@@ -154,11 +158,13 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             real_password_hashing,
             token_cache_capacity,
+            bench_skip_replay_check,
             ledger,
         } => runtime.block_on(serve(
             data_dir,
             real_password_hashing,
             token_cache_capacity,
+            bench_skip_replay_check,
             ledger,
         ))?,
         Command::Transfers {
@@ -227,10 +233,12 @@ async fn serve(
     data_dir: Option<PathBuf>,
     real_hashing: bool,
     token_cache_capacity: usize,
+    skip_replay_check: bool,
     ledger: LedgerArgs,
 ) -> anyhow::Result<Option<serde_json::Value>> {
     let mut config = config(data_dir, real_hashing);
     config.api.verified_token_cache_capacity = token_cache_capacity;
+    config.api.dpop_proofs.bench_skip_replay_check = skip_replay_check;
     ledger.apply(&mut config)?;
     let sandbox = Sandbox::start(config).await?;
     let mut alice = flow::Browser::new(sandbox.issuer(), "alice", "wonderland")?;
@@ -295,9 +303,9 @@ async fn load(
     let htu = bank_protocol::dpop::htu(&htu);
     // One fresh proof per request, each with its own jti, all signed before the clock
     // starts: the rate below is the server's, and the signing is timed on its own.
-    let (authorization, proofs, sign_us) = match &auth {
-        Auth::None => (None, Vec::new(), None),
-        Auth::Bearer(token) => (Some(format!("Bearer {token}")), Vec::new(), None),
+    let (authorization, proofs, sign_us, verify_us) = match &auth {
+        Auth::None => (None, Vec::new(), None, None),
+        Auth::Bearer(token) => (Some(format!("Bearer {token}")), Vec::new(), None, None),
         Auth::Dpop {
             token,
             key,
@@ -308,7 +316,13 @@ async fn load(
                 .map(|_| key.proof("GET", &htu, Some(token)))
                 .collect();
             let per_proof = started.elapsed().as_secs_f64() * 1e6 / (*max_proofs).max(1) as f64;
-            (Some(format!("DPoP {token}")), proofs, Some(per_proof))
+            let verify = dpop::verify_us(&proofs, &htu, token, &key.jkt)?;
+            (
+                Some(format!("DPoP {token}")),
+                proofs,
+                Some(per_proof),
+                Some(verify),
+            )
         }
     };
     let dpop = matches!(auth, Auth::Dpop { .. });
@@ -369,6 +383,7 @@ async fn load(
         "errors": errors,
         "proofs_ran_out": dpop && latencies.len() >= proofs.len(),
         "sign_us": sign_us,
+        "verify_us": verify_us,
     });
     if errors > 0 {
         println!("{result}");

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ApiInitError, jwks, normalize_handle};
+use crate::dpop::ProofPolicy;
 use crate::store::bank::{Database, Durability};
 
 /// The bank API's configuration. Every field has a default (`#[serde(default)]`), so a
@@ -72,8 +73,9 @@ pub struct ApiConfig {
     /// key, bearer tokens still work). `None` means the mode's default: `transfers` for the
     /// sandbox's own issuer, `optional` for `bank-sandbox api --issuer …`.
     pub dpop: Option<DpopMode>,
-    /// The proof window and the nonce demand for proofs sent with bound tokens.
-    pub dpop_proofs: crate::dpop::ProofPolicy,
+    /// The proof window, the nonce demand and the replay cache for proofs sent with bound
+    /// tokens.
+    pub dpop_proofs: ApiProofPolicy,
     /// The URL clients reach this API at, which their proofs name in `htu` (behind a proxy
     /// or load balancer, its public address). `None`: `http://` and the listen address,
     /// filled in when the API starts. Never taken from a request's `Host` header.
@@ -137,10 +139,69 @@ impl Default for ApiConfig {
             durability: Durability::Full,
             open_accounts: None,
             dpop: None,
-            dpop_proofs: crate::dpop::ProofPolicy::default(),
+            dpop_proofs: ApiProofPolicy::default(),
             public_url: None,
             handle_from_preferred_username: false,
         }
+    }
+}
+
+/// `[api.dpop_proofs]`: the proof rules both servers share ([`ProofPolicy`]) and the bank
+/// API's replay cache (`api::dpop`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiProofPolicy {
+    /// See [`ProofPolicy::max_age_secs`].
+    pub max_age_secs: u64,
+    /// See [`ProofPolicy::max_clock_skew_secs`].
+    pub max_clock_skew_secs: u64,
+    /// See [`ProofPolicy::require_nonce`].
+    pub require_nonce: bool,
+    /// See [`ProofPolicy::nonce_period_secs`].
+    pub nonce_period_secs: u64,
+    /// Most proofs this instance remembers at once, each until its window has passed;
+    /// when all are live a new proof is answered 503 (a live one is never forgotten).
+    pub replay_cache_capacity: usize,
+    /// Benchmarks only, never in production: accept replayed proofs on every request but a
+    /// transfer (whose proof is still spent in its transaction), to measure what the
+    /// in-process check costs.
+    pub bench_skip_replay_check: bool,
+}
+
+impl Default for ApiProofPolicy {
+    fn default() -> Self {
+        let shared = ProofPolicy::default();
+        ApiProofPolicy {
+            max_age_secs: shared.max_age_secs,
+            max_clock_skew_secs: shared.max_clock_skew_secs,
+            require_nonce: shared.require_nonce,
+            nonce_period_secs: shared.nonce_period_secs,
+            // 16,000 proofs/s over the default 65 s window; about 50 MB when full.
+            replay_cache_capacity: 1_048_576,
+            bench_skip_replay_check: false,
+        }
+    }
+}
+
+impl ApiProofPolicy {
+    /// The rules the proof verifier applies.
+    pub fn proof_policy(&self) -> ProofPolicy {
+        ProofPolicy {
+            max_age_secs: self.max_age_secs,
+            max_clock_skew_secs: self.max_clock_skew_secs,
+            require_nonce: self.require_nonce,
+            nonce_period_secs: self.nonce_period_secs,
+        }
+    }
+
+    fn problem(&self) -> Option<&'static str> {
+        if let Some(problem) = self.proof_policy().problem() {
+            return Some(problem);
+        }
+        if !(1..=100_000_000).contains(&self.replay_cache_capacity) {
+            return Some("dpop_proofs.replay_cache_capacity must be from 1 to 100000000");
+        }
+        None
     }
 }
 

@@ -41,7 +41,9 @@ use axum::routing::get;
 use self::auth::TokenVerifier;
 pub use self::auth::{Claims, Clock, RequireScope, StepUpPolicy, TransferToken, ValidatedClaims};
 use self::config::validate_config;
-pub use self::config::{AccountSeed, ApiConfig, DpopMode, IssuerKind, OpenAccounts};
+pub use self::config::{
+    AccountSeed, ApiConfig, ApiProofPolicy, DpopMode, IssuerKind, OpenAccounts,
+};
 use self::dpop::SenderConstraint;
 use self::jwks::KeyCache;
 pub use self::token_cache::TokenCacheStats;
@@ -141,7 +143,7 @@ impl ApiState {
             <sha2::Sha256 as sha2::Digest>::digest(nonce_key.as_bytes()).into();
         let sender = SenderConstraint::new(
             config.dpop.unwrap_or(DpopMode::Optional),
-            config.dpop_proofs.clone(),
+            &config.dpop_proofs,
             public_url,
             nonce_key,
             clock,

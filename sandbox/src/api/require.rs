@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
 use super::auth::{Claims, SCOPE_TRANSFER_FUNDS, SCOPE_VIEW_BALANCE};
-use super::dpop::DpopMode;
+use super::dpop::{DpopMode, ProofSpend};
 use super::{ApiState, AuditSlot};
 use crate::error::{ApiError, AuthScheme};
 
@@ -81,32 +81,38 @@ impl FromRequestParts<ApiState> for ValidatedClaims {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let slot = parts.extensions.get::<AuditSlot>().cloned();
-        let credentials = credentials(&parts.headers);
-        if let (Some(slot), Ok(credentials)) = (&slot, &credentials) {
-            // The challenge of any refusal below answers in the scheme the client used.
-            slot.set_scheme(credentials.scheme());
-        }
-        let credentials = credentials?;
-        let claims = state.verifier().verify(credentials.token()).await?;
-        // On every request, also for a token the verified-token cache knew: the cache only
-        // ever spares the signature check.
-        state
-            .sender()
-            .check(
-                &parts.method,
-                parts.uri.path(),
-                &parts.headers,
-                &credentials,
-                &claims,
-                state.store(),
-            )
-            .await?;
-        if let Some(slot) = &slot {
-            slot.set_jti(claims.jti.clone());
-        }
-        Ok(ValidatedClaims(claims))
+        validate(parts, state)
+            .await
+            .map(|(claims, _)| ValidatedClaims(claims))
     }
+}
+
+/// The token's claims, and the proof that came with a bound one.
+async fn validate(
+    parts: &Parts,
+    state: &ApiState,
+) -> Result<(Claims, Option<ProofSpend>), ApiError> {
+    let slot = parts.extensions.get::<AuditSlot>().cloned();
+    let credentials = credentials(&parts.headers);
+    if let (Some(slot), Ok(credentials)) = (&slot, &credentials) {
+        // The challenge of any refusal below answers in the scheme the client used.
+        slot.set_scheme(credentials.scheme());
+    }
+    let credentials = credentials?;
+    let claims = state.verifier().verify(credentials.token()).await?;
+    // On every request, also for a token the verified-token cache knew: the cache only
+    // ever spares the signature check.
+    let proof = state.sender().check(
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        &credentials,
+        &claims,
+    )?;
+    if let Some(slot) = &slot {
+        slot.set_jti(claims.jti.clone());
+    }
+    Ok((claims, proof))
 }
 
 /// Names a scope at the type level, so the requirement shows in a handler's signature.
@@ -145,8 +151,9 @@ impl<S: ScopeName> FromRequestParts<ApiState> for RequireScope<S> {
 /// transfers (checked first: a token that could never move money here is told so before
 /// anyone is asked to approve anything). Whether it *may* move money — the scope and the
 /// step-up policy — is [`TransferToken::authorize`], which the handler calls once it knows
-/// the transfer is one the bank would make.
-pub struct TransferToken(pub Claims);
+/// the transfer is one the bank would make. The proof of a bound token comes along, to be
+/// spent in the transfer's transaction.
+pub struct TransferToken(pub Claims, pub Option<ProofSpend>);
 
 impl FromRequestParts<ApiState> for TransferToken {
     type Rejection = ApiError;
@@ -156,13 +163,13 @@ impl FromRequestParts<ApiState> for TransferToken {
         if bound_only && let Some(slot) = parts.extensions.get::<AuditSlot>() {
             slot.refuse_bearer();
         }
-        let ValidatedClaims(claims) = ValidatedClaims::from_request_parts(parts, state).await?;
+        let (claims, proof) = validate(parts, state).await?;
         if bound_only && claims.dpop_jkt.is_none() {
             return Err(ApiError::DpopRequired(
                 "moving money needs a DPoP-bound token",
             ));
         }
-        Ok(TransferToken(claims))
+        Ok(TransferToken(claims, proof))
     }
 }
 

@@ -183,6 +183,7 @@ pub async fn create_transfer(
         memo: memo.as_deref(),
         idempotency_key: &idempotency_key,
         request_hash,
+        dpop_proof: token.1,
     };
     let outcome = state.store().consume_jti_and_transfer(&cmd, now).await;
 
@@ -210,6 +211,7 @@ async fn paid_transfer(
 fn refusal(err: TransferError) -> ApiError {
     match err {
         TransferError::TokenAlreadyUsed => ApiError::TokenAlreadyUsed,
+        TransferError::ProofAlreadyUsed => ApiError::InvalidDpopProof(crate::dpop::PROOF_REPLAYED),
         TransferError::TokenExpired => ApiError::InvalidToken("token expired"),
         TransferError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
         TransferError::UnknownRecipient => ApiError::UnknownRecipient,

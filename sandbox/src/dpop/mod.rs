@@ -8,14 +8,16 @@
 //! this request (`htu` compared after `bank_protocol::dpop::htu`'s normalization), `iat`
 //! inside the configured window, `ath` when an access token comes with the proof, the
 //! server's nonce when it demands one (`nonce`), and last the `jti`, which is remembered
-//! until the proof could no longer pass the window (a [`ReplayCache`]: each server's own
-//! store, so a replay is refused across restarts and, for the bank API on PostgreSQL,
-//! across instances). Refusals are fixed phrases: a proof or a token is never echoed.
+//! until the proof could no longer pass the window: in a [`ReplayCache`] (the authorization
+//! server's own store), or, by the bank API, in the process ([`SeenProofs`]) and, for a
+//! transfer, in the transfer's own transaction ([`ProofVerifier::check`] leaves that to the
+//! caller). Refusals are fixed phrases: a proof or a token is never echoed.
 //! The servers turn [`ProofError`] into their own answers (`invalid_dpop_proof` and
 //! `use_dpop_nonce`, with the current nonce in `DPoP-Nonce`).
 
 mod nonce;
 mod proof;
+mod seen;
 
 use std::future::Future;
 
@@ -26,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 pub use self::nonce::Nonces;
 pub use self::proof::MAX_PROOF_BYTES;
+pub use self::seen::{Full, SeenProofs};
 use crate::clock::Clock;
 use crate::store::StoreError;
 
@@ -92,6 +95,11 @@ pub struct VerifiedProof {
     pub jkt: String,
     pub jti: String,
     pub iat: i64,
+    /// What a replay cache records: the hash of the key and the `jti` together (one
+    /// client's `jti` can never block another's), live until `expires_at`.
+    pub replay_key: [u8; 32],
+    /// The last second the proof could pass the `iat` window.
+    pub expires_at: i64,
 }
 
 /// The request a proof must be for.
@@ -175,6 +183,24 @@ impl ProofVerifier {
         request: &ProofRequest<'_>,
         replay: &R,
     ) -> Result<VerifiedProof, ProofError> {
+        let verified = self.check(proof, request)?;
+        let fresh = replay
+            .remember_proof(verified.replay_key, verified.expires_at, self.clock.now())
+            .await
+            .map_err(ProofError::Store)?;
+        if !fresh {
+            return Err(ProofError::Invalid(PROOF_REPLAYED));
+        }
+        Ok(verified)
+    }
+
+    /// Every check of [`ProofVerifier::verify`] but the replay: the caller must record
+    /// [`VerifiedProof::replay_key`] before it acts on the request.
+    pub fn check(
+        &self,
+        proof: &str,
+        request: &ProofRequest<'_>,
+    ) -> Result<VerifiedProof, ProofError> {
         let signed = proof::verify_signature(proof).map_err(ProofError::Invalid)?;
         if signed.htm != request.method {
             return Err(ProofError::Invalid("proof is for another method (htm)"));
@@ -219,28 +245,25 @@ impl ProofVerifier {
         {
             return Err(ProofError::UseNonce);
         }
-        // Keyed by the key and the jti together: one client's jti can never block another's.
-        let key: [u8; 32] = Sha256::new()
+        let replay_key: [u8; 32] = Sha256::new()
             .chain_update(b"dpop-jti\0")
             .chain_update(signed.jkt.as_bytes())
             .chain_update(b"\0")
             .chain_update(signed.jti.as_bytes())
             .finalize()
             .into();
-        let fresh = replay
-            .remember_proof(key, signed.iat + max_age, now)
-            .await
-            .map_err(ProofError::Store)?;
-        if !fresh {
-            return Err(ProofError::Invalid("proof already used (jti)"));
-        }
         Ok(VerifiedProof {
+            expires_at: signed.iat + max_age,
+            replay_key,
             jkt: signed.jkt,
             jti: signed.jti,
             iat: signed.iat,
         })
     }
 }
+
+/// The refusal of a proof seen before, wherever the replay is caught.
+pub const PROOF_REPLAYED: &str = "proof already used (jti)";
 
 #[cfg(test)]
 mod tests {

@@ -313,18 +313,23 @@ async fn proofs_name_the_configured_public_url_not_the_host_header() {
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
 
+/// A read's proof is remembered by the instance that accepted it, in memory; a transfer's
+/// proof is spent in the transfer's transaction, so a restarted instance refuses it too.
+/// A proof whose transfer was refused still cannot be used again by the same instance.
 #[tokio::test]
-async fn a_replayed_proof_is_refused_after_a_restart() {
+async fn a_replayed_transfer_proof_is_refused_after_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bank.sqlite3");
     let issuer = TestIssuer::start().await;
     let key = DpopKey::new();
-    let token = bound(&issuer, &key, VIEW);
+    let token = bound(&issuer, &key, STEP_UP);
     let cfg = ApiConfig {
         public_url: Some("http://bank.test".into()),
         ..config(&issuer.issuer)
     };
-    let proof = key.proof("GET", "http://bank.test/v1/balance", Some(&token));
+    let transfers = "http://bank.test/v1/transfers";
+    let proof = key.proof("POST", transfers, Some(&token));
+    let body = json!({"to": "bob", "amount": "1.00"});
     let open = || {
         let path = path.clone();
         async move {
@@ -337,26 +342,52 @@ async fn a_replayed_proof_is_refused_after_a_restart() {
             .expect("open the bank file")
         }
     };
+    let post = |api: &Api, token: &str, proof: &str, key: &str, body: &serde_json::Value| {
+        let (api, token, proof, key, body) = (
+            api.client.clone(),
+            token.to_owned(),
+            proof.to_owned(),
+            key.to_owned(),
+            body.clone(),
+        );
+        async move {
+            api.send_dpop(
+                Method::POST,
+                "/v1/transfers",
+                &token,
+                &[&proof],
+                Some(&key),
+                Some(&body),
+            )
+            .await
+        }
+    };
     {
         let first = Api::start_on(cfg.clone(), open().await).await;
-        let answer = first
-            .send_dpop(Method::GET, "/v1/balance", &token, &[&proof], None, None)
-            .await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
+        let answer = post(&first, &token, &proof, "k-1", &body).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        // The same instance refuses it before looking at the ledger.
+        let replay = post(&first, &token, &proof, "k-1", &body).await;
+        assert_invalid_proof(&replay, "already used", &token);
+        // A transfer the bank refuses (funds) spends nothing in the ledger, but its proof
+        // is still refused by this instance.
+        let poor_token = bound(&issuer, &key, STEP_UP);
+        let poor_proof = key.proof("POST", transfers, Some(&poor_token));
+        let huge = json!({"to": "bob", "amount": "9000.00"});
+        let refused = post(&first, &poor_token, &poor_proof, "k-2", &huge).await;
+        refused.assert_problem(422, "insufficient-funds");
+        let again = post(&first, &poor_token, &poor_proof, "k-2", &huge).await;
+        assert_invalid_proof(&again, "already used", &poor_token);
     }
     let restarted = Api::start_on(cfg, open().await).await;
-    let replay = restarted
-        .send_dpop(Method::GET, "/v1/balance", &token, &[&proof], None, None)
-        .await;
+    let replay = post(&restarted, &token, &proof, "k-1", &body).await;
     assert_invalid_proof(&replay, "already used", &token);
-    // The replay cache keeps proofs only while they could pass: a minute on, the record
-    // may go, and the proof is refused for its age anyway.
+    assert_eq!(restarted.state.balance_of("bob"), Some(50_100));
+    // The record is kept while the proof could pass: a minute on, it is too old anyway.
     restarted
         .state
         .clock()
         .advance(std::time::Duration::from_secs(61));
-    let late = restarted
-        .send_dpop(Method::GET, "/v1/balance", &token, &[&proof], None, None)
-        .await;
+    let late = post(&restarted, &token, &proof, "k-1", &body).await;
     assert_invalid_proof(&late, "too old", &token);
 }

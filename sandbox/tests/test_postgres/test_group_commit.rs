@@ -65,6 +65,7 @@ async fn one(store: BankStore, t: Transfer, now: i64) -> Outcome {
         memo: None,
         idempotency_key: &t.key,
         request_hash: hash,
+        dpop_proof: None,
     };
     store.consume_jti_and_transfer(&cmd, now).await
 }

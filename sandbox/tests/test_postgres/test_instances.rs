@@ -326,15 +326,21 @@ async fn accounts_opened_while_instances_run_are_served_by_all_of_them() {
     }
 }
 
-/// Two instances behind one public URL (as behind a load balancer) share the DPoP replay
-/// cache and the nonce key: a proof accepted by one is refused by the other, and by a
-/// restarted instance; a nonce handed out by one is accepted by the other.
+/// Two instances behind one public URL (as behind a load balancer) share the nonce key
+/// and the ledger: a nonce handed out by one is accepted by the other; a read's proof is
+/// refused again by the instance that accepted it (each remembers its own, in memory); a
+/// transfer's proof is spent in the transfer's transaction, so the other instance and a
+/// restarted one refuse it too, and the money moved once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dpop_proof_accepted_by_one_instance_is_refused_by_the_other() {
+async fn a_transfer_proof_spent_on_one_instance_is_refused_by_the_other() {
     let Some((url, store)) = fresh_store().await else {
         return;
     };
-    open_accounts(&store, &[("usr_alice", "alice", 100_000)]).await;
+    open_accounts(
+        &store,
+        &[("usr_alice", "alice", 100_000), ("usr_bob", "bob", 0)],
+    )
+    .await;
     let issuer = TestIssuer::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("sandbox.toml");
@@ -352,11 +358,14 @@ async fn a_dpop_proof_accepted_by_one_instance_is_refused_by_the_other() {
     let mut a = ApiProcess::spawn_with(&issuer.issuer, &args);
     let b = ApiProcess::spawn_with(&issuer.issuer, &args);
     let key = DpopKey::new();
-    let claims = TestIssuer::edit(
-        &issuer.claims("usr_alice", "alice", VIEW),
-        json!({"cnf": {"jkt": key.jkt}}),
-    );
-    let token = issuer.sign(&claims);
+    let bound = |scope: &str| {
+        let claims = TestIssuer::edit(
+            &issuer.claims("usr_alice", "alice", scope),
+            json!({"cnf": {"jkt": key.jkt}}),
+        );
+        issuer.sign(&claims)
+    };
+    let token = bound(VIEW);
     let htu = format!("{public}/v1/balance");
     let get = |client: &ApiClient, proof: String| {
         let client = client.clone();
@@ -375,21 +384,53 @@ async fn a_dpop_proof_accepted_by_one_instance_is_refused_by_the_other() {
     let proof = key.proof_with_nonce("GET", &htu, Some(&token), &nonce);
     let first = get(&b.client, proof.clone()).await;
     assert_eq!(first.status, 200, "{}", first.body);
-
-    // The same proof at the other instance, then at a restarted one.
-    let replay = get(&a.client, proof.clone()).await;
+    let replay = get(&b.client, proof).await;
     replay.assert_problem(401, "invalid-dpop-proof");
     assert!(
         replay.challenges()[0].contains("proof already used (jti)"),
         "{:?}",
         replay.challenges()
     );
+
+    // A transfer at B, its proof replayed at A, then at a restarted A.
+    let step_up = bound(STEP_UP);
+    let proof = key.proof_with_nonce(
+        "POST",
+        &format!("{public}/v1/transfers"),
+        Some(&step_up),
+        &nonce,
+    );
+    let body = json!({"to": "bob", "amount": "1.00"});
+    let post = |client: &ApiClient| {
+        let (client, step_up, proof, body) =
+            (client.clone(), step_up.clone(), proof.clone(), body.clone());
+        async move {
+            client
+                .send_dpop(
+                    Method::POST,
+                    "/v1/transfers",
+                    &step_up,
+                    &[&proof],
+                    Some("k-1"),
+                    Some(&body),
+                )
+                .await
+        }
+    };
+    let paid = post(&b.client).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    for answer in [post(&a.client).await, post(&b.client).await] {
+        answer.assert_problem(401, "invalid-dpop-proof");
+        assert!(
+            answer.challenges()[0].contains("proof already used (jti)"),
+            "{:?}",
+            answer.challenges()
+        );
+    }
     a.kill();
     let restarted = ApiProcess::spawn_with(&issuer.issuer, &args);
-    get(&restarted.client, proof)
+    post(&restarted.client)
         .await
         .assert_problem(401, "invalid-dpop-proof");
-    // A fresh proof with the same nonce works anywhere.
-    let fresh = key.proof_with_nonce("GET", &htu, Some(&token), &nonce);
-    assert_eq!(get(&restarted.client, fresh).await.status, 200);
+    assert_eq!(store.balance_of("bob").await.expect("read"), Some(100));
 }

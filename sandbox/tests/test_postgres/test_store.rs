@@ -2,7 +2,9 @@
 //! settings as each engine reports them.
 
 use bank_sandbox::api::{Durability, OpenAccounts};
-use bank_sandbox::store::bank::{BankStore, Opened};
+use bank_sandbox::store::bank::{
+    BankStore, Opened, ProofSpend, TransferCommand, TransferError, TransferOutcome,
+};
 use serde_json::json;
 
 use super::{fresh_store, open_store};
@@ -166,11 +168,12 @@ async fn first_use_on_postgres_never_hands_out_a_taken_handle() {
     assert_eq!(handles.len(), 20);
 }
 
-/// The DPoP replay cache keeps the same rule on both engines: a proof is new once, a live
-/// record refuses it, an expired record no longer counts; a file-backed SQLite ledger
-/// keeps its records in a second connection, which the ledger's own sees.
+/// A transfer's DPoP proof is spent in the transfer's own transaction, with one rule on
+/// both engines: a proof recorded there refuses a second transfer (which changes nothing,
+/// its token not even spent), also when the first was refused for funds; a record whose
+/// proof window has passed no longer counts. The nonce key is one per database.
 #[tokio::test]
-async fn the_dpop_replay_cache_has_one_rule_on_both_engines() {
+async fn a_transfers_proof_is_spent_with_the_money_on_both_engines() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = bank_sandbox::api::Database::Sqlite(Some(dir.path().join("bank.sqlite3")));
     let sqlite = BankStore::open(&file, Durability::Full, 1)
@@ -182,26 +185,85 @@ async fn the_dpop_replay_cache_has_one_rule_on_both_engines() {
     }
     for store in stores {
         let engine = store.engine();
-        let remember =
-            |key: u8, expires_at, now| store.remember_dpop_proof([key; 32], expires_at, now);
-        assert!(remember(1, 100, 40).await.expect("first"), "{engine}");
-        assert!(!remember(1, 100, 99).await.expect("replay"), "{engine}");
+        super::open_accounts(&store, &[("s-a", "alice", 1_000), ("s-b", "bob", 0)]).await;
+        let from = store
+            .account_by_sub("s-a")
+            .await
+            .expect("read")
+            .expect("alice")
+            .id;
+        let now = 1_000_000;
+        let transfer = |token: &'static str, key: &'static str, amount, proof: u8, at| {
+            let store = store.clone();
+            async move {
+                let cmd = TransferCommand {
+                    issuer: "https://issuer.test",
+                    token_id: token,
+                    token_expires_at: at + 300,
+                    from_account: from,
+                    to_handle: "bob",
+                    amount_minor: amount,
+                    currency: "USD",
+                    memo: None,
+                    idempotency_key: key,
+                    request_hash: [amount as u8; 32],
+                    dpop_proof: Some(ProofSpend {
+                        key: [proof; 32],
+                        expires_at: now + 60,
+                    }),
+                };
+                store.consume_jti_and_transfer(&cmd, at).await
+            }
+        };
+        let first = transfer("t1", "k1", 10, 1, now).await;
         assert!(
-            !remember(1, 100, 100).await.expect("last second"),
+            matches!(first, Ok(TransferOutcome::Created(_))),
+            "{engine}: {first:?}"
+        );
+        // The same proof with a fresh token and key: refused, and nothing spent or moved.
+        let replay = transfer("t2", "k2", 10, 1, now + 1).await;
+        assert!(
+            matches!(replay, Err(TransferError::ProofAlreadyUsed)),
+            "{engine}: {replay:?}"
+        );
+        let fresh = transfer("t2", "k2", 10, 2, now + 1).await;
+        assert!(
+            matches!(fresh, Ok(TransferOutcome::Created(_))),
+            "{engine}: {fresh:?}"
+        );
+        // Refused for funds in the transaction: the attempt spent its proof and its token.
+        let poor = transfer("t3", "k3", 5_000, 3, now + 2).await;
+        assert!(
+            matches!(poor, Err(TransferError::InsufficientFunds)),
+            "{engine}: {poor:?}"
+        );
+        let again = transfer("t4", "k4", 10, 3, now + 2).await;
+        assert!(
+            matches!(again, Err(TransferError::ProofAlreadyUsed)),
+            "{engine}: {again:?}"
+        );
+        let token_again = transfer("t3", "k5", 10, 4, now + 2).await;
+        assert!(
+            matches!(token_again, Err(TransferError::TokenAlreadyUsed)),
+            "{engine}: {token_again:?}"
+        );
+        // Last second of the window, then past it.
+        let last = transfer("t5", "k6", 10, 1, now + 60).await;
+        assert!(
+            matches!(last, Err(TransferError::ProofAlreadyUsed)),
+            "{engine}: {last:?}"
+        );
+        let after = transfer("t5", "k6", 10, 1, now + 61).await;
+        assert!(
+            matches!(after, Ok(TransferOutcome::Created(_))),
+            "{engine}: {after:?}"
+        );
+        assert_eq!(
+            store.balance_of("bob").await.expect("read"),
+            Some(30),
             "{engine}"
         );
-        assert!(
-            remember(2, 100, 99).await.expect("another proof"),
-            "{engine}"
-        );
-        assert!(
-            remember(1, 200, 101).await.expect("after expiry"),
-            "{engine}"
-        );
-        assert!(
-            !remember(1, 200, 150).await.expect("replay again"),
-            "{engine}"
-        );
+
         let secret = store.server_secret("k", "first").await.expect("secret");
         assert_eq!(secret, "first", "{engine}");
         assert_eq!(

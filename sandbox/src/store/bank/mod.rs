@@ -11,15 +11,11 @@
 //! (`postgres`, for several API instances sharing one ledger). Both keep the same rules with
 //! the same order of checks; their migrations are listed side by side below.
 //!
-//! The replay cache of DPoP proofs ([`BankStore::remember_dpop_proof`]) lives here too, so
-//! that a proof accepted once is refused by every instance and after a restart. It costs a
-//! write per request with a bound token, `GET`s included, so those writes are committed
-//! without waiting for the disk (SQLite: a second connection with `synchronous=NORMAL`;
-//! PostgreSQL: a pool with `synchronous_commit=off`), whatever `durability` says for money:
-//! a crash or restart of an API instance loses none of them, a crash of the PostgreSQL
-//! server or a power cut at most the last fraction of a second, which a thief could only
-//! use by replaying a proof captured in that fraction within its minute. The step-up token's spend stays where it
-//! was, in the transfer's own transaction.
+//! A transfer made with a DPoP-bound token also records its proof (a hash of the proof's
+//! key and `jti`, in `dpop_proofs`) in that same transaction: the proof is spent exactly
+//! when the money moves or the attempt is refused there, at the transfer's durability, and
+//! every instance on the database refuses it afterwards. Proofs of requests that move no
+//! money are remembered per API instance, in memory (`api::dpop`), never here.
 
 mod database;
 mod postgres;
@@ -62,6 +58,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "005_idempotency_payer",
         sql: include_str!("../../../migrations/bank/sqlite/005_idempotency_payer.sql"),
     },
+    Migration {
+        name: "006_dpop_in_transfer",
+        sql: include_str!("../../../migrations/bank/sqlite/006_dpop_in_transfer.sql"),
+    },
 ];
 
 /// The same schema for PostgreSQL (recorded in `bank_schema_migrations`). Every SQLite
@@ -86,6 +86,10 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         name: "005_idempotency_payer",
         sql: include_str!("../../../migrations/bank/postgres/005_idempotency_payer.sql"),
+    },
+    Migration {
+        name: "006_dpop_in_transfer",
+        sql: include_str!("../../../migrations/bank/postgres/006_dpop_in_transfer.sql"),
     },
 ];
 
@@ -143,6 +147,16 @@ pub struct TransferCommand<'a> {
     pub idempotency_key: &'a str,
     /// Digest of the canonical request: same key + same digest = the same transfer.
     pub request_hash: [u8; 32],
+    /// The DPoP proof that came with a bound token, spent in the transfer's transaction.
+    pub dpop_proof: Option<ProofSpend>,
+}
+
+/// A DPoP proof to record as spent: the hash of its key and `jti`, and the last second it
+/// could pass the proof window (the record is kept at least that long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProofSpend {
+    pub key: [u8; 32],
+    pub expires_at: i64,
 }
 
 /// A transfer that happened now, or the one this idempotency key created earlier.
@@ -152,12 +166,16 @@ pub enum TransferOutcome {
     Replayed(TransferRecord),
 }
 
-/// Why a transfer did not happen. Apart from `TokenAlreadyUsed`, `TokenExpired` and
-/// `Store`, the token *was* consumed: it authorized one attempt, and that attempt was made.
+/// Why a transfer did not happen. Apart from `TokenAlreadyUsed`, `ProofAlreadyUsed`,
+/// `TokenExpired` and `Store`, the token and the DPoP proof *were* consumed: they
+/// authorized one attempt, and that attempt was made.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     #[error("token already used")]
     TokenAlreadyUsed,
+    /// The DPoP proof was spent before, by this or another instance: nothing happened.
+    #[error("DPoP proof already used")]
+    ProofAlreadyUsed,
     /// The token expired between its verification and this transaction.
     #[error("token expired")]
     TokenExpired,
@@ -406,7 +424,8 @@ impl BankStore {
 
     /// Spends the step-up token and performs the transfer, atomically.
     ///
-    /// Order matters: the token is consumed first, so a replayed token never even learns
+    /// Order matters: the DPoP proof and the token are consumed first (a replay of either
+    /// changes nothing), so a replayed token never even learns
     /// whether its idempotency key exists; then an earlier result for the same key and
     /// request is returned unchanged (no money moves), a different request under the same
     /// key is refused; only then are recipient and funds checked and the money moved.
@@ -434,22 +453,6 @@ impl BankStore {
         }
     }
 
-    /// Remembers an accepted DPoP proof, by the hash of its key and `jti`, until
-    /// `expires_at`: `false` when a live record has it, i.e. the proof is a replay.
-    pub async fn remember_dpop_proof(
-        &self,
-        key: [u8; 32],
-        expires_at: i64,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        match self {
-            BankStore::Sqlite(s) => {
-                blocking(s, move |s| s.remember_dpop_proof(&key, expires_at, now)).await?
-            }
-            BankStore::Postgres(p) => p.remember_dpop_proof(&key, expires_at, now).await,
-        }
-    }
-
     /// The secret `name` of this bank: `candidate` if there was none yet, else the one
     /// stored first, so every process on this database gets the same.
     pub async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
@@ -469,17 +472,6 @@ impl BankStore {
             BankStore::Sqlite(s) => Some(s),
             BankStore::Postgres(_) => None,
         }
-    }
-}
-
-impl crate::dpop::ReplayCache for BankStore {
-    fn remember_proof(
-        &self,
-        key: [u8; 32],
-        expires_at: i64,
-        now: i64,
-    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send {
-        self.remember_dpop_proof(key, expires_at, now)
     }
 }
 
@@ -526,6 +518,7 @@ struct OwnedTransferCommand {
     memo: Option<String>,
     idempotency_key: String,
     request_hash: [u8; 32],
+    dpop_proof: Option<ProofSpend>,
 }
 
 impl From<&TransferCommand<'_>> for OwnedTransferCommand {
@@ -541,6 +534,7 @@ impl From<&TransferCommand<'_>> for OwnedTransferCommand {
             memo: cmd.memo.map(str::to_owned),
             idempotency_key: cmd.idempotency_key.to_owned(),
             request_hash: cmd.request_hash,
+            dpop_proof: cmd.dpop_proof,
         }
     }
 }
@@ -558,6 +552,7 @@ impl OwnedTransferCommand {
             memo: self.memo.as_deref(),
             idempotency_key: &self.idempotency_key,
             request_hash: self.request_hash,
+            dpop_proof: self.dpop_proof,
         }
     }
 }

@@ -119,7 +119,7 @@ async fn run_batch(pool: Pool, next_prune_at: Arc<AtomicI64>, jobs: Vec<Job>) {
     }
     if jobs.len() > 1 {
         let cmds: Vec<&OwnedTransferCommand> = jobs.iter().map(|job| &job.cmd).collect();
-        match batch_attempt(&client, &cmds).await {
+        match batch_attempt(&client, &cmds, jobs[0].now_unix).await {
             Ok(outcomes) => return answer(jobs, outcomes),
             Err(err) if commit_in_doubt(&err) => return unavailable(jobs, err.into()),
             Err(err) => {
@@ -128,7 +128,7 @@ async fn run_batch(pool: Pool, next_prune_at: Arc<AtomicI64>, jobs: Vec<Job>) {
         }
     }
     for job in jobs {
-        let outcome = transfer_alone(&client, &job.cmd).await;
+        let outcome = transfer_alone(&client, &job.cmd, job.now_unix).await;
         let _ = job.reply.send(outcome);
     }
 }
@@ -156,9 +156,10 @@ fn answer(jobs: Vec<Job>, outcomes: Outcomes) {
 async fn transfer_alone(
     client: &Object,
     cmd: &OwnedTransferCommand,
+    now_unix: i64,
 ) -> Result<TransferOutcome, TransferError> {
     for attempt in 1..=MAX_ATTEMPTS {
-        match batch_attempt(client, &[cmd]).await {
+        match batch_attempt(client, &[cmd], now_unix).await {
             Ok(mut outcomes) => {
                 return outcomes.pop().unwrap_or_else(|| {
                     Err(TransferError::Store(StoreError::Config(
@@ -183,7 +184,7 @@ async fn transfer_alone(
     }))
 }
 
-/// Forgets spent tokens long past their expiry, at most once per interval per instance
+/// Forgets spent tokens and proofs long past their expiry, at most once per interval per instance
 /// and outside any transfer (a prune inside every transfer would make all instances queue
 /// behind each other's locks). Failures only delay the prune.
 async fn prune_if_due(client: &Object, next_prune_at: &AtomicI64, now_unix: i64) {
@@ -191,10 +192,15 @@ async fn prune_if_due(client: &Object, next_prune_at: &AtomicI64, now_unix: i64)
         return;
     }
     let cutoff = now_unix - PRUNE_MARGIN_SECS;
-    if let Err(err) = client
-        .execute("DELETE FROM used_tokens WHERE expires_at < $1", &[&cutoff])
-        .await
-    {
-        tracing::warn!(error = %err, "could not prune spent tokens");
+    for table in ["used_tokens", "dpop_proofs"] {
+        if let Err(err) = client
+            .execute(
+                &format!("DELETE FROM {table} WHERE expires_at < $1"),
+                &[&cutoff],
+            )
+            .await
+        {
+            tracing::warn!(error = %err, table, "could not prune spent records");
+        }
     }
 }

@@ -22,7 +22,6 @@
 //! `StoreError::Busy` (a 503 the client may retry with the same key), never a half-done
 //! transfer and never a 500.
 
-use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -39,9 +38,8 @@ pub use self::tls::parse_link;
 
 use self::group_commit::Lanes;
 use super::{
-    Account, DPOP_PRUNE_EVERY_SECS, DPOP_PRUNE_MARGIN_SECS, Durability, LedgerSummary, Opened,
-    OwnedTransferCommand, POSTGRES_MIGRATIONS, SeedError, TransferError, TransferOutcome,
-    TransferRecord, now_rfc3339, prune_due,
+    Account, Durability, LedgerSummary, Opened, OwnedTransferCommand, POSTGRES_MIGRATIONS,
+    SeedError, TransferError, TransferOutcome, TransferRecord, now_rfc3339,
 };
 use crate::store::StoreError;
 
@@ -69,13 +67,8 @@ pub(super) const TRANSFER_SELECT: &str =
 /// The PostgreSQL ledger: a connection pool.
 pub struct PgBank {
     pool: Pool,
-    /// Connections with `synchronous_commit=off` for the DPoP replay cache (see the module
-    /// doc of `store::bank`); `None` when `pool`'s commits do not wait for a flush anyway.
-    proofs_pool: Option<Pool>,
     /// Where this instance's transfers queue to commit together.
     lanes: Lanes,
-    /// Unix time of this instance's next prune of `dpop_proofs`.
-    next_proof_prune_at: AtomicI64,
 }
 
 impl std::fmt::Debug for PgBank {
@@ -85,9 +78,7 @@ impl std::fmt::Debug for PgBank {
 }
 
 impl PgBank {
-    /// Connects a pool of at most `pool_size` connections and migrates the schema. With
-    /// `full` durability a second pool of the same size, whose commits do not wait for the
-    /// WAL flush, serves the DPoP replay cache; its connections open on first use.
+    /// Connects a pool of at most `pool_size` connections and migrates the schema.
     pub async fn connect(
         url: &str,
         durability: Durability,
@@ -102,16 +93,10 @@ impl PgBank {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        let pool = pool_of(config.clone(), tls.clone(), durability, pool_size)?;
-        let proofs_pool = match durability {
-            Durability::Full => Some(pool_of(config, tls, Durability::Relaxed, pool_size)?),
-            Durability::Relaxed => None,
-        };
+        let pool = pool_of(config, tls, durability, pool_size)?;
         let bank = PgBank {
             lanes: Lanes::start(&pool),
             pool,
-            proofs_pool,
-            next_proof_prune_at: AtomicI64::new(0),
         };
         bank.migrate().await?;
         Ok(bank)
@@ -316,38 +301,6 @@ impl PgBank {
             )
             .await?;
         Ok(inserted == 1)
-    }
-
-    /// See `BankStore::remember_dpop_proof`. One statement, one round trip: the shared
-    /// table's primary key decides between instances racing with one proof.
-    pub async fn remember_dpop_proof(
-        &self,
-        key: &[u8; 32],
-        expires_at: i64,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let client = checkout(self.proofs_pool.as_ref().unwrap_or(&self.pool)).await?;
-        if prune_due(&self.next_proof_prune_at, now, DPOP_PRUNE_EVERY_SECS)
-            && let Err(err) = client
-                .execute(
-                    "DELETE FROM dpop_proofs WHERE expires_at < $1",
-                    &[&(now - DPOP_PRUNE_MARGIN_SECS)],
-                )
-                .await
-        {
-            tracing::warn!(error = %err, "could not prune DPoP proof records");
-        }
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO dpop_proofs (proof_key, expires_at) VALUES ($1, $2)
-                 ON CONFLICT (proof_key) DO UPDATE SET expires_at = excluded.expires_at
-                 WHERE dpop_proofs.expires_at < $3",
-            )
-            .await?;
-        let changed = client
-            .execute(&stmt, &[&&key[..], &expires_at, &now])
-            .await?;
-        Ok(changed == 1)
     }
 
     /// See `BankStore::server_secret`.

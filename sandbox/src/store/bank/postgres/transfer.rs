@@ -1,5 +1,5 @@
 //! One attempt of a batch of transfers on PostgreSQL: one call of the
-//! `bank_transfer_batch` function (migrations/bank/postgres/004_transfer_batch.sql), or of
+//! `bank_transfer_batch` function (migrations/bank/postgres/006_dpop_in_transfer.sql), or of
 //! `bank_transfer` for a transfer alone, run as a single autocommit statement: one
 //! transaction, one commit. Doing every step inside the server keeps the account locks
 //! held only while the server works and commits, never across a round trip to this
@@ -21,27 +21,31 @@ use crate::store::bank::{
     now_rfc3339,
 };
 
-const BATCH_SQL: &str =
-    "SELECT * FROM bank_transfer_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+const BATCH_SQL: &str = "SELECT * FROM bank_transfer_batch($1, $2, $3, $4, $5, $6, $7, $8, $9,
+    $10, $11, $12, $13, $14, $15)";
 /// A transfer alone, in the batch's columns: no arrays and no second function to go
 /// through.
-const SINGLE_SQL: &str =
-    "SELECT 1::int, * FROM bank_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+const SINGLE_SQL: &str = "SELECT 1::int, * FROM bank_transfer($1, $2, $3, $4, $5, $6, $7, $8,
+    $9, $10, $11, $12, $13, $14, $15)";
 
 /// Each transfer's outcome, in the order of the commands.
 pub(super) type Outcomes = Vec<Result<TransferOutcome, TransferError>>;
 
 /// Runs `cmds` as one transaction. `Err` means none of them happened, unless
-/// [`commit_in_doubt`] says the connection broke on the way.
+/// [`commit_in_doubt`] says the connection broke on the way. `now_unix` is the API's clock,
+/// against which a spent proof's record expires.
 pub(super) async fn batch_attempt(
     client: &Object,
     cmds: &[&OwnedTransferCommand],
+    now_unix: i64,
 ) -> Result<Outcomes, tokio_postgres::Error> {
     let now = now_rfc3339();
     let rows = if let [cmd] = cmds {
         let statement = client.prepare_cached(SINGLE_SQL).await?;
         let (id, hash) = (new_transfer_id(), cmd.request_hash.as_slice());
-        let params: [&(dyn ToSql + Sync); 12] = [
+        let proof_key = cmd.dpop_proof.as_ref().map(|p| p.key.as_slice());
+        let proof_expires_at = cmd.dpop_proof.map(|p| p.expires_at);
+        let params: [&(dyn ToSql + Sync); 15] = [
             &cmd.issuer,
             &cmd.token_id,
             &cmd.token_expires_at,
@@ -54,6 +58,9 @@ pub(super) async fn batch_attempt(
             &hash,
             &id,
             &now,
+            &proof_key,
+            &proof_expires_at,
+            &now_unix,
         ];
         client.query(&statement, &params).await?
     } else {
@@ -69,7 +76,15 @@ pub(super) async fn batch_attempt(
         let memos: Vec<Option<&str>> = cmds.iter().map(|c| c.memo.as_deref()).collect();
         let keys: Vec<&str> = cmds.iter().map(|c| c.idempotency_key.as_str()).collect();
         let hashes: Vec<&[u8]> = cmds.iter().map(|c| c.request_hash.as_slice()).collect();
-        let params: [&(dyn ToSql + Sync); 12] = [
+        let proof_keys: Vec<Option<&[u8]>> = cmds
+            .iter()
+            .map(|c| c.dpop_proof.as_ref().map(|p| p.key.as_slice()))
+            .collect();
+        let proof_expiries: Vec<Option<i64>> = cmds
+            .iter()
+            .map(|c| c.dpop_proof.map(|p| p.expires_at))
+            .collect();
+        let params: [&(dyn ToSql + Sync); 15] = [
             &issuers,
             &token_ids,
             &expiries,
@@ -82,6 +97,9 @@ pub(super) async fn batch_attempt(
             &hashes,
             &ids,
             &now,
+            &proof_keys,
+            &proof_expiries,
+            &now_unix,
         ];
         client.query(&statement, &params).await?
     };
@@ -117,6 +135,7 @@ fn outcome(row: &Row) -> Result<TransferOutcome, TransferError> {
         "created" => Ok(TransferOutcome::Created(record(row))),
         "replayed" => Ok(TransferOutcome::Replayed(record(row))),
         "token_already_used" => Err(TransferError::TokenAlreadyUsed),
+        "proof_already_used" => Err(TransferError::ProofAlreadyUsed),
         "idempotency_key_reused" => Err(TransferError::IdempotencyKeyReused),
         "unknown_recipient" => Err(TransferError::UnknownRecipient),
         "same_account" => Err(TransferError::SameAccount),

@@ -14,20 +14,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     Account, DPOP_PRUNE_EVERY_SECS, DPOP_PRUNE_MARGIN_SECS, Durability, LedgerSummary, Opened,
-    SQLITE_MIGRATIONS, SeedError, TransferCommand, TransferError, TransferOutcome, TransferRecord,
-    new_transfer_id, now_rfc3339, prune_due,
+    ProofSpend, SQLITE_MIGRATIONS, SeedError, TransferCommand, TransferError, TransferOutcome,
+    TransferRecord, new_transfer_id, now_rfc3339, prune_due,
 };
 use crate::store::StoreError;
 
 /// The SQLite ledger.
 pub struct SqliteBank {
     conn: Mutex<Connection>,
-    /// A second connection to the same file for the DPoP replay cache, with
-    /// `synchronous=NORMAL` (see the module doc of `store::bank`), so that a proof's commit
-    /// never waits for an fsync of its own; its writes still queue behind `conn`'s. `None`
-    /// in memory (a second connection would be another database) or when `conn` is
-    /// `NORMAL` already.
-    proofs: Option<Mutex<Connection>>,
     /// Unix time of the next prune of expired proof records.
     next_proof_prune_at: AtomicI64,
 }
@@ -47,15 +41,7 @@ impl SqliteBank {
             Durability::Relaxed => "NORMAL",
         };
         let conn = crate::store::open_with(path, SQLITE_MIGRATIONS, synchronous)?;
-        let mut bank = SqliteBank::new(conn);
-        if let Some(path) = path
-            && durability == Durability::Full
-        {
-            // Migrated by the first connection already.
-            let proofs = crate::store::open_with(Some(path), &[], "NORMAL")?;
-            bank.proofs = Some(Mutex::new(proofs));
-        }
-        Ok(bank)
+        Ok(SqliteBank::new(conn))
     }
 
     /// Wraps a connection opened with `store::open` and [`SQLITE_MIGRATIONS`].
@@ -64,7 +50,6 @@ impl SqliteBank {
         conn.set_prepared_statement_cache_capacity(64);
         SqliteBank {
             conn: Mutex::new(conn),
-            proofs: None,
             next_proof_prune_at: AtomicI64::new(0),
         }
     }
@@ -240,41 +225,6 @@ impl SqliteBank {
         )?)
     }
 
-    /// Remembers a DPoP proof until `expires_at`; false when a live record has it. An
-    /// expired record (awaiting the prune) no longer counts.
-    pub fn remember_dpop_proof(
-        &self,
-        key: &[u8; 32],
-        expires_at: i64,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        // SQLite has one writer. On its own, an insert on the second connection that meets a
-        // transfer committing would sleep in the busy handler (1 ms, then longer) and make
-        // the next transfer sleep in turn; holding the ledger connection's mutex queues the
-        // two in this process instead, each woken the moment the other is done.
-        let ledger = self.lock();
-        let separate;
-        let conn: &Connection = match &self.proofs {
-            Some(proofs) => {
-                separate = proofs.lock().unwrap_or_else(|p| p.into_inner());
-                &separate
-            }
-            None => &ledger,
-        };
-        if prune_due(&self.next_proof_prune_at, now, DPOP_PRUNE_EVERY_SECS) {
-            conn.prepare_cached("DELETE FROM dpop_proofs WHERE expires_at < ?1")?
-                .execute([now - DPOP_PRUNE_MARGIN_SECS])?;
-        }
-        let changed = conn
-            .prepare_cached(
-                "INSERT INTO dpop_proofs (proof_key, expires_at) VALUES (?1, ?2)
-                 ON CONFLICT (proof_key) DO UPDATE SET expires_at = excluded.expires_at
-                 WHERE dpop_proofs.expires_at < ?3",
-            )?
-            .execute(params![&key[..], expires_at, now])?;
-        Ok(changed == 1)
-    }
-
     /// The secret `name`: `candidate` if there was none, else the one stored first.
     pub fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
         let conn = self.lock();
@@ -308,7 +258,8 @@ impl SqliteBank {
 
     /// Spends the step-up token and performs the transfer, atomically.
     ///
-    /// Order matters: the token is consumed first, so a replayed token never even learns
+    /// Order matters: the DPoP proof and the token are consumed first (a replay of either
+    /// changes nothing), so a replayed token never even learns
     /// whether its idempotency key exists; then an earlier result for the same key and
     /// request is returned unchanged (no money moves), a different request under the same
     /// key is refused; only then are recipient and funds checked and the money moved.
@@ -332,6 +283,12 @@ impl SqliteBank {
         // expires_at makes it cheap.
         tx.prepare_cached("DELETE FROM used_tokens WHERE expires_at < ?1")?
             .execute([now_unix])?;
+        if let Some(proof) = &cmd.dpop_proof
+            && !spend_proof(&tx, proof, now_unix, &self.next_proof_prune_at)?
+        {
+            // Dropping `tx` rolls back the prune as well; nothing changes.
+            return Err(TransferError::ProofAlreadyUsed);
+        }
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO used_tokens (issuer, token_id, expires_at, used_at)
@@ -441,6 +398,28 @@ impl SqliteBank {
         tx.commit()?;
         Ok(TransferOutcome::Created(record))
     }
+}
+
+/// Records a transfer's DPoP proof in its transaction: false when a live record has it (an
+/// expired one awaiting the prune no longer counts).
+fn spend_proof(
+    tx: &Connection,
+    proof: &ProofSpend,
+    now: i64,
+    next_prune_at: &AtomicI64,
+) -> rusqlite::Result<bool> {
+    if prune_due(next_prune_at, now, DPOP_PRUNE_EVERY_SECS) {
+        tx.prepare_cached("DELETE FROM dpop_proofs WHERE expires_at < ?1")?
+            .execute([now - DPOP_PRUNE_MARGIN_SECS])?;
+    }
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO dpop_proofs (proof_key, expires_at) VALUES (?1, ?2)
+             ON CONFLICT (proof_key) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE dpop_proofs.expires_at < ?3",
+        )?
+        .execute(params![&proof.key[..], proof.expires_at, now])?;
+    Ok(changed == 1)
 }
 
 /// Commits what the transaction did so far (the spent token) and reports the refusal.

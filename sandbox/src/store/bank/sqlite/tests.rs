@@ -23,6 +23,7 @@ fn cmd<'a>(token_id: &'a str, key: &'a str, amount: i64, expires_at: i64) -> Tra
         memo: None,
         idempotency_key: key,
         request_hash: [amount as u8; 32],
+        dpop_proof: None,
     }
 }
 

@@ -1,0 +1,5 @@
+-- A transfer's DPoP proof is recorded in `dpop_proofs` by the transfer's own transaction
+-- (sandbox/src/store/bank/sqlite/), and proofs of requests that move no money are kept in
+-- each API instance's memory instead. The table is unchanged, so nothing to add here; the
+-- PostgreSQL twin of this migration gives bank_transfer() the proof. Kept so that both
+-- engines have the same migrations under the same numbers.
