@@ -165,13 +165,13 @@ pub async fn create_transfer(
         issuer: claims.issuer.clone(),
         token_id: claims.token_id.clone(),
     };
+    let leeway = state.verifier().leeway_secs() as i64;
+    let now = state.verifier().clock().now();
     if precheck == Precheck::AlreadyMade
         && let Some(record) = paid_transfer(&state, &paid).await?
     {
-        return Ok(receipt(StatusCode::CREATED, record, true));
+        return replay_paid(&state, token.1, record, now).await;
     }
-    let leeway = state.verifier().leeway_secs() as i64;
-    let now = state.verifier().clock().now();
     let cmd = TransferCommand {
         issuer: &claims.issuer,
         token_id: &claims.token_id,
@@ -193,7 +193,7 @@ pub async fn create_transfer(
         // The first send of this very request committed after this one's precheck (a
         // resend that overtook a slow original): the same receipt.
         Err(TransferError::TokenAlreadyUsed) => match paid_transfer(&state, &paid).await? {
-            Some(record) => Ok(receipt(StatusCode::CREATED, record, true)),
+            Some(record) => replay_paid(&state, token.1, record, now).await,
             None => Err(ApiError::TokenAlreadyUsed),
         },
         Err(err) => Err(refusal(err)),
@@ -205,6 +205,27 @@ async fn paid_transfer(
     paid: &PaidRetry,
 ) -> Result<Option<TransferRecord>, ApiError> {
     state.store().paid_transfer(paid).await.map_err(store_error)
+}
+
+/// The receipt of the transfer a retry's spent token paid for. The retry's own proof is
+/// spent as a transfer's would be, so a captured retry sent again is a replay, refused on
+/// every instance.
+async fn replay_paid(
+    state: &ApiState,
+    proof: Option<crate::store::bank::ProofSpend>,
+    record: TransferRecord,
+    now: i64,
+) -> Result<Response, ApiError> {
+    if let Some(proof) = proof
+        && !state
+            .store()
+            .spend_retry_proof(proof, now)
+            .await
+            .map_err(store_error)?
+    {
+        return Err(ApiError::InvalidDpopProof(crate::dpop::PROOF_REPLAYED));
+    }
+    Ok(receipt(StatusCode::CREATED, record, true))
 }
 
 /// The answer for a transfer the ledger refused (or would refuse).

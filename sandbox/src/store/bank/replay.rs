@@ -6,7 +6,7 @@
 //!
 //! A read, no lock: the record it reads is never changed once written.
 
-use super::{BankStore, TransferRecord, blocking};
+use super::{BankStore, ProofSpend, TransferRecord, blocking};
 use crate::store::StoreError;
 
 /// The retry a lost answer asks to be replayed.
@@ -31,6 +31,16 @@ impl BankStore {
                 blocking(s, move |s| s.paid_transfer(&owned)).await?
             }
             BankStore::Postgres(p) => p.paid_transfer(retry).await,
+        }
+    }
+
+    /// Spends the DPoP proof of a replayed retry, as a transfer's own transaction would:
+    /// `false` when it was spent before, so a captured request cannot be sent again to
+    /// read the receipt. A retry is signed anew (the client signs every send).
+    pub async fn spend_retry_proof(&self, proof: ProofSpend, now: i64) -> Result<bool, StoreError> {
+        match self {
+            BankStore::Sqlite(s) => blocking(s, move |s| s.spend_retry_proof(&proof, now)).await?,
+            BankStore::Postgres(p) => p.spend_retry_proof(&proof, now).await,
         }
     }
 }

@@ -2,10 +2,29 @@
 
 use super::{PgBank, TRANSFER_SELECT, transfer_from_row};
 use crate::store::StoreError;
-use crate::store::bank::TransferRecord;
 use crate::store::bank::replay::PaidRetry;
+use crate::store::bank::{ProofSpend, TransferRecord};
 
 impl PgBank {
+    pub(in crate::store::bank) async fn spend_retry_proof(
+        &self,
+        proof: &ProofSpend,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO dpop_proofs (proof_key, expires_at) VALUES ($1, $2)
+                 ON CONFLICT (proof_key) DO UPDATE SET expires_at = excluded.expires_at
+                 WHERE dpop_proofs.expires_at < $3",
+            )
+            .await?;
+        let changed = client
+            .execute(&stmt, &[&&proof.key[..], &proof.expires_at, &now])
+            .await?;
+        Ok(changed == 1)
+    }
+
     pub(in crate::store::bank) async fn paid_transfer(
         &self,
         retry: &PaidRetry,

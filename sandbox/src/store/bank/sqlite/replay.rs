@@ -4,10 +4,24 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteBank, TRANSFER_SELECT, transfer_from_row};
 use crate::store::StoreError;
-use crate::store::bank::TransferRecord;
 use crate::store::bank::replay::PaidRetry;
+use crate::store::bank::{ProofSpend, TransferRecord};
 
 impl SqliteBank {
+    pub(in crate::store::bank) fn spend_retry_proof(
+        &self,
+        proof: &ProofSpend,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        Ok(super::spend_proof(
+            &conn,
+            proof,
+            now,
+            &self.next_proof_prune_at,
+        )?)
+    }
+
     pub(in crate::store::bank) fn paid_transfer(
         &self,
         retry: &PaidRetry,
