@@ -489,42 +489,8 @@ fn replace_ports(text: &str) -> String {
     out
 }
 
-impl TestEnv {
-    /// Deletes every keyring item of this sandbox's issuer. The Secret Service is shared by
-    /// the whole run and items are named by issuer, so a later test whose sandbox gets this
-    /// port again must not find this one's login.
-    fn forget_keyring_items(&self) {
-        if !self.keyring || self.sandbox.is_none() {
-            return;
-        }
-        let Ok(listed) = std::process::Command::new("secret-tool")
-            .args(["search", "--all", "service", "bank-cli"])
-            .env("DBUS_SESSION_BUS_ADDRESS", keyring_bus())
-            .output()
-        else {
-            return;
-        };
-        let suffix = format!("@{}", self.issuer);
-        let text = String::from_utf8_lossy(&listed.stdout).into_owned()
-            + &String::from_utf8_lossy(&listed.stderr);
-        for line in text.lines() {
-            let Some(user) = line.trim().strip_prefix("attribute.username = ") else {
-                continue;
-            };
-            let entry = user.split('#').next().unwrap_or(user);
-            if entry.ends_with(&suffix) {
-                let _ = std::process::Command::new("secret-tool")
-                    .args(["clear", "service", "bank-cli", "username", user])
-                    .env("DBUS_SESSION_BUS_ADDRESS", keyring_bus())
-                    .status();
-            }
-        }
-    }
-}
-
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        self.forget_keyring_items();
         if self.browser_expected.load(Ordering::SeqCst) && !std::thread::panicking() {
             let log = self.browser_log();
             assert!(
