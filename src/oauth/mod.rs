@@ -18,6 +18,7 @@ mod error;
 mod id_token;
 pub mod loopback;
 pub mod par;
+mod revoke;
 mod token_http;
 
 use std::fmt;
@@ -46,6 +47,7 @@ use id_token::{Nonce, check_id_token, login_name, name_claim};
 pub use id_token::{claims, display_name};
 pub use loopback::LoopbackError;
 use loopback::{Callback, Listener};
+pub use revoke::revoke;
 pub use token_http::TokenHttp;
 
 /// RFC 9207 §2.4: an authorization response that names another issuer is a mix-up
@@ -413,53 +415,6 @@ pub async fn refresh(
         Some(refresh_token),
         sender,
     )
-}
-
-/// RFC 7009: revokes a refresh token. `Ok(false)` when the provider has no revocation endpoint.
-///
-/// A plain form POST rather than the `oauth2` crate's request: the crate refuses non-https
-/// revocation URLs outright, while our endpoint check (`discovery::check_endpoint`) already
-/// allows http only for a loopback sandbox, as for every other endpoint.
-pub async fn revoke(
-    http: &reqwest::Client,
-    profile: &Profile,
-    metadata: &Metadata,
-    token: &RefreshToken,
-) -> Result<bool, OAuthError> {
-    let Some(endpoint) = &metadata.revocation_endpoint else {
-        return Ok(false);
-    };
-    discovery::check_endpoint(endpoint)?;
-    // §2.1: token + token_type_hint; a public client identifies itself with client_id.
-    let response = http
-        .post(endpoint)
-        .form(&[
-            ("token", token.secret().as_str()),
-            ("token_type_hint", "refresh_token"),
-            ("client_id", profile.client_id.as_str()),
-        ])
-        .send()
-        .await
-        .map_err(|source| OAuthError::Http {
-            what: "revocation request failed".into(),
-            source: Some(Box::new(source.without_url())),
-        })?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(true);
-    }
-    // §2.2.1: an error body uses the RFC 6749 §5.2 shape.
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    Err(OAuthError::Revocation {
-        error: body
-            .get("error")
-            .and_then(|e| e.as_str())
-            .map_or_else(|| status.to_string(), str::to_owned),
-        description: body
-            .get("error_description")
-            .and_then(|d| d.as_str())
-            .map(|d| bank_protocol::text::escape_hidden(d, &[]).into_owned()),
-    })
 }
 
 fn token_error<RE>(err: RequestTokenError<RE, BasicErrorResponse>, refreshing: bool) -> OAuthError
