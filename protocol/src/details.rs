@@ -57,10 +57,22 @@ pub enum InvalidDetails {
     Syntax(String),
     #[error("authorization_details is empty")]
     Empty,
-    #[error("authorization details type `{0}` is not supported (only payment_initiation)")]
+    #[error("authorization details type `{0}` is not supported here")]
     UnknownType(String),
-    #[error("only one payment_initiation may be requested at a time")]
+    #[error("authorization_details must be payment_initiation details only, or one payment_batch")]
     MoreThanOne,
+    #[error("at most {0} payment_initiation details may be requested at once")]
+    TooManyPayments(usize),
+    #[error("a payment_batch in an authorization request must list its payments")]
+    BatchWithoutPayments,
+    #[error("each payment of a payment_batch must name its currency")]
+    BatchWithoutCurrency,
+    #[error("the payment_batch's numberOfPayments, totals or digest do not match its payments")]
+    BatchDoesNotAddUp,
+    #[error("payment {0} of the batch: {1}")]
+    Payment(usize, Box<InvalidDetails>),
+    #[error(transparent)]
+    Batch(#[from] crate::batch::InvalidBatch),
     #[error("the amount must have exactly two decimals, like 25.00")]
     NotTwoDecimals,
     #[error("`{0}` must be written in its canonical form `{1}`")]
@@ -82,6 +94,12 @@ pub enum Mismatch {
     Memo,
     /// The detail names other resource servers (`locations`), not this API.
     Location,
+    /// A batch approval offered for a single transfer.
+    NotATransfer,
+    /// A batch with another number of payments than approved.
+    Count,
+    /// A batch whose payments (payees, amounts, memos, order) differ from those approved.
+    Payments,
 }
 
 impl Mismatch {
@@ -93,6 +111,9 @@ impl Mismatch {
             Mismatch::Recipient => "recipient",
             Mismatch::Memo => "memo",
             Mismatch::Location => "locations",
+            Mismatch::NotATransfer => "authorization_details",
+            Mismatch::Count => "count",
+            Mismatch::Payments => "payments",
         }
     }
 }

@@ -22,6 +22,10 @@ pub struct Problem {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// A batch's refused payments (an extension member, RFC 9457 §3.2), each by its
+    /// 1-based position in the batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<crate::batch::PaymentProblem>,
 }
 
 impl Problem {
@@ -74,6 +78,7 @@ mod tests {
             detail: Some("balance is 10.00 USD".into()),
             kind: Some(format!("{PROBLEM_BASE}insufficient-funds")),
             status: 422,
+            ..Problem::default()
         };
         assert_eq!(
             p.to_string(),

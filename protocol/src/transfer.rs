@@ -45,6 +45,9 @@ pub struct TransferReceipt {
     pub memo: Option<String>,
     pub balance_after: String,
     pub created_at: String,
+    /// The batch the transfer was part of (`bt_…`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 /// One transfer in the history.
@@ -58,6 +61,9 @@ pub struct TransferView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memo: Option<String>,
     pub created_at: String,
+    /// The batch the transfer was part of (`bt_…`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 /// `GET /v1/transfers`: the account's transfers, newest first.

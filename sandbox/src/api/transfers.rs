@@ -51,6 +51,7 @@ pub async fn list_transfers(
                 currency: r.currency,
                 memo: r.memo,
                 created_at: r.created_at,
+                batch: None,
             })
             .collect(),
     }))
@@ -254,6 +255,7 @@ fn receipt(status: StatusCode, record: TransferRecord, replayed: bool) -> Respon
         memo: record.memo,
         balance_after: format_minor(record.from_balance_after),
         created_at: record.created_at,
+        batch: None,
     };
     let mut response = (status, Json(body)).into_response();
     if replayed {

@@ -398,6 +398,7 @@ impl IntoResponse for ApiError {
             title: Some(title.to_owned()),
             status: status.as_u16(),
             detail: Some(detail),
+            payments: Vec::new(),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, bytes).into_response();
