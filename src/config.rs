@@ -22,9 +22,11 @@
 
 mod create;
 mod document;
+mod set;
 
 pub use create::{LoginProfile, NewProfile, plan_login_profile};
 pub use document::ConfigDocument;
+pub use set::set_value;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -67,6 +69,7 @@ pub const KEYS: &[&str] = &[
     "callback_port",
     "dpop",
     "par",
+    "max_inline_payments",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +164,7 @@ impl fmt::Display for Use {
 }
 
 impl Use {
-    fn parse(value: &str) -> Option<Use> {
+    pub(crate) fn parse(value: &str) -> Option<Use> {
         match value {
             "auto" => Some(Use::Auto),
             "always" => Some(Use::Always),
@@ -171,7 +174,7 @@ impl Use {
     }
 }
 
-const USE_VALUES: &str =
+pub(crate) const USE_VALUES: &str =
     "expected `auto` (where the provider offers it, the default), `always` or `never`";
 
 /// One `[profiles.NAME]` table as written in the file: every key optional.
@@ -198,6 +201,9 @@ pub struct ProfileFile {
     /// RFC 9126 pushed authorization requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub par: Option<Use>,
+    /// Most payments of a batch approved one by one (`payment_initiation` each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_inline_payments: Option<usize>,
 }
 
 /// The whole `config.toml`.
@@ -275,6 +281,8 @@ pub struct Profile {
     pub callback_port: Option<u16>,
     pub dpop: Use,
     pub par: Use,
+    /// Past this many payments, a batch is approved as one `payment_batch`.
+    pub max_inline_payments: usize,
     pub sources: BTreeMap<&'static str, Source>,
 }
 
@@ -291,6 +299,7 @@ impl Profile {
             "callback_port" => self.callback_port.map(|p| p.to_string()),
             "dpop" => Some(self.dpop.to_string()),
             "par" => Some(self.par.to_string()),
+            "max_inline_payments" => Some(self.max_inline_payments.to_string()),
             other => return Err(ConfigError::UnknownKey(other.to_owned())),
         })
     }
@@ -463,6 +472,13 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
     };
     let dpop = setting("dpop", &env.dpop, from_file.dpop)?;
     let par = setting("par", &env.par, from_file.par)?;
+    let max_inline_payments = match from_file.max_inline_payments {
+        Some(n) => {
+            sources.insert("max_inline_payments", Source::File);
+            n
+        }
+        None => bank_protocol::DEFAULT_MAX_INLINE_PAYMENTS,
+    };
     Ok(Profile {
         name,
         issuer,
@@ -474,6 +490,7 @@ pub fn resolve(file: &ConfigFile, env: &Env, flags: &Overrides) -> Result<Profil
         callback_port,
         dpop,
         par,
+        max_inline_payments,
         sources,
     })
 }
@@ -511,78 +528,13 @@ fn labelled(key: &str, sources: &BTreeMap<&'static str, Source>) -> String {
 
 /// Checks a URL-valued key: https, or plain http only to a loopback address — a token or a
 /// code sent in clear text to anywhere else can be read and replayed by whoever is on the way.
-fn validate(key: &str, value: &str) -> Result<(), ConfigError> {
+pub(crate) fn validate(key: &str, value: &str) -> Result<(), ConfigError> {
     bank_protocol::https::check_str(value)
         .map(drop)
         .map_err(|e| ConfigError::InvalidValue {
             key: key.to_owned(),
             reason: e.to_string(),
         })
-}
-
-/// Sets `key` to `value` in the file's profile `name` (`bank config set`), validating it.
-pub fn set_value(
-    file: &mut ConfigFile,
-    name: &str,
-    key: &str,
-    value: &str,
-) -> Result<(), ConfigError> {
-    let profile = file.profiles.entry(name.to_owned()).or_default();
-    let invalid = |reason: &str| ConfigError::InvalidValue {
-        key: key.to_owned(),
-        reason: reason.to_owned(),
-    };
-    match key {
-        "issuer" => {
-            validate(key, value)?;
-            profile.issuer = Some(value.to_owned());
-        }
-        "api_url" => {
-            validate(key, value)?;
-            profile.api_url = Some(value.to_owned());
-        }
-        "client_id" | "audience" if value.trim().is_empty() => {
-            return Err(invalid("must not be empty"));
-        }
-        "client_id" => profile.client_id = Some(value.to_owned()),
-        "audience" => profile.audience = Some(value.to_owned()),
-        "audience_param" => {
-            profile.audience_param = Some(match value {
-                "resource" => AudienceParam::Resource,
-                "audience" => AudienceParam::Audience,
-                _ => {
-                    return Err(invalid(
-                        "expected `resource` (RFC 8707) or `audience` (Auth0)",
-                    ));
-                }
-            })
-        }
-        "scopes" => {
-            let scopes = split_scopes(value);
-            if scopes.is_empty() {
-                return Err(invalid("must name at least one scope"));
-            }
-            if let Some(scope) = step_up_only_scope(&scopes) {
-                return Err(invalid(&format!(
-                    "`{scope}` cannot be an everyday scope: transfer tokens are obtained per transfer by `bank transfer` and never stored"
-                )));
-            }
-            profile.scopes = Some(scopes);
-        }
-        "callback_port" => {
-            let port: u16 = value
-                .parse()
-                .map_err(|_| invalid("expected a port number between 1 and 65535"))?;
-            if port == 0 {
-                return Err(invalid("expected a port number between 1 and 65535"));
-            }
-            profile.callback_port = Some(port);
-        }
-        "dpop" => profile.dpop = Some(Use::parse(value).ok_or_else(|| invalid(USE_VALUES))?),
-        "par" => profile.par = Some(Use::parse(value).ok_or_else(|| invalid(USE_VALUES))?),
-        other => return Err(ConfigError::UnknownKey(other.to_owned())),
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -417,6 +417,24 @@ impl From<StepUpError> for CliError {
             StepUpError::NotPossible { reason, .. } => {
                 CliError::wrap(not_possible_kind(reason), err).hint(not_possible_hint(reason))
             }
+            // What this provider can approve is a setting to live with: split the batch.
+            StepUpError::NoBatchApproval(ref e) => {
+                let hint = crate::commands::transfer::batch::no_approval_hint(e);
+                CliError::wrap(ErrorKind::Usage, err).hint(hint)
+            }
+            StepUpError::BatchNeedsPush {
+                par_offered,
+                max_inline,
+            } => {
+                let hint = match par_offered {
+                    true => format!("let bank push it: {}", change_setting("par", "auto")),
+                    false => format!(
+                        "split the file into batches of at most {max_inline} payments, which are listed one by one"
+                    ),
+                };
+                CliError::wrap(ErrorKind::Usage, err).hint(hint)
+            }
+            StepUpError::BatchNotCanonical => CliError::wrap(ErrorKind::General, err),
         }
     }
 }

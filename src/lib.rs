@@ -16,6 +16,7 @@
 //!   flow's QR code;
 //! - the wire contract itself is the `bank-protocol` crate, shared with the sandbox.
 
+pub mod batch_file;
 pub mod challenge;
 pub mod client;
 pub mod commands;

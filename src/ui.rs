@@ -22,7 +22,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::client::observer::{RefreshReason, RefreshStep};
-use crate::client::{Event, Observer, Operation};
+use crate::client::{Event, Observer};
 use crate::error::CliError;
 use crate::oauth::device::DevicePrompt;
 use crate::oauth::{Person, Waiting};
@@ -278,9 +278,9 @@ impl Observer for Ui {
                 dpop_jkt,
                 ..
             } => {
-                let key = match operation {
-                    Operation::Transfer { key, .. } => format!("  Idempotency-Key: {key}"),
-                    _ => String::new(),
+                let key = match operation.key() {
+                    Some(key) => format!("  Idempotency-Key: {key}"),
+                    None => String::new(),
                 };
                 self.debug(&format!("→ {method} {url}{key}"));
                 if let Some(jkt) = dpop_jkt {
@@ -310,10 +310,14 @@ impl Observer for Ui {
                 if let Some(max_age) = params.max_age {
                     line.push_str(&format!(", max_age {max_age}"));
                 }
-                if let Some(payment) = &params.authorization_details {
+                if let Some(approval) = &params.authorization_details {
+                    let kind = match approval {
+                        bank_protocol::Approval::Payments(_) => bank_protocol::PAYMENT_INITIATION,
+                        bank_protocol::Approval::Batch(_) => bank_protocol::PAYMENT_BATCH,
+                    };
                     line.push_str(&format!(
-                        ", authorization_details payment_initiation ({})",
-                        payment.action()
+                        ", authorization_details {kind} ({})",
+                        approval.action()
                     ));
                 }
                 self.debug(&line);

@@ -140,6 +140,24 @@ pub enum StepUpError {
         "the step-up sign-in did not say who signed in (no ID token), so it cannot be matched to your login; nothing was sent"
     )]
     UnknownUser,
+    /// The provider cannot bind an approval to this batch (too many payments to list, no
+    /// `payment_batch`, or no RFC 9396 payment details at all).
+    #[error("this provider cannot approve this batch: {0}; nothing was sent")]
+    NoBatchApproval(#[from] bank_protocol::NoBatchApproval),
+    /// A `payment_batch` needs a pushed request (RFC 9126) or the device flow to carry its
+    /// list, and neither is available here.
+    #[error(
+        "a batch approval carries the whole list of payments, so it is sent to the provider directly (a pushed authorization request, RFC 9126, or the device flow), never in a browser's address bar; {}; nothing was sent",
+        if *.par_offered { "the profile's `par` setting forbids pushing" } else { "the provider offers neither" }
+    )]
+    BatchNeedsPush {
+        par_offered: bool,
+        max_inline: usize,
+    },
+    /// A batch body not in the canonical form cannot be bound (a bug: the CLI sends only
+    /// canonical bodies).
+    #[error("the batch is not in the canonical form an approval binds; nothing was sent")]
+    BatchNotCanonical,
     /// The stored login does not record who signed in, so nothing can be compared.
     #[error(
         "the stored login does not record who signed in, so a step-up cannot be bound to it; nothing was sent"

@@ -32,7 +32,9 @@ pub mod session;
 pub mod step_up;
 mod transport;
 
-use bank_protocol::{Balance, IdempotencyKey, TransferList, TransferOrder, TransferReceipt};
+use bank_protocol::{
+    Balance, BatchOrder, BatchReceipt, IdempotencyKey, TransferList, TransferOrder, TransferReceipt,
+};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -163,6 +165,15 @@ pub struct TransferDone {
     pub recovered: bool,
 }
 
+/// A batch the bank made (or, on an idempotent replay, had made before): as [`TransferDone`].
+#[derive(Clone, Debug)]
+pub struct BatchDone {
+    pub receipt: BatchReceipt,
+    pub raw: Value,
+    pub replayed: bool,
+    pub recovered: bool,
+}
+
 impl<'a> BankClient<'a> {
     /// A client for the API at `base`; with no layers it sends what it is given.
     pub fn builder(http: reqwest::Client, base: &str) -> Builder<'a> {
@@ -206,6 +217,27 @@ impl<'a> BankClient<'a> {
             }))
             .await?;
         Ok(TransferDone {
+            receipt: typed(&response.body)?,
+            raw: response.body,
+            replayed: response.replayed,
+            recovered: response.recovered,
+        })
+    }
+
+    /// `POST /v1/transfer-batches` with one `Idempotency-Key` for the whole batch: all of
+    /// it or nothing, and the same key with the same batch is answered with its receipts.
+    pub async fn transfer_batch(
+        &self,
+        batch: &BatchOrder,
+        key: &IdempotencyKey,
+    ) -> Result<BatchDone, ClientError> {
+        let response = self
+            .send(ApiRequest::new(Operation::TransferBatch {
+                body: batch.to_request(),
+                key: key.clone(),
+            }))
+            .await?;
+        Ok(BatchDone {
             receipt: typed(&response.body)?,
             raw: response.body,
             replayed: response.replayed,

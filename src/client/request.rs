@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use bank_protocol::{IdempotencyKey, TransferRequest};
+use bank_protocol::{IdempotencyKey, TransferBatchRequest, TransferRequest};
 use oauth2::AccessToken;
 use serde_json::Value;
 
@@ -22,13 +22,26 @@ pub enum Operation {
         body: TransferRequest,
         key: IdempotencyKey,
     },
+    /// A batch: one key for all of it, all or nothing.
+    TransferBatch {
+        body: TransferBatchRequest,
+        key: IdempotencyKey,
+    },
 }
 
 impl Operation {
     pub fn method(&self) -> reqwest::Method {
         match self {
-            Operation::Transfer { .. } => reqwest::Method::POST,
+            Operation::Transfer { .. } | Operation::TransferBatch { .. } => reqwest::Method::POST,
             _ => reqwest::Method::GET,
+        }
+    }
+
+    /// The `Idempotency-Key` of an operation that moves money.
+    pub fn key(&self) -> Option<&IdempotencyKey> {
+        match self {
+            Operation::Transfer { key, .. } | Operation::TransferBatch { key, .. } => Some(key),
+            Operation::Balance | Operation::History { .. } => None,
         }
     }
 
@@ -39,6 +52,7 @@ impl Operation {
             Operation::History { limit: None } | Operation::Transfer { .. } => {
                 "/v1/transfers".into()
             }
+            Operation::TransferBatch { .. } => "/v1/transfer-batches".into(),
         }
     }
 }

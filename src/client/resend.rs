@@ -1,4 +1,4 @@
-//! Layer 4: one resend of a transfer whose answer was lost.
+//! Layer 4: one resend of a transfer (or a batch) whose answer was lost.
 //!
 //! When the connection breaks after a transfer was sent, the bank may have made it. The
 //! request carries an `Idempotency-Key`, and the bank answers the same request under the
@@ -12,7 +12,7 @@
 //! resend (a proof is single-use).
 
 use super::observer::Event;
-use super::request::{ApiRequest, ApiResponse, Operation};
+use super::request::{ApiRequest, ApiResponse};
 use super::{ApiError, BoxFuture, ClientError, Layer, Next};
 
 #[derive(Default)]
@@ -31,10 +31,10 @@ impl Layer for Resend {
         next: Next<'a>,
     ) -> BoxFuture<'a, Result<ApiResponse, ClientError>> {
         Box::pin(async move {
-            let Operation::Transfer { key, .. } = &request.operation else {
+            // A batch is resent the same way: one key for the whole batch, all or nothing.
+            let Some(key) = request.operation.key().cloned() else {
                 return next.run(request).await;
             };
-            let key = key.clone();
             let again = request.for_retry();
             let lost = match next.run(request).await {
                 Err(ClientError::Api(e @ ApiError::Network { .. }))

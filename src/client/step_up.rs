@@ -21,7 +21,12 @@
 //!    metadata): the detail is built from the very body that is retried — amount,
 //!    currency, recipient, memo, and the API's identifier as `locations` — so what the person
 //!    approves on the authenticator is what the bank executes, and the token is good for
-//!    nothing else. A provider without RAR gets the scope alone, as before.
+//!    nothing else. A provider without RAR gets the scope alone, as before. A batch asks for
+//!    exactly that batch ([`approval_for`]): its payments one by one when they are few, else
+//!    one `payment_batch` bound by the batch's digest — which carries the whole list, so it
+//!    only travels in a pushed request (RFC 9126) or a device authorization request, never
+//!    in a browser's address bar. A batch is never approved by the scope alone: a provider
+//!    that cannot bind it is refused before anything opens.
 //! 6. The *same* operation is retried exactly once with the step-up token — a transfer
 //!    keeps its `Idempotency-Key`, so it cannot happen twice — and whatever the API says
 //!    then is final: no loop. The token is a [`Credential::StepUp`], which has no way into
@@ -30,7 +35,7 @@
 use std::time::Duration;
 
 use bank_protocol::scopes::{OFFLINE_ACCESS, OPENID, TRANSFER_FUNDS};
-use bank_protocol::{PAYMENT_INITIATION, PaymentInitiation, TransferOrder};
+use bank_protocol::{Approval, BatchOrder, PAYMENT_INITIATION, PaymentInitiation, TransferOrder};
 
 use super::observer::Event;
 use super::request::{ApiRequest, ApiResponse, Credential, Operation};
@@ -76,15 +81,18 @@ impl<'s> StepUp<'s> {
             return Err(StepUpError::Unbound);
         }
         let metadata = self.session.metadata().await?;
+        let profile = &self.session.profile;
         let mut params = step_up_params(challenge, required_scope(operation));
         params.login_hint = everyday.login_hint.clone();
-        let rar = metadata
-            .authorization_details_types_supported
-            .iter()
-            .any(|t| t == PAYMENT_INITIATION);
-        if rar {
-            params.authorization_details = payment_for(operation, &self.session.profile.audience);
-        }
+        params.authorization_details = approval_for(
+            operation,
+            &profile.audience,
+            &metadata.authorization_details_types_supported,
+            profile.max_inline_payments,
+        )?;
+        // Decided before anything opens: a batch's list must have a way to travel.
+        let flow = device::choose(false, &self.options.browser, &metadata)?;
+        check_carrier(&params, flow, profile, &metadata)?;
         // The login's key when it has one; a fresh key binds the step-up token alone.
         let sender = match &everyday.dpop_key {
             Some(key) => Some(key.clone()),
@@ -98,18 +106,9 @@ impl<'s> StepUp<'s> {
         let person = self.options.person;
         // The provider decides how the person approves (a push, a code, a number to match):
         // its page says so, so the terminal names only what is being approved.
-        person.notice(&match &params.authorization_details {
-            Some(payment) => format!(
-                "To {}, sign in again and approve the payment as your provider asks",
-                payment.action()
-            ),
-            None => {
-                format!("Step-up required to {purpose} — approve the request on your authenticator")
-            }
-        });
+        person.notice(&notice(params.authorization_details.as_ref(), purpose));
         // Where no browser can be opened, the device flow (when offered), as `bank login`
         // would: the same scope and details, the payment shown on the page.
-        let flow = device::choose(false, &self.options.browser, &metadata)?;
         let tokens = device::sign_in(
             flow,
             &self.session.http,
@@ -186,10 +185,85 @@ impl Layer for StepUp<'_> {
     }
 }
 
+/// What the terminal says before a step-up opens anything.
+fn notice(approval: Option<&Approval>, purpose: &str) -> String {
+    match approval {
+        Some(approval) => match approval.reference() {
+            Some(reference) => format!(
+                "To {} (reference {reference}), sign in again and approve the payments as your provider asks",
+                approval.action()
+            ),
+            None => format!(
+                "To {}, sign in again and approve the payment as your provider asks",
+                approval.action()
+            ),
+        },
+        None => {
+            format!("Step-up required to {purpose} — approve the request on your authenticator")
+        }
+    }
+}
+
+/// What a step-up for `operation` asks the provider to approve (RFC 9396), given the types
+/// it supports: exactly the transfer when it can say so (else the scope alone, as before
+/// RAR), and exactly the batch — or an error, since a batch is never approved unbound.
+pub fn approval_for(
+    operation: &Operation,
+    api: &str,
+    types: &[String],
+    max_inline: usize,
+) -> Result<Option<Approval>, StepUpError> {
+    match operation {
+        Operation::Transfer { .. } => {
+            let rar = types.iter().any(|t| t == PAYMENT_INITIATION);
+            Ok(payment_for(operation, api)
+                .filter(|_| rar)
+                .map(|p| Approval::Payments(vec![p])))
+        }
+        Operation::TransferBatch { body, .. } => {
+            let batch = BatchOrder::from_request(body, "", i64::MAX / 100, usize::MAX)
+                .ok()
+                // Only a body already in the canonical form binds: the bank compares it.
+                .filter(|b| b.to_request() == *body)
+                .ok_or(StepUpError::BatchNotCanonical)?;
+            Ok(Some(Approval::for_batch(
+                &batch,
+                Some(api),
+                types,
+                max_inline,
+            )?))
+        }
+        Operation::Balance | Operation::History { .. } => Ok(None),
+    }
+}
+
+/// A `payment_batch` carries the whole list of payments: far too long for a browser's
+/// address bar (and not for its history or a proxy's log), so it travels only in a pushed
+/// request or a device authorization request. Checked before anything opens.
+fn check_carrier(
+    params: &AuthParams,
+    flow: device::Flow,
+    profile: &crate::config::Profile,
+    metadata: &oauth::Metadata,
+) -> Result<(), StepUpError> {
+    if !matches!(params.authorization_details, Some(Approval::Batch(_)))
+        || flow == device::Flow::Device
+    {
+        return Ok(());
+    }
+    match oauth::par::endpoint(profile.par, metadata)? {
+        Some(_) => Ok(()),
+        None => Err(StepUpError::BatchNeedsPush {
+            par_offered: metadata.pushed_authorization_request_endpoint.is_some(),
+            max_inline: profile.max_inline_payments,
+        }),
+    }
+}
+
 /// The scope an operation needs beyond the everyday token, if any.
 pub fn required_scope(operation: &Operation) -> Option<&'static str> {
     match operation {
-        Operation::Transfer { .. } => Some(TRANSFER_FUNDS),
+        Operation::Transfer { .. } | Operation::TransferBatch { .. } => Some(TRANSFER_FUNDS),
         Operation::Balance | Operation::History { .. } => None,
     }
 }
@@ -218,6 +292,7 @@ pub fn payment_for(operation: &Operation, api: &str) -> Option<PaymentInitiation
 fn purpose(operation: &Operation) -> &'static str {
     match operation {
         Operation::Transfer { .. } => "transfer funds",
+        Operation::TransferBatch { .. } => "pay the batch",
         Operation::Balance => "read the balance",
         Operation::History { .. } => "read the history",
     }

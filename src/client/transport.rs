@@ -76,8 +76,14 @@ impl Transport {
             (Some(credential), None) => http = http.bearer_auth(credential.access_token().secret()),
             (None, _) => {}
         }
-        if let Operation::Transfer { body, key } = &request.operation {
-            http = http.json(body).header("Idempotency-Key", key.as_str());
+        match &request.operation {
+            Operation::Transfer { body, key } => {
+                http = http.json(body).header("Idempotency-Key", key.as_str());
+            }
+            Operation::TransferBatch { body, key } => {
+                http = http.json(body).header("Idempotency-Key", key.as_str());
+            }
+            Operation::Balance | Operation::History { .. } => {}
         }
         let response = http.send().await.map_err(|source| self.network(source))?;
 

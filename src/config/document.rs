@@ -249,6 +249,9 @@ fn value_of(profile: &ProfileFile, key: &str) -> Option<Value> {
         "callback_port" => Value::from(i64::from(profile.callback_port?)),
         "dpop" => Value::from(profile.dpop?.to_string()),
         "par" => Value::from(profile.par?.to_string()),
+        "max_inline_payments" => {
+            Value::from(i64::try_from(profile.max_inline_payments?).unwrap_or(i64::MAX))
+        }
         _ => return None,
     })
 }
@@ -265,6 +268,7 @@ fn clear(profile: &mut ProfileFile, key: &str) -> bool {
         "callback_port" => profile.callback_port.take().is_some(),
         "dpop" => profile.dpop.take().is_some(),
         "par" => profile.par.take().is_some(),
+        "max_inline_payments" => profile.max_inline_payments.take().is_some(),
         _ => false,
     }
 }
@@ -337,6 +341,7 @@ mod tests {
             "scopes" => "openid view:balance",
             "callback_port" => "8765",
             "dpop" | "par" => "never",
+            "max_inline_payments" => "3",
             _ => "value",
         };
         for key in crate::config::KEYS {
@@ -381,6 +386,7 @@ mod tests {
             "audience_param" => "audience",
             "callback_port" => "8765",
             "dpop" | "par" => "never",
+            "max_inline_payments" => "3",
             _ => "value",
         };
         set_value(&mut file, "p", key, value).expect("valid");

@@ -69,7 +69,10 @@ impl Purpose {
             .iter()
             .any(|s| s == bank_protocol::scopes::TRANSFER_FUNDS);
         match &params.authorization_details {
-            Some(payment) => Purpose::StepUp(Some(payment.to_string())),
+            Some(approval) => Purpose::StepUp(Some(match approval.reference() {
+                Some(reference) => format!("{} (reference {reference})", approval.summary()),
+                None => approval.summary(),
+            })),
             None if moves_money || !params.acr_values.is_empty() => Purpose::StepUp(None),
             None => Purpose::Login,
         }

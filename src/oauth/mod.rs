@@ -125,9 +125,9 @@ pub struct AuthParams {
     /// OIDC Core §3.1.2.1 `login_hint`: who is expected to sign in (the step-up names the
     /// everyday login's user, so the provider pre-fills or picks that account).
     pub login_hint: Option<String>,
-    /// RFC 9396 `authorization_details`: the one transfer a step-up is for, sent only to a
-    /// provider that lists `payment_initiation` in `authorization_details_types_supported`.
-    pub authorization_details: Option<bank_protocol::PaymentInitiation>,
+    /// RFC 9396 `authorization_details`: the transfer or the batch a step-up is for, sent
+    /// only to a provider that lists its type in `authorization_details_types_supported`.
+    pub authorization_details: Option<bank_protocol::Approval>,
 }
 
 /// The person's part of an interactive authorization, as the caller presents it: this
@@ -182,10 +182,9 @@ fn request_params(profile: &Profile, params: &AuthParams) -> Vec<(&'static str, 
     if let Some(hint) = &params.login_hint {
         out.push(("login_hint", hint.clone()));
     }
-    if let Some(detail) = &params.authorization_details {
+    if let Some(approval) = &params.authorization_details {
         // Strings only: serializing cannot fail, and "[]" would be refused, never widened.
-        let json = serde_json::to_string(&[detail]).unwrap_or_else(|_| "[]".into());
-        out.push(("authorization_details", json));
+        out.push(("authorization_details", approval.to_json()));
     }
     out
 }

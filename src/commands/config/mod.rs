@@ -58,6 +58,10 @@ const KEY_HELP: &[(&str, &str)] = &[
         "par",
         "pushed requests (RFC 9126, PAR): auto (default), always, never",
     ),
+    (
+        "max_inline_payments",
+        "batch payments approved one by one, at most (default 5)",
+    ),
 ];
 
 /// The KEY argument of `get`, `set` and `unset`: a known key, offered by the completions.

@@ -4,16 +4,20 @@
 //! contract's own rules (so a typo never reaches the bank), the confirmation, the
 //! per-transfer `Idempotency-Key`, and the words and exit codes of every outcome. The
 //! protocol work — the request, the step-up challenge and the one retry — is the bank
-//! client's (`client::step_up`), which `bank demo` drives the same way.
+//! client's (`client::step_up`), which `bank demo` drives the same way. A batch
+//! (`--batch FILE`) is `batch.rs`: the same flow, for a whole file approved once.
+
+pub mod batch;
 
 use std::time::Duration;
 
 use bank_protocol::scopes::TRANSFER_FUNDS;
 use bank_protocol::{DEFAULT_TRANSFER_LIMIT_MINOR, IdempotencyKey, TransferOrder, group_thousands};
 
+use crate::batch_file::Format;
 use crate::challenge::describe_requirement;
 use crate::client::step_up::StepUpOptions;
-use crate::client::{ApiError, ClientError, StepUpError, TransferDone};
+use crate::client::{ApiError, BankClient, ClientError, StepUpError, TransferDone};
 use crate::context::Ctx;
 use crate::error::{CliError, ErrorKind, not_possible_hint, not_possible_kind};
 use crate::oauth::{Browser, OAuthError};
@@ -26,6 +30,14 @@ Examples:
   bank transfer --to bob --amount 5 --memo \"lunch\" --yes
   bank transfer --to bob --amount 5 --yes --json | jq -r .id
   bank transfer --to bob --amount 5 --yes --idempotency-key 3f1c…   # retry safely
+  bank transfer --batch payroll.csv                   # many payments, one approval
+  printf 'to,amount\nbob,5\ncarol,7.50\n' | bank transfer --batch - --yes
+
+Batch files: CSV with a header line naming the columns (to, amount, and optionally memo
+and currency, in any order; quote a field with commas or quotes in it, RFC 4180), or JSON
+Lines, one object per line ({\"to\":\"bob\",\"amount\":\"25.00\",\"memo\":\"lunch\"}). Every line
+is checked first and every bad one named (line and column); nothing is sent unless all are
+good. At most 1,000 payments; one idempotency key for the whole batch, all or nothing.
 
 Step-up: the everyday token from `bank login` cannot move money. When the bank answers
 that a stronger token is needed, bank opens the browser again asking for `transfer:funds`
@@ -48,20 +60,38 @@ must already allow the transfer.";
 #[command(after_help = AFTER_HELP)]
 pub struct TransferArgs {
     /// Recipient's account handle (e.g. bob)
-    #[arg(long, value_name = "HANDLE")]
-    pub to: String,
+    #[arg(long, value_name = "HANDLE", required_unless_present = "batch")]
+    pub to: Option<String>,
 
     /// Amount, e.g. 25 or 25.00 (at most two decimals)
-    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true)]
-    pub amount: String,
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        allow_hyphen_values = true,
+        required_unless_present = "batch"
+    )]
+    pub amount: Option<String>,
 
-    /// Currency (ISO 4217); the bank refuses one that is not the account's
+    /// Currency (ISO 4217), for a batch of the lines that name none; the bank refuses one that is not the account's
     #[arg(long, value_name = "CODE", default_value = "USD")]
     pub currency: String,
 
     /// A note for the recipient (at most 140 characters)
     #[arg(long, value_name = "TEXT")]
     pub memo: Option<String>,
+
+    /// Pay every line of a CSV or JSON Lines file (`-`: stdin) as one batch, approved once
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["to", "amount", "memo"],
+        value_hint = clap::ValueHint::FilePath
+    )]
+    pub batch: Option<String>,
+
+    /// The batch file's format (default: JSON Lines when a line starts with `{`, else CSV)
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "batch")]
+    pub format: Option<Format>,
 
     /// Do not ask for confirmation (required with --no-input or without a terminal)
     #[arg(long, short = 'y')]
@@ -85,10 +115,13 @@ fn parse_key(text: &str) -> Result<IdempotencyKey, String> {
 }
 
 pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), CliError> {
+    if let Some(path) = &args.batch {
+        return batch::cmd_batch(ui, ctx, &args, path).await;
+    }
     // Everything the person typed is checked before anything is sent (exit 2).
     let order = TransferOrder::new(
-        &args.to,
-        args.amount.trim(),
+        args.to.as_deref().unwrap_or_default(),
+        args.amount.as_deref().unwrap_or_default().trim(),
         &args.currency,
         args.memo.as_deref(),
         DEFAULT_TRANSFER_LIMIT_MINOR,
@@ -101,18 +134,7 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         order.to
     );
     if !args.yes {
-        // Cheap local check first, so nobody confirms a transfer that cannot start, and a
-        // script without a login learns that (exit 3) rather than how to confirm.
-        let session = &ctx.session;
-        if session.env_token.is_none() && session.stored()?.is_none() {
-            return Err(session.not_logged_in().into());
-        }
-        if !ui.can_prompt() {
-            return Err(CliError::usage(format!(
-                "refusing to transfer {what} without confirmation"
-            ))
-            .hint("pass --yes to confirm non-interactively"));
-        }
+        can_confirm(ui, ctx, &format!("transfer {what}"))?;
         if !confirm(&format!("Transfer {what}?"))? {
             return Err(CliError::new(
                 ErrorKind::Denied,
@@ -126,12 +148,40 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         .idempotency_key
         .clone()
         .unwrap_or_else(IdempotencyKey::generate);
+    let client = step_up_client(ui, ctx, &args).await;
+    let profile = &ctx.session.profile.name;
+    let done = client
+        .transfer(&order, &key)
+        .await
+        .map_err(|e| failure(e, "Transfer", |e| api_failure(e, profile, &order, &key)))?;
+    report_success(ui, done, &key, key_is_new)
+}
+
+/// Whether a confirmation can be asked for `what`: a cheap local check first, so nobody
+/// confirms a payment that cannot start, and a script without a login learns that (exit 3)
+/// rather than how to confirm.
+fn can_confirm(ui: &Ui, ctx: &Ctx, what: &str) -> Result<(), CliError> {
+    let session = &ctx.session;
+    if session.env_token.is_none() && session.stored()?.is_none() {
+        return Err(session.not_logged_in().into());
+    }
+    if !ui.can_prompt() {
+        return Err(
+            CliError::usage(format!("refusing to {what} without confirmation"))
+                .hint("pass --yes to confirm non-interactively"),
+        );
+    }
+    Ok(())
+}
+
+/// The client that steps up when the bank asks, reaching the person as `args` say.
+async fn step_up_client<'a>(ui: &'a Ui, ctx: &'a Ctx, args: &TransferArgs) -> BankClient<'a> {
     let browser = Browser::from_env(args.no_browser);
     let nobody_to_open = !args.no_browser
         && !ui.person_present()
         && !browser.can_open()
         && !offers_device_flow(ctx).await;
-    let client = ctx.client_with_step_up(StepUpOptions {
+    ctx.client_with_step_up(StepUpOptions {
         person: ui,
         browser,
         timeout: args.timeout,
@@ -139,12 +189,7 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         // the URL. `--no-browser` asked to print it and wait, so it does; a device flow's
         // codes can be entered anywhere.
         no_input: ui.no_input() || nobody_to_open,
-    });
-    let done = client
-        .transfer(&order, &key)
-        .await
-        .map_err(|e| failure(e, &ctx.session.profile.name, &order, &key))?;
-    report_success(ui, done, &key, key_is_new)
+    })
 }
 
 /// Whether a step-up could go to another device (RFC 8628). Asked only when no browser and
@@ -239,10 +284,11 @@ fn report_success(
     ui.data(&format!("Transfer id: {}", receipt.id))
 }
 
-/// Words and exit codes for every way a transfer can fail.
-fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &IdempotencyKey) -> CliError {
+/// Words and exit codes for every way a transfer (`what`: "Transfer") or a batch can fail;
+/// `api` words the API's own refusal or failure.
+fn failure(e: ClientError, what: &str, api: impl FnOnce(ApiError) -> CliError) -> CliError {
     let not_authorized =
-        |kind, msg: String| CliError::new(kind, format!("Transfer not authorized: {msg}"));
+        |kind, msg: String| CliError::new(kind, format!("{what} not authorized: {msg}"));
     let denied = |msg: String| not_authorized(ErrorKind::Denied, msg);
     let needs = |challenge| describe_requirement(challenge, Some(TRANSFER_FUNDS));
     match e {
@@ -286,7 +332,7 @@ fn failure(e: ClientError, profile: &str, order: &TransferOrder, key: &Idempoten
                 .into(),
         )
         .with_source(e),
-        ClientError::Api(e) | ClientError::AfterStepUp(e) => api_failure(e, profile, order, key),
+        ClientError::Api(e) | ClientError::AfterStepUp(e) => api(e),
     }
 }
 
