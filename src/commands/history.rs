@@ -14,8 +14,9 @@ Examples:
 
 /// Show recent transfers, newest first
 ///
-/// A table of date (in the local time zone, named in the header), counterparty, amount (negative = money sent), memo and id. `--json`
-/// prints the API's array of transfers unchanged.
+/// A table of date (in the local time zone, named in the header), counterparty, amount (negative = money sent), memo and id, and
+/// the batch a transfer was paid in, if any. `--json` prints the API's array of transfers
+/// unchanged (a transfer of a batch has its `batch` id).
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct HistoryArgs {
@@ -40,16 +41,22 @@ pub async fn cmd_history(ui: &Ui, ctx: &Ctx, args: HistoryArgs) -> Result<(), Cl
     Ok(())
 }
 
-/// Renders aligned columns; amounts are right-aligned and signed from `account`'s view.
+/// Renders aligned columns; amounts are right-aligned and signed from `account`'s view. A
+/// BATCH column (the `bt_…` id a transfer was paid in) appears when any transfer has one.
 fn table(account: &str, transfers: &[TransferView]) -> Vec<String> {
+    let batches = transfers.iter().any(|t| t.batch.is_some());
     // The zone is named once, in the header, so that a row fits 80 columns.
-    let mut rows = vec![[
+    let mut header = vec![
         format!("DATE ({})", crate::time_text::zone_name()),
         "COUNTERPARTY".to_owned(),
         "AMOUNT".to_owned(),
         "MEMO".to_owned(),
         "ID".to_owned(),
-    ]];
+    ];
+    if batches {
+        header.push("BATCH".to_owned());
+    }
+    let mut rows = vec![header];
     for t in transfers {
         let (party, sign) = if t.from == account {
             (format!("to {}", t.to), "-")
@@ -57,15 +64,19 @@ fn table(account: &str, transfers: &[TransferView]) -> Vec<String> {
             (format!("from {}", t.from), "+")
         };
         let date = crate::time_text::local_minute_unnamed(&t.created_at);
-        rows.push([
+        let mut row = vec![
             date,
             party,
             format!("{sign}{} {}", group_thousands(&t.amount), t.currency),
             t.memo.clone().unwrap_or_default(),
             t.id.clone(),
-        ]);
+        ];
+        if batches {
+            row.push(t.batch.clone().unwrap_or_default());
+        }
+        rows.push(row);
     }
-    let mut widths = [0usize; 5];
+    let mut widths = vec![0usize; rows[0].len()];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -73,18 +84,18 @@ fn table(account: &str, transfers: &[TransferView]) -> Vec<String> {
     }
     rows.iter()
         .map(|r| {
-            let line = format!(
-                "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2],
-                w3 = widths[3]
-            );
+            let mut line = String::new();
+            for (i, (cell, w)) in r.iter().zip(&widths).enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                // The amount is right-aligned; the last column needs no padding.
+                match i {
+                    2 => line.push_str(&format!("{cell:>w$}")),
+                    _ if i + 1 == r.len() => line.push_str(cell),
+                    _ => line.push_str(&format!("{cell:<w$}")),
+                }
+            }
             line.trim_end().to_owned()
         })
         .collect()
@@ -118,6 +129,29 @@ mod tests {
                 "DATE (UTC)        COUNTERPARTY         AMOUNT  MEMO   ID",
                 "2026-11-28 10:05  from bob      +1,250.00 USD         tr_2",
                 "2026-11-28 10:00  to bob           -25.00 USD  lunch  tr_1",
+            ]
+        );
+    }
+
+    #[test]
+    fn transfers_of_a_batch_name_it() {
+        let rows = table(
+            "alice",
+            &[
+                view(
+                    json!({"id":"tr_2","from":"alice","to":"carol","amount":"7.50","currency":"USD","created_at":"2026-11-28T10:05:00Z","batch":"bt_1"}),
+                ),
+                view(
+                    json!({"id":"tr_1","from":"alice","to":"bob","amount":"25.00","currency":"USD","memo":"lunch","created_at":"2026-11-28T10:00:00Z"}),
+                ),
+            ],
+        );
+        assert_eq!(
+            rows,
+            [
+                "DATE (UTC)        COUNTERPARTY      AMOUNT  MEMO   ID    BATCH",
+                "2026-11-28 10:05  to carol       -7.50 USD         tr_2  bt_1",
+                "2026-11-28 10:00  to bob        -25.00 USD  lunch  tr_1",
             ]
         );
     }

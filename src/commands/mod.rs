@@ -37,6 +37,7 @@ Examples:
   bank history --limit 5
   bank transfer --to bob --amount 25.00   # step-up: approve on your authenticator
   bank transfer --to bob --amount 5 --yes --json | jq -r .id
+  bank transfer --batch payroll.csv        # many payments, one approval
   bank status >/dev/null 2>&1 || bank login   # log in only when needed
   bank demo --yes                 # the whole step-up story against a throwaway sandbox
   bank sandbox                    # run the local sandbox bank for manual use
@@ -72,12 +73,14 @@ Exit codes:
   1    other error (a bug, a local failure)
   2    usage or bad input: a flag, a setting, the configuration file, an issuer
        that does not match its discovery document, no keyring to store a login in,
-       a sign-in that no browser or terminal here could finish
+       a sign-in that no browser or terminal here could finish, a batch file
+       with a bad line, a batch the provider cannot approve
   3    login needed: not logged in, the refresh was refused, damaged credentials
   4    denied by you or the provider: MFA denied, access_denied, a sign-in or
        step-up that timed out or expired, a transfer declined at the prompt
   5    network or server failure: unreachable, 5xx
-  6    refused by the bank: insufficient funds, unknown recipient (409, 422)
+  6    refused by the bank: insufficient funds, unknown recipient (409, 422);
+       a batch's refused payments are named by their lines in the file
   7    temporarily unavailable: a limit or a busy server; the message says when
   130  interrupted (Ctrl-C)";
 

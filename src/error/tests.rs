@@ -68,3 +68,67 @@ fn a_provider_that_is_busy_is_temporarily_unavailable() {
     assert_eq!(err.kind, ErrorKind::Unavailable);
     assert!(err.message.ends_with("try again in 1 minute"), "{err:?}");
 }
+
+/// A batch this provider cannot approve is something to change here (exit 2), named before
+/// anything opens; the hint says how.
+#[test]
+fn a_batch_the_provider_cannot_approve_is_bad_input() {
+    let too_many = CliError::from(StepUpError::NoBatchApproval(
+        bank_protocol::NoBatchApproval::TooManyForProvider {
+            count: 20,
+            max_inline: 5,
+        },
+    ));
+    assert_eq!(too_many.kind, ErrorKind::Usage);
+    assert_eq!(too_many.kind.exit_code(), 2);
+    assert!(
+        too_many.message.contains("20 payments"),
+        "{}",
+        too_many.message
+    );
+    assert!(
+        too_many.message.contains("at most 5"),
+        "{}",
+        too_many.message
+    );
+    assert!(
+        too_many.hints[0].contains("batches of at most 5 payments"),
+        "{:?}",
+        too_many.hints
+    );
+    assert!(too_many.hints[0].contains("max_inline_payments"));
+    let no_rar = CliError::from(StepUpError::NoBatchApproval(
+        bank_protocol::NoBatchApproval::NoPaymentDetails,
+    ));
+    assert_eq!(no_rar.kind, ErrorKind::Usage);
+    assert!(no_rar.hints[0].contains("one by one"), "{:?}", no_rar.hints);
+    let unpushed = CliError::from(StepUpError::BatchNeedsPush {
+        par_offered: true,
+        max_inline: 5,
+    });
+    assert_eq!(unpushed.kind, ErrorKind::Usage);
+    assert!(
+        unpushed.message.contains("`par` setting"),
+        "{}",
+        unpushed.message
+    );
+    assert!(
+        unpushed.hints[0].contains("config set par auto"),
+        "{:?}",
+        unpushed.hints
+    );
+    let nowhere = CliError::from(StepUpError::BatchNeedsPush {
+        par_offered: false,
+        max_inline: 5,
+    });
+    assert!(
+        nowhere.message.contains("offers neither"),
+        "{}",
+        nowhere.message
+    );
+    assert!(
+        nowhere.hints[0].contains("at most 5"),
+        "{:?}",
+        nowhere.hints
+    );
+}

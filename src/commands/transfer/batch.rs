@@ -288,3 +288,6 @@ fn report(
         group_thousands(&receipt.balance_after)
     ))
 }
+
+#[cfg(test)]
+mod tests;
