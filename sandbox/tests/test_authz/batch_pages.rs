@@ -202,3 +202,35 @@ async fn one_payment_looks_as_it_always_did() {
     assert!(!page.body.contains("Reference"), "{}", page.body);
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_batchs_memos_and_payees_are_shown_as_text() {
+    let sandbox = start().await;
+    let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let orders = (0..3)
+        .map(|i| {
+            bank_protocol::TransferOrder::new(
+                &format!("payee{i}"),
+                "1.00",
+                "USD",
+                Some(hostile),
+                bank_protocol::DEFAULT_TRANSFER_LIMIT_MINOR,
+            )
+            .expect("a memo may hold any visible text")
+        })
+        .collect();
+    let three = bank_protocol::BatchOrder::new(orders, 10).expect("batch");
+    let (mut browser, wait_url) =
+        pushed_step_up(&sandbox, &Pkce::new(), &batch_details(&three)).await;
+    let page = browser.get(&wait_url).await;
+    assert_eq!(rows(&page), 3, "{}", page.body);
+    assert!(!page.body.contains("<script>alert"), "{}", page.body);
+    assert!(!page.body.contains("<img src=x"), "{}", page.body);
+    assert!(
+        page.body.contains("&#60;script&#62;alert(1)")
+            || page.body.contains("&lt;script&gt;alert(1)"),
+        "{}",
+        page.body
+    );
+    sandbox.shutdown().await;
+}
