@@ -19,6 +19,7 @@ use crate::common::{BANK, TestEnv};
 const STORY: &[&str] = &[
     "Step 1/7  Sign in for an everyday token (scope view:balance)",
     "No browser is opened (--yes: the demo signs in for you)",
+    "The sign-in page, opened for you as a browser would:",
     "browser   fills in the login form as alice (password: wonderland)",
     "✓ Logged in to the sandbox as alice.",
     "scope \"openid profile offline_access view:balance\", amr pwd,",
@@ -86,6 +87,8 @@ fn demo_yes_tells_the_whole_story_unattended() {
         "stdout is for data"
     );
 
+    // Nobody is asked to open a page the demo opens itself.
+    assert!(!stderr.contains("Open this URL"), "{stderr}");
     let mut rest = stderr.as_ref();
     for line in STORY {
         match rest.find(line) {

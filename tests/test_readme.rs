@@ -1,11 +1,17 @@
-//! Every shell example that the README marks as runnable works exactly as written.
+//! Every shell example that the README and the docs mark as runnable works exactly as written,
+//! and every other one says why it is not run here.
 //!
-//! A block is marked by `<!-- runnable -->` on the line before its ```` ```sh ```` fence. Each
-//! marked block runs under `bash -euo pipefail` (so any failing command, even inside a
-//! pipeline, fails the test) against the
-//! in-process sandbox, logged in as alice, with MFA approved automatically and the built
-//! `bank` first on `PATH`. The only rewriting is of the sandbox's default addresses, which
-//! become the test sandbox's ephemeral ones.
+//! The line before each ```` ```sh ```` fence is a marker:
+//! - `<!-- runnable -->`: the block runs under `bash -euo pipefail` (so any failing command,
+//!   even inside a pipeline, fails the test);
+//! - `<!-- runnable: terminal -->`: what a person types, one line at a time, each in a
+//!   pseudo-terminal (util-linux `script`) where `y` answers the confirmation;
+//! - `<!-- not run here: REASON -->`: commands that install, start long-running servers or
+//!   need a real provider; the reason names what runs them instead, if anything.
+//!
+//! Both kinds of runnable block run against the in-process sandbox, logged in as alice, with
+//! MFA approved automatically and the built `bank` first on `PATH`. The only rewriting is of
+//! the sandbox's default addresses, which become the test sandbox's ephemeral ones.
 
 use std::process::Command;
 
@@ -30,20 +36,23 @@ const DOCS: [(&str, &str); 7] = [
     ),
 ];
 const MARKER: &str = "<!-- runnable -->";
+const TERMINAL_MARKER: &str = "<!-- runnable: terminal -->";
+const NOT_RUN_MARKER: &str = "<!-- not run here: ";
 
-/// The marked blocks, each with the README line its fence is on (for failure messages).
-fn runnable_blocks(readme: &str) -> Vec<(usize, String)> {
+/// The blocks marked with `marker`, each with the line its fence is on (for failure
+/// messages).
+fn marked_blocks(readme: &str, marker: &str) -> Vec<(usize, String)> {
     let lines: Vec<&str> = readme.lines().collect();
     let mut blocks = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        if line.trim() != MARKER {
+        if line.trim() != marker {
             continue;
         }
         let fence = lines.get(i + 1).map(|l| l.trim()).unwrap_or_default();
         assert_eq!(
             fence,
             "```sh",
-            "README line {}: {MARKER} must be followed by a ```sh fence",
+            "line {}: {marker} must be followed by a ```sh fence",
             i + 1
         );
         let body: Vec<&str> = lines[i + 2..]
@@ -54,6 +63,113 @@ fn runnable_blocks(readme: &str) -> Vec<(usize, String)> {
         blocks.push((i + 2, body.join("\n")));
     }
     blocks
+}
+
+fn runnable_blocks(readme: &str) -> Vec<(usize, String)> {
+    marked_blocks(readme, MARKER)
+}
+
+/// No shell example goes unmarked: each one runs here or says why not.
+#[test]
+fn every_shell_example_is_run_or_says_why_not() {
+    let mut unmarked = Vec::new();
+    for (path, text) in DOCS {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim() != "```sh" {
+                continue;
+            }
+            let before = lines[..i]
+                .iter()
+                .rev()
+                .map(|l| l.trim())
+                .find(|l| !l.is_empty())
+                .unwrap_or_default();
+            let marked = before == MARKER
+                || before == TERMINAL_MARKER
+                || (before.starts_with(NOT_RUN_MARKER)
+                    && before.ends_with("-->")
+                    && before.len() > NOT_RUN_MARKER.len() + 10);
+            if !marked {
+                unmarked.push(format!("{path}:{}", i + 1));
+            }
+        }
+    }
+    assert!(
+        unmarked.is_empty(),
+        "shell blocks with no marker (runnable, runnable: terminal, or not run here: why):\n{}",
+        unmarked.join("\n")
+    );
+}
+
+/// The examples a person types at the terminal, as written: each line in a pseudo-terminal,
+/// with `y` for the transfer's confirmation, the browser step done by the scripted browser.
+#[test]
+fn terminal_examples_work_as_a_person_types_them() {
+    let env = TestEnv::start_with(|config| config.authz.mfa_auto_approve = true);
+    let bank_dir = std::path::Path::new(BANK)
+        .parent()
+        .expect("bank's directory");
+    let path = format!(
+        "{}:{}",
+        bank_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut ran = 0;
+    for (doc, text) in DOCS {
+        for (line_no, block) in marked_blocks(text, TERMINAL_MARKER) {
+            for command in block.lines().filter(|l| {
+                let l = l.trim();
+                !l.is_empty() && !l.starts_with('#')
+            }) {
+                let command = command
+                    .replace("http://127.0.0.1:8400", &env.issuer)
+                    .replace("http://127.0.0.1:8401", &env.api_url);
+                let mut script = Command::new("script");
+                script.env_clear();
+                for (key, value) in env.std_command(&[]).get_envs() {
+                    if let Some(value) = value {
+                        script.env(key, value);
+                    }
+                }
+                script
+                    .env("PATH", &path)
+                    .env("SHELL", "/bin/bash")
+                    .env("NO_COLOR", "1")
+                    .current_dir(env.home());
+                let out = assert_cmd::Command::from_std(script)
+                    .args(["-qec", &command, "/dev/null"])
+                    .write_stdin("y")
+                    .timeout(std::time::Duration::from_secs(120))
+                    .output()
+                    .expect("script runs");
+                assert!(
+                    out.status.success(),
+                    "{doc}:{line_no}: `{command}` failed ({})\n--- screen\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                );
+                ran += 1;
+            }
+        }
+    }
+    assert!(ran >= 4, "the terminal examples ran: {ran}");
+    // The story moved money exactly once per `bank transfer` typed.
+    let transfers = DOCS
+        .iter()
+        .flat_map(|(_, text)| marked_blocks(text, TERMINAL_MARKER))
+        .flat_map(|(_, b)| {
+            b.lines()
+                .filter(|l| l.trim_start().starts_with("bank transfer"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .inspect(|l| assert!(l.contains("--amount 25.00"), "{l}"))
+        .count() as i64;
+    assert_eq!(
+        env.sandbox().bank().balance_of("bob"),
+        Some(50_000 + 2_500 * transfers)
+    );
 }
 
 #[test]

@@ -372,6 +372,35 @@ impl Approval {
         }
     }
 
+    /// How many payments it approves.
+    pub fn count(&self) -> usize {
+        match self {
+            Approval::Payments(payments) => payments.len(),
+            Approval::Batch(batch) => batch.number_of_payments,
+        }
+    }
+
+    /// The total per currency, sorted by currency (empty for listed payments whose amounts
+    /// do not parse, which a validated approval never has).
+    pub fn totals(&self) -> Vec<InstructedAmount> {
+        match self {
+            Approval::Batch(batch) => batch.totals.clone(),
+            Approval::Payments(_) => self.listed().map(|b| b.totals()).unwrap_or_default(),
+        }
+    }
+
+    /// Every `locations` entry of every detail (RFC 9396 §2.2), in order.
+    pub fn locations(&self) -> Vec<String> {
+        let named = |l: &Option<Vec<String>>| l.clone().unwrap_or_default();
+        let all: Vec<String> = match self {
+            Approval::Payments(payments) => {
+                payments.iter().flat_map(|p| named(&p.locations)).collect()
+            }
+            Approval::Batch(batch) => named(&batch.locations),
+        };
+        all
+    }
+
     /// The batch's reference ([`BatchOrder::reference`]), for anything but one payment; the
     /// same for both forms of the same batch.
     pub fn reference(&self) -> Option<String> {
@@ -475,6 +504,23 @@ fn parse_shape(json: &str) -> Result<Approval, InvalidDetails> {
         (false, 0) => Ok(Approval::Payments(payments)),
         (true, 1) => Ok(Approval::Batch(batches.remove(0))),
         _ => Err(InvalidDetails::MoreThanOne),
+    }
+}
+
+/// The RFC 9396 array, as stored and shown (a batch with its list, when it has one).
+impl Serialize for Approval {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(serializer)
+    }
+}
+
+/// The array's shape only (our two types, not mixed, at most one batch): for details a
+/// server already validated, read back to show them. Requests go through
+/// [`parse_request_details`], tokens through [`parse_granted_details`].
+impl<'de> Deserialize<'de> for Approval {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Approval, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        parse_shape(&value.to_string()).map_err(serde::de::Error::custom)
     }
 }
 

@@ -233,3 +233,20 @@ fn batch_max(rows: &[(&str, &str)]) -> BatchOrder {
     };
     BatchOrder::from_request(&request, "USD", LIMIT, 1000).expect("valid batch")
 }
+
+#[test]
+fn an_approval_round_trips_as_its_array() {
+    let bound = Approval::Batch(PaymentBatch::for_batch(
+        &batch(&[("bob", "1.00"), ("carol", "2.50")]),
+        Some(API),
+    ));
+    let json = serde_json::to_string(&bound).expect("json");
+    assert_eq!(json, bound.to_json());
+    let read: Approval = serde_json::from_str(&json).expect("read back");
+    assert_eq!(read, bound);
+    assert_eq!(read.count(), 2);
+    assert_eq!(read.locations(), vec![API]);
+    assert_eq!(read.totals()[0].amount, "3.50");
+    assert!(serde_json::from_str::<Approval>("[]").is_err());
+    assert!(serde_json::from_str::<Approval>(r#"[{"type":"other"}]"#).is_err());
+}

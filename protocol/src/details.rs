@@ -232,39 +232,29 @@ impl fmt::Display for PaymentInitiation {
     }
 }
 
-/// Parses and validates the `authorization_details` parameter: a JSON array with exactly
-/// one `payment_initiation`, which must pass [`PaymentInitiation::order`].
-pub fn parse_authorization_details(
-    json: &str,
-    limit_minor: i64,
-) -> Result<PaymentInitiation, InvalidDetails> {
-    let values: Vec<serde_json::Value> =
-        serde_json::from_str(json).map_err(|e| InvalidDetails::Syntax(e.to_string()))?;
-    let mut found = None;
-    for value in values {
-        let kind = value
-            .get("type")
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| InvalidDetails::Syntax("each detail needs a string `type`".into()))?;
-        if kind != PAYMENT_INITIATION {
-            return Err(InvalidDetails::UnknownType(kind.to_owned()));
-        }
-        if found.is_some() {
-            return Err(InvalidDetails::MoreThanOne);
-        }
-        let detail: PaymentInitiation =
-            serde_json::from_value(value).map_err(|e| InvalidDetails::Syntax(e.to_string()))?;
-        detail.order(limit_minor)?;
-        found = Some(detail);
-    }
-    found.ok_or(InvalidDetails::Empty)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::money::AmountError;
     use crate::money::DEFAULT_TRANSFER_LIMIT_MINOR as LIMIT;
+
+    /// One payment's details, as an authorization server with room for one reads them.
+    fn parse_authorization_details(
+        json: &str,
+        limit_minor: i64,
+    ) -> Result<PaymentInitiation, InvalidDetails> {
+        let limits = crate::DetailLimits {
+            per_payment_minor: limit_minor,
+            max_inline: 1,
+            max_batch: 0,
+        };
+        match crate::parse_request_details(json, &limits)? {
+            crate::Approval::Payments(mut payments) if payments.len() == 1 => {
+                Ok(payments.remove(0))
+            }
+            other => panic!("not one payment: {other:?}"),
+        }
+    }
 
     const BOB: &str = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"USD","amount":"25.00"},"creditorAccount":{"handle":"bob"},"remittanceInformationUnstructured":"lunch","locations":["http://127.0.0.1:8080"]}]"#;
 
@@ -307,7 +297,7 @@ mod tests {
                 &one[1..one.len() - 1],
                 &one[1..one.len() - 1]
             )),
-            InvalidDetails::MoreThanOne
+            InvalidDetails::TooManyPayments(1)
         );
         assert_eq!(
             refuse(&with("25", "USD", "bob", "")),

@@ -279,10 +279,13 @@ pub async fn authorize(
         )
     });
     // No promise where no page can be shown; the sign-in comes back to this machine.
-    let open = if interaction.browser.can_open() {
-        "Open this URL in your browser to continue (it is opened for you when possible):"
-    } else {
-        "Open this URL in a browser on this machine to continue:"
+    // Nor an instruction to open a page that code in this process opens (`bank demo`).
+    let open = match interaction.browser {
+        Browser::InProcess(_) => "The sign-in page, opened for you as a browser would:",
+        _ if interaction.browser.can_open() => {
+            "Open this URL in your browser to continue (it is opened for you when possible):"
+        }
+        _ => "Open this URL in a browser on this machine to continue:",
     };
     person.notice(&format!("{open}\n\n  {url}\n{reference_note}"));
     let launched = match interaction.browser.open(url.as_str()) {

@@ -6,12 +6,13 @@
 //! rather than providing a real possession factor.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::AuthzState;
+use super::batch_view::{ApprovalView, BatchView, page_number};
 use super::login::Credentials;
 use super::mfa::{MfaError, internal};
 use super::pages::{Nonce, error_page, page, redirect};
@@ -49,9 +50,12 @@ struct ListPage<'a> {
 struct RequestView {
     id: String,
     client: String,
-    /// "Pay bob 25.00 USD" when the request is bound to a payment (RFC 9396).
+    /// "Pay bob 25.00 USD" when the request is bound to a payment (RFC 9396), the summary
+    /// of a batch.
     payment: Option<String>,
     memo: Option<String>,
+    /// More than one payment: the reference and the list, a page at a time.
+    batch: Option<BatchView>,
     wants: Vec<String>,
     when: String,
 }
@@ -62,13 +66,30 @@ fn authenticator_list(
     csrf: &str,
     error: Option<&str>,
     status: StatusCode,
+    list: &ListQuery,
 ) -> Response {
     let requests = state
         .pending_mfa(Some(&user.username))
         .into_iter()
-        .map(|r| RequestView {
-            payment: r.payment().map(ToString::to_string),
-            memo: r.payment().and_then(|p| p.memo()).map(str::to_owned),
+        .enumerate()
+        .map(|(i, r)| {
+            // Paging moves through one request's list; the others show their first page.
+            let page = match &list.request {
+                Some(id) if *id == r.id => page_number(list.page.as_deref()),
+                _ => None,
+            };
+            let link = |n: usize| format!("/authenticator?request={}&page={n}", r.id);
+            let anchor = format!("payments-{}", i + 1);
+            let shown = r
+                .authorization_details
+                .as_ref()
+                .map(|a| ApprovalView::new(a, page, &link, &anchor));
+            (r, shown)
+        })
+        .map(|(r, shown)| RequestView {
+            payment: shown.as_ref().map(|v| v.headline.clone()),
+            memo: shown.as_ref().and_then(|v| v.memo.clone()),
+            batch: shown.and_then(|v| v.batch),
             wants: state.describe_scopes(&r.scopes.join(" ")),
             when: super::binding::clock_time(r.created_at),
             id: r.id,
@@ -84,7 +105,20 @@ fn authenticator_list(
     })
 }
 
-pub async fn authenticator_page(State(state): State<AuthzState>, headers: HeaderMap) -> Response {
+/// `/authenticator?request=mfa_…&page=2`: a page of one request's batch.
+#[derive(Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    request: Option<String>,
+    #[serde(default)]
+    page: Option<String>,
+}
+
+pub async fn authenticator_page(
+    State(state): State<AuthzState>,
+    Query(list): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Response {
     let result = (|| -> Result<Response, StoreError> {
         let (session, new_cookie) = state.session_for_form(SessionKind::Authenticator, &headers)?;
         let csrf = state.new_csrf(&session)?;
@@ -93,7 +127,9 @@ pub async fn authenticator_page(State(state): State<AuthzState>, headers: Header
             None => None,
         };
         let mut response = match user {
-            Some(user) => authenticator_list(&state, &user, csrf.expose(), None, StatusCode::OK),
+            Some(user) => {
+                authenticator_list(&state, &user, csrf.expose(), None, StatusCode::OK, &list)
+            }
             None => authenticator_signin(csrf.expose(), None, StatusCode::OK),
         };
         if let Some(id) = new_cookie {
@@ -214,6 +250,7 @@ pub async fn authenticator_decide(
                         csrf.expose(),
                         Some(&message),
                         StatusCode::FORBIDDEN,
+                        &ListQuery::default(),
                     ));
                 }
                 Err(other) => return Err(other),

@@ -362,6 +362,12 @@ impl AuthzState {
         } else {
             txn.auth_time.unwrap_or(now)
         };
+        // The grant keeps what its tokens carry: a batch without its list.
+        let details = super::binding::granted_details(txn.authorization_details.as_deref())
+            .map_err(|err| {
+                tracing::error!(error = %err, "stored authorization_details");
+                OAuthError::server_error()
+            })?;
         let grant = GrantRecord {
             id: secrets::random_id("grt_"),
             user_id: user.id,
@@ -371,7 +377,7 @@ impl AuthzState {
             auth_time,
             amr: amr.join(" "),
             acr: acr.to_owned(),
-            authorization_details: txn.authorization_details.clone(),
+            authorization_details: details,
             // Bound when the code is redeemed with a proof (the token endpoint's business).
             dpop_jkt: None,
             revoked_at: None,

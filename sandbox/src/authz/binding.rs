@@ -44,8 +44,43 @@ pub fn draw_binding_code(taken: &[String]) -> Option<String> {
 }
 
 /// The details a transaction stored (validated JSON), for display.
-pub(crate) fn details_of(json: Option<&str>) -> Option<Vec<bank_protocol::PaymentInitiation>> {
+pub(crate) fn details_of(json: Option<&str>) -> Option<bank_protocol::Approval> {
     serde_json::from_str(json?).ok()
+}
+
+/// The details a grant keeps and its access tokens carry: a batch without its list
+/// (`Approval::for_token`), whose digest binds the list, so a token for 1,000 payments
+/// stays small. `None` for no details; stored details that no longer read are an error.
+pub(crate) fn granted_details(json: Option<&str>) -> Result<Option<String>, serde_json::Error> {
+    json.map(|json| {
+        serde_json::from_str::<bank_protocol::Approval>(json).map(|a| a.for_token().to_json())
+    })
+    .transpose()
+}
+
+/// What the audit trail records of pushed details: as pushed, except a batch, which is
+/// recorded without its list (a thousand payments are not a log line; the digest names
+/// them).
+pub(crate) fn recorded_details(json: &str) -> String {
+    match serde_json::from_str::<bank_protocol::Approval>(json) {
+        Ok(batch @ bank_protocol::Approval::Batch(_)) => batch.for_token().to_json(),
+        _ => json.to_owned(),
+    }
+}
+
+/// "Pay bob 25.00 USD, memo “lunch”" for one payment; "Pay 3 payments, 36.00 USD in total,
+/// to 3 payees (reference 3F9A-21C7)" for more.
+pub fn approval_line(approval: &bank_protocol::Approval) -> String {
+    if let Some(payment) = approval.single() {
+        return match payment.memo() {
+            Some(memo) => format!("{payment}, memo \u{201c}{memo}\u{201d}"),
+            None => payment.to_string(),
+        };
+    }
+    match approval.reference() {
+        Some(reference) => format!("{} (reference {reference})", approval.summary()),
+        None => approval.summary(),
+    }
 }
 
 /// Unix seconds as `HH:MM:SS UTC`: enough to tell two pushes of the same minute apart.
@@ -58,19 +93,17 @@ pub fn clock_time(unix: i64) -> String {
 }
 
 impl MfaRequestInfo {
-    /// The payment the push approves, if it is bound to one.
+    /// The payment the push approves, if it is bound to exactly one.
     pub fn payment(&self) -> Option<&bank_protocol::PaymentInitiation> {
-        self.authorization_details.as_ref()?.first()
+        self.authorization_details.as_ref()?.single()
     }
 
     /// One line that tells this request apart: "Pay bob 25.00 USD, memo “lunch” — bank CLI,
-    /// 21:04:05 UTC", or the scopes when it is not bound to a payment.
+    /// 21:04:05 UTC", a batch's summary and reference, or the scopes when it is not bound to
+    /// a payment.
     pub fn summary(&self) -> String {
-        let what = match self.payment() {
-            Some(payment) => match payment.memo() {
-                Some(memo) => format!("{payment}, memo \u{201c}{memo}\u{201d}"),
-                None => payment.to_string(),
-            },
+        let what = match &self.authorization_details {
+            Some(approval) => approval_line(approval),
             None => self.scopes.join(" "),
         };
         format!(

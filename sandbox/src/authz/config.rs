@@ -55,6 +55,12 @@ pub struct AuthzConfig {
     /// Off, the server behaves as a provider without RAR: details are refused as unknown and
     /// clients fall back to the scope alone.
     pub authorization_details: bool,
+    /// Most `payment_initiation` details one authorization request may list (each shown and
+    /// approved with the others, once).
+    pub max_inline_payments: usize,
+    /// Most payments in one `payment_batch` detail; 0 leaves the type out, as a provider
+    /// that only knows `payment_initiation`.
+    pub max_batch_payments: usize,
     /// RFC 9449 sender-constrained tokens at the token endpoint: `optional` binds the tokens
     /// of every request that carries a DPoP proof, `required` refuses requests without one,
     /// `off` behaves as a provider without DPoP (proofs ignored, nothing advertised).
@@ -131,6 +137,8 @@ impl Default for AuthzConfig {
             enforce_login_hint: true,
             password_hashing: PasswordHashing::default(),
             authorization_details: true,
+            max_inline_payments: bank_protocol::DEFAULT_MAX_INLINE_PAYMENTS,
+            max_batch_payments: bank_protocol::DEFAULT_MAX_BATCH_PAYMENTS,
             dpop: DpopSupport::Optional,
             dpop_proofs: crate::dpop::ProofPolicy::default(),
             pushed_authorization_requests: true,
@@ -148,6 +156,30 @@ impl AuthzConfig {
     pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
         self.clients.iter().find(|c| c.client_id == client_id)
     }
+    /// What an authorization request's details may hold here.
+    pub fn detail_limits(&self) -> bank_protocol::DetailLimits {
+        bank_protocol::DetailLimits {
+            // The authorization server does not know the API's own limit; the contract's
+            // default bounds what a person can be asked to approve, and the API applies its
+            // own limit to the transfer itself.
+            per_payment_minor: bank_protocol::DEFAULT_TRANSFER_LIMIT_MINOR,
+            max_inline: self.max_inline_payments,
+            max_batch: self.max_batch_payments,
+        }
+    }
+
+    /// The `authorization_details_types_supported` this server advertises (RFC 9396 §10).
+    pub fn details_types(&self) -> Vec<&'static str> {
+        match (self.authorization_details, self.max_batch_payments) {
+            (false, _) => Vec::new(),
+            (true, 0) => vec![bank_protocol::PAYMENT_INITIATION],
+            (true, _) => vec![
+                bank_protocol::PAYMENT_INITIATION,
+                bank_protocol::PAYMENT_BATCH,
+            ],
+        }
+    }
+
     pub fn scope_description<'a>(&'a self, scope: &'a str) -> &'a str {
         self.scopes
             .iter()

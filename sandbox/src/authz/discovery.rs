@@ -56,9 +56,10 @@ impl AuthzState {
             }
         }
         if self.config().authorization_details {
-            // RFC 9396 §10: a transfer can be authorized exactly, not just by scope.
+            // RFC 9396 §10: a transfer (or a batch) can be authorized exactly, not just by
+            // scope.
             metadata["authorization_details_types_supported"] =
-                json!([bank_protocol::PAYMENT_INITIATION]);
+                json!(self.config().details_types());
         }
         if let Some((endpoint, required)) = self.par_metadata() {
             // RFC 9126 §5; a request_uri from it works whatever request_uri_parameter_supported says.

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::batch_view::{ApprovalView, BatchView, page_number};
 use super::pages::{Nonce, error_page, page};
 use super::secrets::{self, Secret};
 use super::session::{self, Session, SessionKind};
@@ -105,6 +106,9 @@ impl AuthzState {
 #[derive(Deserialize)]
 pub struct TxnQuery {
     txn: String,
+    /// The page of a batch's list.
+    #[serde(default)]
+    page: Option<String>,
 }
 
 /// The login page (`templates/login.html`).
@@ -119,9 +123,12 @@ struct LoginPage<'a> {
     username: &'a str,
     /// The only user who may sign in (`login_hint`): shown fixed.
     hint: Option<&'a str>,
-    /// "Pay bob 25.00 USD" when this sign-in is a step-up for a payment (RFC 9396).
+    /// "Pay bob 25.00 USD" when this sign-in is a step-up for a payment (RFC 9396), the
+    /// summary of a batch.
     payment: Option<String>,
     memo: Option<String>,
+    /// More than one payment: the reference and the list, a page at a time.
+    batch: Option<BatchView>,
     /// The sign-in is followed by an approval on the authenticator (the MFA rule).
     approval: bool,
 }
@@ -134,9 +141,11 @@ pub(crate) fn login_form(
     error: Option<&str>,
     username: &str,
     status: StatusCode,
+    list_page: Option<usize>,
 ) -> Response {
-    let payment = super::binding::details_of(txn.authorization_details.as_deref())
-        .and_then(|details| details.into_iter().next());
+    let link = |n: usize| format!("/login?txn={}&page={n}", txn.id);
+    let shown = super::binding::details_of(txn.authorization_details.as_deref())
+        .map(|a| ApprovalView::new(&a, list_page, &link, "payments"));
     page(status, |nonce| LoginPage {
         nonce,
         client: state.client_name(&txn.client_id),
@@ -145,8 +154,9 @@ pub(crate) fn login_form(
         csrf: csrf.expose(),
         username,
         hint: txn.login_hint.as_deref(),
-        memo: payment.as_ref().and_then(|p| p.memo()).map(str::to_owned),
-        payment: payment.as_ref().map(ToString::to_string),
+        memo: shown.as_ref().and_then(|v| v.memo.clone()),
+        payment: shown.as_ref().map(|v| v.headline.clone()),
+        batch: shown.and_then(|v| v.batch),
         approval: state.mfa_required(txn),
     })
 }
@@ -179,7 +189,8 @@ pub async fn login_page(
         };
         let (session, new_cookie) = state.session_for_form(SessionKind::Browser, &headers)?;
         let csrf = state.new_csrf(&session)?;
-        let mut response = login_form(&state, &txn, &csrf, None, "", StatusCode::OK);
+        let list_page = page_number(q.page.as_deref());
+        let mut response = login_form(&state, &txn, &csrf, None, "", StatusCode::OK, list_page);
         if let Some(id) = new_cookie {
             session::set_cookie(
                 &mut response,
@@ -271,6 +282,7 @@ async fn submit(
             Some("Your sign-in form expired. Please try again."),
             &form.username,
             StatusCode::FORBIDDEN,
+            None,
         );
         if let Some(id) = new_cookie {
             session::set_cookie(
@@ -297,6 +309,7 @@ async fn submit(
             )),
             hint,
             StatusCode::FORBIDDEN,
+            None,
         ));
     }
     match state
@@ -340,6 +353,7 @@ async fn submit(
                 Some("That username and password did not match. Please try again."),
                 &form.username,
                 StatusCode::UNAUTHORIZED,
+                None,
             ))
         }
         Credentials::Throttled { retry_after } => {
@@ -353,6 +367,7 @@ async fn submit(
                 )),
                 &form.username,
                 StatusCode::TOO_MANY_REQUESTS,
+                None,
             );
             if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.to_string()) {
                 response

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::authorize::ErrorTarget;
+use super::batch_view::{ApprovalView, BatchView, page_number};
 use super::pages::{Nonce, error_page, page, redirect};
 use super::session::SessionKind;
 use super::{ACR_MFA, AuthzEvent, AuthzState};
@@ -38,10 +39,19 @@ pub struct MfaRequestInfo {
     /// Unix seconds.
     pub created_at: i64,
     pub expires_at: i64,
-    /// The RFC 9396 details the push approves (one `payment_initiation`), if any. Never
-    /// the number to match: that is only in the browser that asked.
+    /// The RFC 9396 details the push approves (payments listed one by one, or a
+    /// `payment_batch` with its list), if any. Never the number to match: that is only in
+    /// the browser that asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization_details: Option<Vec<bank_protocol::PaymentInitiation>>,
+    pub authorization_details: Option<bank_protocol::Approval>,
+    /// The details in words, as every approval surface shows them ("Pay 20 payments,
+    /// 1,234.56 USD in total, to 7 payees").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approves: Option<String>,
+    /// The batch's reference (`3F9A-21C7`), to compare with the terminal's; none for one
+    /// payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// What the waiting page's poller sees.
@@ -88,6 +98,7 @@ fn view(record: &MfaRecord, now: i64) -> MfaStatusView {
 
 impl AuthzState {
     pub(super) fn info(&self, r: &MfaRecord) -> MfaRequestInfo {
+        let approval = super::binding::details_of(r.authorization_details.as_deref());
         MfaRequestInfo {
             id: r.id.clone(),
             username: r.username.clone(),
@@ -99,7 +110,11 @@ impl AuthzState {
             scopes: r.scope.split(' ').map(str::to_owned).collect(),
             created_at: r.created_at,
             expires_at: r.expires_at,
-            authorization_details: super::binding::details_of(r.authorization_details.as_deref()),
+            approves: approval.as_ref().map(bank_protocol::Approval::summary),
+            reference: approval
+                .as_ref()
+                .and_then(bank_protocol::Approval::reference),
+            authorization_details: approval,
         }
     }
 
@@ -273,6 +288,9 @@ impl AuthzState {
 #[derive(Deserialize)]
 pub struct TxnQuery {
     pub(super) txn: String,
+    /// The page of a batch's list (the waiting page only).
+    #[serde(default)]
+    page: Option<String>,
 }
 
 pub(super) fn internal(err: &dyn std::fmt::Display) -> Response {
@@ -295,9 +313,12 @@ struct WaitPage<'a> {
     user: &'a str,
     client: String,
     wants: Vec<String>,
-    /// "Pay bob 25.00 USD" when the request is bound to a payment (RFC 9396).
+    /// "Pay bob 25.00 USD" when the request is bound to a payment (RFC 9396), the summary
+    /// of a batch.
     payment: Option<String>,
     memo: Option<String>,
+    /// More than one payment: the reference and the list, a page at a time.
+    batch: Option<BatchView>,
     /// When the push was sent, and when it expires (with their zone).
     when: String,
     expires: String,
@@ -346,9 +367,17 @@ pub async fn wait_page(
         .config()
         .client(&txn.client_id)
         .map_or_else(|| txn.client_id.clone(), |c| c.name.clone());
-    let payment = super::binding::details_of(record.authorization_details.as_deref())
-        .and_then(|details| details.into_iter().next());
-    let (heading, line) = match (status, payment.is_some()) {
+    let approval = super::binding::details_of(record.authorization_details.as_deref());
+    let link = |n: usize| format!("/mfa/wait?txn={}&page={n}", txn.id);
+    let shown = approval
+        .as_ref()
+        .map(|a| ApprovalView::new(a, page_number(q.page.as_deref()), &link, "payments"));
+    let several = shown.as_ref().is_some_and(|v| v.batch.is_some());
+    let (heading, line) = match (status, shown.is_some()) {
+        (MfaStatusView::Pending, true) if several => (
+            "Approve these payments",
+            "Waiting for your approval on your authenticator…",
+        ),
         (MfaStatusView::Pending, true) => (
             "Approve this payment",
             "Waiting for your approval on your authenticator…",
@@ -365,7 +394,7 @@ pub async fn wait_page(
         ),
     };
     // A payment that was not approved did not happen: say so, and how to try again.
-    let after = match (status, payment.is_some()) {
+    let after = match (status, shown.is_some()) {
         (MfaStatusView::Pending | MfaStatusView::Approved, _) => None,
         (_, true) => Some("No money moved. To try again, run the command again in your terminal."),
         (_, false) => Some("Return to the application you came from and start again."),
@@ -378,8 +407,9 @@ pub async fn wait_page(
         user: &record.username,
         client,
         wants: state.describe_scopes(&txn.scope),
-        payment: payment.as_ref().map(ToString::to_string),
-        memo: payment.as_ref().and_then(|p| p.memo()).map(str::to_owned),
+        payment: shown.as_ref().map(|v| v.headline.clone()),
+        memo: shown.as_ref().and_then(|v| v.memo.clone()),
+        batch: shown.and_then(|v| v.batch),
         when: super::binding::clock_time(record.created_at),
         expires: super::binding::clock_time(record.expires_at),
         code: &record.binding_code,

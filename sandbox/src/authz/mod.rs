@@ -15,6 +15,7 @@
 mod admin;
 mod authenticator;
 mod authorize;
+mod batch_view;
 mod binding;
 pub mod config;
 mod device;
@@ -358,6 +359,9 @@ fn validate_config(config: &AuthzConfig) -> Result<(), AuthzInitError> {
 
 /// The authorization server's routes.
 pub fn router(state: AuthzState) -> Router {
+    // A device's request carries a batch's full list, as a push does: the same limit.
+    let device_request_limit =
+        axum::extract::DefaultBodyLimit::max(par::max_request_bytes(state.config()));
     par::routes(&state)
         .route(
             "/.well-known/openid-configuration",
@@ -387,7 +391,10 @@ pub fn router(state: AuthzState) -> Router {
             post(authenticator::authenticator_logout),
         )
         .route("/oauth/token", post(token::token))
-        .route("/oauth/device/code", post(device::device_authorization))
+        .route(
+            "/oauth/device/code",
+            post(device::device_authorization).layer(device_request_limit),
+        )
         .route(
             "/device",
             get(device::device_page).post(device::device_submit),

@@ -35,9 +35,29 @@ use crate::store::authz::PushedUse;
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// Where clients push.
 pub const PATH: &str = "/oauth/par";
-/// Bigger pushes are answered 413 (RFC 9126 §2.3). An authorization request with one
-/// payment's details is well under 4 KiB.
-const MAX_PUSH_BYTES: usize = 16 * 1024;
+/// What a push holds besides its payments: an authorization request with one payment's
+/// details is well under 4 KiB.
+const BASE_REQUEST_BYTES: usize = 16 * 1024;
+/// The most one payment adds to a form-encoded request, measured (see the test below) for
+/// the worst valid one: a 64-character handle, the largest amount, and a memo of 140
+/// four-byte characters, each percent-encoded as 12 bytes. A typical payment with a
+/// 140-character ASCII memo adds about 250 (a batch of 1,000 such: 253,121 bytes).
+pub(crate) const MAX_PAYMENT_BYTES: usize = 2560;
+/// Most payments `[authz] max_batch_payments` may allow: the body limit grows with it.
+pub(crate) const MAX_BATCH_PAYMENTS_BOUND: usize = 10_000;
+
+/// The body limit of the endpoints a batch travels through (the push, the device
+/// authorization request): room for the largest valid request this server accepts, so a
+/// batch of `max_batch_payments` (2.5 MB for the default 1,000) always fits; bigger bodies
+/// are answered 413 (RFC 9126 §2.3) before anything is parsed.
+pub(crate) fn max_request_bytes(config: &AuthzConfig) -> usize {
+    let payments = if config.authorization_details {
+        config.max_inline_payments.max(config.max_batch_payments)
+    } else {
+        0
+    };
+    BASE_REQUEST_BYTES + payments * MAX_PAYMENT_BYTES
+}
 
 /// The RFC 9126 §2.2 success body.
 #[derive(Serialize)]
@@ -61,6 +81,16 @@ pub(crate) fn check_config(config: &AuthzConfig) -> Result<(), String> {
     if !(1..=600).contains(&config.request_uri_lifetime_secs) {
         return Err("request_uri_lifetime_secs must be between 1 and 600".into());
     }
+    if config.max_inline_payments == 0 {
+        return Err("max_inline_payments must be at least 1".into());
+    }
+    if config.max_inline_payments > MAX_BATCH_PAYMENTS_BOUND
+        || config.max_batch_payments > MAX_BATCH_PAYMENTS_BOUND
+    {
+        return Err(format!(
+            "max_inline_payments and max_batch_payments must be at most {MAX_BATCH_PAYMENTS_BOUND}"
+        ));
+    }
     if !config.pushed_authorization_requests
         && let Some(client) = config
             .clients
@@ -83,7 +113,9 @@ pub(crate) fn routes(state: &AuthzState) -> Router<AuthzState> {
     }
     router.route(
         PATH,
-        post(push).layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BYTES)),
+        post(push).layer(axum::extract::DefaultBodyLimit::max(max_request_bytes(
+            state.config(),
+        ))),
     )
 }
 
@@ -144,7 +176,8 @@ impl AuthzState {
             client_id: client.client_id.clone(),
             scope: txn.scope,
             login_hint: param(&params, "login_hint").map(str::to_owned),
-            authorization_details: param(&params, "authorization_details").map(str::to_owned),
+            authorization_details: param(&params, "authorization_details")
+                .map(super::binding::recorded_details),
             parameters: params.iter().map(|(k, _)| k.clone()).collect(),
         });
         Ok(PushResponse {
@@ -255,5 +288,44 @@ mod tests {
         assert!(check_config(&config).is_ok());
         config.pushed_authorization_requests = false;
         assert!(check_config(&config).is_err());
+        config.pushed_authorization_requests = true;
+        config.max_inline_payments = 0;
+        assert!(check_config(&config).is_err());
+        config.max_inline_payments = 5;
+        config.max_batch_payments = MAX_BATCH_PAYMENTS_BOUND + 1;
+        assert!(check_config(&config).is_err());
+    }
+
+    /// The worst valid payment, form-encoded in both detail types, fits its allowance; so
+    /// does the default batch of 1,000 such payments with the request around it.
+    #[test]
+    fn the_largest_valid_payment_fits_its_allowance() {
+        let memo: String = "\u{1F600}".repeat(bank_protocol::text::MAX_MEMO_CHARS);
+        let handle = "a".repeat(bank_protocol::text::MAX_HANDLE_LEN);
+        let order = bank_protocol::TransferOrder::new(
+            &handle,
+            "10000.00",
+            "USD",
+            Some(&memo),
+            bank_protocol::DEFAULT_TRANSFER_LIMIT_MINOR,
+        )
+        .expect("the worst valid payment");
+        let api = AuthzConfig::default().api_identifier;
+        let encoded = |json: String| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("authorization_details", &json)
+                .finish()
+                .len()
+        };
+        let inline = bank_protocol::Approval::for_order(&order, Some(&api)).to_json();
+        assert!(encoded(inline) <= MAX_PAYMENT_BYTES);
+        let batch = bank_protocol::BatchOrder::new(vec![order; 1000], 1000).expect("batch");
+        let detail = bank_protocol::Approval::Batch(bank_protocol::PaymentBatch::for_batch(
+            &batch,
+            Some(&api),
+        ));
+        let size = encoded(detail.to_json());
+        assert!(size <= 1000 * MAX_PAYMENT_BYTES, "{size}");
+        assert!(size + 4096 <= max_request_bytes(&AuthzConfig::default()));
     }
 }

@@ -10,8 +10,10 @@
 //!
 //! Token lifetimes follow the step-up design: a token carrying a step-up scope
 //! (`transfer:funds`) lives minutes and never comes with a refresh token. So does a token
-//! bound to one transfer by RFC 9396 `authorization_details`, which it carries in a claim
-//! and which the token response repeats (RFC 9396 §7, §9.1).
+//! bound to payments by RFC 9396 `authorization_details`, which it carries in a claim and
+//! which the token response repeats (RFC 9396 §7, §9.1): one transfer, a few listed, or a
+//! `payment_batch` by its count, totals and digest — the grant keeps it without its list
+//! (`binding::granted_details`), so a token for 1,000 payments stays small.
 
 use axum::Json;
 use axum::body::Bytes;

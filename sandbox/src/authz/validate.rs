@@ -17,7 +17,7 @@ pub(crate) struct RequestedAccess {
     pub max_age: Option<i64>,
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
-    /// RFC 9396 details as validated JSON.
+    /// RFC 9396 details as validated JSON (a batch with its list).
     pub authorization_details: Option<String>,
 }
 
@@ -185,31 +185,30 @@ impl AuthzState {
                         "authorization_details are not supported here",
                     ));
                 }
-                // The authorization server does not know the API's own limit; the contract's
-                // default bounds what a person can be asked to approve, and the API applies
-                // its own limit to the transfer itself.
-                bank_protocol::details::parse_authorization_details(
-                    json,
-                    bank_protocol::DEFAULT_TRANSFER_LIMIT_MINOR,
-                )
-                .and_then(|detail| {
-                    // RFC 9396 §2.2: a detail names the resource servers it is for; this
-                    // server issues tokens for one API, and a payment meant for another
-                    // would be approved here and executed nowhere.
-                    for location in detail.locations.iter().flatten() {
-                        if location != &self.config().api_identifier {
+                // One or more payment_initiations, or one payment_batch with its list,
+                // every payment by the transfer rules (`[authz] max_inline_payments`,
+                // `max_batch_payments`).
+                bank_protocol::parse_request_details(json, &self.config().detail_limits())
+                    .and_then(|approval| {
+                        // RFC 9396 §2.2: a detail names the resource servers it is for; this
+                        // server issues tokens for one API, and a payment meant for another
+                        // would be approved here and executed nowhere.
+                        let api = &self.config().api_identifier;
+                        if let Some(other) = approval.locations().into_iter().find(|l| l != api) {
                             return Err(bank_protocol::InvalidDetails::UnknownLocation(
-                                location.clone(),
-                                self.config().api_identifier.clone(),
+                                other,
+                                api.clone(),
                             ));
                         }
-                    }
-                    serde_json::to_string(&[detail])
-                        .map_err(|e| bank_protocol::InvalidDetails::Syntax(e.to_string()))
-                })
-                .map_err(|err| {
-                    OAuthError::new(OAuthErrorKind::InvalidAuthorizationDetails, err.to_string())
-                })
+                        // Stored as validated, with a batch's list: the pages show it.
+                        Ok(approval.to_json())
+                    })
+                    .map_err(|err| {
+                        OAuthError::new(
+                            OAuthErrorKind::InvalidAuthorizationDetails,
+                            err.to_string(),
+                        )
+                    })
             })
             .transpose()?;
         Ok(RequestedAccess {

@@ -105,6 +105,7 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
             for r in pending {
                 let line = format!("{}  {}  {}", r.id, r.username, r.summary());
                 println!("{}", bank_protocol::text::escape_hidden(&line, &[]));
+                print_batch(r.authorization_details.as_ref());
             }
             // Device authorizations waiting for their person (RFC 8628): who signed in so
             // far, what they ask for, and how far they got.
@@ -112,6 +113,7 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
                 let user = d.username.as_deref().unwrap_or("-");
                 let line = format!("{}  {user}  {}", d.id, d.summary());
                 println!("{}", bank_protocol::text::escape_hidden(&line, &[]));
+                print_batch(d.authorization_details.as_ref());
             }
             return Ok(());
         }
@@ -149,6 +151,58 @@ pub async fn cmd_mfa(common: &CommonArgs, command: MfaCommand) -> anyhow::Result
         None => eprintln!("{done}."),
     }
     Ok(())
+}
+
+/// Payments listed under a request that approves more than one (the rest counted).
+const LISTED_PAYMENTS: usize = 10;
+
+/// Under a batch's line: its count and totals, then its first payments, one a line, and
+/// how many more (`--json` has them all). Nothing for one payment, whose line says it all.
+fn print_batch(approval: Option<&bank_protocol::Approval>) {
+    let Some(approval) = approval.filter(|a| a.single().is_none()) else {
+        return;
+    };
+    let totals: Vec<String> = approval
+        .totals()
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {}",
+                bank_protocol::group_thousands(&t.amount),
+                t.currency
+            )
+        })
+        .collect();
+    let mut lines = vec![format!(
+        "    {} payments, totals {}",
+        approval.count(),
+        totals.join(", ")
+    )];
+    let listed = approval.listed();
+    let orders = listed.as_ref().map_or(&[][..], |b| b.orders());
+    for (i, order) in orders.iter().take(LISTED_PAYMENTS).enumerate() {
+        let memo = order
+            .memo
+            .as_deref()
+            .map(|m| format!("  \u{201c}{m}\u{201d}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "    {:>4}. {} {} {}{memo}",
+            i + 1,
+            order.to,
+            bank_protocol::group_thousands(&order.amount.to_string()),
+            order.currency
+        ));
+    }
+    if orders.len() > LISTED_PAYMENTS {
+        lines.push(format!(
+            "    \u{2026} and {} more (--json lists them all)",
+            orders.len() - LISTED_PAYMENTS
+        ));
+    }
+    for line in lines {
+        println!("{}", bank_protocol::text::escape_hidden(&line, &[]));
+    }
 }
 
 async fn checked(

@@ -135,7 +135,7 @@ async fn the_person_sees_the_payment_and_the_token_carries_exactly_it() {
     .await;
     assert_eq!(
         meta["authorization_details_types_supported"],
-        json!(["payment_initiation"])
+        json!(["payment_initiation", "payment_batch"])
     );
 
     // Details alone (no transfer:funds) still demand MFA, and kill the refresh token that

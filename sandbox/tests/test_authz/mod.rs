@@ -2,6 +2,8 @@
 mod admin;
 mod audit;
 mod authenticator;
+mod batch;
+mod batch_pages;
 mod device;
 mod discovery;
 mod errors;

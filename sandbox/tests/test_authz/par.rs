@@ -396,7 +396,8 @@ async fn what_the_push_endpoint_refuses_before_validating() {
     let (status, _, body) = push(&sandbox, &repeated).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error_description"], "parameter scope is repeated");
-    let huge = refused(&[("nonce", &"n".repeat(20 * 1024))]);
+    // Past room for the largest valid batch (16 KiB + 1,000 × 2,560 bytes by default).
+    let huge = refused(&[("nonce", &"n".repeat(3 * 1024 * 1024))]);
     let response = http()
         .post(&endpoint)
         .form(&huge)

@@ -107,8 +107,15 @@ pub struct DeviceRequestInfo {
     /// Unix seconds.
     pub created_at: i64,
     pub expires_at: i64,
+    /// What the device asks to pay (as `MfaRequestInfo`'s), if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization_details: Option<Vec<bank_protocol::PaymentInitiation>>,
+    pub authorization_details: Option<bank_protocol::Approval>,
+    /// The details in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approves: Option<String>,
+    /// A batch's reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     /// `waiting for the code`, `signing in` or `waiting for approval`.
     pub stage: String,
 }
@@ -116,11 +123,8 @@ pub struct DeviceRequestInfo {
 impl DeviceRequestInfo {
     /// "Pay bob 25.00 USD — bank CLI, 21:04:05 UTC (device: waiting for the code)".
     pub fn summary(&self) -> String {
-        let what = match self.authorization_details.as_ref().and_then(|d| d.first()) {
-            Some(payment) => match payment.memo() {
-                Some(memo) => format!("{payment}, memo \u{201c}{memo}\u{201d}"),
-                None => payment.to_string(),
-            },
+        let what = match &self.authorization_details {
+            Some(approval) => super::binding::approval_line(approval),
             None => self.scopes.join(" "),
         };
         format!(
@@ -404,6 +408,7 @@ impl AuthzState {
                     (Some(_), None) => "signing in",
                     (Some(_), Some(_)) => "waiting for approval",
                 };
+                let approval = super::binding::details_of(d.authorization_details.as_deref());
                 DeviceRequestInfo {
                     id: d.id.clone(),
                     username,
@@ -412,9 +417,11 @@ impl AuthzState {
                     scopes: d.scope.split(' ').map(str::to_owned).collect(),
                     created_at: d.created_at,
                     expires_at: d.expires_at,
-                    authorization_details: super::binding::details_of(
-                        d.authorization_details.as_deref(),
-                    ),
+                    approves: approval.as_ref().map(bank_protocol::Approval::summary),
+                    reference: approval
+                        .as_ref()
+                        .and_then(bank_protocol::Approval::reference),
+                    authorization_details: approval,
                     stage: stage.to_owned(),
                 }
             })

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{AuthzState, format_user_code, normalize_user_code, user_code_hash};
 use crate::authz::AuthzEvent;
+use crate::authz::batch_view::{ApprovalView, BatchView, page_number};
 use crate::authz::pages::{Nonce, error_page, page};
 use crate::authz::secrets;
 use crate::authz::session::{self, Session, SessionKind};
@@ -47,6 +48,8 @@ struct ConfirmPage<'a> {
     wants: Vec<String>,
     payment: Option<String>,
     memo: Option<String>,
+    /// More than one payment: the reference and the list, a page at a time.
+    batch: Option<BatchView>,
     when: String,
     approve: String,
 }
@@ -275,6 +278,7 @@ impl AuthzState {
         txn: &TxnRecord,
         device: &DeviceRecord,
         session: &Session,
+        list_page: Option<usize>,
     ) -> Result<Response, StoreError> {
         let user = device
             .user_id
@@ -282,11 +286,15 @@ impl AuthzState {
             .ok_or(StoreError::NotFound)?;
         let csrf = self.new_csrf(session)?;
         let client = self.client_display_name(&device.client_id);
-        let payment = super::super::binding::details_of(device.authorization_details.as_deref())
-            .and_then(|details| details.into_iter().next());
-        let approve = match &payment {
-            Some(payment) => format!("Approve: {payment}"),
-            None => format!("Approve access for {client}"),
+        let link = |n: usize| format!("/device/confirm?txn={}&page={n}", txn.id);
+        let approval = super::super::binding::details_of(device.authorization_details.as_deref());
+        let shown = approval
+            .as_ref()
+            .map(|a| ApprovalView::new(a, list_page, &link, "payments"));
+        let approve = match (&approval, &shown) {
+            (Some(a), Some(v)) if v.batch.is_some() => format!("Approve {} payments", a.count()),
+            (_, Some(v)) => format!("Approve: {}", v.headline),
+            _ => format!("Approve access for {client}"),
         };
         Ok(page(StatusCode::OK, |nonce| ConfirmPage {
             nonce,
@@ -299,8 +307,9 @@ impl AuthzState {
                 .map(|s| self.config().scope_description(s).to_owned())
                 .collect(),
             client,
-            payment: payment.as_ref().map(ToString::to_string),
-            memo: payment.as_ref().and_then(|p| p.memo()).map(str::to_owned),
+            payment: shown.as_ref().map(|v| v.headline.clone()),
+            memo: shown.as_ref().and_then(|v| v.memo.clone()),
+            batch: shown.and_then(|v| v.batch),
             when: super::super::clock_time(device.created_at),
             approve,
         }))
@@ -342,6 +351,13 @@ impl AuthzState {
         ) else {
             return Err(StoreError::NotFound);
         };
+        // The grant keeps what its tokens carry: a batch without its list.
+        let details =
+            crate::authz::binding::granted_details(device.authorization_details.as_deref())
+                .map_err(|err| {
+                    tracing::error!(error = %err, "stored authorization_details");
+                    StoreError::NotFound
+                })?;
         let grant = GrantRecord {
             id: secrets::random_id("grt_"),
             user_id,
@@ -351,7 +367,7 @@ impl AuthzState {
             auth_time,
             amr,
             acr,
-            authorization_details: device.authorization_details.clone(),
+            authorization_details: details,
             // Bound when the device redeems its code, to the key of that request's proof.
             dpop_jkt: None,
             revoked_at: None,
@@ -375,7 +391,13 @@ impl AuthzState {
             username,
         });
         // After a step-up for a payment, say what was approved, not just "Approved".
-        Ok(match device.authorization_details {
+        let approval = super::super::binding::details_of(device.authorization_details.as_deref());
+        Ok(match approval {
+            Some(a) if a.single().is_none() => done(
+                "approved",
+                "Payments approved",
+                "Return to your device: it makes the payments and shows the result.",
+            ),
             Some(_) => done(
                 "approved",
                 "Payment approved",
@@ -444,6 +466,9 @@ pub async fn device_submit(
 #[derive(Deserialize)]
 pub struct ConfirmQuery {
     txn: String,
+    /// The page of a batch's list.
+    #[serde(default)]
+    page: Option<String>,
 }
 
 /// `GET /device/confirm`.
@@ -458,7 +483,9 @@ pub async fn device_confirm_page(
     let result = state
         .decidable(&q.txn, &headers)
         .and_then(|found| match found {
-            Ok((txn, device, session)) => state.confirm_page(&txn, &device, &session),
+            Ok((txn, device, session)) => {
+                state.confirm_page(&txn, &device, &session, page_number(q.page.as_deref()))
+            }
             Err(refusal) => Ok(refusal),
         });
     result.unwrap_or_else(|e| internal(&e))
@@ -487,7 +514,7 @@ pub async fn device_confirm_submit(
         };
         // A decision posted from elsewhere (CSRF) shows the page again instead.
         if !state.csrf_ok(&session, &form.csrf_token) {
-            return state.confirm_page(&txn, &device, &session);
+            return state.confirm_page(&txn, &device, &session, None);
         }
         match form.decision.as_str() {
             "approve" => state.decide_device(&txn, &device, true),

@@ -2,6 +2,7 @@
 //! validation, the user code's form, the polling rules (pending, slow_down, expiry) and the
 //! switch; the person's pages are in `pages`.
 
+mod batch;
 mod pages;
 
 use std::time::Duration;
