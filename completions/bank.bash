@@ -236,7 +236,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__config__subcmd__get)
-            opts="-v -h -V --profile --json --no-input --verbose --help --version issuer client_id audience audience_param api_url scopes callback_port dpop par"
+            opts="-v -h -V --profile --json --no-input --verbose --help --version issuer client_id audience audience_param api_url scopes callback_port dpop par max_inline_payments"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -397,7 +397,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__config__subcmd__set)
-            opts="-v -h -V --profile --json --no-input --verbose --help --version issuer client_id audience audience_param api_url scopes callback_port dpop par"
+            opts="-v -h -V --profile --json --no-input --verbose --help --version issuer client_id audience audience_param api_url scopes callback_port dpop par max_inline_payments"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -418,7 +418,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__config__subcmd__unset)
-            opts="-v -h -V --profile --json --no-input --verbose --help --version issuer client_id audience audience_param api_url scopes callback_port dpop par"
+            opts="-v -h -V --profile --json --no-input --verbose --help --version issuer client_id audience audience_param api_url scopes callback_port dpop par max_inline_payments"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -941,7 +941,7 @@ _bank() {
             return 0
             ;;
         bank__subcmd__transfer)
-            opts="-y -v -h -V --to --amount --currency --memo --yes --idempotency-key --no-browser --timeout --profile --json --no-input --verbose --help --version"
+            opts="-y -v -h -V --to --amount --currency --memo --batch --format --yes --idempotency-key --no-browser --timeout --profile --json --no-input --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -961,6 +961,25 @@ _bank() {
                     ;;
                 --memo)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "csv jsonl" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)

@@ -35,7 +35,7 @@ complete -c bank -n "__fish_bank_needs_command" -f -a "logout" -d 'Sign out: rev
 complete -c bank -n "__fish_bank_needs_command" -f -a "status" -d 'Show the login state of the current profile'
 complete -c bank -n "__fish_bank_needs_command" -f -a "balance" -d 'Show the account balance'
 complete -c bank -n "__fish_bank_needs_command" -f -a "history" -d 'Show recent transfers, newest first'
-complete -c bank -n "__fish_bank_needs_command" -f -a "transfer" -d 'Transfer money to another account'
+complete -c bank -n "__fish_bank_needs_command" -f -a "transfer" -d 'Transfer money to another account, or pay a whole file of transfers at once'
 complete -c bank -n "__fish_bank_needs_command" -f -a "token" -d 'Print the current access token on stdout'
 complete -c bank -n "__fish_bank_needs_command" -f -a "config" -d 'Read and change a profile\'s settings (every key is listed below)'
 complete -c bank -n "__fish_bank_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -89,8 +89,11 @@ complete -c bank -n "__fish_bank_using_subcommand history" -s h -l help -d 'Prin
 complete -c bank -n "__fish_bank_using_subcommand history" -s V -l version -d 'Print version'
 complete -c bank -n "__fish_bank_using_subcommand transfer" -l to -d 'Recipient\'s account handle (e.g. bob)' -r
 complete -c bank -n "__fish_bank_using_subcommand transfer" -l amount -d 'Amount, e.g. 25 or 25.00 (at most two decimals)' -r
-complete -c bank -n "__fish_bank_using_subcommand transfer" -l currency -d 'Currency (ISO 4217); the bank refuses one that is not the account\'s' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l currency -d 'Currency (ISO 4217), for a batch of the lines that name none; the bank refuses one that is not the account\'s' -r
 complete -c bank -n "__fish_bank_using_subcommand transfer" -l memo -d 'A note for the recipient (at most 140 characters)' -r
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l batch -d 'Pay every line of a CSV or JSON Lines file (`-`: stdin) as one batch, approved once' -r -F
+complete -c bank -n "__fish_bank_using_subcommand transfer" -l format -d 'The batch file\'s format (default: JSON Lines when a line starts with `{`, else CSV)' -r -f -a "csv\t'Comma-separated values with a header line (RFC 4180 quoting)'
+jsonl\t'One JSON object per line'"
 complete -c bank -n "__fish_bank_using_subcommand transfer" -l idempotency-key -d 'Reuse the key of an earlier attempt, so a retry cannot move money twice' -r
 complete -c bank -n "__fish_bank_using_subcommand transfer" -l timeout -d 'For step-up: how long to wait for the approval (e.g. 90s, 5m)' -r
 complete -c bank -n "__fish_bank_using_subcommand transfer" -l profile -d 'Profile to use (default: BANK_PROFILE, else `default`); `bank config list --profiles` lists them' -r -f
@@ -197,7 +200,7 @@ complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subc
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions man demo sandbox help" -f -a "status" -d 'Show the login state of the current profile'
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions man demo sandbox help" -f -a "balance" -d 'Show the account balance'
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions man demo sandbox help" -f -a "history" -d 'Show recent transfers, newest first'
-complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions man demo sandbox help" -f -a "transfer" -d 'Transfer money to another account'
+complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions man demo sandbox help" -f -a "transfer" -d 'Transfer money to another account, or pay a whole file of transfers at once'
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions man demo sandbox help" -f -a "token" -d 'Print the current access token on stdout'
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions man demo sandbox help" -f -a "config" -d 'Read and change a profile\'s settings (every key is listed below)'
 complete -c bank -n "__fish_bank_using_subcommand help; and not __fish_seen_subcommand_from login logout status balance history transfer token config completions man demo sandbox help" -f -a "completions" -d 'Print a shell completion script'

@@ -120,28 +120,31 @@ impl fmt::Display for LineProblem {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
         if self.count > self.max {
-            parts.push(format!(
-                "the batch file has {} payments; at most {} are allowed in one batch",
+            write!(
+                f,
+                "the batch file has {} payments; at most {} are allowed in one batch; ",
                 self.count, self.max
-            ));
+            )?;
         }
-        if self.total > 0 {
-            let mut text = match self.total {
-                1 => "1 problem in the batch file:".to_owned(),
-                n => format!("{n} problems in the batch file:"),
-            };
-            for problem in self.problems.iter().take(PROBLEMS_SHOWN) {
-                text.push_str(&format!("\n  {problem}"));
-            }
-            let shown = self.problems.len().min(PROBLEMS_SHOWN);
-            if self.total > shown {
-                text.push_str(&format!("\n  … and {} more", self.total - shown));
-            }
-            parts.push(text);
+        match self.total {
+            0 => {}
+            1 => f.write_str("1 problem in the batch file; ")?,
+            n => write!(f, "{n} problems in the batch file; ")?,
         }
-        write!(f, "{}; nothing was sent", parts.join("; "))
+        f.write_str("nothing was sent")?;
+        if self.total == 0 {
+            return Ok(());
+        }
+        f.write_str(":")?;
+        for problem in self.problems.iter().take(PROBLEMS_SHOWN) {
+            write!(f, "\n  {problem}")?;
+        }
+        let shown = self.problems.len().min(PROBLEMS_SHOWN);
+        if self.total > shown {
+            write!(f, "\n  … and {} more", self.total - shown)?;
+        }
+        Ok(())
     }
 }
 

@@ -48,7 +48,7 @@ when a browser can be opened (BANK_BROWSER, BROWSER or a desktop session), and f
 naming the missing scope otherwise. With BANK_TOKEN set, bank never steps up: the token
 must already allow the transfer.";
 
-/// Transfer money to another account
+/// Transfer money to another account, or pay a whole file of transfers at once
 ///
 /// Validates the amount locally (digits with at most two decimals, more than zero, at most
 /// 10,000.00), asks for confirmation unless --yes, and sends the transfer with the everyday
@@ -56,6 +56,10 @@ must already allow the transfer.";
 /// with multi-factor approval and retries once with the same idempotency key, so the
 /// transfer can never happen twice. If the connection fails after the request was sent,
 /// the key is printed: rerun with `--idempotency-key KEY` to finish safely.
+///
+/// With `--batch FILE`, every line of the file is checked first, the batch is confirmed by
+/// its count, totals, payees and reference, and it is paid all or nothing with one approval
+/// and one idempotency key.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct TransferArgs {
