@@ -8,6 +8,7 @@ compile_error!(
 
 mod common;
 mod test_balance;
+mod test_batch;
 mod test_browser;
 mod test_cli;
 mod test_demo;

@@ -303,6 +303,28 @@ impl TestEnv {
         self.run(args)
     }
 
+    /// [`TestEnv::run_with_browser`] with `stdin` on its standard input.
+    #[must_use = "check the exit code and output"]
+    pub fn run_with_browser_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.browser_expected.store(true, Ordering::SeqCst);
+        self.run_stdin(args, stdin)
+    }
+
+    /// [`TestEnv::run`] with `stdin` on its standard input.
+    #[must_use = "check the exit code and output"]
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let output = self
+            .command(args)
+            .write_stdin(stdin.to_owned())
+            .output()
+            .expect("bank runs");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: self.normalize(&String::from_utf8_lossy(&output.stdout)),
+            stderr: self.normalize(&String::from_utf8_lossy(&output.stderr)),
+        }
+    }
+
     /// Logs in as alice and checks it worked.
     pub fn login(&self) {
         let run = self.run_with_browser(&["login"]).success();

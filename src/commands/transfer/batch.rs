@@ -39,7 +39,9 @@ pub async fn cmd_batch(
     let file = batch_file::parse(&bytes, args.format, &rules).map_err(file_error)?;
     let batch = &file.batch;
     if !args.yes {
-        can_confirm(ui, ctx, &format!("pay a batch of {} payments", batch.len()))?;
+        let summary = batch.summary();
+        let what = summary.strip_prefix("Pay ").unwrap_or(&summary);
+        can_confirm(ui, ctx, &format!("pay {what}"))?;
         ui.status(&describe(batch, LISTED));
         if !confirm("Pay this batch?")? {
             return Err(CliError::new(
