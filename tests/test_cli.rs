@@ -75,7 +75,7 @@ fn usage_errors_exit_2() {
         let run = env.run(&args).code(2);
         assert!(
             run.stderr
-                .starts_with("error: invalid value 'colour' for '<KEY>'\n  [possible values: issuer, client_id, audience, audience_param, api_url, scopes, callback_port, dpop, par]"),
+                .starts_with("error: invalid value 'colour' for '<KEY>'\n  [possible values: issuer, client_id, audience, audience_param, api_url, scopes, callback_port, dpop, par, max_inline_payments]"),
             "{}",
             run.stderr
         );
@@ -250,7 +250,7 @@ fn completions_offer_the_keys_and_no_file_names_for_profiles() {
     let bash = script("bash");
     assert!(
         bash.contains(
-            " issuer client_id audience audience_param api_url scopes callback_port dpop par\""
+            " issuer client_id audience audience_param api_url scopes callback_port dpop par max_inline_payments\""
         ),
         "bash offers no keys"
     );

@@ -101,13 +101,13 @@ fn step_up_approved_moves_money_once_and_the_token_never_reaches_the_keyring() {
             .expect("the step-up's URL"),
         ["client_id", "request_uri"]
     );
-    // ...and exactly this transfer (RFC 9396), built from the body it retries, with the
-    // API's identifier (not its URL, here a proxy's) as `locations`: the page the person
-    // sees says so, with the number to type.
+    // ...and exactly this transfer (RFC 9396, as `Approval::to_json` writes it), built from
+    // the body it retries, with the API's identifier (not its URL, here a proxy's) as
+    // `locations`: the page the person sees says so, with the number to type.
     assert_eq!(
         pushed.authorization_details.as_deref(),
         Some(
-            r#"[{"type":"payment_initiation","instructedAmount":{"currency":"USD","amount":"25.00"},"creditorAccount":{"handle":"bob"},"locations":["https://bank.example/api"]}]"#
+            r#"[{"creditorAccount":{"handle":"bob"},"instructedAmount":{"amount":"25.00","currency":"USD"},"locations":["https://bank.example/api"],"type":"payment_initiation"}]"#
         )
     );
     // (The number shows while the push is pending; this test's phone may be quicker.)
