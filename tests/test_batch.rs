@@ -420,3 +420,66 @@ fn without_yes_and_without_a_terminal_nothing_is_sent() {
     );
     assert!(env.sandbox().bank().requests().is_empty());
 }
+
+#[test]
+fn a_lost_answer_to_a_batch_is_recovered_without_a_second_approval() {
+    let (env, proxy) = TestEnv::behind_proxy();
+    env.login();
+    proxy.drop_next_created();
+    let (run, _) = approved(
+        &env,
+        &["transfer", "--batch", "-", "--yes"],
+        "to,amount\nbob,10\nbob,15\n",
+    );
+    let run = run.success();
+    assert_eq!(proxy.dropped(), 1);
+    assert!(
+        run.stderr
+            .contains("sending it once more with the same idempotency key"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("the batch was paid once, and these are its receipts"),
+        "{}",
+        run.stderr
+    );
+    // This run's own key: the replay is this run's batch.
+    assert!(
+        run.stdout
+            .starts_with("Paid 2 payments, 25.00 USD in total, to 1 payee.\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(pushes(&env), 1, "one approval");
+    let posts = batch_posts(&env);
+    assert_eq!(
+        posts.iter().map(|p| p.status).collect::<Vec<_>>(),
+        [403, 201, 201]
+    );
+    assert_eq!(posts[1].jti, posts[2].jti);
+    assert_eq!(posts[1].idempotency_key, posts[2].idempotency_key);
+    assert_eq!(balance(&env, "alice"), 97_500);
+    assert_eq!(balance(&env, "bob"), 52_500);
+}
+
+#[test]
+fn a_payment_batch_never_travels_in_the_address_bar() {
+    let mut env = env_with(|_| {});
+    // PAR turned off by the person, a browser to open: nothing can carry the list.
+    env.set_env("BANK_PAR", "never");
+    let six = "to,amount\nbob,1\ncarol,1\ndave,1\nerin,1\nfrank,1\ngrace,1\n";
+    let run = env
+        .run_stdin(&["transfer", "--batch", "-", "--yes"], six)
+        .code(2);
+    assert!(
+        run.stderr.contains("never in a browser's address bar; the profile's `par` setting forbids pushing; nothing was sent"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("unset BANK_PAR"), "{}", run.stderr);
+    assert_eq!(pushes(&env), 0);
+    assert!(env.browser_log().is_empty(), "{}", env.browser_log());
+    assert_eq!(balance(&env, "alice"), 100_000);
+}
