@@ -483,3 +483,57 @@ fn a_payment_batch_never_travels_in_the_address_bar() {
     assert!(env.browser_log().is_empty(), "{}", env.browser_log());
     assert_eq!(balance(&env, "alice"), 100_000);
 }
+
+#[test]
+fn without_a_browser_a_payment_batch_goes_by_the_device_flow() {
+    use crate::common::running::Running;
+    use crate::test_device::{Steps, alice, person_approves, printed_prompt};
+    use bank_sandbox::walker::Step;
+
+    let mut env = env_with(|_| {});
+    // No browser to open, and no pushing: the device authorization request carries the list.
+    env.set_env("BANK_BROWSER", "");
+    env.set_env("BANK_PAR", "never");
+    let (csv, payments) = twenty_lines();
+    let file = env.home().join("payroll.csv");
+    std::fs::write(&file, csv).expect("write the file");
+    let path = file.to_str().expect("a UTF-8 path");
+    let bank = Running::start(&env, &["transfer", "--batch", path, "--yes"]);
+    let stderr = bank.stderr_until("The code expires in");
+    assert!(
+        stderr.contains("To pay 20 payments, 682.50 USD in total, to 7 payees (reference "),
+        "{stderr}"
+    );
+    let (code, page) = printed_prompt(&stderr);
+    let steps = Steps::default();
+    let ended = person_approves(
+        &env,
+        alice(),
+        &format!("{page}?user_code={code}"),
+        true,
+        &steps,
+    );
+    assert_eq!(ended, "approved");
+    let run = bank.finish(&env).success();
+    assert!(
+        run.stdout
+            .starts_with("Paid 20 payments, 682.50 USD in total, to 7 payees.\n"),
+        "{}",
+        run.stdout
+    );
+    let seen = steps.all();
+    assert!(
+        seen.iter().any(|s| matches!(
+            s,
+            Step::MfaWaiting { payment: Some(p), .. } if p.starts_with("Pay 20 payments, 682.50 USD in total, to 7 payees")
+        )),
+        "{seen:?}"
+    );
+    assert_eq!(pushes(&env), 1);
+    assert!(
+        env.pushed_requests().is_empty(),
+        "nothing pushed: PAR is off"
+    );
+    let total: i64 = payments.iter().map(|(_, m)| m).sum();
+    assert_eq!(balance(&env, "alice"), 100_000 - total);
+}

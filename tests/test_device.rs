@@ -18,13 +18,13 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// What the person saw and did, step by step.
 #[derive(Clone, Default)]
-struct Steps(Arc<Mutex<Vec<Step>>>);
+pub(crate) struct Steps(Arc<Mutex<Vec<Step>>>);
 
 impl Steps {
     fn push(&self, step: &Step) {
         self.0.lock().expect("steps").push(step.clone());
     }
-    fn all(&self) -> Vec<Step> {
+    pub(crate) fn all(&self) -> Vec<Step> {
         self.0.lock().expect("steps").clone()
     }
     /// The number the MFA waiting page showed, once it did.
@@ -38,7 +38,13 @@ impl Steps {
 
 /// A person walking the device pages as alice from `start`; when `mfa`, approving the push
 /// on the "phone" with the number the waiting page shows. Returns how the page ended.
-fn person_approves(env: &TestEnv, walker: Walker, start: &str, mfa: bool, steps: &Steps) -> String {
+pub(crate) fn person_approves(
+    env: &TestEnv,
+    walker: Walker,
+    start: &str,
+    mfa: bool,
+    steps: &Steps,
+) -> String {
     let authz = env.sandbox().authz().clone();
     env.rt.block_on(async {
         let mut observe = |step: &Step| steps.push(step);
@@ -67,14 +73,14 @@ fn person_approves(env: &TestEnv, walker: Walker, start: &str, mfa: bool, steps:
     })
 }
 
-fn alice() -> Walker {
+pub(crate) fn alice() -> Walker {
     Walker::new("alice", Password::new("wonderland"))
         .expect("walker")
         .mfa_deadline(Duration::from_secs(60))
 }
 
 /// The code and page `bank` printed on stderr for people.
-fn printed_prompt(stderr: &str) -> (String, String) {
+pub(crate) fn printed_prompt(stderr: &str) -> (String, String) {
     let code = stderr
         .split("enter the code  ")
         .nth(1)
