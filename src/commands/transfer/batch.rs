@@ -34,6 +34,9 @@ pub async fn cmd_batch(
         limit_minor: DEFAULT_TRANSFER_LIMIT_MINOR,
         max_payments: DEFAULT_MAX_BATCH_PAYMENTS,
     };
+    if path == "-" && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        ui.status("Reading the batch from the terminal: type or paste it, then Ctrl-D.");
+    }
     // The whole file is checked before anything is sent (exit 2).
     let bytes = batch_file::read(path, rules.max_payments).map_err(file_error)?;
     let file = batch_file::parse(&bytes, args.format, &rules).map_err(file_error)?;
