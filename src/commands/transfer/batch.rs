@@ -10,7 +10,7 @@
 
 use bank_protocol::{
     BatchOrder, DEFAULT_MAX_BATCH_PAYMENTS, DEFAULT_TRANSFER_LIMIT_MINOR, IdempotencyKey,
-    NoBatchApproval, group_thousands,
+    NoBatchApproval, Problem, group_thousands,
 };
 
 use super::{TransferArgs, can_confirm, confirm, failure, shell_quote, step_up_client};
@@ -166,7 +166,18 @@ impl Retry<'_> {
 fn api_failure(e: ApiError, file: &BatchFile, retry: &Retry<'_>) -> CliError {
     match e {
         ApiError::BadRequest { problem } => {
-            let mut message = format!("batch refused: {problem}; nothing was sent");
+            // Payments named: the file's lines say it all, the bank's "payment 3" would not.
+            let mut message = match problem.payments.is_empty() {
+                true => format!("batch refused: {problem}"),
+                false => {
+                    let head = Problem {
+                        detail: None,
+                        payments: Vec::new(),
+                        ..problem.clone()
+                    };
+                    format!("batch refused: {head}; nothing was sent:")
+                }
+            };
             for payment in problem.payments.iter().take(PROBLEMS_SHOWN) {
                 let detail = bank_protocol::text::escape_hidden(&payment.detail, &[]);
                 match file.line_of(payment.index) {

@@ -1,4 +1,4 @@
-use bank_protocol::{PaymentProblem, Problem};
+use bank_protocol::PaymentProblem;
 
 use super::*;
 
@@ -34,6 +34,7 @@ fn payments_the_bank_refuses_are_shown_by_the_files_lines() {
     assert_eq!(f.lines, [2, 3]);
     let problem = Problem {
         title: Some("Unknown recipient".into()),
+        detail: Some("1 of the batch's payments cannot be made (the first: payment 2)".into()),
         status: 422,
         payments: vec![PaymentProblem {
             index: 2,
@@ -53,7 +54,7 @@ fn payments_the_bank_refuses_are_shown_by_the_files_lines() {
     assert_eq!(err.kind, ErrorKind::Refused);
     assert_eq!(
         err.message,
-        "batch refused: Unknown recipient (422); nothing was sent\n  line 3: no account `carol`\\u{1b}[2J"
+        "batch refused: Unknown recipient (422); nothing was sent:\n  line 3: no account `carol`\\u{1b}[2J"
     );
 }
 
