@@ -287,7 +287,11 @@ fn a_batch_the_bank_refuses_fails_before_any_approval() {
     let run = env
         .run_stdin(&["transfer", "--batch", "-", "--yes"], csv)
         .code(6);
-    assert!(run.stderr.contains("; nothing was sent:\n  line 4: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("; nothing was sent:\n  line 4: "),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         pushes(&env),
         0,
