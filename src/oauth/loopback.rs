@@ -424,6 +424,34 @@ mod tests {
     }
 
     #[test]
+    fn the_purpose_names_the_payment_or_the_batch_and_its_reference() {
+        use bank_protocol::{Approval, BatchOrder, TransferOrder};
+        let order = |to: &str| TransferOrder::new(to, "2", "USD", None, 1_000_00).expect("order");
+        let with = |approval: Approval| crate::oauth::AuthParams {
+            authorization_details: Some(approval),
+            ..Default::default()
+        };
+        assert_eq!(
+            Purpose::of(&with(Approval::for_order(&order("bob"), None))),
+            Purpose::StepUp(Some("Pay bob 2.00 USD".into()))
+        );
+        let batch = BatchOrder::new(vec![order("bob"), order("carol")], 10).expect("batch");
+        let types = [bank_protocol::PAYMENT_INITIATION.to_owned()];
+        let approval = Approval::for_batch(&batch, None, &types, 5).expect("listed");
+        assert_eq!(
+            Purpose::of(&with(approval)),
+            Purpose::StepUp(Some(format!(
+                "Pay 2 payments, 4.00 USD in total, to 2 payees (reference {})",
+                batch.reference()
+            )))
+        );
+        assert_eq!(
+            Purpose::of(&crate::oauth::AuthParams::default()),
+            Purpose::Login
+        );
+    }
+
+    #[test]
     fn busy_port_is_a_clear_error() {
         let first = Listener::bind(None).expect("bind");
         let err = Listener::bind(Some(first.port))
