@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn the_purpose_names_the_payment_or_the_batch_and_its_reference() {
         use bank_protocol::{Approval, BatchOrder, TransferOrder};
-        let order = |to: &str| TransferOrder::new(to, "2", "USD", None, 1_000_00).expect("order");
+        let order = |to: &str| TransferOrder::new(to, "2", "USD", None, 100_000).expect("order");
         let with = |approval: Approval| crate::oauth::AuthParams {
             authorization_details: Some(approval),
             ..Default::default()
