@@ -4,7 +4,7 @@
 
 mod test_accounts;
 mod test_audit;
-mod test_batches;
+pub mod test_batches;
 mod test_binary;
 mod test_details;
 mod test_keys;

@@ -432,3 +432,66 @@ async fn a_thousand_payments_go_through_as_one_batch() {
     assert_eq!(summary.total_balance_minor, summary.total_opening_minor);
     assert_eq!(balances(&api), [Some(99_000), Some(50_500), Some(500)]);
 }
+
+/// The transaction decides again under its lock (no precheck in front of it here): a batch
+/// whose third payment cannot happen moves nothing, and the token stays spent.
+#[tokio::test]
+async fn inside_the_sqlite_transaction_a_batch_is_all_or_nothing() {
+    use bank_sandbox::store::bank::{
+        BatchCommand, BatchError, PaymentRefusal, PlannedBatch, PlannedPayment,
+    };
+    let issuer = TestIssuer::start().await;
+    let api = start(&issuer).await;
+    let store = api.state.store();
+    let alice = store
+        .account_by_sub(ALICE)
+        .await
+        .expect("read")
+        .expect("alice")
+        .id;
+    let now = crate::common::issuer::now();
+    let command = |key: &str, token: &str, payments: &[(&str, i64)]| BatchCommand {
+        plan: PlannedBatch {
+            from_account: alice,
+            payments: payments
+                .iter()
+                .map(|(to, amount)| PlannedPayment {
+                    to_handle: (*to).into(),
+                    amount_minor: *amount,
+                    currency: "USD".into(),
+                    memo: None,
+                })
+                .collect(),
+            idempotency_key: key.into(),
+            request_hash: [payments.len() as u8; 32],
+        },
+        issuer: issuer.issuer.clone(),
+        token_id: token.into(),
+        token_expires_at: now + 300,
+        dpop_proof: None,
+    };
+    let third_fails = command("k-1", "tok-1", &[("bob", 1), ("carol", 1), ("nobody", 1)]);
+    match store.execute_batch(third_fails, now).await {
+        Err(BatchError::Payments(refused)) => {
+            assert_eq!(refused, vec![(3, PaymentRefusal::UnknownRecipient)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store
+            .execute_batch(command("k-2", "tok-1", &[("bob", 1)]), now)
+            .await,
+        Err(BatchError::TokenAlreadyUsed)
+    ));
+    assert!(matches!(
+        store
+            .execute_batch(
+                command("k-3", "tok-2", &[("bob", 60_000), ("carol", 60_000)]),
+                now
+            )
+            .await,
+        Err(BatchError::InsufficientFunds)
+    ));
+    assert_eq!(balances(&api), [Some(100_000), Some(50_000), Some(0)]);
+    assert_eq!(api.state.ledger_summary().transfers, 0);
+}
