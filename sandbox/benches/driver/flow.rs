@@ -67,25 +67,66 @@ impl Browser {
         authorization_details: Option<&str>,
         dpop: Option<&ProofKey>,
     ) -> anyhow::Result<String> {
+        self.authorize(scope, authorization_details, dpop, false)
+            .await
+    }
+
+    /// The same, the request pushed first (RFC 9126 PAR) and the browser sent only its
+    /// reference: for details too large for a URL, such as a batch's list of payments.
+    pub async fn access_token_pushed(
+        &mut self,
+        scope: &str,
+        authorization_details: &str,
+        dpop: Option<&ProofKey>,
+    ) -> anyhow::Result<String> {
+        self.authorize(scope, Some(authorization_details), dpop, true)
+            .await
+    }
+
+    async fn authorize(
+        &mut self,
+        scope: &str,
+        authorization_details: Option<&str>,
+        dpop: Option<&ProofKey>,
+        pushed: bool,
+    ) -> anyhow::Result<String> {
         let verifier = random_b64(32);
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let state = random_b64(16);
-        let mut url = self.issuer.join("/authorize")?;
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", CLIENT_ID)
-            .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("scope", scope)
-            .append_pair("state", &state)
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("audience", AUDIENCE);
+        let mut params = vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", CLIENT_ID.to_owned()),
+            ("redirect_uri", REDIRECT_URI.to_owned()),
+            ("scope", scope.to_owned()),
+            ("state", state.clone()),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256".to_owned()),
+            ("audience", AUDIENCE.to_owned()),
+        ];
         if let Some(details) = authorization_details {
-            url.query_pairs_mut()
-                .append_pair("authorization_details", details);
+            params.push(("authorization_details", details.to_owned()));
         }
         if let Some(key) = dpop {
-            url.query_pairs_mut().append_pair("dpop_jkt", &key.jkt);
+            params.push(("dpop_jkt", key.jkt.clone()));
+        }
+        let mut url = self.issuer.join("/authorize")?;
+        if pushed {
+            let response = self
+                .http
+                .post(self.issuer.join("/oauth/par")?)
+                .form(&params)
+                .send()
+                .await?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let Some(request_uri) = body.get("request_uri").and_then(|u| u.as_str()) else {
+                bail!("the pushed authorization request was refused ({status}): {body}");
+            };
+            url.query_pairs_mut()
+                .append_pair("client_id", CLIENT_ID)
+                .append_pair("request_uri", request_uri);
+        } else {
+            url.query_pairs_mut().extend_pairs(&params);
         }
 
         let callback = self

@@ -8,9 +8,12 @@
 //! then serves a second API instance (its own pool, key cache and token cache, in this
 //! process) on the same database, and the load alternates between the two. `--payers N`
 //! spreads the transfers over N seeded accounts instead of one hot account (`payers`).
+//! `batches` sends payments in batches of up to a thousand (`POST /v1/transfer-batches`),
+//! one step-up per batch, for the payments-per-second beside the single transfers'.
 //! `load` is the GET load that wrk cannot make: every request with its own DPoP proof, and
 //! the same load with a bearer token and on `/healthz` for the references of the same run.
 
+mod batches;
 mod dpop;
 mod flow;
 mod payers;
@@ -28,6 +31,7 @@ use bank_sandbox::{Sandbox, SandboxConfig};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use crate::batches::{BatchLoad, batches};
 use crate::dpop::ProofKey;
 use crate::payers::Payers;
 use crate::transfers::{Load, transfers};
@@ -117,6 +121,22 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         payers: usize,
     },
+    /// Mint one step-up token per batch through the real flow, then send `count` batches
+    /// of `size` payments from one hot account over `connections` connections; check the
+    /// ledger.
+    Batches {
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        #[arg(long, default_value_t = bank_protocol::DEFAULT_MAX_BATCH_PAYMENTS)]
+        size: usize,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Directory for the WAL-mode databases (a fresh temp dir by default).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
     /// `GET url` over `connections` keep-alive connections for `seconds`: unauthenticated,
     /// with a bearer token, or with a DPoP-bound token and a fresh proof per request (signed
     /// before the timed window, so the rate is the server's; the signing time per proof is
@@ -185,6 +205,21 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             ledger,
             instances,
+        ))?,
+        Command::Batches {
+            count,
+            size,
+            connections,
+            data_dir,
+            ledger,
+        } => runtime.block_on(batches(
+            BatchLoad {
+                count,
+                size,
+                connections,
+            },
+            data_dir,
+            ledger,
         ))?,
         Command::Load {
             url,

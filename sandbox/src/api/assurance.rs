@@ -35,7 +35,8 @@ pub struct StepUpPolicy {
     pub evidence: Evidence,
     /// `acr` values that mean multi-factor (`[api] mfa_acr_values`).
     pub mfa_acr_values: Vec<String>,
-    /// Demand that the token names its transfer (RFC 9396 `payment_initiation`).
+    /// Demand that the token names its payments (RFC 9396 `payment_initiation`, or a
+    /// `payment_batch` for a batch).
     pub require_authorization_details: bool,
     /// How long ago the person may have authenticated (`auth_time`); `None`: no limit.
     pub max_auth_age_secs: Option<u64>,
@@ -87,7 +88,7 @@ impl StepUpPolicy {
                 ));
             }
         }
-        if self.require_authorization_details && claims.payment.is_none() {
+        if self.require_authorization_details && claims.approval.is_none() {
             return Err(ApiError::AuthorizationDetailsRequired);
         }
         let Some(max_age) = self.max_auth_age_secs else {
@@ -144,7 +145,7 @@ mod tests {
             nickname: None,
             email: None,
             email_verified: false,
-            payment: None,
+            approval: None,
             dpop_jkt: None,
         }
     }

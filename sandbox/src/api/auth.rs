@@ -60,8 +60,9 @@ pub struct Claims {
     pub email: Option<String>,
     /// The issuer says it checked that `email` belongs to the user.
     pub email_verified: bool,
-    /// The one transfer this token authorizes (RFC 9396 `payment_initiation`), if bound.
-    pub payment: Option<bank_protocol::PaymentInitiation>,
+    /// What this token's step-up approved (RFC 9396 `payment_initiation`s or one
+    /// `payment_batch`), if it is bound to payments.
+    pub approval: Option<bank_protocol::Approval>,
     /// `cnf.jkt` (RFC 9449 §6.1): the DPoP key the token is bound to. Such a token is
     /// accepted only with a proof by that key, on every request.
     pub dpop_jkt: Option<String>,
@@ -97,6 +98,8 @@ pub struct TokenVerifier {
     keys: KeyCache,
     clock: Clock,
     cache: VerifiedTokenCache,
+    /// Most payments a `payment_batch` detail may count (`[api] max_batch_payments`).
+    max_batch_payments: usize,
 }
 
 impl TokenVerifier {
@@ -115,7 +118,14 @@ impl TokenVerifier {
             keys,
             clock,
             cache: VerifiedTokenCache::new(0),
+            max_batch_payments: bank_protocol::DEFAULT_MAX_BATCH_PAYMENTS,
         }
+    }
+
+    /// Tokens approving a batch of more than `max` payments are refused as malformed.
+    pub fn with_max_batch_payments(mut self, max: usize) -> Self {
+        self.max_batch_payments = max;
+        self
     }
 
     /// Keeps up to `capacity` verified tokens (0: none), see `api::token_cache`.
@@ -292,7 +302,10 @@ impl TokenVerifier {
             email: raw.email,
             email_verified: matches!(raw.email_verified, Some(serde_json::Value::Bool(true)))
                 || raw.email_verified.as_ref().and_then(|v| v.as_str()) == Some("true"),
-            payment: super::details::payment_of(raw.authorization_details)?,
+            approval: super::details::approval_of(
+                raw.authorization_details,
+                self.max_batch_payments,
+            )?,
             dpop_jkt: confirmation_key(raw.cnf)?,
         };
         Ok(CachedToken {

@@ -47,6 +47,9 @@ pub struct ApiConfig {
     pub currency: String,
     /// Largest amount of a single transfer, in minor units.
     pub max_transfer_minor: i64,
+    /// Most payments in one batch (`POST /v1/transfer-batches`), and in the `payment_batch`
+    /// a token may approve.
+    pub max_batch_payments: usize,
     /// Key fetches allowed at once (e.g. right after a key rotation)...
     pub jwks_refresh_burst: u32,
     /// ...then at most one per this many seconds, so made-up `kid`s cannot hammer the
@@ -130,6 +133,7 @@ impl Default for ApiConfig {
             opening_balance_minor: 100_000,
             currency: "USD".into(),
             max_transfer_minor: 1_000_000,
+            max_batch_payments: bank_protocol::DEFAULT_MAX_BATCH_PAYMENTS,
             jwks_refresh_burst: 3,
             jwks_min_refresh_secs: 10,
             jwks_max_age_secs: 3600,
@@ -307,6 +311,9 @@ pub(super) fn validate_config(config: &ApiConfig) -> Result<(), ApiInitError> {
     }
     if config.opening_balance_minor < 0 || config.max_transfer_minor <= 0 {
         return bad("opening balance must be >= 0 and max transfer > 0");
+    }
+    if config.max_batch_payments == 0 || config.max_batch_payments > 100_000 {
+        return bad("max_batch_payments must be from 1 to 100000");
     }
     if config.currency.len() != 3 || !config.currency.bytes().all(|b| b.is_ascii_uppercase()) {
         return bad("currency must be a three-letter ISO 4217 code");

@@ -18,6 +18,7 @@ mod account_ids;
 mod assurance;
 pub mod auth;
 mod balance;
+mod batches;
 mod config;
 mod details;
 pub mod dpop;
@@ -36,7 +37,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use self::auth::TokenVerifier;
 pub use self::auth::{Claims, Clock, RequireScope, StepUpPolicy, TransferToken, ValidatedClaims};
@@ -133,7 +134,8 @@ impl ApiState {
             keys,
             clock.clone(),
         )
-        .with_cache(config.verified_token_cache_capacity);
+        .with_cache(config.verified_token_cache_capacity)
+        .with_max_batch_payments(config.max_batch_payments);
         // Every instance on one database must accept the nonces the others hand out.
         let nonce_key = store
             .server_secret("dpop-nonce-key", &hex::encode(rand::random::<[u8; 32]>()))
@@ -333,6 +335,12 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/transfers",
             get(transfers::list_transfers).post(transfers::create_transfer),
+        )
+        .route(
+            "/v1/transfer-batches",
+            post(batches::create_batch).layer(DefaultBodyLimit::max(batches::body_limit(
+                state.config().max_batch_payments,
+            ))),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

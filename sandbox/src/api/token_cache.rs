@@ -185,7 +185,7 @@ mod tests {
                 nickname: None,
                 email: None,
                 email_verified: false,
-                payment: None,
+                approval: None,
                 dpop_jkt: None,
             },
             not_before: None,

@@ -51,7 +51,7 @@ pub async fn list_transfers(
                 currency: r.currency,
                 memo: r.memo,
                 created_at: r.created_at,
-                batch: None,
+                batch: r.batch,
             })
             .collect(),
     }))
@@ -95,31 +95,16 @@ pub async fn create_transfer(
     // same way whatever carol's account looks like, so it reveals nothing about it.
     // `locations` (RFC 9396 §2.2), when present, must name this API: a payment approved
     // for another bank is not executed here.
-    let audience = &config.audience;
-    if let Some(payment) = &claims.payment
-        && let Err(mismatch) = payment.check(&order).and_then(|()| {
-            if payment.is_for(audience) {
+    if let Some(approval) = &claims.approval
+        && let Err(mismatch) = approval.check_transfer(&order).and_then(|()| {
+            if approval.is_for(&config.audience) {
                 Ok(())
             } else {
                 Err(bank_protocol::Mismatch::Location)
             }
         })
     {
-        let expires = claims
-            .exp
-            .saturating_add(state.verifier().leeway_secs() as i64);
-        let spent = state
-            .store()
-            .spend_token(&claims.issuer, &claims.token_id, expires)
-            .await
-            .map_err(store_error)?;
-        if !spent {
-            return Err(ApiError::TokenAlreadyUsed);
-        }
-        return Err(ApiError::AuthorizationDetailsMismatch {
-            field: mismatch.field(),
-            approved: payment.action(),
-        });
+        return Err(refuse_unapproved(&state, claims, approval, mismatch).await);
     }
     if order.currency != config.currency {
         return Err(ApiError::CurrencyMismatch);
@@ -201,6 +186,31 @@ pub async fn create_transfer(
     }
 }
 
+/// Spends a token presented for payments it did not approve (whoever tried may not try
+/// again with it), and says what it did approve. Nothing moves.
+pub(super) async fn refuse_unapproved(
+    state: &ApiState,
+    claims: &crate::api::auth::Claims,
+    approval: &bank_protocol::Approval,
+    mismatch: bank_protocol::Mismatch,
+) -> ApiError {
+    let expires = claims
+        .exp
+        .saturating_add(state.verifier().leeway_secs() as i64);
+    match state
+        .store()
+        .spend_token(&claims.issuer, &claims.token_id, expires)
+        .await
+    {
+        Ok(true) => ApiError::AuthorizationDetailsMismatch {
+            field: mismatch.field(),
+            approved: approval.action(),
+        },
+        Ok(false) => ApiError::TokenAlreadyUsed,
+        Err(err) => store_error(err),
+    }
+}
+
 async fn paid_transfer(
     state: &ApiState,
     paid: &PaidRetry,
@@ -255,7 +265,7 @@ fn receipt(status: StatusCode, record: TransferRecord, replayed: bool) -> Respon
         memo: record.memo,
         balance_after: format_minor(record.from_balance_after),
         created_at: record.created_at,
-        batch: None,
+        batch: record.batch,
     };
     let mut response = (status, Json(body)).into_response();
     if replayed {

@@ -14,7 +14,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use bank_protocol::Problem;
+use bank_protocol::{PaymentProblem, Problem};
 
 use super::challenge::{AuthChallenge, AuthScheme, challenge_header, challenges};
 pub use bank_protocol::problem::{PROBLEM_BASE, PROBLEM_JSON};
@@ -77,6 +77,21 @@ pub enum ApiError {
     /// A JSON body that parses but does not have the right shape or values.
     #[error("invalid request body: {0}")]
     InvalidBody(String),
+    /// A batch that breaks the transfer contract (empty, too long, or bad payments, each
+    /// named by its 1-based position): nothing to approve, so before any step-up.
+    #[error("invalid batch: {detail}")]
+    InvalidBatch {
+        detail: String,
+        payments: Vec<PaymentProblem>,
+    },
+    /// A batch the ledger refuses as a whole: the answer `refusal` (its status and type)
+    /// with the batch's own detail and the payments it is about.
+    #[error("batch refused: {refusal}")]
+    BatchRefused {
+        refusal: Box<ApiError>,
+        detail: String,
+        payments: Vec<PaymentProblem>,
+    },
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("request body too large")]
@@ -131,7 +146,9 @@ impl ApiError {
             | ApiError::AuthorizationDetailsMismatch { .. } => StatusCode::FORBIDDEN,
             ApiError::InvalidAuthRequest(_)
             | ApiError::BadRequest(_)
+            | ApiError::InvalidBatch { .. }
             | ApiError::MissingIdempotencyKey => StatusCode::BAD_REQUEST,
+            ApiError::BatchRefused { refusal, .. } => refusal.status(),
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidBody(_)
@@ -270,6 +287,33 @@ impl ApiError {
                      not name this one). Nothing was moved, and the token is now spent."
                 ),
             ),
+            ApiError::AuthorizationDetailsMismatch {
+                field: "authorization_details",
+                approved,
+            } => (
+                Some("authorization-details-mismatch"),
+                "Not the payment that was approved",
+                format!(
+                    "This token was approved to {approved}, not to make this single transfer. \
+                     Nothing was moved, and the token is now spent."
+                ),
+            ),
+            ApiError::AuthorizationDetailsMismatch {
+                field: field @ ("count" | "payments"),
+                approved,
+            } => (
+                Some("authorization-details-mismatch"),
+                "Not the batch that was approved",
+                format!(
+                    "This token was approved to {approved}, but the batch's {} different. \
+                     Nothing was moved, and the token is now spent.",
+                    if *field == "count" {
+                        "number of payments is"
+                    } else {
+                        "payments are"
+                    }
+                ),
+            ),
             ApiError::AuthorizationDetailsMismatch { field, approved } => (
                 Some("authorization-details-mismatch"),
                 "Not the transfer that was approved",
@@ -309,6 +353,15 @@ impl ApiError {
             ApiError::InvalidBody(detail) => {
                 (Some("invalid-body"), "Invalid request body", detail.clone())
             }
+            ApiError::InvalidBatch { detail, .. } => {
+                (Some("invalid-batch"), "Invalid batch", detail.clone())
+            }
+            ApiError::BatchRefused {
+                refusal, detail, ..
+            } => {
+                let (slug, title, _) = refusal.problem();
+                (slug, title, detail.clone())
+            }
             ApiError::UnsupportedMediaType => (
                 Some("unsupported-media-type"),
                 "Unsupported media type",
@@ -317,7 +370,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => (
                 Some("payload-too-large"),
                 "Request body too large",
-                "The request body exceeds 16 KiB.".into(),
+                "The request body is larger than this endpoint accepts (16 KiB; a batch: 2 KiB \
+                 per payment allowed)."
+                    .into(),
             ),
             ApiError::MissingIdempotencyKey => (
                 Some("idempotency-key-required"),
@@ -398,7 +453,11 @@ impl IntoResponse for ApiError {
             title: Some(title.to_owned()),
             status: status.as_u16(),
             detail: Some(detail),
-            payments: Vec::new(),
+            payments: match &self {
+                ApiError::InvalidBatch { payments, .. }
+                | ApiError::BatchRefused { payments, .. } => payments.clone(),
+                _ => Vec::new(),
+            },
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, bytes).into_response();

@@ -4,6 +4,7 @@
 
 mod test_accounts;
 mod test_audit;
+pub mod test_batches;
 mod test_binary;
 mod test_details;
 mod test_keys;
@@ -176,6 +177,17 @@ impl ApiClient {
             req = req.json(body);
         }
         Answer::from(req.send().await.expect("request")).await
+    }
+
+    /// `POST /v1/transfer-batches` with a bearer token.
+    pub async fn batch(&self, token: &str, key: &str, body: &Value) -> Answer {
+        let req = self
+            .http
+            .post(format!("{}/v1/transfer-batches", self.url))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body);
+        Answer::from(req.send().await.expect("POST")).await
     }
 
     pub async fn transfer(&self, token: &str, key: &str, body: &Value) -> Answer {

@@ -5,6 +5,7 @@
 //! is tested against a cluster of its own (`test_tls`).
 
 mod cluster;
+mod test_batches;
 mod test_group_commit;
 mod test_instances;
 mod test_store;

@@ -17,6 +17,7 @@
 //! every instance on the database refuses it afterwards. Proofs of requests that move no
 //! money are remembered per API instance, in memory (`api::dpop`), never here.
 
+mod batch;
 mod database;
 mod postgres;
 mod precheck;
@@ -29,6 +30,10 @@ use rand::RngCore;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use self::batch::{
+    BatchCommand, BatchError, BatchOutcome, BatchRecord, PaymentRefusal, PlannedBatch,
+    PlannedPayment,
+};
 pub use self::database::{Database, Durability};
 pub use self::postgres::PgBank;
 pub use self::precheck::{PlannedTransfer, Precheck};
@@ -62,6 +67,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "006_dpop_in_transfer",
         sql: include_str!("../../../migrations/bank/sqlite/006_dpop_in_transfer.sql"),
     },
+    Migration {
+        name: "007_transfer_batches",
+        sql: include_str!("../../../migrations/bank/sqlite/007_transfer_batches.sql"),
+    },
 ];
 
 /// The same schema for PostgreSQL (recorded in `bank_schema_migrations`). Every SQLite
@@ -91,6 +100,10 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "006_dpop_in_transfer",
         sql: include_str!("../../../migrations/bank/postgres/006_dpop_in_transfer.sql"),
     },
+    Migration {
+        name: "007_transfer_batches",
+        sql: include_str!("../../../migrations/bank/postgres/007_transfer_batches.sql"),
+    },
 ];
 
 /// The SQLite migrations under their historical name (`store::open(path, MIGRATIONS)`).
@@ -118,6 +131,8 @@ pub struct TransferRecord {
     /// The sender's balance right after this transfer.
     pub from_balance_after: i64,
     pub created_at: String,
+    /// The batch (`bt_…`) the transfer was part of, if any.
+    pub batch: Option<String>,
 }
 
 /// Totals for invariant checks: the sum of balances must always equal the sum of openings.

@@ -27,6 +27,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{Row, SimpleQueryMessage};
 
+mod batch;
 mod group_commit;
 mod precheck;
 mod replay;
@@ -59,7 +60,7 @@ pub(super) const ACCOUNT_COLUMNS: &str = "id, sub, handle, currency, balance_min
 
 pub(super) const TRANSFER_SELECT: &str =
     "SELECT t.id, f.handle, r.handle, t.amount_minor, t.currency,
-        t.memo, t.from_balance_after, t.created_at
+        t.memo, t.from_balance_after, t.created_at, t.batch_id
     FROM transfers t
     JOIN accounts f ON f.id = t.from_account
     JOIN accounts r ON r.id = t.to_account";
@@ -395,6 +396,7 @@ pub(super) fn transfer_from_row(row: &Row) -> TransferRecord {
         memo: row.get(5),
         from_balance_after: row.get(6),
         created_at: row.get(7),
+        batch: row.get(8),
     }
 }
 

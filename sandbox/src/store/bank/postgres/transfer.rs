@@ -157,6 +157,7 @@ fn record(row: &Row) -> TransferRecord {
         memo: row.get(7),
         from_balance_after: row.get(8),
         created_at: row.get(9),
+        batch: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! `BEGIN IMMEDIATE` transaction, which keeps the invariants even if a second process (say
 //! `bank-sandbox accounts open` while the API runs) opens the same file.
 
+mod batch;
 mod precheck;
 mod replay;
 
@@ -364,6 +365,7 @@ impl SqliteBank {
             memo: cmd.memo.map(str::to_owned),
             from_balance_after: from_after,
             created_at: now_rfc3339(),
+            batch: None,
         };
         tx.prepare_cached(
             "INSERT INTO transfers (id, from_account, to_account, amount_minor, currency, memo,
@@ -432,7 +434,7 @@ fn refuse(
 }
 
 const TRANSFER_SELECT: &str = "SELECT t.id, f.handle, r.handle, t.amount_minor, t.currency,
-        t.memo, t.from_balance_after, t.created_at
+        t.memo, t.from_balance_after, t.created_at, t.batch_id
     FROM transfers t
     JOIN accounts f ON f.id = t.from_account
     JOIN accounts r ON r.id = t.to_account";
@@ -447,6 +449,7 @@ fn transfer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TransferRecord
         memo: row.get(5)?,
         from_balance_after: row.get(6)?,
         created_at: row.get(7)?,
+        batch: row.get(8)?,
     })
 }
 
