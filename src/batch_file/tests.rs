@@ -345,7 +345,7 @@ fn problems_text(text: &str) -> String {
 }
 
 #[test]
-fn ten_thousand_lines_are_read_quickly() {
+fn ten_thousand_lines_are_read_in_full() {
     let mut text = String::from("to,amount,memo\n");
     for i in 0..10_000 {
         text.push_str(&format!(
@@ -359,10 +359,11 @@ fn ten_thousand_lines_are_read_quickly() {
         max_payments: 10_000,
         ..RULES
     };
-    let started = std::time::Instant::now();
+    // Its speed is benches/batch_parse.rs's business, never a timed assertion here.
     let file = parse(text.as_bytes(), None, &rules).expect("valid");
-    let took = started.elapsed();
     assert_eq!(file.batch.len(), 10_000);
-    // Generous for a debug build on a busy machine; the bench measures the release build.
-    assert!(took.as_millis() < 2000, "{took:?}");
+    assert_eq!(
+        file.batch.orders()[9_999].memo.as_deref(),
+        Some("invoice 9999, thanks")
+    );
 }
