@@ -27,6 +27,10 @@ use crate::transfer::{TransferOrder, TransferRequest};
 /// The authorization details type of a batch bound by its digest.
 pub const PAYMENT_BATCH: &str = "payment_batch";
 
+/// Most currencies in one `payment_batch`: its totals travel in the access token, which
+/// must stay small whatever the batch holds.
+pub const MAX_BATCH_CURRENCIES: usize = 8;
+
 /// A `payment_batch` authorization detail.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -86,6 +90,9 @@ impl PaymentBatch {
             orders.push(order);
         }
         let batch = BatchOrder::new(orders, max).map_err(InvalidDetails::Batch)?;
+        if batch.totals_minor().len() > MAX_BATCH_CURRENCIES {
+            return Err(InvalidDetails::TooManyCurrencies(MAX_BATCH_CURRENCIES));
+        }
         self.check(&batch)
             .map_err(|_| InvalidDetails::BatchDoesNotAddUp)?;
         self.check_locations()?;
@@ -111,6 +118,9 @@ impl PaymentBatch {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !digest_ok || self.totals.is_empty() {
             return Err(InvalidDetails::BatchDoesNotAddUp);
+        }
+        if self.totals.len() > MAX_BATCH_CURRENCIES {
+            return Err(InvalidDetails::TooManyCurrencies(MAX_BATCH_CURRENCIES));
         }
         for total in &self.totals {
             // Totals have no per-transfer limit; only their form is checked.

@@ -250,3 +250,27 @@ fn an_approval_round_trips_as_its_array() {
     assert!(serde_json::from_str::<Approval>("[]").is_err());
     assert!(serde_json::from_str::<Approval>(r#"[{"type":"other"}]"#).is_err());
 }
+
+#[test]
+fn a_batch_in_too_many_currencies_is_refused() {
+    let currencies = [
+        "AUD", "CAD", "CHF", "EUR", "GBP", "JPY", "NOK", "SEK", "USD",
+    ];
+    let orders: Vec<TransferOrder> = currencies
+        .iter()
+        .map(|c| TransferOrder::new("bob", "1.00", c, None, LIMIT).expect("order"))
+        .collect();
+    let nine = BatchOrder::new(orders.clone(), 100).expect("batch");
+    let detail = Approval::Batch(PaymentBatch::for_batch(&nine, None));
+    assert_eq!(
+        parse_request_details(&detail.to_json(), &limits()),
+        Err(InvalidDetails::TooManyCurrencies(MAX_BATCH_CURRENCIES))
+    );
+    assert_eq!(
+        parse_granted_details(detail.for_token().to_value(), 100),
+        Err(InvalidDetails::TooManyCurrencies(MAX_BATCH_CURRENCIES))
+    );
+    let eight = BatchOrder::new(orders[..8].to_vec(), 100).expect("batch");
+    let detail = Approval::Batch(PaymentBatch::for_batch(&eight, None));
+    assert!(parse_request_details(&detail.to_json(), &limits()).is_ok());
+}

@@ -69,6 +69,8 @@ pub enum InvalidDetails {
     BatchWithoutCurrency,
     #[error("the payment_batch's numberOfPayments, totals or digest do not match its payments")]
     BatchDoesNotAddUp,
+    #[error("a payment_batch may pay in at most {0} currencies")]
+    TooManyCurrencies(usize),
     #[error("payment {0} of the batch: {1}")]
     Payment(usize, Box<InvalidDetails>),
     #[error(transparent)]
