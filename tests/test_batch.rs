@@ -279,7 +279,11 @@ fn a_batch_the_bank_refuses_fails_before_any_approval() {
     let run = env
         .run_stdin(&["transfer", "--batch", "-", "--yes"], csv)
         .code(6);
-    assert!(run.stderr.contains("batch refused"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the bank refused the batch"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("(422)"), "{}", run.stderr);
     assert!(!run.stderr.contains("sign in again"), "{}", run.stderr);
     // An unknown payee is named by its line in the file.
@@ -288,7 +292,7 @@ fn a_batch_the_bank_refuses_fails_before_any_approval() {
         .run_stdin(&["transfer", "--batch", "-", "--yes"], csv)
         .code(6);
     assert!(
-        run.stderr.contains("; nothing was sent:\n  line 4: "),
+        run.stderr.contains("; no money moved:\n  line 4: "),
         "{}",
         run.stderr
     );

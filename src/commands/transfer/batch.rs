@@ -168,14 +168,14 @@ fn api_failure(e: ApiError, file: &BatchFile, retry: &Retry<'_>) -> CliError {
         ApiError::BadRequest { problem } => {
             // Payments named: the file's lines say it all, the bank's "payment 3" would not.
             let mut message = match problem.payments.is_empty() {
-                true => format!("batch refused: {problem}"),
+                true => format!("the bank refused the batch: {problem}"),
                 false => {
                     let head = Problem {
                         detail: None,
                         payments: Vec::new(),
                         ..problem.clone()
                     };
-                    format!("batch refused: {head}; nothing was sent:")
+                    format!("the bank refused the batch: {head}; no money moved:")
                 }
             };
             for payment in problem.payments.iter().take(PROBLEMS_SHOWN) {

@@ -54,7 +54,7 @@ fn payments_the_bank_refuses_are_shown_by_the_files_lines() {
     assert_eq!(err.kind, ErrorKind::Refused);
     assert_eq!(
         err.message,
-        "batch refused: Unknown recipient (422); nothing was sent:\n  line 3: no account `carol`\\u{1b}[2J"
+        "the bank refused the batch: Unknown recipient (422); no money moved:\n  line 3: no account `carol`\\u{1b}[2J"
     );
 }
 
