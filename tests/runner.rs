@@ -20,6 +20,7 @@ mod test_lost_answer;
 mod test_par;
 mod test_profiles;
 mod test_providers;
+mod test_quick_path;
 mod test_readme;
 mod test_states;
 mod test_tokens;

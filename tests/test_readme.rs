@@ -6,6 +6,9 @@
 //!   even inside a pipeline, fails the test);
 //! - `<!-- runnable: terminal -->`: what a person types, one line at a time, each in a
 //!   pseudo-terminal (util-linux `script`) where `y` answers the confirmation;
+//! - `<!-- runnable: server -->`: the sandbox started as written, on its own fixed ports,
+//!   which the terminal examples after it then use as written, approving the push as the
+//!   page says (`test_quick_path`);
 //! - `<!-- not run here: REASON -->`: commands that install, start long-running servers or
 //!   need a real provider; the reason names what runs them instead, if anything.
 //!
@@ -20,7 +23,7 @@ use crate::common::{BANK, TestEnv};
 const README: &str = include_str!("../README.md");
 /// The README and the docs it leads to, each with its path: their runnable blocks run, and
 /// their links must lead somewhere.
-const DOCS: [(&str, &str); 7] = [
+pub(crate) const DOCS: [(&str, &str); 7] = [
     ("README.md", README),
     ("docs/SANDBOX.md", include_str!("../docs/SANDBOX.md")),
     ("docs/PROVIDERS.md", include_str!("../docs/PROVIDERS.md")),
@@ -36,12 +39,13 @@ const DOCS: [(&str, &str); 7] = [
     ),
 ];
 const MARKER: &str = "<!-- runnable -->";
-const TERMINAL_MARKER: &str = "<!-- runnable: terminal -->";
+pub(crate) const TERMINAL_MARKER: &str = "<!-- runnable: terminal -->";
+pub(crate) const SERVER_MARKER: &str = "<!-- runnable: server -->";
 const NOT_RUN_MARKER: &str = "<!-- not run here: ";
 
 /// The blocks marked with `marker`, each with the line its fence is on (for failure
 /// messages).
-fn marked_blocks(readme: &str, marker: &str) -> Vec<(usize, String)> {
+pub(crate) fn marked_blocks(readme: &str, marker: &str) -> Vec<(usize, String)> {
     let lines: Vec<&str> = readme.lines().collect();
     let mut blocks = Vec::new();
     for (i, line) in lines.iter().enumerate() {
@@ -87,6 +91,7 @@ fn every_shell_example_is_run_or_says_why_not() {
                 .unwrap_or_default();
             let marked = before == MARKER
                 || before == TERMINAL_MARKER
+                || before == SERVER_MARKER
                 || (before.starts_with(NOT_RUN_MARKER)
                     && before.ends_with("-->")
                     && before.len() > NOT_RUN_MARKER.len() + 10);

@@ -90,7 +90,7 @@ impl Run {
     }
 }
 
-fn keyring_bus() -> String {
+pub fn keyring_bus() -> String {
     std::env::var("DBUS_SESSION_BUS_ADDRESS")
         .expect("the end-to-end tests need a real Secret Service: run them as `scripts/with-keyring cargo test -p bank --all-features`")
 }
