@@ -267,8 +267,9 @@ impl Observer for Ui {
     fn event(&self, event: &Event<'_>) {
         match event {
             // Not a detail of the exchange: the person hears why the command goes on.
-            Event::AnswerLost { key } => self.status(&format!(
-                "The connection broke after the transfer was sent; sending it once more with the same idempotency key {key} (the bank will not move the money twice)."
+            Event::AnswerLost { key, batch } => self.status(&format!(
+                "The connection broke after the {} was sent; sending it once more with the same idempotency key {key} (the bank will not move the money twice).",
+                if *batch { "batch" } else { "transfer" }
             )),
             _ if self.verbose == 0 => {}
             Event::Request {

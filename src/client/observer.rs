@@ -41,9 +41,12 @@ pub enum Event<'a> {
     StepUpAuthorized { access_token: &'a AccessToken },
     /// The stored login is being refreshed.
     Refresh(RefreshStep),
-    /// The connection broke after a transfer was sent: it is sent once more, the same
-    /// request under this key.
-    AnswerLost { key: &'a IdempotencyKey },
+    /// The connection broke after a transfer (or a batch: `batch`) was sent: it is sent
+    /// once more, the same request under this key.
+    AnswerLost {
+        key: &'a IdempotencyKey,
+        batch: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //! resend (a proof is single-use).
 
 use super::observer::Event;
-use super::request::{ApiRequest, ApiResponse};
+use super::request::{ApiRequest, ApiResponse, Operation};
 use super::{ApiError, BoxFuture, ClientError, Layer, Next};
 
 #[derive(Default)]
@@ -35,6 +35,7 @@ impl Layer for Resend {
             let Some(key) = request.operation.key().cloned() else {
                 return next.run(request).await;
             };
+            let batch = matches!(request.operation, Operation::TransferBatch { .. });
             let again = request.for_retry();
             let lost = match next.run(request).await {
                 Err(ClientError::Api(e @ ApiError::Network { .. }))
@@ -44,7 +45,7 @@ impl Layer for Resend {
                 }
                 other => return other,
             };
-            next.observe(Event::AnswerLost { key: &key });
+            next.observe(Event::AnswerLost { key: &key, batch });
             match next.run(again).await {
                 Ok(response) => Ok(ApiResponse {
                     recovered: true,

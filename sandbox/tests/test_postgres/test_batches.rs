@@ -301,3 +301,54 @@ async fn a_batch_racing_single_transfers_does_not_deadlock() {
         .get(0);
     assert_eq!(deadlocks, 0);
 }
+
+/// An instance that only makes batches still forgets spent tokens long past their expiry
+/// (the prune the single transfers' lanes do), and never one that could still validate.
+#[tokio::test]
+async fn batches_alone_prune_expired_spent_tokens() {
+    let Some((url, store)) = fresh_store().await else {
+        return;
+    };
+    super::open_accounts(&store, &[(ALICE, "alice", 1_000), (BOB, "bob", 0)]).await;
+    let alice = store
+        .account_by_sub(ALICE)
+        .await
+        .expect("read")
+        .expect("alice")
+        .id;
+    let t0 = now();
+    let spend = |key: &str, token: &str, expires: i64| BatchCommand {
+        plan: plan(alice, key, &[("bob", 1)]),
+        issuer: "https://issuer.test".into(),
+        token_id: token.into(),
+        token_expires_at: expires,
+        dpop_proof: None,
+    };
+    let made = |outcome| matches!(outcome, Ok(BatchOutcome::Created(_)));
+    assert!(made(
+        store
+            .execute_batch(spend("p-1", "tok-old", t0 + 10), t0)
+            .await
+    ));
+    assert!(made(
+        store
+            .execute_batch(spend("p-2", "tok-live", t0 + 3_600), t0)
+            .await
+    ));
+    // Long after the first token and the margin, within the second's life.
+    let later = t0 + 10 + 300 + 60;
+    assert!(made(
+        store
+            .execute_batch(spend("p-3", "tok-new", later + 300), later)
+            .await
+    ));
+    let db = client(&url).await;
+    let kept: Vec<String> = db
+        .query("SELECT token_id FROM used_tokens ORDER BY token_id", &[])
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kept, vec!["tok-live".to_owned(), "tok-new".to_owned()]);
+}

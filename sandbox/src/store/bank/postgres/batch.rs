@@ -69,6 +69,7 @@ impl PgBank {
         now_unix: i64,
     ) -> Result<BatchOutcome, BatchError> {
         let client = self.client().await?;
+        self.lanes.prune_if_due(&client, now_unix).await;
         for attempt in 1..=MAX_ATTEMPTS {
             match attempt_batch(&client, cmd, now_unix).await {
                 Ok(outcome) => return outcome,

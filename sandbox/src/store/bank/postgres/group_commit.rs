@@ -47,6 +47,8 @@ struct Job {
 /// The lanes of one API instance.
 pub(super) struct Lanes {
     senders: Vec<mpsc::Sender<Job>>,
+    /// When this instance next forgets expired spent records (shared with batches).
+    next_prune_at: Arc<AtomicI64>,
 }
 
 impl Lanes {
@@ -61,7 +63,16 @@ impl Lanes {
                 sender
             })
             .collect();
-        Lanes { senders }
+        Lanes {
+            senders,
+            next_prune_at,
+        }
+    }
+
+    /// The prune the lanes do, for work that does not go through them (batches), so an
+    /// instance that only makes batches still forgets expired spent records.
+    pub(super) async fn prune_if_due(&self, client: &Object, now_unix: i64) {
+        prune_if_due(client, &self.next_prune_at, now_unix).await;
     }
 
     /// Queues `cmd` on its sender's lane (one account's transfers always share a lane, so
