@@ -13,6 +13,10 @@ fn limits() -> DetailLimits {
 }
 
 fn batch(rows: &[(&str, &str)]) -> BatchOrder {
+    batch_of(rows, 100)
+}
+
+fn batch_of(rows: &[(&str, &str)], max: usize) -> BatchOrder {
     let request = crate::batch::TransferBatchRequest {
         payments: rows
             .iter()
@@ -24,7 +28,7 @@ fn batch(rows: &[(&str, &str)]) -> BatchOrder {
             })
             .collect(),
     };
-    BatchOrder::from_request(&request, "USD", LIMIT, 100).expect("valid batch")
+    BatchOrder::from_request(&request, "USD", LIMIT, max).expect("valid batch")
 }
 
 fn types(names: &[&str]) -> Vec<String> {
@@ -212,43 +216,11 @@ fn a_token_sized_batch_stays_small() {
         .map(|i| (format!("payee{i:04}"), format!("{}.{:02}", i + 1, i % 100)))
         .collect();
     let rows: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    let big = batch_max(&rows);
+    let big = batch_of(&rows, 1000);
     let approval = Approval::for_batch(&big, Some(API), &types(&[PAYMENT_BATCH]), 5)
         .expect("approval")
         .for_token();
     assert!(approval.to_json().len() < 300, "{}", approval.to_json());
-}
-
-fn batch_max(rows: &[(&str, &str)]) -> BatchOrder {
-    let request = crate::batch::TransferBatchRequest {
-        payments: rows
-            .iter()
-            .map(|(to, amount)| TransferRequest {
-                to: (*to).into(),
-                amount: (*amount).into(),
-                currency: None,
-                memo: None,
-            })
-            .collect(),
-    };
-    BatchOrder::from_request(&request, "USD", LIMIT, 1000).expect("valid batch")
-}
-
-#[test]
-fn an_approval_round_trips_as_its_array() {
-    let bound = Approval::Batch(PaymentBatch::for_batch(
-        &batch(&[("bob", "1.00"), ("carol", "2.50")]),
-        Some(API),
-    ));
-    let json = serde_json::to_string(&bound).expect("json");
-    assert_eq!(json, bound.to_json());
-    let read: Approval = serde_json::from_str(&json).expect("read back");
-    assert_eq!(read, bound);
-    assert_eq!(read.count(), 2);
-    assert_eq!(read.locations(), vec![API]);
-    assert_eq!(read.totals()[0].amount, "3.50");
-    assert!(serde_json::from_str::<Approval>("[]").is_err());
-    assert!(serde_json::from_str::<Approval>(r#"[{"type":"other"}]"#).is_err());
 }
 
 #[test]
@@ -273,4 +245,21 @@ fn a_batch_in_too_many_currencies_is_refused() {
     let eight = BatchOrder::new(orders[..8].to_vec(), 100).expect("batch");
     let detail = Approval::Batch(PaymentBatch::for_batch(&eight, None));
     assert!(parse_request_details(&detail.to_json(), &limits()).is_ok());
+}
+
+#[test]
+fn an_approval_round_trips_as_its_array() {
+    let bound = Approval::Batch(PaymentBatch::for_batch(
+        &batch(&[("bob", "1.00"), ("carol", "2.50")]),
+        Some(API),
+    ));
+    let json = serde_json::to_string(&bound).expect("json");
+    assert_eq!(json, bound.to_json());
+    let read: Approval = serde_json::from_str(&json).expect("read back");
+    assert_eq!(read, bound);
+    assert_eq!(read.count(), 2);
+    assert_eq!(read.locations(), vec![API]);
+    assert_eq!(read.totals()[0].amount, "3.50");
+    assert!(serde_json::from_str::<Approval>("[]").is_err());
+    assert!(serde_json::from_str::<Approval>(r#"[{"type":"other"}]"#).is_err());
 }

@@ -239,33 +239,20 @@ fn report(
     key: &IdempotencyKey,
     key_is_new: bool,
 ) -> Result<(), CliError> {
-    // As for one transfer (`report_success`): a replay of this run's own key after a lost
-    // answer is this run's batch.
-    let moved_now = !done.replayed || (done.recovered && key_is_new);
+    let moved_now = super::tell_outcome(
+        ui,
+        (done.replayed, done.recovered),
+        key,
+        key_is_new,
+        &super::Told {
+            resent: "the batch was paid once, and these are its receipts",
+            made: "This batch was paid",
+            already: "This batch was already paid",
+        },
+    );
     let earlier_or_now = done.replayed && !moved_now && done.recovered;
-    if done.recovered {
-        ui.status("The bank's answer to the resend arrived: the batch was paid once, and these are its receipts.");
-    }
-    if earlier_or_now {
-        ui.status(&format!(
-            "This batch was paid with idempotency key {key}, by this run or an earlier one; the money moved once."
-        ));
-    } else if !moved_now {
-        ui.status(&format!(
-            "This batch was already paid with idempotency key {key}; no money moved now."
-        ));
-    }
     if ui.json() {
-        let mut raw = done.raw;
-        if let Some(object) = raw.as_object_mut() {
-            if !moved_now {
-                object.insert("replayed".into(), true.into());
-            }
-            if done.recovered {
-                object.insert("recovered".into(), true.into());
-            }
-        }
-        return ui.data_json(&raw);
+        return ui.data_json(&super::flagged(done.raw, moved_now, done.recovered));
     }
     let receipt = done.receipt;
     let payees = receipt

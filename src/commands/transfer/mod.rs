@@ -223,40 +223,81 @@ fn confirm(prompt: &str) -> Result<bool, CliError> {
     }
 }
 
+/// How a successful answer is told, for one transfer or a batch.
+pub(super) struct Told {
+    pub resent: &'static str,
+    pub made: &'static str,
+    pub already: &'static str,
+}
+
+/// Says what an answer (`replayed`, `recovered`) means for this run and returns whether the
+/// money moved now. A replay after a lost answer is this very run's when the key is this
+/// run's own: nothing else can have used it. With a key given, an earlier run may have.
+pub(super) fn tell_outcome(
+    ui: &Ui,
+    (replayed, recovered): (bool, bool),
+    key: &IdempotencyKey,
+    key_is_new: bool,
+    told: &Told,
+) -> bool {
+    let moved_now = !replayed || (recovered && key_is_new);
+    if recovered {
+        ui.status(&format!(
+            "The bank's answer to the resend arrived: {}.",
+            told.resent
+        ));
+    }
+    if replayed && !moved_now && recovered {
+        ui.status(&format!(
+            "{} with idempotency key {key}, by this run or an earlier one; the money moved once.",
+            told.made
+        ));
+    } else if !moved_now {
+        ui.status(&format!(
+            "{} with idempotency key {key}; no money moved now.",
+            told.already
+        ));
+    }
+    moved_now
+}
+
+/// The API's object as it is; a replay says so, since the receipt alone cannot.
+pub(super) fn flagged(
+    mut raw: serde_json::Value,
+    moved_now: bool,
+    recovered: bool,
+) -> serde_json::Value {
+    if let Some(object) = raw.as_object_mut() {
+        if !moved_now {
+            object.insert("replayed".into(), true.into());
+        }
+        if recovered {
+            object.insert("recovered".into(), true.into());
+        }
+    }
+    raw
+}
+
 fn report_success(
     ui: &Ui,
     done: TransferDone,
     key: &IdempotencyKey,
     key_is_new: bool,
 ) -> Result<(), CliError> {
-    // A replay after a lost answer is this very run's transfer when the key is this run's
-    // own: nothing else can have used it. With a key given, an earlier run may have.
-    let moved_now = !done.replayed || (done.recovered && key_is_new);
+    let moved_now = tell_outcome(
+        ui,
+        (done.replayed, done.recovered),
+        key,
+        key_is_new,
+        &Told {
+            resent: "the transfer was made once, and this is its receipt",
+            made: "This transfer was made",
+            already: "This transfer was already made",
+        },
+    );
     let earlier_or_now = done.replayed && !moved_now && done.recovered;
-    if done.recovered {
-        ui.status("The bank's answer to the resend arrived: the transfer was made once, and this is its receipt.");
-    }
-    if earlier_or_now {
-        ui.status(&format!(
-            "This transfer was made with idempotency key {key}, by this run or an earlier one; the money moved once."
-        ));
-    } else if !moved_now {
-        ui.status(&format!(
-            "This transfer was already made with idempotency key {key}; no money moved now."
-        ));
-    }
     if ui.json() {
-        // The API's object as it is; a replay says so, since the receipt alone cannot.
-        let mut raw = done.raw;
-        if let Some(object) = raw.as_object_mut() {
-            if !moved_now {
-                object.insert("replayed".into(), true.into());
-            }
-            if done.recovered {
-                object.insert("recovered".into(), true.into());
-            }
-        }
-        return ui.data_json(&raw);
+        return ui.data_json(&flagged(done.raw, moved_now, done.recovered));
     }
     let receipt = done.receipt;
     let amount = format!(
