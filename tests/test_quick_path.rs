@@ -10,9 +10,11 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use crate::common::TestEnv;
 use crate::common::mfa::wait_until;
 use crate::common::{BANK, BROWSER, keyring_bus};
-use crate::test_readme::{DOCS, SERVER_MARKER, TERMINAL_MARKER, marked_blocks};
+use crate::test_device::{Steps, alice, person_approves};
+use crate::test_readme::{DEVICE_MARKER, DOCS, SERVER_MARKER, TERMINAL_MARKER, marked_blocks};
 
 const ISSUER_PORT: u16 = 8400;
 const API_PORT: u16 = 8401;
@@ -183,4 +185,64 @@ fn the_quick_path_runs_as_written() {
         ran >= 8,
         "README and docs/SANDBOX.md each ran their quick path: {ran} lines"
     );
+}
+
+/// The device-flow script of the README as written: it hands the person the link on stderr
+/// while `bank` waits; the person opens it on another device and approves; the script ends
+/// with the signed-in user on stdout.
+#[test]
+fn the_device_flow_script_runs_as_written() {
+    let env = TestEnv::start();
+    let bin = Path::new(BANK).parent().expect("bank's directory");
+    let mut ran = 0;
+    for (doc, text) in DOCS {
+        for (line_no, block) in marked_blocks(text, DEVICE_MARKER) {
+            let mut script = Command::new("bash");
+            script.env_clear();
+            for (key, value) in env.std_command(&[]).get_envs() {
+                if let Some(value) = value {
+                    script.env(key, value);
+                }
+            }
+            let mut child = script
+                .env(
+                    "PATH",
+                    format!(
+                        "{}:{}",
+                        bin.display(),
+                        std::env::var("PATH").unwrap_or_default()
+                    ),
+                )
+                .args(["-euo", "pipefail", "-c", &block])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("bash runs");
+            // What the script tells the person: "Open <link> (code …)".
+            let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+            let mut said = String::new();
+            let link = loop {
+                let mut line = String::new();
+                let read = std::io::BufRead::read_line(&mut stderr, &mut line).expect("stderr");
+                assert!(
+                    read > 0,
+                    "{doc}:{line_no}: the script never handed out a link:\n{said}"
+                );
+                said.push_str(&line);
+                if let Some(rest) = line.strip_prefix("Open ") {
+                    break rest.split(' ').next().expect("a link").to_owned();
+                }
+            };
+            assert_eq!(
+                person_approves(&env, alice(), &link, false, &Steps::default()),
+                "approved"
+            );
+            let out = child.wait_with_output().expect("the script ends");
+            assert!(out.status.success(), "{doc}:{line_no}: {}", out.status);
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "alice");
+            ran += 1;
+        }
+    }
+    assert!(ran >= 1, "the README's device-flow script ran");
 }

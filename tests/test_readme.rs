@@ -9,6 +9,8 @@
 //! - `<!-- runnable: server -->`: the sandbox started as written, on its own fixed ports,
 //!   which the terminal examples after it then use as written, approving the push as the
 //!   page says (`test_quick_path`);
+//! - `<!-- runnable: approved on another device -->`: a device-flow script as written, the
+//!   person approving the code it hands out on the device pages (`test_quick_path`);
 //! - `<!-- not run here: REASON -->`: commands that install, start long-running servers or
 //!   need a real provider; the reason names what runs them instead, if anything.
 //!
@@ -41,6 +43,7 @@ pub(crate) const DOCS: [(&str, &str); 7] = [
 const MARKER: &str = "<!-- runnable -->";
 pub(crate) const TERMINAL_MARKER: &str = "<!-- runnable: terminal -->";
 pub(crate) const SERVER_MARKER: &str = "<!-- runnable: server -->";
+pub(crate) const DEVICE_MARKER: &str = "<!-- runnable: approved on another device -->";
 const NOT_RUN_MARKER: &str = "<!-- not run here: ";
 
 /// The blocks marked with `marker`, each with the line its fence is on (for failure
@@ -92,6 +95,7 @@ fn every_shell_example_is_run_or_says_why_not() {
             let marked = before == MARKER
                 || before == TERMINAL_MARKER
                 || before == SERVER_MARKER
+                || before == DEVICE_MARKER
                 || (before.starts_with(NOT_RUN_MARKER)
                     && before.ends_with("-->")
                     && before.len() > NOT_RUN_MARKER.len() + 10);
