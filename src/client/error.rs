@@ -143,7 +143,7 @@ pub enum StepUpError {
     /// The provider cannot bind an approval to this batch (too many payments to list, no
     /// `payment_batch`, or no RFC 9396 payment details at all).
     #[error("this provider cannot approve this batch: {0}; nothing was sent")]
-    NoBatchApproval(#[from] bank_protocol::NoBatchApproval),
+    NoBatchApproval(bank_protocol::NoBatchApproval),
     /// A `payment_batch` needs a pushed request (RFC 9126) or the device flow to carry its
     /// list, and neither is available here.
     #[error(
@@ -163,6 +163,14 @@ pub enum StepUpError {
         "the stored login does not record who signed in, so a step-up cannot be bound to it; nothing was sent"
     )]
     Unbound,
+}
+
+/// Not `#[from]`: the words are in the message already, and a source would print them again
+/// as the cause.
+impl From<bank_protocol::NoBatchApproval> for StepUpError {
+    fn from(err: bank_protocol::NoBatchApproval) -> Self {
+        StepUpError::NoBatchApproval(err)
+    }
 }
 
 /// Why step-up cannot run.
