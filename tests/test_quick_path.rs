@@ -193,26 +193,11 @@ fn the_quick_path_runs_as_written() {
 #[test]
 fn the_device_flow_script_runs_as_written() {
     let env = TestEnv::start();
-    let bin = Path::new(BANK).parent().expect("bank's directory");
     let mut ran = 0;
     for (doc, text) in DOCS {
         for (line_no, block) in marked_blocks(text, DEVICE_MARKER) {
-            let mut script = Command::new("bash");
-            script.env_clear();
-            for (key, value) in env.std_command(&[]).get_envs() {
-                if let Some(value) = value {
-                    script.env(key, value);
-                }
-            }
-            let mut child = script
-                .env(
-                    "PATH",
-                    format!(
-                        "{}:{}",
-                        bin.display(),
-                        std::env::var("PATH").unwrap_or_default()
-                    ),
-                )
+            let mut child = env
+                .shell_command("bash")
                 .args(["-euo", "pipefail", "-c", &block])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())

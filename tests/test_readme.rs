@@ -18,9 +18,7 @@
 //! MFA approved automatically and the built `bank` first on `PATH`. The only rewriting is of
 //! the sandbox's default addresses, which become the test sandbox's ephemeral ones.
 
-use std::process::Command;
-
-use crate::common::{BANK, TestEnv};
+use crate::common::TestEnv;
 
 const README: &str = include_str!("../README.md");
 /// The README and the docs it leads to, each with its path: their runnable blocks run, and
@@ -116,14 +114,6 @@ fn every_shell_example_is_run_or_says_why_not() {
 #[test]
 fn terminal_examples_work_as_a_person_types_them() {
     let env = TestEnv::start_with(|config| config.authz.mfa_auto_approve = true);
-    let bank_dir = std::path::Path::new(BANK)
-        .parent()
-        .expect("bank's directory");
-    let path = format!(
-        "{}:{}",
-        bank_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let mut ran = 0;
     for (doc, text) in DOCS {
         for (line_no, block) in marked_blocks(text, TERMINAL_MARKER) {
@@ -134,18 +124,8 @@ fn terminal_examples_work_as_a_person_types_them() {
                 let command = command
                     .replace("http://127.0.0.1:8400", &env.issuer)
                     .replace("http://127.0.0.1:8401", &env.api_url);
-                let mut script = Command::new("script");
-                script.env_clear();
-                for (key, value) in env.std_command(&[]).get_envs() {
-                    if let Some(value) = value {
-                        script.env(key, value);
-                    }
-                }
-                script
-                    .env("PATH", &path)
-                    .env("SHELL", "/bin/bash")
-                    .env("NO_COLOR", "1")
-                    .current_dir(env.home());
+                let mut script = env.shell_command("script");
+                script.env("SHELL", "/bin/bash").env("NO_COLOR", "1");
                 let out = assert_cmd::Command::from_std(script)
                     .args(["-qec", &command, "/dev/null"])
                     .write_stdin("y")
@@ -209,14 +189,6 @@ fn readme_runnable_examples_work_as_written() {
     let token = env.mint_token("alice", "wonderland", "openid view:balance", false, None);
     env.set_env("CI_BANK_TOKEN", &token);
 
-    let bank_dir = std::path::Path::new(BANK)
-        .parent()
-        .expect("bank's directory");
-    let path = format!(
-        "{}:{}",
-        bank_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let blocks = DOCS.iter().flat_map(|(path, text)| {
         runnable_blocks(text)
             .into_iter()
@@ -226,17 +198,8 @@ fn readme_runnable_examples_work_as_written() {
         let script = block
             .replace("http://127.0.0.1:8400", &env.issuer)
             .replace("http://127.0.0.1:8401", &env.api_url);
-        let base = env.std_command(&[]);
-        let mut sh = Command::new("bash");
-        sh.env_clear();
-        for (key, value) in base.get_envs() {
-            if let Some(value) = value {
-                sh.env(key, value);
-            }
-        }
-        sh.env("PATH", &path)
-            .current_dir(env.home())
-            .args(["-euo", "pipefail", "-c", &script]);
+        let mut sh = env.shell_command("bash");
+        sh.args(["-euo", "pipefail", "-c", &script]);
         let out = sh.output().expect("bash runs");
         assert!(
             out.status.success(),
@@ -290,25 +253,8 @@ fn the_helps_curl_examples_work_as_written() {
 /// stdout.
 fn run_script(env: &TestEnv, script: &str) -> String {
     let script = script.replace("http://127.0.0.1:8401", &env.api_url);
-    let bank_dir = std::path::Path::new(BANK)
-        .parent()
-        .expect("bank's directory");
-    let mut sh = Command::new("bash");
-    sh.env_clear();
-    for (key, value) in env.std_command(&[]).get_envs() {
-        if let Some(value) = value {
-            sh.env(key, value);
-        }
-    }
-    sh.env(
-        "PATH",
-        format!(
-            "{}:{}",
-            bank_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-    )
-    .args(["-euo", "pipefail", "-c", &script]);
+    let mut sh = env.shell_command("bash");
+    sh.args(["-euo", "pipefail", "-c", &script]);
     let out = sh.output().expect("bash runs");
     assert!(
         out.status.success(),

@@ -335,10 +335,13 @@ impl Approval {
                 if payments.len() != batch.len() {
                     return Err(Mismatch::Count);
                 }
+                // Which field of which payment differs is the batch's payments differing,
+                // as a digest would say it.
                 payments
                     .iter()
                     .zip(batch.orders())
                     .try_for_each(|(payment, order)| payment.check(order))
+                    .map_err(|_| Mismatch::Payments)
             }
             Approval::Batch(detail) => detail.check(batch),
         }
@@ -445,7 +448,8 @@ pub fn parse_request_details(
     json: &str,
     limits: &DetailLimits,
 ) -> Result<Approval, InvalidDetails> {
-    let approval = parse_shape(json)?;
+    let value = serde_json::from_str(json).map_err(|e| InvalidDetails::Syntax(e.to_string()))?;
+    let approval = parse_shape(value)?;
     match &approval {
         Approval::Payments(payments) => {
             if payments.len() > limits.max_inline {
@@ -472,7 +476,7 @@ pub fn parse_granted_details(
     value: serde_json::Value,
     max_batch: usize,
 ) -> Result<Approval, InvalidDetails> {
-    let approval = parse_shape(&value.to_string())?;
+    let approval = parse_shape(value)?;
     match &approval {
         Approval::Payments(payments) => {
             for payment in payments {
@@ -492,10 +496,9 @@ pub fn parse_granted_details(
 }
 
 /// The array's shape: only our two types, not mixed, at most one batch.
-fn parse_shape(json: &str) -> Result<Approval, InvalidDetails> {
-    let values: Vec<serde_json::Value> =
-        serde_json::from_str(json).map_err(|e| InvalidDetails::Syntax(e.to_string()))?;
+fn parse_shape(value: serde_json::Value) -> Result<Approval, InvalidDetails> {
     let syntax = |e: serde_json::Error| InvalidDetails::Syntax(e.to_string());
+    let values: Vec<serde_json::Value> = serde_json::from_value(value).map_err(syntax)?;
     let mut payments = Vec::new();
     let mut batches = Vec::new();
     for value in values {
@@ -530,7 +533,7 @@ impl Serialize for Approval {
 impl<'de> Deserialize<'de> for Approval {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Approval, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
-        parse_shape(&value.to_string()).map_err(serde::de::Error::custom)
+        parse_shape(value).map_err(serde::de::Error::custom)
     }
 }
 

@@ -258,6 +258,30 @@ impl TestEnv {
         cmd
     }
 
+    /// `program` with the environment `bank` gets here, the built `bank` first on `PATH`, in
+    /// the home directory: the docs' examples run in it as in a person's shell.
+    pub fn shell_command(&self, program: &str) -> std::process::Command {
+        let bank = self.std_command(&[]);
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear();
+        for (key, value) in bank.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        let bank_dir = Path::new(BANK).parent().expect("bank's directory");
+        cmd.env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bank_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .current_dir(self.home());
+        cmd
+    }
+
     #[must_use = "check the exit code and output"]
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.command(args).output().expect("bank runs");

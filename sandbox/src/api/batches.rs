@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::TransferToken;
 use super::extract::{AppJson, IdempotencyKey, MAX_BODY_BYTES};
-use super::transfers::refuse_unapproved;
+use super::transfers::{refuse_unapproved, spend_retry_proof};
 use super::{ApiState, store_error};
 use crate::error::ApiError;
 use crate::store::bank::{
@@ -65,14 +65,6 @@ pub async fn create_batch(
             }
         })
     {
-        // One payment's field differing is the batch's payments differing, whichever form
-        // the approval took.
-        let mismatch = match mismatch {
-            Mismatch::Amount | Mismatch::Currency | Mismatch::Recipient | Mismatch::Memo => {
-                Mismatch::Payments
-            }
-            other => other,
-        };
         return Err(refuse_unapproved(&state, claims, approval, mismatch).await);
     }
     let foreign: Vec<usize> = (1..=batch.len())
@@ -150,8 +142,7 @@ async fn paid_batch(state: &ApiState, paid: &PaidRetry) -> Result<Option<BatchRe
     state.store().paid_batch(paid).await.map_err(store_error)
 }
 
-/// The receipt of the batch a retry's spent token paid for; the retry's own proof is spent
-/// as the batch's would have been.
+/// The receipt of the batch a retry's spent token paid for.
 async fn replay_paid(
     state: &ApiState,
     proof: Option<ProofSpend>,
@@ -159,15 +150,7 @@ async fn replay_paid(
     batch: &BatchOrder,
     now: i64,
 ) -> Result<Response, ApiError> {
-    if let Some(proof) = proof
-        && !state
-            .store()
-            .spend_retry_proof(proof, now)
-            .await
-            .map_err(store_error)?
-    {
-        return Err(ApiError::InvalidDpopProof(crate::dpop::PROOF_REPLAYED));
-    }
+    spend_retry_proof(state, proof, now).await?;
     Ok(receipt(record, batch, true))
 }
 

@@ -218,15 +218,24 @@ async fn paid_transfer(
     state.store().paid_transfer(paid).await.map_err(store_error)
 }
 
-/// The receipt of the transfer a retry's spent token paid for. The retry's own proof is
-/// spent as a transfer's would be, so a captured retry sent again is a replay, refused on
-/// every instance.
+/// The receipt of the transfer a retry's spent token paid for.
 async fn replay_paid(
     state: &ApiState,
     proof: Option<crate::store::bank::ProofSpend>,
     record: TransferRecord,
     now: i64,
 ) -> Result<Response, ApiError> {
+    spend_retry_proof(state, proof, now).await?;
+    Ok(receipt(StatusCode::CREATED, record, true))
+}
+
+/// A retry's own proof, spent as the payment's would be, so a captured retry sent again is
+/// a replay, refused on every instance.
+pub(super) async fn spend_retry_proof(
+    state: &ApiState,
+    proof: Option<crate::store::bank::ProofSpend>,
+    now: i64,
+) -> Result<(), ApiError> {
     if let Some(proof) = proof
         && !state
             .store()
@@ -236,7 +245,7 @@ async fn replay_paid(
     {
         return Err(ApiError::InvalidDpopProof(crate::dpop::PROOF_REPLAYED));
     }
-    Ok(receipt(StatusCode::CREATED, record, true))
+    Ok(())
 }
 
 /// The answer for a transfer the ledger refused (or would refuse).

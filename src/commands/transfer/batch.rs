@@ -53,11 +53,7 @@ pub async fn cmd_batch(
             ));
         }
     }
-    let key_is_new = args.idempotency_key.is_none();
-    let key = args
-        .idempotency_key
-        .clone()
-        .unwrap_or_else(IdempotencyKey::generate);
+    let (key, key_is_new) = super::run_key(args);
     let client = step_up_client(ui, ctx, args).await;
     let retry = Retry {
         profile: &ctx.session.profile.name,

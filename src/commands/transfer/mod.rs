@@ -147,11 +147,7 @@ pub async fn cmd_transfer(ui: &Ui, ctx: &Ctx, args: TransferArgs) -> Result<(), 
         }
     }
 
-    let key_is_new = args.idempotency_key.is_none();
-    let key = args
-        .idempotency_key
-        .clone()
-        .unwrap_or_else(IdempotencyKey::generate);
+    let (key, key_is_new) = run_key(&args);
     let client = step_up_client(ui, ctx, &args).await;
     let profile = &ctx.session.profile.name;
     let done = client
@@ -220,6 +216,15 @@ fn confirm(prompt: &str) -> Result<bool, CliError> {
         Err(e) => {
             Err(CliError::new(ErrorKind::General, "cannot ask for confirmation").with_source(e))
         }
+    }
+}
+
+/// This run's `Idempotency-Key`: the one given (a retry, which an earlier run may have
+/// used), or a new one that nothing else can have used.
+pub(super) fn run_key(args: &TransferArgs) -> (IdempotencyKey, bool) {
+    match &args.idempotency_key {
+        Some(key) => (key.clone(), false),
+        None => (IdempotencyKey::generate(), true),
     }
 }
 

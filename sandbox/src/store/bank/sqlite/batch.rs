@@ -194,18 +194,8 @@ impl SqliteBank {
 
 /// The key's earlier request, the sender, and every account a payment names.
 fn batch_facts(conn: &Connection, plan: &PlannedBatch) -> rusqlite::Result<BatchFacts> {
-    let previous_hash = conn
-        .prepare_cached(
-            "SELECT request_hash FROM idempotency_keys WHERE account_id = ?1 AND key = ?2",
-        )?
-        .query_row(params![plan.from_account, plan.idempotency_key], |row| {
-            row.get(0)
-        })
-        .optional()?;
-    let sender = conn
-        .prepare_cached("SELECT balance_minor, currency FROM accounts WHERE id = ?1")?
-        .query_row([plan.from_account], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
+    let (previous_hash, sender) =
+        super::precheck::key_and_sender(conn, plan.from_account, &plan.idempotency_key)?;
     let mut recipients = HashMap::new();
     let mut by_handle =
         conn.prepare_cached("SELECT id, currency FROM accounts WHERE handle = ?1")?;
